@@ -1,0 +1,223 @@
+//! Errors: one enum for the whole library, each variant mapped to the exact
+//! IMAPI2 / Win32 value (spec section 3) and to a distinct CLI exit code.
+
+use std::path::PathBuf;
+
+use crate::holders::Holder;
+use crate::owner::Owner;
+
+/// Result alias used throughout discrec.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong. Every message names what was wrong and what
+/// to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Unexpected failure with no better code (E_FAIL).
+    #[error("{what}: {source}")]
+    Fail {
+        /// What discrec was doing.
+        what: String,
+        /// The system error behind it.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The device is in use by something that is not a discrec client: a
+    /// mounted file system, an exclusive opener, a foreign lock (E_ACCESSDENIED).
+    #[error("{} is in use: {}; {}", target.display(), describe_holders(holders), advice)]
+    DeviceInUse {
+        /// The target as the caller named it.
+        target: PathBuf,
+        /// What holds it, as far as we can see.
+        holders: Vec<Holder>,
+        /// What the caller can do.
+        advice: &'static str,
+    },
+
+    /// The caller may not open the device or image (E_ACCESSDENIED).
+    #[error("no permission to open {} for reading and writing ({source}); ask for access to the device (on Debian: the `cdrom` group)", target.display())]
+    PermissionDenied {
+        /// The target.
+        target: PathBuf,
+        /// The system error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A bad client name or other argument (E_INVALIDARG).
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Out of memory (E_OUTOFMEMORY).
+    #[error("out of memory while {0}")]
+    OutOfMemory(String),
+
+    /// The drive did not accept a command in time (E_IMAPI_RECORDER_COMMAND_TIMEOUT).
+    #[error("the drive did not accept {0} in time; check the drive and its cable, then try again")]
+    CommandTimeout(String),
+
+    /// The recorder handle was closed (ERROR_INVALID_HANDLE).
+    #[error("the recorder handle for {} is closed; open the recorder again", target.display())]
+    InvalidHandle {
+        /// The target the handle was opened on.
+        target: PathBuf,
+    },
+
+    /// The device or image does not exist, or is gone (ERROR_DEV_NOT_EXIST).
+    #[error("{} does not exist{}; check the path (`discrec status` lists what it sees)", target.display(), if *gone { " any more" } else { "" })]
+    DeviceNotExist {
+        /// The target.
+        target: PathBuf,
+        /// True when it existed when the handle was opened.
+        gone: bool,
+    },
+
+    /// Another discrec client holds exclusive access (E_IMAPI_RECORDER_LOCKED).
+    #[error("{} is locked by {}; wait for it (`discrec lock --wait`) or ask its owner to release it", target.display(), owner)]
+    RecorderLocked {
+        /// The target.
+        target: PathBuf,
+        /// Who holds it.
+        owner: Box<Owner>,
+    },
+
+    /// Release without a matching acquire (ERROR_INVALID_FUNCTION as HRESULT).
+    #[error("this handle holds no exclusive access to {}, so there is nothing to release; call release once per acquire", target.display())]
+    NotLocked {
+        /// The target.
+        target: PathBuf,
+    },
+}
+
+impl Error {
+    /// The IMAPI2 / Win32 name of this error.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::Fail { .. } => "E_FAIL",
+            Error::DeviceInUse { .. } | Error::PermissionDenied { .. } => "E_ACCESSDENIED",
+            Error::InvalidArgument(_) => "E_INVALIDARG",
+            Error::OutOfMemory(_) => "E_OUTOFMEMORY",
+            Error::CommandTimeout(_) => "E_IMAPI_RECORDER_COMMAND_TIMEOUT",
+            Error::InvalidHandle { .. } => "ERROR_INVALID_HANDLE",
+            Error::DeviceNotExist { .. } => "ERROR_DEV_NOT_EXIST",
+            Error::RecorderLocked { .. } => "E_IMAPI_RECORDER_LOCKED",
+            Error::NotLocked { .. } => "ERROR_INVALID_FUNCTION",
+        }
+    }
+
+    /// The exact value Windows uses (an HRESULT, or a Win32 code where the
+    /// spec says so).
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::Fail { .. } => 0x8000_4005,
+            Error::DeviceInUse { .. } | Error::PermissionDenied { .. } => 0x8007_0005,
+            Error::InvalidArgument(_) => 0x8007_0057,
+            Error::OutOfMemory(_) => 0x8007_000E,
+            Error::CommandTimeout(_) => 0xC0AA_020D,
+            Error::InvalidHandle { .. } => 6,
+            Error::DeviceNotExist { .. } => 55,
+            Error::RecorderLocked { .. } => 0xC0AA_0210,
+            Error::NotLocked { .. } => 0x8007_0001,
+        }
+    }
+
+    /// The `discrec` exit code for this error: distinct per kind.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::InvalidArgument(_) => 2,
+            Error::DeviceInUse { .. } => 3,
+            Error::PermissionDenied { .. } => 4,
+            Error::RecorderLocked { .. } => 5,
+            Error::DeviceNotExist { .. } => 6,
+            Error::NotLocked { .. } => 7,
+            Error::CommandTimeout(_) => 8,
+            Error::InvalidHandle { .. } => 9,
+            Error::OutOfMemory(_) => 10,
+            Error::Fail { .. } => 11,
+        }
+    }
+
+    /// Map an I/O error met while doing `what` on `target`.
+    pub(crate) fn io(target: &std::path::Path, what: &str, source: std::io::Error) -> Error {
+        use rustix::io::Errno;
+        let target = target.to_path_buf();
+        match source.raw_os_error().map(Errno::from_raw_os_error) {
+            Some(Errno::NOENT) => Error::DeviceNotExist {
+                target,
+                gone: false,
+            },
+            Some(Errno::NXIO | Errno::NODEV) => Error::DeviceNotExist { target, gone: true },
+            Some(Errno::ACCESS | Errno::PERM) => Error::PermissionDenied { target, source },
+            Some(Errno::NOMEM) => Error::OutOfMemory(format!("{what} {}", target.display())),
+            _ => Error::Fail {
+                what: format!("{what} {}", target.display()),
+                source,
+            },
+        }
+    }
+}
+
+/// The exit codes of `discrec`, for `--help` and the README.
+pub const EXIT_CODES: &[(u8, &str, &str)] = &[
+    (0, "", "success (`owner`: the recorder is held)"),
+    (1, "", "`owner`: the recorder is free"),
+    (
+        2,
+        "E_INVALIDARG 0x80070057",
+        "bad client name or other argument",
+    ),
+    (
+        3,
+        "E_ACCESSDENIED 0x80070005",
+        "in use: mounted, or held by a program that is not discrec",
+    ),
+    (
+        4,
+        "E_ACCESSDENIED 0x80070005",
+        "no permission to open the device or image",
+    ),
+    (
+        5,
+        "E_IMAPI_RECORDER_LOCKED 0xC0AA0210",
+        "another discrec client holds the recorder",
+    ),
+    (
+        6,
+        "ERROR_DEV_NOT_EXIST 0x00000037",
+        "the device or image does not exist",
+    ),
+    (
+        7,
+        "ERROR_INVALID_FUNCTION 0x80070001",
+        "release without a matching acquire",
+    ),
+    (
+        8,
+        "E_IMAPI_RECORDER_COMMAND_TIMEOUT 0xC0AA020D",
+        "the drive did not accept a command in time",
+    ),
+    (
+        9,
+        "ERROR_INVALID_HANDLE 0x00000006",
+        "the recorder handle is closed",
+    ),
+    (10, "E_OUTOFMEMORY 0x8007000E", "out of memory"),
+    (
+        11,
+        "E_FAIL 0x80004005",
+        "unexpected failure (the message says what)",
+    ),
+];
+
+fn describe_holders(holders: &[Holder]) -> String {
+    if holders.is_empty() {
+        return "held exclusively by a program discrec cannot see (run `discrec status` as root to see more)".into();
+    }
+    holders
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

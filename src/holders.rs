@@ -1,0 +1,283 @@
+//! Who holds a drive, as the kernel tells it: `/proc/locks` (every flock,
+//! POSIX and OFD lock with its holder's pid; world-readable, cannot be
+//! faked), mounts, and the processes that have the node open. Real holders
+//! are kept apart from processes that merely have the drive open.
+
+use std::fmt;
+use std::fs;
+use std::path::PathBuf;
+
+/// The kind of lock `/proc/locks` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockKind {
+    /// BSD `flock(2)`.
+    Flock,
+    /// POSIX `fcntl` record lock.
+    Posix,
+    /// Open file description lock (`F_OFD_SETLK`).
+    Ofd,
+}
+
+/// One lock from `/proc/locks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockEntry {
+    /// flock, POSIX or OFD.
+    pub kind: LockKind,
+    /// Exclusive (write) or shared (read).
+    pub exclusive: bool,
+    /// Holder pid as seen from our pid namespace (`None` for OFD locks or
+    /// holders outside it).
+    pub pid: Option<i32>,
+    /// `st_dev` of the file system of the locked inode.
+    pub dev: u64,
+    /// Locked inode.
+    pub ino: u64,
+    /// First byte locked.
+    pub start: u64,
+    /// True when this line is a waiter blocked on the lock, not a holder.
+    pub waiting: bool,
+}
+
+/// Parse the text of `/proc/locks`. Lines that do not parse are skipped.
+pub fn parse_proc_locks(text: &str) -> Vec<LockEntry> {
+    text.lines().filter_map(parse_lock_line).collect()
+}
+
+fn parse_lock_line(line: &str) -> Option<LockEntry> {
+    // "1: FLOCK  ADVISORY  WRITE 1592 fe:00:10010694 0 EOF"
+    // "1: -> FLOCK  ADVISORY  WRITE 1600 fe:00:10010694 0 EOF"
+    let mut it = line.split_whitespace();
+    it.next()?; // ordinal
+    let mut kind = it.next()?;
+    let waiting = kind == "->";
+    if waiting {
+        kind = it.next()?;
+    }
+    let kind = match kind {
+        "FLOCK" => LockKind::Flock,
+        "POSIX" => LockKind::Posix,
+        "OFDLCK" => LockKind::Ofd,
+        _ => return None, // LEASE, DELEG, ...
+    };
+    it.next()?; // ADVISORY / MANDATORY
+    let exclusive = match it.next()? {
+        "WRITE" => true,
+        "READ" => false,
+        _ => return None,
+    };
+    let pid: i32 = it.next()?.parse().ok()?;
+    let mut dmi = it.next()?.splitn(3, ':');
+    let major = u32::from_str_radix(dmi.next()?, 16).ok()?;
+    let minor = u32::from_str_radix(dmi.next()?, 16).ok()?;
+    let ino: u64 = dmi.next()?.parse().ok()?;
+    let start: u64 = it.next()?.parse().ok()?;
+    Some(LockEntry {
+        kind,
+        exclusive,
+        pid: (pid > 0).then_some(pid),
+        dev: rustix::fs::makedev(major, minor),
+        ino,
+        start,
+        waiting,
+    })
+}
+
+/// Read `/proc/locks` and keep the locks held (not waited for) on one inode.
+pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
+    let text = fs::read_to_string("/proc/locks")?;
+    Ok(parse_proc_locks(&text)
+        .into_iter()
+        .filter(|l| l.dev == dev && l.ino == ino && !l.waiting)
+        .collect())
+}
+
+/// Something that holds or uses a drive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Holder {
+    /// A file system is mounted from the drive.
+    Mount {
+        /// Where.
+        mount_point: PathBuf,
+    },
+    /// A process holds a lock on the node.
+    Lock {
+        /// flock, POSIX or OFD.
+        lock: LockKind,
+        /// Its pid, when visible.
+        pid: Option<i32>,
+        /// Its command name.
+        command: Option<String>,
+    },
+    /// A process has the node open; while the exclusive open fails, this is
+    /// the likely exclusive holder.
+    Open {
+        /// Its pid.
+        pid: i32,
+        /// Its command name.
+        command: Option<String>,
+    },
+    /// A kernel user (device mapper, md, ...) from sysfs `holders/`.
+    Kernel {
+        /// The holding device's kernel name.
+        name: String,
+    },
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Mount { mount_point } => write!(f, "mounted at {}", mount_point.display()),
+            Holder::Lock { lock, pid, command } => {
+                let what = match lock {
+                    LockKind::Flock => "flock",
+                    LockKind::Posix => "fcntl lock",
+                    LockKind::Ofd => "OFD lock",
+                };
+                write!(f, "{what} held by {}", proc_label(*pid, command.as_deref()))
+            }
+            Holder::Open { pid, command } => {
+                write!(f, "open in {}", proc_label(Some(*pid), command.as_deref()))
+            }
+            Holder::Kernel { name } => write!(f, "claimed by the kernel device {name}"),
+        }
+    }
+}
+
+/// `command (pid N)`, as far as it is known.
+pub fn proc_label(pid: Option<i32>, command: Option<&str>) -> String {
+    match (pid, command) {
+        (Some(p), Some(c)) => format!("{c} (pid {p})"),
+        (Some(p), None) => format!("pid {p}"),
+        (None, Some(c)) => c.to_string(),
+        (None, None) => "a process in another pid namespace".into(),
+    }
+}
+
+/// The command name of a process (`/proc/PID/comm`).
+pub fn command_of(pid: i32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+/// Facts about a live process used to check owner records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcIdentity {
+    /// File-system uid (owner of files it creates).
+    pub uid: u32,
+    /// Start time in clock ticks after boot: tells a reused pid apart.
+    pub start_time: u64,
+}
+
+/// Uid and start time of a live process, or `None` when it is gone.
+pub fn identity_of(pid: i32) -> Option<ProcIdentity> {
+    // The uid of /proc/PID is the process's effective uid (root for a
+    // non-dumpable process: then read the status file).
+    let st = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let start_time = parse_start_time(&stat)?;
+    let uid = if st.st_uid == 0 {
+        status_fsuid(pid).unwrap_or(0)
+    } else {
+        st.st_uid
+    };
+    Some(ProcIdentity { uid, start_time })
+}
+
+fn status_fsuid(pid: i32) -> Option<u32> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(4)?.parse().ok()
+}
+
+/// Field 22 of `/proc/PID/stat`, counted after the command in parentheses
+/// (which may itself hold spaces and parentheses).
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Processes (other than us) that have a block device open, as far as
+/// `/proc/*/fd` lets us see (all of them as root, our own user's otherwise).
+pub fn openers_of(rdev: u64) -> Vec<Holder> {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let mut out = Vec::new();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        let hit = fds.flatten().any(|fd| {
+            rustix::fs::stat(&fd.path())
+                .map(|st| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode)
+                        == rustix::fs::FileType::BlockDevice
+                        && st.st_rdev == rdev
+                })
+                .unwrap_or(false)
+        });
+        if hit {
+            out.push(Holder::Open {
+                pid,
+                command: command_of(pid),
+            });
+        }
+    }
+    out
+}
+
+/// Kernel holders listed in sysfs (`/sys/dev/block/M:m/holders`).
+pub fn kernel_holders(major: u32, minor: u32) -> Vec<Holder> {
+    fs::read_dir(format!("/sys/dev/block/{major}:{minor}/holders"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| Holder::Kernel {
+                    name: e.file_name().to_string_lossy().into_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_holders_and_waiters() {
+        let text = "1: FLOCK  ADVISORY  WRITE 1592 fe:00:10010694 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 1600 fe:00:10010694 0 EOF\n\
+                    2: POSIX  ADVISORY  READ 77 00:06:94 100 200\n\
+                    3: OFDLCK ADVISORY  WRITE -1 00:06:94 0 EOF\n\
+                    4: LEASE  ACTIVE    READ 12 00:06:94 0 EOF\n\
+                    garbage line\n";
+        let l = parse_proc_locks(text);
+        assert_eq!(l.len(), 4);
+        assert_eq!(l[0].pid, Some(1592));
+        assert_eq!(l[0].dev, rustix::fs::makedev(0xfe, 0));
+        assert_eq!(l[0].ino, 10010694);
+        assert!(!l[0].waiting && l[1].waiting);
+        assert_eq!(
+            (l[2].kind, l[2].exclusive, l[2].start),
+            (LockKind::Posix, false, 100)
+        );
+        assert_eq!((l[3].kind, l[3].pid), (LockKind::Ofd, None));
+    }
+
+    #[test]
+    fn start_time_survives_odd_command_names() {
+        let stat = "42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(parse_start_time(stat), Some(98765));
+        assert_eq!(parse_start_time("garbage"), None);
+    }
+}

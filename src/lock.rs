@@ -1,0 +1,565 @@
+//! The cross-process lock of a drive.
+//!
+//! Two kernel objects, both owned by open file descriptions of the holder,
+//! so exit, `SIGKILL`, panic or abort all free the drive (spec C6):
+//!
+//! * an exclusive `flock` on the drive's canonical node: arbitration among
+//!   discrec clients, the holder's pid in `/proc/locks`, and the lock
+//!   systemd-udevd and `udevadm lock` already respect on block devices;
+//! * for block devices, an `O_EXCL` open: the kernel's own exclusive claim,
+//!   which makes `mount` and every other `O_EXCL` opener (libburn, xorriso,
+//!   cdrskin, growisofs) fail with `EBUSY`.
+//!
+//! Waiting is fair: a waiter takes a ticket (a file `KEY.q.TICKET.PID` in
+//! the runtime directory, kept `flock`ed while it waits) and tries the drive
+//! only when no live, checked waiter holds an older ticket. Waiters sleep in
+//! `poll` on inotify: the holder's release or death closes its descriptor
+//! on the node, which wakes them within microseconds.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+use crate::holders::{self, Holder, LockKind};
+use crate::mounts::{self, Mount};
+use crate::owner::{self, WrittenRecord};
+use crate::target::{DriveKey, Target, TargetKind};
+
+/// How long a plain (non-waiting) acquire retries when it meets a transient
+/// opener (udev's `cdrom_id` opens with `O_EXCL` for a few ms after each
+/// media change; udevd takes a shared `flock` while it probes).
+pub const TRANSIENT_GRACE: Duration = Duration::from_millis(500);
+
+/// Longest sleep between checks while waiting, for changes that no inotify
+/// event announces (an unmount, a foreign `LOCK_UN` without close).
+const RECHECK: Duration = Duration::from_millis(50);
+
+/// Which handle of this process has written the record of a drive. Keeps a
+/// handle's release from removing a record that another handle of the same
+/// process wrote after it.
+static RECORDS: Mutex<Option<HashMap<DriveKey, u64>>> = Mutex::new(None);
+
+fn records() -> std::sync::MutexGuard<'static, Option<HashMap<DriveKey, u64>>> {
+    RECORDS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A held drive.
+#[derive(Debug)]
+pub(crate) struct Held {
+    lock_fd: OwnedFd,
+    claim_fd: Option<OwnedFd>,
+    record: Option<WrittenRecord>,
+    handle_id: u64,
+    key: DriveKey,
+    /// Mounts that `force` could not remove (spec C3).
+    pub still_mounted: Vec<Mount>,
+    /// Why no owner record was written, if none was.
+    pub record_error: Option<String>,
+}
+
+impl Held {
+    /// Give up the kernel claim while keeping the lock, so that a wrapped
+    /// tool can open the device with `O_EXCL` itself.
+    pub fn drop_claim(&mut self) {
+        self.claim_fd = None;
+    }
+
+    /// Whether the kernel claim is held.
+    pub fn has_claim(&self) -> bool {
+        self.claim_fd.is_some()
+    }
+
+    /// Release: the lock goes first (readers then see the drive free), then
+    /// the record, under the process registry.
+    pub fn release(self) {
+        let Held {
+            lock_fd,
+            claim_fd,
+            record,
+            handle_id,
+            key,
+            ..
+        } = self;
+        let mut reg = records();
+        drop(claim_fd);
+        drop(lock_fd);
+        if let Some(r) = record {
+            let map = reg.get_or_insert_with(HashMap::new);
+            if map.get(&key) == Some(&handle_id) {
+                map.remove(&key);
+                r.remove();
+            }
+        }
+    }
+}
+
+/// How long to keep trying.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Patience {
+    /// Fail at once on a real holder; retry transient openers briefly.
+    NoWait,
+    /// Wait until the instant, or forever.
+    Until(Option<Instant>),
+}
+
+/// Why one try did not get the drive.
+enum Miss {
+    /// Held by someone; waiting may help. `transient` marks udev-style
+    /// short holders that even a plain acquire retries.
+    Busy { err: Error, transient: bool },
+    /// Waiting will not help.
+    Fatal(Error),
+}
+
+/// Acquire the drive for handle `handle_id`.
+pub(crate) fn acquire(
+    target: &Target,
+    run_dir: &Path,
+    force: bool,
+    client: &str,
+    handle_id: u64,
+    patience: Patience,
+) -> Result<Held> {
+    check_access(target)?;
+    let lock_fd = open_node(target)?;
+    let waiting = matches!(patience, Patience::Until(_));
+    let start = Instant::now();
+    let limit = match patience {
+        Patience::NoWait => Some(start + TRANSIENT_GRACE),
+        Patience::Until(t) => t,
+    };
+    let expired = || limit.is_some_and(|l| Instant::now() >= l);
+    let mut watcher: Option<Watcher> = None;
+    let ticket = if waiting {
+        Ticket::join(run_dir, target.key).ok()
+    } else {
+        None
+    };
+
+    // Phase 1: the flock. At the deadline one last try is made in any case.
+    loop {
+        let my_turn = ticket.as_ref().is_none_or(|t| !t.has_predecessor(target));
+        if my_turn || expired() {
+            match try_flock(&lock_fd, target, run_dir) {
+                Ok(()) => break,
+                Err(Miss::Fatal(e)) => return Err(e),
+                Err(Miss::Busy { err, transient }) => {
+                    if (!waiting && !transient) || expired() {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        wait_for_change(&mut watcher, target, run_dir, limit);
+    }
+    drop(ticket);
+
+    // We hold the flock: publish the owner record.
+    let since = SystemTime::now();
+    let (record, record_error) = {
+        let mut reg = records();
+        match owner::write_record(run_dir, target.key, &target.node, client, since) {
+            Ok(r) => {
+                reg.get_or_insert_with(HashMap::new)
+                    .insert(target.key, handle_id);
+                (Some(r), None)
+            }
+            Err(e) => (None, Some(e.to_string())),
+        }
+    };
+    let mut held = Held {
+        lock_fd,
+        claim_fd: None,
+        record,
+        handle_id,
+        key: target.key,
+        still_mounted: Vec::new(),
+        record_error,
+    };
+
+    // Phase 2: mounts and the kernel claim, holding the lock meanwhile.
+    if target.kind == TargetKind::File {
+        return Ok(held);
+    }
+    loop {
+        match settle(target, force, &mut held) {
+            Ok(()) => return Ok(held),
+            Err(Miss::Fatal(err)) => {
+                held.release();
+                return Err(err);
+            }
+            Err(Miss::Busy { err, transient }) => {
+                if (!waiting && !transient) || expired() {
+                    held.release();
+                    return Err(err);
+                }
+            }
+        }
+        wait_for_change(&mut watcher, target, run_dir, limit);
+    }
+}
+
+/// Only a client that may open the drive for reading and writing may lock
+/// it: nobody can hold up a drive they could not use.
+fn check_access(target: &Target) -> Result<()> {
+    use rustix::fs::{Access, AtFlags};
+    rustix::fs::accessat(
+        rustix::fs::CWD,
+        &target.node,
+        Access::READ_OK | Access::WRITE_OK,
+        AtFlags::EACCESS,
+    )
+    .map_err(|e| match e {
+        Errno::ROFS => Error::PermissionDenied {
+            target: target.given.clone(),
+            source: std::io::Error::other("it is on a read-only file system"),
+        },
+        e => Error::io(&target.given, "cannot open", e.into()),
+    })
+}
+
+/// Open the node for locking: read-only, non-blocking (no medium needed).
+pub(crate) fn open_node(target: &Target) -> Result<OwnedFd> {
+    rustix::fs::open(
+        &target.node,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io(&target.given, "cannot open", e.into()))
+}
+
+fn try_flock(fd: &OwnedFd, target: &Target, run_dir: &Path) -> std::result::Result<(), Miss> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(Errno::WOULDBLOCK) => Err(contention(target, run_dir)),
+        Err(e) => Err(Miss::Fatal(Error::io(
+            &target.given,
+            "cannot lock",
+            e.into(),
+        ))),
+    }
+}
+
+/// Who is in the way, as an error.
+fn contention(target: &Target, run_dir: &Path) -> Miss {
+    let st = match rustix::fs::stat(&target.node) {
+        Ok(s) => s,
+        Err(e) => return Miss::Fatal(Error::io(&target.given, "cannot stat", e.into())),
+    };
+    match crate::recorder::query_owner(target, run_dir, &st) {
+        Ok(Some(owner)) if owner.by_discrec => Miss::Busy {
+            err: Error::RecorderLocked {
+                target: target.given.clone(),
+                owner: Box::new(owner),
+            },
+            transient: false,
+        },
+        Ok(Some(owner)) => Miss::Busy {
+            err: Error::DeviceInUse {
+                target: target.given.clone(),
+                holders: foreign_lock_holders(&st, owner),
+                advice: "wait for that program to finish, or stop it",
+            },
+            transient: false,
+        },
+        // Nobody holds it exclusively: a shared flock (udevd probing) or the
+        // holder let go meanwhile. Try again.
+        Ok(None) => Miss::Busy {
+            err: Error::DeviceInUse {
+                target: target.given.clone(),
+                holders: shared_lock_holders(&st),
+                advice: "it is being probed; try again in a moment",
+            },
+            transient: true,
+        },
+        Err(e) => Miss::Fatal(e),
+    }
+}
+
+fn foreign_lock_holders(st: &rustix::fs::Stat, owner: owner::Owner) -> Vec<Holder> {
+    let kind = holders::locks_on(st.st_dev, st.st_ino)
+        .ok()
+        .and_then(|l| {
+            l.into_iter()
+                .find(|l| l.exclusive && l.pid == owner.pid)
+                .map(|l| l.kind)
+        })
+        .unwrap_or(LockKind::Flock);
+    vec![Holder::Lock {
+        lock: kind,
+        pid: owner.pid,
+        command: owner.command,
+    }]
+}
+
+fn shared_lock_holders(st: &rustix::fs::Stat) -> Vec<Holder> {
+    holders::locks_on(st.st_dev, st.st_ino)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| Holder::Lock {
+            lock: l.kind,
+            pid: l.pid,
+            command: l.pid.and_then(holders::command_of),
+        })
+        .collect()
+}
+
+/// With the lock held: deal with mounts, then take the kernel claim.
+fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<(), Miss> {
+    let devs = target.device_numbers();
+    let mounted = mounts::mounts_of(&devs);
+    held.still_mounted.clear();
+    if !mounted.is_empty() {
+        if !force {
+            return Err(Miss::Busy {
+                err: Error::DeviceInUse {
+                    target: target.given.clone(),
+                    holders: mounted.into_iter().map(|m| Holder::Mount { mount_point: m.mount_point }).collect(),
+                    advice: "unmount it, or acquire with force (`discrec lock --force`) to have discrec unmount it",
+                },
+                transient: false,
+            });
+        }
+        held.still_mounted = mounts::unmount_all(&devs)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+    }
+    let claim = rustix::fs::open(
+        &target.node,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::EXCL,
+        Mode::empty(),
+    );
+    match claim {
+        Ok(fd) => {
+            held.claim_fd = Some(fd);
+            Ok(())
+        }
+        // A busy mount that force could not remove holds the claim: grant
+        // anyway and report the volume as still mounted (spec C3).
+        Err(Errno::BUSY) if !held.still_mounted.is_empty() => Ok(()),
+        Err(Errno::BUSY) => {
+            let again = mounts::mounts_of(&devs);
+            if !again.is_empty() {
+                // Mounted between our check and the claim.
+                return Err(Miss::Busy {
+                    err: Error::DeviceInUse {
+                        target: target.given.clone(),
+                        holders: again
+                            .into_iter()
+                            .map(|m| Holder::Mount {
+                                mount_point: m.mount_point,
+                            })
+                            .collect(),
+                        advice: "unmount it, or acquire with force",
+                    },
+                    transient: !force,
+                });
+            }
+            let DriveKey::Block { major, minor } = target.key else {
+                unreachable!("files take no claim")
+            };
+            let mut who = holders::kernel_holders(major, minor);
+            who.extend(holders::openers_of(rustix::fs::makedev(major, minor)));
+            Err(Miss::Busy {
+                err: Error::DeviceInUse {
+                    target: target.given.clone(),
+                    holders: who,
+                    advice: "another program has it open exclusively; wait for it to finish",
+                },
+                // Short exclusive opens (cdrom_id) are retried briefly.
+                transient: true,
+            })
+        }
+        Err(e) => Err(Miss::Fatal(Error::io(
+            &target.given,
+            "cannot open exclusively",
+            e.into(),
+        ))),
+    }
+}
+
+/// Sleep until something that may free the drive happens, at most
+/// [`RECHECK`] and never past `limit`.
+fn wait_for_change(
+    watcher: &mut Option<Watcher>,
+    target: &Target,
+    run_dir: &Path,
+    limit: Option<Instant>,
+) {
+    let now = Instant::now();
+    let mut span = RECHECK;
+    if let Some(l) = limit {
+        span = span.min(l.saturating_duration_since(now));
+    }
+    if watcher.is_none() {
+        *watcher = Watcher::new(&target.node, run_dir).ok();
+    }
+    match watcher {
+        Some(w) => w.wait(span),
+        None => std::thread::sleep(span.min(Duration::from_millis(2))),
+    }
+}
+
+/// inotify on the node (any close: a holder released or died) and on the
+/// runtime directory (records and tickets removed or closed).
+struct Watcher {
+    fd: OwnedFd,
+}
+
+impl Watcher {
+    fn new(node: &Path, run_dir: &Path) -> std::io::Result<Watcher> {
+        use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        inotify::add_watch(
+            &fd,
+            node,
+            WatchFlags::CLOSE_WRITE | WatchFlags::CLOSE_NOWRITE,
+        )?;
+        // Without the directory we still wake on the node's events.
+        let _ = inotify::add_watch(&fd, run_dir, WatchFlags::DELETE | WatchFlags::CLOSE_WRITE);
+        Ok(Watcher { fd })
+    }
+
+    fn wait(&mut self, span: Duration) {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let ts = Timespec {
+            tv_sec: span.as_secs() as i64,
+            tv_nsec: span.subsec_nanos() as i64,
+        };
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        let _ = poll(&mut fds, Some(&ts));
+        // Drain: we only need to know that something happened.
+        let mut buf = [0u8; 4096];
+        while matches!(rustix::io::read(&self.fd, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// A waiter's place in line.
+struct Ticket {
+    path: PathBuf,
+    _fd: OwnedFd,
+    run_dir: PathBuf,
+    prefix: String,
+    order: (u128, i32),
+}
+
+impl Ticket {
+    fn join(run_dir: &Path, key: DriveKey) -> std::io::Result<Ticket> {
+        owner::prepare_run_dir(run_dir)?;
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        let ticket = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let prefix = format!("{key}.q.");
+        let path = run_dir.join(format!("{prefix}{ticket:024}.{pid}"));
+        let fd = rustix::fs::open(
+            &path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )?;
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
+        Ok(Ticket {
+            path,
+            _fd: fd,
+            run_dir: run_dir.to_path_buf(),
+            prefix,
+            order: (ticket, pid),
+        })
+    }
+
+    /// True when a live waiter with an older ticket is in line. A ticket
+    /// counts only when its file is `flock`ed by the pid in its name, is
+    /// owned by that process's uid, and that process may open the drive:
+    /// nobody can hold up the line with a planted file.
+    fn has_predecessor(&self, target: &Target) -> bool {
+        let Ok(entries) = fs::read_dir(&self.run_dir) else {
+            return false;
+        };
+        let mut older: Vec<(PathBuf, i32)> = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&self.prefix)) else {
+                continue;
+            };
+            let Some((t, p)) = rest.split_once('.') else {
+                continue;
+            };
+            let (Ok(t), Ok(p)) = (t.parse::<u128>(), p.parse::<i32>()) else {
+                continue;
+            };
+            if (t, p) < self.order {
+                older.push((e.path(), p));
+            }
+        }
+        if older.is_empty() {
+            return false;
+        }
+        let locks = fs::read_to_string("/proc/locks")
+            .map(|t| holders::parse_proc_locks(&t))
+            .unwrap_or_default();
+        let node_st = rustix::fs::stat(&target.node).ok();
+        older.iter().any(|(path, pid)| {
+            let Ok(st) = rustix::fs::lstat(path) else {
+                return false;
+            };
+            let Some(who) = holders::identity_of(*pid) else {
+                return false;
+            };
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+                && st.st_uid == who.uid
+                && locks.iter().any(|l| {
+                    !l.waiting
+                        && l.kind == LockKind::Flock
+                        && l.dev == st.st_dev
+                        && l.ino == st.st_ino
+                        && l.pid == Some(*pid)
+                })
+                && node_st.as_ref().is_some_and(|n| may_open_rw(*pid, n))
+        })
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` may open a node with mode/owner `st` for reading
+/// and writing, by the mode bits and its credentials in `/proc/PID/status`.
+fn may_open_rw(pid: i32, st: &rustix::fs::Stat) -> bool {
+    let Ok(s) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |name: &str| -> Vec<u32> {
+        s.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (uid, gid, groups) = (field("Uid:"), field("Gid:"), field("Groups:"));
+    let (Some(&euid), Some(&egid)) = (uid.get(1), gid.get(1)) else {
+        return false;
+    };
+    let need = if euid == 0 {
+        return true;
+    } else if euid == st.st_uid {
+        0o600
+    } else if egid == st.st_gid || groups.contains(&st.st_gid) {
+        0o060
+    } else {
+        0o006
+    };
+    st.st_mode & need == need
+}
