@@ -1,0 +1,307 @@
+//! Shared helpers for the integration tiers: real processes (the `discrec`
+//! CLI and the `discrec-probe` library client), private runtime
+//! directories, loop devices, a second user. Nothing here fakes a kernel
+//! object.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const DISCREC: &str = env!("CARGO_BIN_EXE_discrec");
+pub const PROBE: &str = env!("CARGO_BIN_EXE_discrec-probe");
+
+/// Skip a test whose requirement is missing, saying why. Under
+/// `DISCREC_REQUIRE_ALL=1` (CI) a missing requirement fails the test
+/// instead, so no tier can be skipped silently.
+pub fn skip(why: &str) -> bool {
+    if std::env::var_os("DISCREC_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("required test environment missing: {why}");
+    }
+    eprintln!("SKIP: {why}");
+    true
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A scratch directory with a private runtime directory (mode 1777, like
+/// /run/discrec) and an image file to use as a virtual recorder.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub run: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("discrec-test")
+            .tempdir()
+            .unwrap();
+        chmod(dir.path(), 0o755);
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        chmod(&run, 0o1777);
+        Scratch { dir, run }
+    }
+
+    /// A new image file (a virtual recorder), readable and writable by all
+    /// so the second-user tier can use it.
+    pub fn image(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, vec![0u8; 4096]).unwrap();
+        chmod(&p, 0o666);
+        p
+    }
+
+    /// `discrec` with this scratch's runtime directory.
+    pub fn discrec(&self) -> Command {
+        let mut c = Command::new(DISCREC);
+        c.env("DISCREC_RUN_DIR", &self.run);
+        c
+    }
+
+    pub fn probe(&self) -> Probe {
+        Probe::spawn(&self.run, None)
+    }
+}
+
+pub fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A library client in its own process (see src/bin/discrec-probe.rs).
+pub struct Probe {
+    pub child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pub pid: i32,
+}
+
+impl Probe {
+    /// Spawn; with `as_user`, run as that user via setpriv.
+    pub fn spawn(run: &Path, as_user: Option<&str>) -> Probe {
+        let mut c = match as_user {
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    "--reuid",
+                    u,
+                    "--regid",
+                    u,
+                    "--init-groups",
+                    "--reset-env",
+                    PROBE,
+                ]);
+                c
+            }
+            None => Command::new(PROBE),
+        };
+        c.env("DISCREC_RUN_DIR", run)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().expect("spawn discrec-probe");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("probe said {line:?}"));
+        let pid = v["pid"].as_i64().unwrap() as i32;
+        Probe {
+            child,
+            stdin,
+            stdout,
+            pid,
+        }
+    }
+
+    /// Send one command and read its answer.
+    pub fn cmd(&mut self, line: &str) -> serde_json::Value {
+        self.send(line);
+        self.answer()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn answer(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("probe said {line:?}"))
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Poll `f` until it is true or `within` passes.
+pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Start `discrec ARGS` and wait until it printed its first line (the
+/// lock is held then). Returns the child and that line.
+pub fn spawn_holder(mut c: Command) -> (Child, String) {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // Keep the pipe open (a holder blocked on a full pipe is still a holder).
+    std::mem::forget(out);
+    (child, line)
+}
+
+/// A loop device over a fresh image, detached on drop.
+pub struct Loop {
+    pub dev: PathBuf,
+    _img: tempfile::NamedTempFile,
+}
+
+impl Loop {
+    pub fn new(mb: u64) -> Loop {
+        let img = tempfile::NamedTempFile::new().unwrap();
+        img.as_file().set_len(mb << 20).unwrap();
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(img.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        Loop { dev, _img: img }
+    }
+
+    pub fn mkfs(&self, fs: &str) {
+        let st = Command::new(format!("mkfs.{fs}"))
+            .arg("-q")
+            .arg(&self.dev)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // Unmount anything a failed test left behind, then detach.
+        let _ = Command::new("umount")
+            .arg("-A")
+            .arg(&self.dev)
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+    }
+}
+
+/// Loop devices need root and a kernel that has them.
+pub fn loop_ok() -> bool {
+    if !is_root() {
+        return !skip("needs root (loop devices, mounts)");
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return !skip("no loop device support (/dev/loop-control)");
+    }
+    true
+}
+
+pub fn mount(dev: &Path, at: &Path) {
+    std::fs::create_dir_all(at).unwrap();
+    let o = Command::new("mount").arg(dev).arg(at).output().unwrap();
+    assert!(
+        o.status.success(),
+        "mount: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+pub fn is_mounted(at: &Path) -> bool {
+    let at = std::fs::canonicalize(at).unwrap_or_else(|_| at.to_path_buf());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(at.to_str().unwrap()))
+}
+
+/// The test's second user, created on first use (needs root).
+pub const USER2: &str = "discrec-t2";
+
+pub fn second_user() -> bool {
+    if !is_root() {
+        return !skip("needs root to create the second user");
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let exists = Command::new("id")
+            .arg(USER2)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if !exists {
+            let st = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    USER2,
+                ])
+                .status()
+                .unwrap();
+            assert!(st.success(), "useradd {USER2}");
+        }
+    });
+    true
+}
+
+/// Run a shell command as the second user; returns (success, stderr).
+pub fn as_user2(script: &str) -> (bool, String) {
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid",
+            USER2,
+            "--regid",
+            USER2,
+            "--init-groups",
+            "--reset-env",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
