@@ -184,10 +184,8 @@ pub(crate) fn acquire(
         record_error,
     };
 
-    // Phase 2: mounts and the kernel claim, holding the lock meanwhile.
-    if target.kind == TargetKind::File {
-        return Ok(held);
-    }
+    // Phase 2: foreign locks, mounts and the kernel claim, holding the
+    // lock meanwhile.
     loop {
         match settle(target, force, &mut held) {
             Ok(()) => return Ok(held),
@@ -311,8 +309,29 @@ fn shared_lock_holders(st: &rustix::fs::Stat) -> Vec<Holder> {
         .collect()
 }
 
-/// With the lock held: deal with mounts, then take the kernel claim.
+/// With the lock held: refuse foreign record locks, deal with mounts, then
+/// take the kernel claim.
 fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<(), Miss> {
+    // flock and fcntl locks do not conflict, so a tool that only takes an
+    // fcntl lock (libburn does, beside O_EXCL) is found in /proc/locks.
+    if let Ok(st) = rustix::fs::fstat(&held.lock_fd) {
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        let foreign: Vec<Holder> = holders::locks_on(st.st_dev, st.st_ino)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.exclusive && !(l.kind == LockKind::Flock && l.pid == Some(me)))
+            .map(|l| Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(holders::command_of) })
+            .collect();
+        if !foreign.is_empty() {
+            return Err(Miss::Busy {
+                err: Error::DeviceInUse { target: target.given.clone(), holders: foreign, advice: "wait for that program to finish, or stop it" },
+                transient: false,
+            });
+        }
+    }
+    if target.kind == TargetKind::File {
+        return Ok(());
+    }
     let devs = target.device_numbers();
     let mounted = mounts::mounts_of(&devs);
     held.still_mounted.clear();

@@ -245,10 +245,9 @@ pub fn mount(dev: &Path, at: &Path) {
 
 pub fn is_mounted(at: &Path) -> bool {
     let at = std::fs::canonicalize(at).unwrap_or_else(|_| at.to_path_buf());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(at.to_str().unwrap()))
+    // mountinfo escapes space and backslash in octal.
+    let want = at.to_str().unwrap().replace('\\', "\\134").replace(' ', "\\040");
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
 }
 
 /// The test's second user, created on first use (needs root).
