@@ -16,10 +16,7 @@ pub fn is_allowed_char(c: char) -> bool {
 pub fn validate(name: &str) -> Result<()> {
     // Fast path: one pass over bytes; every allowed character is one byte.
     let bytes = name.as_bytes();
-    if !bytes.is_empty()
-        && bytes.len() <= MAX_LEN
-        && bytes.iter().all(|&b| is_allowed_char(b as char))
-    {
+    if !bytes.is_empty() && bytes.len() <= MAX_LEN && bytes.iter().all(|&b| is_allowed_char(b as char)) {
         return Ok(());
     }
     if name.is_empty() {
@@ -37,9 +34,7 @@ pub fn validate(name: &str) -> Result<()> {
         }
     }
     let n = name.chars().count();
-    Err(Error::InvalidArgument(format!(
-        "the client name is {n} characters long; at most {MAX_LEN} are allowed"
-    )))
+    Err(Error::InvalidArgument(format!("the client name is {n} characters long; at most {MAX_LEN} are allowed")))
 }
 
 fn describe_char(c: char) -> String {

@@ -144,17 +144,11 @@ impl Error {
         use rustix::io::Errno;
         let target = target.to_path_buf();
         match source.raw_os_error().map(Errno::from_raw_os_error) {
-            Some(Errno::NOENT) => Error::DeviceNotExist {
-                target,
-                gone: false,
-            },
+            Some(Errno::NOENT) => Error::DeviceNotExist { target, gone: false },
             Some(Errno::NXIO | Errno::NODEV) => Error::DeviceNotExist { target, gone: true },
             Some(Errno::ACCESS | Errno::PERM) => Error::PermissionDenied { target, source },
             Some(Errno::NOMEM) => Error::OutOfMemory(format!("{what} {}", target.display())),
-            _ => Error::Fail {
-                what: format!("{what} {}", target.display()),
-                source,
-            },
+            _ => Error::Fail { what: format!("{what} {}", target.display()), source },
         }
     }
 }
@@ -163,61 +157,21 @@ impl Error {
 pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (0, "", "success (`owner`: the recorder is held)"),
     (1, "", "`owner`: the recorder is free"),
-    (
-        2,
-        "E_INVALIDARG 0x80070057",
-        "bad client name or other argument",
-    ),
-    (
-        3,
-        "E_ACCESSDENIED 0x80070005",
-        "in use: mounted, or held by a program that is not discrec",
-    ),
-    (
-        4,
-        "E_ACCESSDENIED 0x80070005",
-        "no permission to open the device or image",
-    ),
-    (
-        5,
-        "E_IMAPI_RECORDER_LOCKED 0xC0AA0210",
-        "another discrec client holds the recorder",
-    ),
-    (
-        6,
-        "ERROR_DEV_NOT_EXIST 0x00000037",
-        "the device or image does not exist",
-    ),
-    (
-        7,
-        "ERROR_INVALID_FUNCTION 0x80070001",
-        "release without a matching acquire",
-    ),
-    (
-        8,
-        "E_IMAPI_RECORDER_COMMAND_TIMEOUT 0xC0AA020D",
-        "the drive did not accept a command in time",
-    ),
-    (
-        9,
-        "ERROR_INVALID_HANDLE 0x00000006",
-        "the recorder handle is closed",
-    ),
+    (2, "E_INVALIDARG 0x80070057", "bad client name or other argument"),
+    (3, "E_ACCESSDENIED 0x80070005", "in use: mounted, or held by a program that is not discrec"),
+    (4, "E_ACCESSDENIED 0x80070005", "no permission to open the device or image"),
+    (5, "E_IMAPI_RECORDER_LOCKED 0xC0AA0210", "another discrec client holds the recorder"),
+    (6, "ERROR_DEV_NOT_EXIST 0x00000037", "the device or image does not exist"),
+    (7, "ERROR_INVALID_FUNCTION 0x80070001", "release without a matching acquire"),
+    (8, "E_IMAPI_RECORDER_COMMAND_TIMEOUT 0xC0AA020D", "the drive did not accept a command in time"),
+    (9, "ERROR_INVALID_HANDLE 0x00000006", "the recorder handle is closed"),
     (10, "E_OUTOFMEMORY 0x8007000E", "out of memory"),
-    (
-        11,
-        "E_FAIL 0x80004005",
-        "unexpected failure (the message says what)",
-    ),
+    (11, "E_FAIL 0x80004005", "unexpected failure (the message says what)"),
 ];
 
 fn describe_holders(holders: &[Holder]) -> String {
     if holders.is_empty() {
         return "held exclusively by a program discrec cannot see (run `discrec status` as root to see more)".into();
     }
-    holders
-        .iter()
-        .map(|h| h.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    holders.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
 }

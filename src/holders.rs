@@ -86,10 +86,7 @@ fn parse_lock_line(line: &str) -> Option<LockEntry> {
 /// Read `/proc/locks` and keep the locks held (not waited for) on one inode.
 pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
     let text = fs::read_to_string("/proc/locks")?;
-    Ok(parse_proc_locks(&text)
-        .into_iter()
-        .filter(|l| l.dev == dev && l.ino == ino && !l.waiting)
-        .collect())
+    Ok(parse_proc_locks(&text).into_iter().filter(|l| l.dev == dev && l.ino == ino && !l.waiting).collect())
 }
 
 /// Something that holds or uses a drive.
@@ -157,9 +154,7 @@ pub fn proc_label(pid: Option<i32>, command: Option<&str>) -> String {
 
 /// The command name of a process (`/proc/PID/comm`).
 pub fn command_of(pid: i32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_string())
+    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_string())
 }
 
 /// Facts about a live process used to check owner records.
@@ -178,11 +173,7 @@ pub fn identity_of(pid: i32) -> Option<ProcIdentity> {
     let st = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?;
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let start_time = parse_start_time(&stat)?;
-    let uid = if st.st_uid == 0 {
-        status_fsuid(pid).unwrap_or(0)
-    } else {
-        st.st_uid
-    };
+    let uid = if st.st_uid == 0 { status_fsuid(pid).unwrap_or(0) } else { st.st_uid };
     Some(ProcIdentity { uid, start_time })
 }
 
@@ -220,17 +211,13 @@ pub fn openers_of(rdev: u64) -> Vec<Holder> {
         let hit = fds.flatten().any(|fd| {
             rustix::fs::stat(&fd.path())
                 .map(|st| {
-                    rustix::fs::FileType::from_raw_mode(st.st_mode)
-                        == rustix::fs::FileType::BlockDevice
+                    rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::BlockDevice
                         && st.st_rdev == rdev
                 })
                 .unwrap_or(false)
         });
         if hit {
-            out.push(Holder::Open {
-                pid,
-                command: command_of(pid),
-            });
+            out.push(Holder::Open { pid, command: command_of(pid) });
         }
     }
     out
@@ -239,13 +226,7 @@ pub fn openers_of(rdev: u64) -> Vec<Holder> {
 /// Kernel holders listed in sysfs (`/sys/dev/block/M:m/holders`).
 pub fn kernel_holders(major: u32, minor: u32) -> Vec<Holder> {
     fs::read_dir(format!("/sys/dev/block/{major}:{minor}/holders"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| Holder::Kernel {
-                    name: e.file_name().to_string_lossy().into_owned(),
-                })
-                .collect()
-        })
+        .map(|d| d.flatten().map(|e| Holder::Kernel { name: e.file_name().to_string_lossy().into_owned() }).collect())
         .unwrap_or_default()
 }
 
@@ -267,10 +248,7 @@ mod tests {
         assert_eq!(l[0].dev, rustix::fs::makedev(0xfe, 0));
         assert_eq!(l[0].ino, 10010694);
         assert!(!l[0].waiting && l[1].waiting);
-        assert_eq!(
-            (l[2].kind, l[2].exclusive, l[2].start),
-            (LockKind::Posix, false, 100)
-        );
+        assert_eq!((l[2].kind, l[2].exclusive, l[2].start), (LockKind::Posix, false, 100));
         assert_eq!((l[3].kind, l[3].pid), (LockKind::Ofd, None));
     }
 

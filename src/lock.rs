@@ -79,14 +79,7 @@ impl Held {
     /// Release: the lock goes first (readers then see the drive free), then
     /// the record, under the process registry.
     pub fn release(self) {
-        let Held {
-            lock_fd,
-            claim_fd,
-            record,
-            handle_id,
-            key,
-            ..
-        } = self;
+        let Held { lock_fd, claim_fd, record, handle_id, key, .. } = self;
         let mut reg = records();
         drop(claim_fd);
         drop(lock_fd);
@@ -137,11 +130,7 @@ pub(crate) fn acquire(
     };
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
     let mut watcher: Option<Watcher> = None;
-    let ticket = if waiting {
-        Ticket::join(run_dir, target.key).ok()
-    } else {
-        None
-    };
+    let ticket = if waiting { Ticket::join(run_dir, target.key).ok() } else { None };
 
     // Phase 1: the flock. At the deadline one last try is made in any case.
     loop {
@@ -167,22 +156,14 @@ pub(crate) fn acquire(
         let mut reg = records();
         match owner::write_record(run_dir, target.key, &target.node, client, since) {
             Ok(r) => {
-                reg.get_or_insert_with(HashMap::new)
-                    .insert(target.key, handle_id);
+                reg.get_or_insert_with(HashMap::new).insert(target.key, handle_id);
                 (Some(r), None)
             }
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    let mut held = Held {
-        lock_fd,
-        claim_fd: None,
-        record,
-        handle_id,
-        key: target.key,
-        still_mounted: Vec::new(),
-        record_error,
-    };
+    let mut held =
+        Held { lock_fd, claim_fd: None, record, handle_id, key: target.key, still_mounted: Vec::new(), record_error };
 
     // Phase 2: foreign locks, mounts and the kernel claim, holding the
     // lock meanwhile.
@@ -208,40 +189,28 @@ pub(crate) fn acquire(
 /// it: nobody can hold up a drive they could not use.
 fn check_access(target: &Target) -> Result<()> {
     use rustix::fs::{Access, AtFlags};
-    rustix::fs::accessat(
-        rustix::fs::CWD,
-        &target.node,
-        Access::READ_OK | Access::WRITE_OK,
-        AtFlags::EACCESS,
-    )
-    .map_err(|e| match e {
-        Errno::ROFS => Error::PermissionDenied {
-            target: target.given.clone(),
-            source: std::io::Error::other("it is on a read-only file system"),
+    rustix::fs::accessat(rustix::fs::CWD, &target.node, Access::READ_OK | Access::WRITE_OK, AtFlags::EACCESS).map_err(
+        |e| match e {
+            Errno::ROFS => Error::PermissionDenied {
+                target: target.given.clone(),
+                source: std::io::Error::other("it is on a read-only file system"),
+            },
+            e => Error::io(&target.given, "cannot open", e.into()),
         },
-        e => Error::io(&target.given, "cannot open", e.into()),
-    })
+    )
 }
 
 /// Open the node for locking: read-only, non-blocking (no medium needed).
 pub(crate) fn open_node(target: &Target) -> Result<OwnedFd> {
-    rustix::fs::open(
-        &target.node,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::io(&target.given, "cannot open", e.into()))
+    rustix::fs::open(&target.node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
+        .map_err(|e| Error::io(&target.given, "cannot open", e.into()))
 }
 
 fn try_flock(fd: &OwnedFd, target: &Target, run_dir: &Path) -> std::result::Result<(), Miss> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(()),
         Err(Errno::WOULDBLOCK) => Err(contention(target, run_dir)),
-        Err(e) => Err(Miss::Fatal(Error::io(
-            &target.given,
-            "cannot lock",
-            e.into(),
-        ))),
+        Err(e) => Err(Miss::Fatal(Error::io(&target.given, "cannot lock", e.into()))),
     }
 }
 
@@ -253,10 +222,7 @@ fn contention(target: &Target, run_dir: &Path) -> Miss {
     };
     match crate::recorder::query_owner(target, run_dir, &st) {
         Ok(Some(owner)) if owner.by_discrec => Miss::Busy {
-            err: Error::RecorderLocked {
-                target: target.given.clone(),
-                owner: Box::new(owner),
-            },
+            err: Error::RecorderLocked { target: target.given.clone(), owner: Box::new(owner) },
             transient: false,
         },
         Ok(Some(owner)) => Miss::Busy {
@@ -284,28 +250,16 @@ fn contention(target: &Target, run_dir: &Path) -> Miss {
 fn foreign_lock_holders(st: &rustix::fs::Stat, owner: owner::Owner) -> Vec<Holder> {
     let kind = holders::locks_on(st.st_dev, st.st_ino)
         .ok()
-        .and_then(|l| {
-            l.into_iter()
-                .find(|l| l.exclusive && l.pid == owner.pid)
-                .map(|l| l.kind)
-        })
+        .and_then(|l| l.into_iter().find(|l| l.exclusive && l.pid == owner.pid).map(|l| l.kind))
         .unwrap_or(LockKind::Flock);
-    vec![Holder::Lock {
-        lock: kind,
-        pid: owner.pid,
-        command: owner.command,
-    }]
+    vec![Holder::Lock { lock: kind, pid: owner.pid, command: owner.command }]
 }
 
 fn shared_lock_holders(st: &rustix::fs::Stat) -> Vec<Holder> {
     holders::locks_on(st.st_dev, st.st_ino)
         .unwrap_or_default()
         .into_iter()
-        .map(|l| Holder::Lock {
-            lock: l.kind,
-            pid: l.pid,
-            command: l.pid.and_then(holders::command_of),
-        })
+        .map(|l| Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(holders::command_of) })
         .collect()
 }
 
@@ -324,7 +278,11 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
             .collect();
         if !foreign.is_empty() {
             return Err(Miss::Busy {
-                err: Error::DeviceInUse { target: target.given.clone(), holders: foreign, advice: "wait for that program to finish, or stop it" },
+                err: Error::DeviceInUse {
+                    target: target.given.clone(),
+                    holders: foreign,
+                    advice: "wait for that program to finish, or stop it",
+                },
                 transient: false,
             });
         }
@@ -346,10 +304,7 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
                 transient: false,
             });
         }
-        held.still_mounted = mounts::unmount_all(&devs)
-            .into_iter()
-            .map(|(m, _)| m)
-            .collect();
+        held.still_mounted = mounts::unmount_all(&devs).into_iter().map(|(m, _)| m).collect();
     }
     let claim = rustix::fs::open(
         &target.node,
@@ -371,20 +326,13 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
                 return Err(Miss::Busy {
                     err: Error::DeviceInUse {
                         target: target.given.clone(),
-                        holders: again
-                            .into_iter()
-                            .map(|m| Holder::Mount {
-                                mount_point: m.mount_point,
-                            })
-                            .collect(),
+                        holders: again.into_iter().map(|m| Holder::Mount { mount_point: m.mount_point }).collect(),
                         advice: "unmount it, or acquire with force",
                     },
                     transient: !force,
                 });
             }
-            let DriveKey::Block { major, minor } = target.key else {
-                unreachable!("files take no claim")
-            };
+            let DriveKey::Block { major, minor } = target.key else { unreachable!("files take no claim") };
             let mut who = holders::kernel_holders(major, minor);
             who.extend(holders::openers_of(rustix::fs::makedev(major, minor)));
             Err(Miss::Busy {
@@ -397,22 +345,13 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
                 transient: true,
             })
         }
-        Err(e) => Err(Miss::Fatal(Error::io(
-            &target.given,
-            "cannot open exclusively",
-            e.into(),
-        ))),
+        Err(e) => Err(Miss::Fatal(Error::io(&target.given, "cannot open exclusively", e.into()))),
     }
 }
 
 /// Sleep until something that may free the drive happens, at most
 /// [`RECHECK`] and never past `limit`.
-fn wait_for_change(
-    watcher: &mut Option<Watcher>,
-    target: &Target,
-    run_dir: &Path,
-    limit: Option<Instant>,
-) {
+fn wait_for_change(watcher: &mut Option<Watcher>, target: &Target, run_dir: &Path, limit: Option<Instant>) {
     let now = Instant::now();
     let mut span = RECHECK;
     if let Some(l) = limit {
@@ -437,11 +376,7 @@ impl Watcher {
     fn new(node: &Path, run_dir: &Path) -> std::io::Result<Watcher> {
         use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        inotify::add_watch(
-            &fd,
-            node,
-            WatchFlags::CLOSE_WRITE | WatchFlags::CLOSE_NOWRITE,
-        )?;
+        inotify::add_watch(&fd, node, WatchFlags::CLOSE_WRITE | WatchFlags::CLOSE_NOWRITE)?;
         // Without the directory we still wake on the node's events.
         let _ = inotify::add_watch(&fd, run_dir, WatchFlags::DELETE | WatchFlags::CLOSE_WRITE);
         Ok(Watcher { fd })
@@ -449,10 +384,7 @@ impl Watcher {
 
     fn wait(&mut self, span: Duration) {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let ts = Timespec {
-            tv_sec: span.as_secs() as i64,
-            tv_nsec: span.subsec_nanos() as i64,
-        };
+        let ts = Timespec { tv_sec: span.as_secs() as i64, tv_nsec: span.subsec_nanos() as i64 };
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
         let _ = poll(&mut fds, Some(&ts));
         // Drain: we only need to know that something happened.
@@ -484,13 +416,7 @@ impl Ticket {
             Mode::from_raw_mode(0o644),
         )?;
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
-        Ok(Ticket {
-            path,
-            _fd: fd,
-            run_dir: run_dir.to_path_buf(),
-            prefix,
-            order: (ticket, pid),
-        })
+        Ok(Ticket { path, _fd: fd, run_dir: run_dir.to_path_buf(), prefix, order: (ticket, pid) })
     }
 
     /// True when a live waiter with an older ticket is in line. A ticket
@@ -520,9 +446,7 @@ impl Ticket {
         if older.is_empty() {
             return false;
         }
-        let locks = fs::read_to_string("/proc/locks")
-            .map(|t| holders::parse_proc_locks(&t))
-            .unwrap_or_default();
+        let locks = fs::read_to_string("/proc/locks").map(|t| holders::parse_proc_locks(&t)).unwrap_or_default();
         let node_st = rustix::fs::stat(&target.node).ok();
         older.iter().any(|(path, pid)| {
             let Ok(st) = rustix::fs::lstat(path) else {
@@ -560,11 +484,7 @@ fn may_open_rw(pid: i32, st: &rustix::fs::Stat) -> bool {
     let field = |name: &str| -> Vec<u32> {
         s.lines()
             .find_map(|l| l.strip_prefix(name))
-            .map(|v| {
-                v.split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect()
-            })
+            .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
             .unwrap_or_default()
     };
     let (uid, gid, groups) = (field("Uid:"), field("Gid:"), field("Groups:"));

@@ -18,7 +18,9 @@ fn exit_codes_help() -> String {
             s.push_str(&format!("  {code:>3}  {name}: {what}\n"));
         }
     }
-    s.push_str("  lock -- COMMAND exits with COMMAND's status (128+N if killed by signal N; 126/127 if it cannot run)\n");
+    s.push_str(
+        "  lock -- COMMAND exits with COMMAND's status (128+N if killed by signal N; 126/127 if it cannot run)\n",
+    );
     s
 }
 
@@ -104,7 +106,11 @@ fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
         .map(|s| Some(Duration::from_secs_f64(s)))
-        .ok_or_else(|| Error::InvalidArgument(format!("--wait={w} is not a number of seconds; write e.g. --wait=2.5, or --wait to wait forever")))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "--wait={w} is not a number of seconds; write e.g. --wait=2.5, or --wait to wait forever"
+            ))
+        })
 }
 
 fn lock(a: LockArgs) -> Result<u8, Error> {
@@ -117,10 +123,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ])
-    .map_err(|e| Error::Fail {
-        what: "cannot install signal handlers".into(),
-        source: e,
-    })?;
+    .map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
     match wait {
         None => rec.acquire_exclusive_access(a.force, &a.client)?,
         Some(t) => rec.acquire_exclusive_access_wait(a.force, &a.client, t)?,
@@ -144,9 +147,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         }
     }
     if let Some(e) = rec.owner_record_error() {
-        eprintln!(
-            "discrec: warning: no owner record ({e}); others see the lock without its client name"
-        );
+        eprintln!("discrec: warning: no owner record ({e}); others see the lock without its client name");
     }
     let _ = out.flush();
     drop(out);
@@ -159,18 +160,11 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     }
     // Hand the kernel claim to the command, keep the lock (README: "Wrapping a tool").
     rec.hand_over_claim()?;
-    let mut child = match std::process::Command::new(&a.command[0])
-        .args(&a.command[1..])
-        .spawn()
-    {
+    let mut child = match std::process::Command::new(&a.command[0]).args(&a.command[1..]).spawn() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("discrec: cannot run {}: {e}", a.command[0]);
-            return Ok(if e.kind() == std::io::ErrorKind::NotFound {
-                127
-            } else {
-                126
-            });
+            return Ok(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
         }
     };
     let pid = child.id() as i32;
@@ -191,10 +185,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             }
         }
     });
-    let status = child.wait().map_err(|e| Error::Fail {
-        what: format!("waiting for {}", a.command[0]),
-        source: e,
-    })?;
+    let status = child.wait().map_err(|e| Error::Fail { what: format!("waiting for {}", a.command[0]), source: e })?;
     handle.close();
     let _ = fwd.join();
     rec.release_exclusive_access()?;
@@ -238,12 +229,7 @@ fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
                 if json {
                     let mut v = serde_json::to_value(&s).unwrap_or_default();
                     v["owner"] = owner_json(s.owner.as_ref());
-                    v["mounts"] = s
-                        .mounts
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect::<Vec<_>>()
-                        .into();
+                    v["mounts"] = s.mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().into();
                     println!("{v}");
                 } else {
                     let mut line = format!("{}: ", t.display());
@@ -251,10 +237,7 @@ fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
                         Some(o) => {
                             line.push_str(&format!("held by {o}"));
                             if let Some(since) = o.since {
-                                line.push_str(&format!(
-                                    " since {}",
-                                    humantime::format_rfc3339_seconds(since)
-                                ));
+                                line.push_str(&format!(" since {}", humantime::format_rfc3339_seconds(since)));
                             }
                         }
                         None => line.push_str("free"),
@@ -262,11 +245,7 @@ fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
                     if !s.mounts.is_empty() {
                         line.push_str(&format!(
                             "; mounted at {}",
-                            s.mounts
-                                .iter()
-                                .map(|m| m.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            s.mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
                         ));
                     }
                     println!("{line}");

@@ -47,12 +47,7 @@ pub fn parse_mountinfo(text: &str, devs: &[(u32, u32)]) -> Vec<(PathBuf, String)
         if !devs.contains(&mm) {
             continue;
         }
-        let fs_type = line
-            .split(" - ")
-            .nth(1)
-            .and_then(|t| t.split(' ').next())
-            .unwrap_or("")
-            .to_string();
+        let fs_type = line.split(" - ").nth(1).and_then(|t| t.split(' ').next()).unwrap_or("").to_string();
         out.push((PathBuf::from(unescape(mp)), fs_type));
     }
     out
@@ -64,10 +59,7 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -79,9 +71,7 @@ fn unescape(s: &str) -> String {
 }
 
 fn ns_inode(pid: &str) -> Option<u64> {
-    rustix::fs::stat(format!("/proc/{pid}/ns/mnt").as_str())
-        .ok()
-        .map(|s| s.st_ino)
+    rustix::fs::stat(format!("/proc/{pid}/ns/mnt").as_str()).ok().map(|s| s.st_ino)
 }
 
 /// Every mount of `devs` in every mount namespace we can see: ours first,
@@ -91,11 +81,7 @@ pub fn mounts_of(devs: &[(u32, u32)]) -> Vec<Mount> {
         .map(|t| parse_mountinfo(&t, devs))
         .unwrap_or_default()
         .into_iter()
-        .map(|(mount_point, fs_type)| Mount {
-            mount_point,
-            fs_type,
-            namespace_pid: None,
-        })
+        .map(|(mount_point, fs_type)| Mount { mount_point, fs_type, namespace_pid: None })
         .collect();
     let mut seen: HashSet<u64> = ns_inode("self").into_iter().collect();
     if let Ok(procs) = fs::read_dir("/proc") {
@@ -111,15 +97,11 @@ pub fn mounts_of(devs: &[(u32, u32)]) -> Vec<Mount> {
                 continue;
             }
             if let Ok(t) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) {
-                out.extend(
-                    parse_mountinfo(&t, devs)
-                        .into_iter()
-                        .map(|(mount_point, fs_type)| Mount {
-                            mount_point,
-                            fs_type,
-                            namespace_pid: Some(pid),
-                        }),
-                );
+                out.extend(parse_mountinfo(&t, devs).into_iter().map(|(mount_point, fs_type)| Mount {
+                    mount_point,
+                    fs_type,
+                    namespace_pid: Some(pid),
+                }));
             }
         }
     }
@@ -171,10 +153,7 @@ mod tests {
         let m = parse_mountinfo(t, &[(7, 0), (7, 2)]);
         assert_eq!(
             m,
-            vec![
-                (PathBuf::from("/mnt/my disc"), "ext4".into()),
-                (PathBuf::from("/mnt/part"), "iso9660".into())
-            ]
+            vec![(PathBuf::from("/mnt/my disc"), "ext4".into()), (PathBuf::from("/mnt/part"), "iso9660".into())]
         );
     }
 }

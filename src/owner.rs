@@ -79,11 +79,7 @@ impl fmt::Display for Owner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.client_name {
             Some(n) => {
-                write!(
-                    f,
-                    "\"{n}\" ({}",
-                    holders::proc_label(self.pid, self.command.as_deref())
-                )?;
+                write!(f, "\"{n}\" ({}", holders::proc_label(self.pid, self.command.as_deref()))?;
                 if let Some(u) = &self.user {
                     write!(f, ", user {u}")?;
                 }
@@ -109,9 +105,7 @@ struct Record {
 
 /// The runtime directory: `$DISCREC_RUN_DIR` or `/run/discrec`.
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("DISCREC_RUN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
+    std::env::var_os("DISCREC_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
 }
 
 /// Make sure the runtime directory exists and is safe to write into:
@@ -145,12 +139,7 @@ pub fn prepare_run_dir(dir: &Path) -> std::io::Result<()> {
 fn check_run_dir(dir: &Path) -> std::io::Result<()> {
     let st = rustix::fs::lstat(dir)?;
     let me = rustix::process::geteuid().as_raw();
-    let bad = |why: &str| {
-        Err(std::io::Error::other(format!(
-            "{} {why}; owner records are off",
-            dir.display()
-        )))
-    };
+    let bad = |why: &str| Err(std::io::Error::other(format!("{} {why}; owner records are off", dir.display())));
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return bad("is not a directory");
     }
@@ -168,10 +157,7 @@ pub(crate) fn own_identity() -> Option<ProcIdentity> {
     static ME: OnceLock<Option<ProcIdentity>> = OnceLock::new();
     *ME.get_or_init(|| {
         let stat = fs::read_to_string("/proc/self/stat").ok()?;
-        Some(ProcIdentity {
-            uid: rustix::process::geteuid().as_raw(),
-            start_time: holders::parse_start_time(&stat)?,
-        })
+        Some(ProcIdentity { uid: rustix::process::geteuid().as_raw(), start_time: holders::parse_start_time(&stat)? })
     })
 }
 
@@ -210,10 +196,7 @@ pub fn write_record(
         pid,
         uid: me.uid,
         start: me.start_time,
-        since_ns: since
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
+        since_ns: since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos(),
         client: client.to_string(),
         node: node.to_string_lossy().into_owned(),
     };
@@ -253,19 +236,14 @@ pub fn write_record(
             }
         };
     }
-    Err(std::io::Error::other(
-        "could not create a record file with a fresh name",
-    ))
+    Err(std::io::Error::other("could not create a record file with a fresh name"))
 }
 
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        return t.as_nanos() as u64
-            ^ (rustix::process::getpid().as_raw_nonzero().get() as u64) << 32;
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        return t.as_nanos() as u64 ^ (rustix::process::getpid().as_raw_nonzero().get() as u64) << 32;
     }
     u64::from_ne_bytes(b)
 }
@@ -282,22 +260,15 @@ fn read_record(dir: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Option
     let entries = fs::read_dir(dir).ok()?;
     entries
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
         .find_map(|e| read_checked(&e.path(), key, pid, who))
 }
 
 fn read_checked(path: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Option<Record> {
     // NONBLOCK: a planted FIFO must not hang the reader.
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+            .ok()?;
     let st = rustix::fs::fstat(fd.as_fd()).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
         || st.st_nlink != 1
@@ -307,17 +278,9 @@ fn read_checked(path: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Opti
         return None;
     }
     let mut buf = Vec::with_capacity(st.st_size as usize + 1);
-    fs::File::from(fd)
-        .take(MAX_RECORD)
-        .read_to_end(&mut buf)
-        .ok()?;
+    fs::File::from(fd).take(MAX_RECORD).read_to_end(&mut buf).ok()?;
     let r: Record = serde_json::from_slice(&buf).ok()?;
-    (r.v == 1
-        && r.pid == pid
-        && r.uid == who.uid
-        && r.start == who.start_time
-        && r.key == key.to_string())
-    .then_some(r)
+    (r.v == 1 && r.pid == pid && r.uid == who.uid && r.start == who.start_time && r.key == key.to_string()).then_some(r)
 }
 
 /// Look up the holder of the drive among the locks on its node and build
@@ -342,17 +305,11 @@ pub fn owner_from_locks(dir: &Path, key: DriveKey, locks: &[LockEntry]) -> Optio
     };
     let who = holders::identity_of(pid);
     let command = holders::command_of(pid);
-    let record = if l.kind == LockKind::Flock {
-        who.and_then(|w| read_record(dir, key, pid, w))
-    } else {
-        None
-    };
+    let record = if l.kind == LockKind::Flock { who.and_then(|w| read_record(dir, key, pid, w)) } else { None };
     let uid = who.map(|w| w.uid);
     Some(Owner {
         by_discrec: record.is_some(),
-        since: record
-            .as_ref()
-            .map(|r| UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
+        since: record.as_ref().map(|r| UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
         client_name: record.map(|r| r.client),
         pid: Some(pid),
         uid,

@@ -90,10 +90,7 @@ impl Recorder {
 
     /// Mounts that a forced acquire could not remove (spec C3).
     pub fn volume_still_mounted(&self) -> &[Mount] {
-        self.held
-            .as_ref()
-            .map(|h| h.still_mounted.as_slice())
-            .unwrap_or(&[])
+        self.held.as_ref().map(|h| h.still_mounted.as_slice()).unwrap_or(&[])
     }
 
     /// Why no owner record could be written (the lock works without it,
@@ -104,9 +101,7 @@ impl Recorder {
 
     fn check_open(&self) -> Result<()> {
         if self.closed {
-            return Err(Error::InvalidHandle {
-                target: self.target.given.clone(),
-            });
+            return Err(Error::InvalidHandle { target: self.target.given.clone() });
         }
         Ok(())
     }
@@ -137,20 +132,11 @@ impl Recorder {
         if self.count > 0 {
             // Nested: only the count changes (spec C5).
             self.count = self.count.checked_add(1).ok_or_else(|| {
-                Error::InvalidArgument(
-                    "the lock count would overflow; release before acquiring again".into(),
-                )
+                Error::InvalidArgument("the lock count would overflow; release before acquiring again".into())
             })?;
             return Ok(());
         }
-        let held = lock::acquire(
-            &self.target,
-            &self.run_dir,
-            force,
-            client_name,
-            self.id,
-            patience,
-        )?;
+        let held = lock::acquire(&self.target, &self.run_dir, force, client_name, self.id, patience)?;
         self.held = Some(held);
         self.count = 1;
         self.client_name = Some(client_name.to_string());
@@ -164,9 +150,7 @@ impl Recorder {
     pub fn release_exclusive_access(&mut self) -> Result<()> {
         self.check_open()?;
         if self.count == 0 {
-            return Err(Error::NotLocked {
-                target: self.target.given.clone(),
-            });
+            return Err(Error::NotLocked { target: self.target.given.clone() });
         }
         self.count -= 1;
         if self.count == 0 {
@@ -191,8 +175,8 @@ impl Recorder {
     /// false and no client name.
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
-        let st = rustix::fs::stat(&self.target.node)
-            .map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
+        let st =
+            rustix::fs::stat(&self.target.node).map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
         query_owner(&self.target, &self.run_dir, &st)
     }
 
@@ -222,10 +206,7 @@ impl Recorder {
         client_name: &str,
         f: impl FnOnce(&mut Recorder) -> Result<T>,
     ) -> Result<T> {
-        let name = self
-            .client_name
-            .clone()
-            .unwrap_or_else(|| client_name.to_string());
+        let name = self.client_name.clone().unwrap_or_else(|| client_name.to_string());
         self.acquire_exclusive_access(false, &name)?;
         let out = f(self);
         let rel = self.release_exclusive_access();
@@ -245,9 +226,7 @@ impl Recorder {
                 h.drop_claim();
                 Ok(())
             }
-            None => Err(Error::NotLocked {
-                target: self.target.given.clone(),
-            }),
+            None => Err(Error::NotLocked { target: self.target.given.clone() }),
         }
     }
 
@@ -259,18 +238,14 @@ impl Recorder {
     /// Lock state, owner, mounts and other lockers of the drive.
     pub fn status(&self) -> Result<DriveStatus> {
         self.check_open()?;
-        let st = rustix::fs::stat(&self.target.node)
-            .map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
+        let st =
+            rustix::fs::stat(&self.target.node).map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
         let owner = query_owner(&self.target, &self.run_dir, &st)?;
         let other_locks = holders::locks_on(st.st_dev, st.st_ino)
             .unwrap_or_default()
             .into_iter()
             .filter(|l| !(l.exclusive && owner.as_ref().is_some_and(|o| o.pid == l.pid)))
-            .map(|l| Holder::Lock {
-                lock: l.kind,
-                pid: l.pid,
-                command: l.pid.and_then(holders::command_of),
-            })
+            .map(|l| Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(holders::command_of) })
             .collect();
         Ok(DriveStatus {
             target: self.target.given.clone(),
@@ -300,16 +275,10 @@ impl Drop for Recorder {
 }
 
 /// The owner of a drive from the kernel's lock table and the holder's record.
-pub(crate) fn query_owner(
-    target: &Target,
-    run_dir: &Path,
-    st: &rustix::fs::Stat,
-) -> Result<Option<Owner>> {
+pub(crate) fn query_owner(target: &Target, run_dir: &Path, st: &rustix::fs::Stat) -> Result<Option<Owner>> {
     let read = || {
-        holders::locks_on(st.st_dev, st.st_ino).map_err(|e| Error::Fail {
-            what: "cannot read /proc/locks".into(),
-            source: e,
-        })
+        holders::locks_on(st.st_dev, st.st_ino)
+            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })
     };
     let locks = read()?;
     let owner = owner::owner_from_locks(run_dir, target.key, &locks);

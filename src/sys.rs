@@ -16,16 +16,9 @@ pub fn in_mount_namespace<T: Send + 'static>(
         // no file descriptor table is unshared, so no thread can observe a
         // descriptor from another table. The thread ends right after `f`.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
-        rustix::thread::move_into_link_name_space(
-            ns.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Mount),
-        )?;
+        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Mount))?;
         f()
     })
     .join()
-    .unwrap_or_else(|_| {
-        Err(std::io::Error::other(
-            "mount namespace helper thread panicked",
-        ))
-    })
+    .unwrap_or_else(|_| Err(std::io::Error::other("mount namespace helper thread panicked")))
 }

@@ -85,7 +85,8 @@ impl Target {
                 // is the block device that shares its SCSI device.
                 let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
                 let blockdir = format!("/sys/dev/char/{maj}:{min}/device/block");
-                let name = fs::read_dir(&blockdir).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.file_name());
+                let name =
+                    fs::read_dir(&blockdir).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.file_name());
                 match name {
                     Some(name) => {
                         let node = Path::new("/dev").join(&name);
@@ -108,9 +109,7 @@ impl Target {
     /// The sysfs directory of a block device.
     pub fn sysfs_dir(&self) -> Option<PathBuf> {
         match self.key {
-            DriveKey::Block { major, minor } => {
-                Some(PathBuf::from(format!("/sys/dev/block/{major}:{minor}")))
-            }
+            DriveKey::Block { major, minor } => Some(PathBuf::from(format!("/sys/dev/block/{major}:{minor}"))),
             DriveKey::File { .. } => None,
         }
     }
@@ -127,10 +126,7 @@ impl Target {
                 for e in entries.flatten() {
                     let p = e.path();
                     if p.join("partition").exists() {
-                        if let Some(mm) = fs::read_to_string(p.join("dev"))
-                            .ok()
-                            .and_then(|s| parse_maj_min(s.trim()))
-                        {
+                        if let Some(mm) = fs::read_to_string(p.join("dev")).ok().and_then(|s| parse_maj_min(s.trim())) {
                             out.push(mm);
                         }
                     }
@@ -145,10 +141,7 @@ fn block_target(given: PathBuf, real: PathBuf, st: &Stat) -> Target {
     let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
     let kernel_name = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"))
         .ok()
-        .and_then(|u| {
-            u.lines()
-                .find_map(|l| l.strip_prefix("DEVNAME=").map(str::to_owned))
-        });
+        .and_then(|u| u.lines().find_map(|l| l.strip_prefix("DEVNAME=").map(str::to_owned)));
     // Lock the canonical /dev node whenever it is the same device, so that
     // links and stray nodes made with mknod all meet on one inode.
     let node = kernel_name
@@ -156,20 +149,11 @@ fn block_target(given: PathBuf, real: PathBuf, st: &Stat) -> Target {
         .map(|n| Path::new("/dev").join(n))
         .filter(|n| {
             rustix::fs::stat(n)
-                .map(|s| {
-                    s.st_rdev == st.st_rdev
-                        && FileType::from_raw_mode(s.st_mode) == FileType::BlockDevice
-                })
+                .map(|s| s.st_rdev == st.st_rdev && FileType::from_raw_mode(s.st_mode) == FileType::BlockDevice)
                 .unwrap_or(false)
         })
         .unwrap_or(real);
-    Target {
-        given,
-        node,
-        kind: TargetKind::BlockDevice,
-        key: DriveKey::Block { major, minor },
-        kernel_name,
-    }
+    Target { given, node, kind: TargetKind::BlockDevice, key: DriveKey::Block { major, minor }, kernel_name }
 }
 
 /// Parse `MAJOR:MINOR` (decimal, as sysfs and mountinfo print it).

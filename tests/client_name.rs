@@ -15,20 +15,11 @@ fn rejected(name: &str) -> String {
 #[test]
 fn table() {
     // Accepted.
-    for ok in [
-        "a",
-        "My Burner",
-        "A.b,c:d;e_f-g h",
-        &"x".repeat(63),
-        "0123456789",
-    ] {
+    for ok in ["a", "My Burner", "A.b,c:d;e_f-g h", &"x".repeat(63), "0123456789"] {
         assert!(validate(ok).is_ok(), "{ok:?} should be accepted");
     }
     for p in [".", ",", ":", ";", "_", "-", " "] {
-        assert!(
-            validate(&format!("a{p}b")).is_ok(),
-            "punctuation {p:?} is allowed"
-        );
+        assert!(validate(&format!("a{p}b")).is_ok(), "punctuation {p:?} is allowed");
     }
     // Rejected, and the message says which rule and where.
     assert!(rejected("").contains("empty"));
@@ -41,9 +32,7 @@ fn table() {
     let m = rejected("Brasero Ä");
     assert!(m.contains("'Ä'") && m.contains("character 9"), "{m}");
     assert!(rejected("burn 🔥").contains("U+1F525"));
-    for bad in [
-        "a/b", "a\\b", "a\tb", "a\0b", "é", "名前", "a\nb", "a'b", "a\"b", "a*b", "a@b", "a(b)",
-    ] {
+    for bad in ["a/b", "a\\b", "a\tb", "a\0b", "é", "名前", "a\nb", "a'b", "a\"b", "a*b", "a@b", "a(b)"] {
         rejected(bad);
     }
     // 63 allowed characters, but multi-byte elsewhere: length counts characters.
@@ -56,38 +45,21 @@ fn bad_name_touches_nothing() {
     let img = s.image("rec.iso");
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
     let e = r.acquire_exclusive_access(false, "no/slash").unwrap_err();
-    assert_eq!(
-        (e.name(), e.code(), e.exit_code()),
-        ("E_INVALIDARG", 0x8007_0057, 2)
-    );
+    assert_eq!((e.name(), e.code(), e.exit_code()), ("E_INVALIDARG", 0x8007_0057, 2));
     assert_eq!(r.lock_count(), 0);
-    assert!(
-        r.exclusive_access_owner().unwrap().is_none(),
-        "a rejected name must not lock"
-    );
-    assert_eq!(
-        std::fs::read_dir(&s.run).unwrap().count(),
-        0,
-        "no record written"
-    );
+    assert!(r.exclusive_access_owner().unwrap().is_none(), "a rejected name must not lock");
+    assert_eq!(std::fs::read_dir(&s.run).unwrap().count(), 0, "no record written");
 }
 
 #[test]
 fn cli_reports_the_rule() {
     let s = common::Scratch::new();
     let img = s.image("rec.iso");
-    let o = s
-        .discrec()
-        .args(["lock", "--client", "bad\tname"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    let o = s.discrec().args(["lock", "--client", "bad\tname"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.starts_with("discrec: ")
-            && err.contains("U+0009")
-            && err.trim_end().ends_with("(E_INVALIDARG 0x80070057)"),
+        err.starts_with("discrec: ") && err.contains("U+0009") && err.trim_end().ends_with("(E_INVALIDARG 0x80070057)"),
         "{err}"
     );
 }

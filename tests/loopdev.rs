@@ -106,7 +106,11 @@ fn c3_busy_mount_is_granted_and_reported() {
     mount(&lo.dev, &mnt);
     std::fs::write(mnt.join("f"), b"keep me").unwrap();
     // A process with an open file keeps the mount busy.
-    let mut busy = Command::new("sh").arg("-c").arg(format!("exec 3<'{}'; exec sleep 30", mnt.join("f").display())).spawn().unwrap();
+    let mut busy = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec 3<'{}'; exec sleep 30", mnt.join("f").display()))
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
     r.acquire_exclusive_access(true, "Forceful").unwrap();
@@ -159,7 +163,10 @@ fn foreign_holders_are_refused_with_their_name() {
         if what != "O_EXCL open" {
             // Lock holders are owners other programs can ask about.
             let o = r.exclusive_access_owner().unwrap().expect("foreign owner");
-            assert_eq!((o.by_discrec, o.pid, o.command.as_deref(), o.client_name.as_deref()), (false, Some(h.id() as i32), Some("python3"), None));
+            assert_eq!(
+                (o.by_discrec, o.pid, o.command.as_deref(), o.client_name.as_deref()),
+                (false, Some(h.id() as i32), Some("python3"), None)
+            );
         }
         let _ = h.kill();
         let _ = h.wait();
@@ -186,7 +193,10 @@ fn transient_exclusive_opener_is_waited_out() {
     let s = Scratch::new();
     let lo = Loop::new(8);
     // Like udev's cdrom_id: an O_EXCL open for 100 ms.
-    let mut h = foreign(&format!("import os,time; fd=os.open('{}', os.O_RDONLY|os.O_EXCL); print(1,flush=True); time.sleep(0.1)", lo.dev.display()));
+    let mut h = foreign(&format!(
+        "import os,time; fd=os.open('{}', os.O_RDONLY|os.O_EXCL); print(1,flush=True); time.sleep(0.1)",
+        lo.dev.display()
+    ));
     let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
     r.acquire_exclusive_access(false, "Patient enough").unwrap();
     assert!(r.holds_kernel_claim());
@@ -205,7 +215,14 @@ fn the_lock_belongs_to_the_drive_not_the_node() {
     std::os::unix::fs::symlink(&lo.dev, &link).unwrap();
     let st = rustix::fs::stat(&lo.dev).unwrap();
     let node = s.dir.path().join("other-node");
-    rustix::fs::mknodat(rustix::fs::CWD, &node, rustix::fs::FileType::BlockDevice, rustix::fs::Mode::from_raw_mode(0o660), st.st_rdev).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &node,
+        rustix::fs::FileType::BlockDevice,
+        rustix::fs::Mode::from_raw_mode(0o660),
+        st.st_rdev,
+    )
+    .unwrap();
     assert!(std::fs::metadata(&node).unwrap().file_type().is_block_device());
     let mut a = Recorder::open_in(&link, &s.run).unwrap();
     a.acquire_exclusive_access(false, "Via Link").unwrap();
@@ -225,9 +242,16 @@ fn c11_release_sends_a_change_uevent() {
     use rustix::net::{netlink, socket_with, AddressFamily, SocketFlags, SocketType};
     let s = Scratch::new();
     let lo = Loop::new(8);
-    let sock = socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT)).unwrap();
+    let sock =
+        socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT))
+            .unwrap();
     rustix::net::bind(&sock, &netlink::SocketAddrNetlink::new(0, 1)).unwrap();
-    rustix::net::sockopt::set_socket_timeout(&sock, rustix::net::sockopt::Timeout::Recv, Some(Duration::from_millis(200))).unwrap();
+    rustix::net::sockopt::set_socket_timeout(
+        &sock,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(Duration::from_millis(200)),
+    )
+    .unwrap();
     let name = lo.dev.file_name().unwrap().to_str().unwrap().to_string();
     let mut buf = vec![0u8; 8192];
     let saw_change = |buf: &mut Vec<u8>| -> bool {
@@ -265,7 +289,13 @@ fn cli_lock_hands_the_drive_to_an_exclusive_tool_and_keeps_the_owner() {
         dev = lo.dev.display(),
         run = s.run.display()
     );
-    let o = s.discrec().args(["lock", "--client", "Wrapped Burn"]).arg(&lo.dev).args(["--", "sh", "-c", &script]).output().unwrap();
+    let o = s
+        .discrec()
+        .args(["lock", "--client", "Wrapped Burn"])
+        .arg(&lo.dev)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), format!("locked {}\nWrapped Burn\n", lo.dev.display()));
 }
@@ -298,7 +328,11 @@ fn force_unmounts_in_other_mount_namespaces() {
     assert!(!is_mounted(&mnt), "not visible in our namespace");
     let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
     let e = r.acquire_exclusive_access(false, "Ns").unwrap_err();
-    assert!(e.to_string().contains(&format!("in the mount namespace of pid {}", ns.id())) || e.to_string().contains("mounted at"), "{e}");
+    assert!(
+        e.to_string().contains(&format!("in the mount namespace of pid {}", ns.id()))
+            || e.to_string().contains("mounted at"),
+        "{e}"
+    );
     r.acquire_exclusive_access(true, "Ns").unwrap();
     assert!(r.volume_still_mounted().is_empty());
     assert!(r.holds_kernel_claim(), "unmounted there too, so the claim is ours");

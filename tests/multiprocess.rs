@@ -19,32 +19,18 @@ fn c1_c5_c10_mutual_exclusion_and_nesting_across_processes() {
     assert_eq!(a.cmd(&format!("open h {p}"))["ok"], true);
     assert_eq!(b.cmd(&format!("open h {p}"))["ok"], true);
     assert_eq!(a.cmd("acquire h 0 Burner A")["count"], 1);
-    assert_eq!(
-        a.cmd("acquire h 0 Burner A")["count"],
-        2,
-        "nested acquire counts"
-    );
+    assert_eq!(a.cmd("acquire h 0 Burner A")["count"], 2, "nested acquire counts");
     let r = b.cmd("acquire h 0 Burner B");
     assert_eq!(r["error"], "E_IMAPI_RECORDER_LOCKED");
     assert_eq!(r["code"], 0xC0AA_0210u32);
-    assert!(
-        r["msg"].as_str().unwrap().contains("Burner A"),
-        "error names the owner: {r}"
-    );
+    assert!(r["msg"].as_str().unwrap().contains("Burner A"), "error names the owner: {r}");
     assert_eq!(a.cmd("release h")["count"], 1);
-    assert_eq!(
-        b.cmd("acquire h 0 Burner B")["error"],
-        "E_IMAPI_RECORDER_LOCKED",
-        "still held at count 1"
-    );
+    assert_eq!(b.cmd("acquire h 0 Burner B")["error"], "E_IMAPI_RECORDER_LOCKED", "still held at count 1");
     assert_eq!(a.cmd("release h")["count"], 0);
     assert_eq!(b.cmd("acquire h 0 Burner B")["ok"], true, "free at count 0");
     assert_eq!(a.cmd("owner h")["owner"]["client_name"], "Burner B");
     let r = a.cmd("release h");
-    assert_eq!(
-        (r["error"].as_str(), r["code"].as_u64()),
-        (Some("ERROR_INVALID_FUNCTION"), Some(0x8007_0001))
-    );
+    assert_eq!((r["error"].as_str(), r["code"].as_u64()), (Some("ERROR_INVALID_FUNCTION"), Some(0x8007_0001)));
 }
 
 #[test]
@@ -59,24 +45,10 @@ fn c5_two_handles_in_one_process_are_two_clients() {
     assert!(e.to_string().contains("First"));
     h1.release_exclusive_access().unwrap();
     h2.acquire_exclusive_access(false, "Second").unwrap();
-    assert_eq!(
-        h1.exclusive_access_owner()
-            .unwrap()
-            .unwrap()
-            .client_name
-            .as_deref(),
-        Some("Second")
-    );
+    assert_eq!(h1.exclusive_access_owner().unwrap().unwrap().client_name.as_deref(), Some("Second"));
     // h1 released after h2 took over: its release must not remove h2's record.
     drop(h1);
-    assert_eq!(
-        h2.exclusive_access_owner()
-            .unwrap()
-            .unwrap()
-            .client_name
-            .as_deref(),
-        Some("Second")
-    );
+    assert_eq!(h2.exclusive_access_owner().unwrap().unwrap().client_name.as_deref(), Some("Second"));
 }
 
 #[test]
@@ -109,19 +81,9 @@ fn c6_sigkill_releases_lock_and_owner() {
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
     assert!(r.exclusive_access_owner().unwrap().is_some());
     a.kill9();
-    assert!(
-        r.exclusive_access_owner().unwrap().is_none(),
-        "no stale owner after SIGKILL"
-    );
+    assert!(r.exclusive_access_owner().unwrap().is_none(), "no stale owner after SIGKILL");
     r.acquire_exclusive_access(false, "Survivor").unwrap();
-    assert_eq!(
-        r.exclusive_access_owner()
-            .unwrap()
-            .unwrap()
-            .client_name
-            .as_deref(),
-        Some("Survivor")
-    );
+    assert_eq!(r.exclusive_access_owner().unwrap().unwrap().client_name.as_deref(), Some("Survivor"));
 }
 
 #[test]
@@ -133,17 +95,9 @@ fn c6_sigkill_at_any_point_never_leaves_a_stale_lock() {
     let img = s.image("rec.iso");
     for i in 0..25u64 {
         let mut c = s.discrec();
-        c.args(["lock", "--wait", "--client", "Cycler"])
-            .arg(&img)
-            .args(["--", "true"]);
-        let mut children: Vec<_> = (0..3)
-            .map(|_| {
-                c.stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        c.args(["lock", "--wait", "--client", "Cycler"]).arg(&img).args(["--", "true"]);
+        let mut children: Vec<_> =
+            (0..3).map(|_| c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()).collect();
         std::thread::sleep(Duration::from_micros(200 + (i * 7919) % 3000));
         for ch in &mut children {
             let _ = ch.kill();
@@ -153,10 +107,7 @@ fn c6_sigkill_at_any_point_never_leaves_a_stale_lock() {
         }
         let r = Recorder::open_in(&img, &s.run).unwrap();
         let owner = r.exclusive_access_owner().unwrap();
-        assert!(
-            owner.is_none(),
-            "round {i}: stale owner {owner:?} after every holder was killed"
-        );
+        assert!(owner.is_none(), "round {i}: stale owner {owner:?} after every holder was killed");
     }
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
     r.acquire_exclusive_access(false, "After").unwrap();
@@ -174,16 +125,9 @@ fn c8_operation_takes_and_returns_the_lock() {
             Ok(other.exclusive_access_owner()?.and_then(|o| o.client_name))
         })
         .unwrap();
-    assert_eq!(
-        seen.as_deref(),
-        Some("Writer"),
-        "held under the writer's name during the operation"
-    );
+    assert_eq!(seen.as_deref(), Some("Writer"), "held under the writer's name during the operation");
     assert_eq!(r.lock_count(), 0);
-    assert!(
-        r.exclusive_access_owner().unwrap().is_none(),
-        "released after"
-    );
+    assert!(r.exclusive_access_owner().unwrap().is_none(), "released after");
     // Already held: the operation nests and leaves the lock held.
     r.acquire_exclusive_access(false, "App").unwrap();
     r.with_exclusive_access("Writer", |rec| {
@@ -194,9 +138,7 @@ fn c8_operation_takes_and_returns_the_lock() {
     assert_eq!(r.lock_count(), 1);
     // C10: another client holds it: the operation is refused.
     let mut other = Recorder::open_in(&img, &s.run).unwrap();
-    let e = other
-        .with_exclusive_access("Writer", |_| Ok(()))
-        .unwrap_err();
+    let e = other.with_exclusive_access("Writer", |_| Ok(())).unwrap_err();
     assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED");
 }
 
@@ -208,15 +150,9 @@ fn closed_handle_is_invalid_and_released() {
     r.acquire_exclusive_access(false, "Closer").unwrap();
     r.close().unwrap();
     let e = r.acquire_exclusive_access(false, "Closer").unwrap_err();
-    assert_eq!(
-        (e.name(), e.code(), e.exit_code()),
-        ("ERROR_INVALID_HANDLE", 6, 9)
-    );
+    assert_eq!((e.name(), e.code(), e.exit_code()), ("ERROR_INVALID_HANDLE", 6, 9));
     let r2 = Recorder::open_in(&img, &s.run).unwrap();
-    assert!(
-        r2.exclusive_access_owner().unwrap().is_none(),
-        "close released the lock"
-    );
+    assert!(r2.exclusive_access_owner().unwrap().is_none(), "close released the lock");
 }
 
 #[test]
@@ -256,10 +192,7 @@ fn wait_is_fifo_and_wakes_on_release() {
             .unwrap()
             .is_some_and(|o| o.by_discrec)));
         let o = r.exclusive_access_owner().unwrap().unwrap();
-        let i = waiters
-            .iter()
-            .position(|w| Some(w.pid) == o.pid)
-            .expect("owner is a waiter");
+        let i = waiters.iter().position(|w| Some(w.pid) == o.pid).expect("owner is a waiter");
         assert_eq!(waiters[i].answer()["ok"], true);
         assert_eq!(o.client_name, Some(format!("Waiter {i}")));
         order.push(i);
@@ -279,16 +212,11 @@ fn wait_wakes_on_holder_death_and_times_out_with_owner() {
     holder.cmd("acquire h 0 Mortal");
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
     let t = Instant::now();
-    let e = r
-        .acquire_exclusive_access_wait(false, "Patient", Some(Duration::from_millis(300)))
-        .unwrap_err();
+    let e = r.acquire_exclusive_access_wait(false, "Patient", Some(Duration::from_millis(300))).unwrap_err();
     let took = t.elapsed();
     assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED");
     assert!(e.to_string().contains("Mortal"));
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
 
     let mut w = s.probe();
     w.cmd(&format!("open h {p}"));
@@ -297,11 +225,7 @@ fn wait_wakes_on_holder_death_and_times_out_with_owner() {
     let killed = Instant::now();
     holder.kill9();
     assert_eq!(w.answer()["ok"], true);
-    assert!(
-        killed.elapsed() < Duration::from_millis(500),
-        "woken by the death, not a poll: {:?}",
-        killed.elapsed()
-    );
+    assert!(killed.elapsed() < Duration::from_millis(500), "woken by the death, not a poll: {:?}", killed.elapsed());
 }
 
 #[test]
@@ -311,17 +235,9 @@ fn cli_lock_owner_status_contract() {
     // Free: owner prints nothing and exits 1.
     let o = s.discrec().arg("owner").arg(&img).output().unwrap();
     assert_eq!((o.status.code(), o.stdout.len()), (Some(1), 0));
-    let o = s
-        .discrec()
-        .args(["owner", "--json"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    let o = s.discrec().args(["owner", "--json"]).arg(&img).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(
-        (v["locked"].as_bool(), o.status.code()),
-        (Some(false), Some(1))
-    );
+    assert_eq!((v["locked"].as_bool(), o.status.code()), (Some(false), Some(1)));
 
     // Held by a CLI holder.
     let mut c = s.discrec();
@@ -329,16 +245,8 @@ fn cli_lock_owner_status_contract() {
     let (mut holder, line) = spawn_holder(c);
     assert_eq!(line.trim_end(), format!("locked {}", img.display()));
     let o = s.discrec().arg("owner").arg(&img).output().unwrap();
-    assert_eq!(
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
-        (Some(0), "CLI Holder\n")
-    );
-    let o = s
-        .discrec()
-        .args(["owner", "--json"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "CLI Holder\n"));
+    let o = s.discrec().args(["owner", "--json"]).arg(&img).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["locked"], true);
     assert_eq!(v["client_name"], "CLI Holder");
@@ -348,28 +256,14 @@ fn cli_lock_owner_status_contract() {
     assert!(v["uid"].is_u64() && v["user"].is_string());
     humantime::parse_rfc3339(v["since"].as_str().unwrap()).expect("since is RFC 3339");
 
-    let o = s
-        .discrec()
-        .arg("status")
-        .arg(&img)
-        .arg(s.image("free.iso"))
-        .output()
-        .unwrap();
+    let o = s.discrec().arg("status").arg(&img).arg(s.image("free.iso")).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<_> = out.lines().collect();
     assert!(lines[0].contains("held by \"CLI Holder\""), "{out}");
     assert!(lines[1].ends_with(": free"), "{out}");
-    let o = s
-        .discrec()
-        .args(["status", "--json"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    let o = s.discrec().args(["status", "--json"]).arg(&img).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(
-        (v["locked"].as_bool(), v["owner"]["client_name"].as_str()),
-        (Some(true), Some("CLI Holder"))
-    );
+    assert_eq!((v["locked"].as_bool(), v["owner"]["client_name"].as_str()), (Some(true), Some("CLI Holder")));
 
     // Contender: exit code 5 and the documented stderr shape.
     let o = s.discrec().arg("lock").arg(&img).output().unwrap();
@@ -378,20 +272,13 @@ fn cli_lock_owner_status_contract() {
     assert!(
         err.starts_with("discrec: ")
             && err.contains("CLI Holder")
-            && err
-                .trim_end()
-                .ends_with("(E_IMAPI_RECORDER_LOCKED 0xC0AA0210)"),
+            && err.trim_end().ends_with("(E_IMAPI_RECORDER_LOCKED 0xC0AA0210)"),
         "{err}"
     );
 
     // --wait=0.2 gives up with E_IMAPI_RECORDER_LOCKED.
     let t = Instant::now();
-    let o = s
-        .discrec()
-        .args(["lock", "--wait=0.2"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    let o = s.discrec().args(["lock", "--wait=0.2"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(5));
     assert!(t.elapsed() >= Duration::from_millis(200));
 
@@ -410,74 +297,29 @@ fn cli_lock_owner_status_contract() {
 fn cli_lock_runs_command_and_passes_its_status() {
     let s = Scratch::new();
     let img = s.image("rec.iso");
-    let script = format!(
-        "DISCREC_RUN_DIR={} {DISCREC} owner {}; exit 7",
-        s.run.display(),
-        img.display()
-    );
-    let o = s
-        .discrec()
-        .args(["lock", "--client", "Wrapper"])
-        .arg(&img)
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .unwrap();
+    let script = format!("DISCREC_RUN_DIR={} {DISCREC} owner {}; exit 7", s.run.display(), img.display());
+    let o =
+        s.discrec().args(["lock", "--client", "Wrapper"]).arg(&img).args(["--", "sh", "-c", &script]).output().unwrap();
     assert_eq!(o.status.code(), Some(7), "exit status of the command");
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        format!("locked {}\nWrapper\n", img.display())
-    );
-    let o = s
-        .discrec()
-        .arg("lock")
-        .arg(&img)
-        .args(["--", "/nonexistent/cmd"])
-        .output()
-        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("locked {}\nWrapper\n", img.display()));
+    let o = s.discrec().arg("lock").arg(&img).args(["--", "/nonexistent/cmd"]).output().unwrap();
     assert_eq!(o.status.code(), Some(127));
-    let o = s
-        .discrec()
-        .arg("lock")
-        .arg(&img)
-        .args(["--", "sh", "-c", "kill -9 $$"])
-        .output()
-        .unwrap();
+    let o = s.discrec().arg("lock").arg(&img).args(["--", "sh", "-c", "kill -9 $$"]).output().unwrap();
     assert_eq!(o.status.code(), Some(128 + 9));
-    let o = s
-        .discrec()
-        .args(["lock", "--wait=abc"])
-        .arg(&img)
-        .output()
-        .unwrap();
+    let o = s.discrec().args(["lock", "--wait=abc"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     // --json: one object.
-    let o = s
-        .discrec()
-        .args(["lock", "--json", "--client", "J"])
-        .arg(&img)
-        .args(["--", "true"])
-        .output()
-        .unwrap();
+    let o = s.discrec().args(["lock", "--json", "--client", "J"]).arg(&img).args(["--", "true"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(
-        (v["locked"].as_bool(), v["client_name"].as_str()),
-        (Some(true), Some("J"))
-    );
+    assert_eq!((v["locked"].as_bool(), v["client_name"].as_str()), (Some(true), Some("J")));
 }
 
 #[test]
 fn help_lists_exit_codes() {
     for sub in [&[][..], &["lock"][..], &["owner"][..], &["status"][..]] {
-        let o = std::process::Command::new(DISCREC)
-            .args(sub)
-            .arg("--help")
-            .output()
-            .unwrap();
+        let o = std::process::Command::new(DISCREC).args(sub).arg("--help").output().unwrap();
         let h = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success());
-        assert!(
-            h.contains("E_IMAPI_RECORDER_LOCKED 0xC0AA0210") && h.contains("ERROR_DEV_NOT_EXIST"),
-            "{sub:?}: {h}"
-        );
+        assert!(h.contains("E_IMAPI_RECORDER_LOCKED 0xC0AA0210") && h.contains("ERROR_DEV_NOT_EXIST"), "{sub:?}: {h}");
     }
 }

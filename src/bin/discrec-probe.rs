@@ -20,11 +20,7 @@ fn main() {
     let mut recs: HashMap<String, Recorder> = HashMap::new();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
-    let _ = writeln!(
-        out,
-        "{}",
-        serde_json::json!({"ok": true, "pid": std::process::id()})
-    );
+    let _ = writeln!(out, "{}", serde_json::json!({"ok": true, "pid": std::process::id()}));
     let _ = out.flush();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
@@ -36,12 +32,7 @@ fn main() {
         let missing = serde_json::json!({"ok": false, "error": "NO_HANDLE"});
         let reply = match cmd {
             "open" => {
-                let path = [a, b]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let path = [a, b].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
                 match Recorder::open(path) {
                     Ok(r) => {
                         recs.insert(id, r);
@@ -56,11 +47,7 @@ fn main() {
                     let res = if cmd == "acquire" {
                         r.acquire_exclusive_access(a == "1" || a == "true", b)
                     } else {
-                        let t = if a == "-" {
-                            None
-                        } else {
-                            a.parse::<f64>().ok().map(Duration::from_secs_f64)
-                        };
+                        let t = if a == "-" { None } else { a.parse::<f64>().ok().map(Duration::from_secs_f64) };
                         r.acquire_exclusive_access_wait(false, b, t)
                     };
                     match res {

@@ -36,10 +36,7 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Scratch {
-        let dir = tempfile::Builder::new()
-            .prefix("discrec-test")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("discrec-test").tempdir().unwrap();
         chmod(dir.path(), 0o755);
         let run = dir.path().join("run");
         std::fs::create_dir(&run).unwrap();
@@ -86,37 +83,25 @@ impl Probe {
     pub fn spawn(run: &Path, as_user: Option<&str>) -> Probe {
         let mut c = match as_user {
             Some(u) => {
+                // The build tree may not be reachable for other users (e.g.
+                // under /root); run a world-readable copy.
+                let exe = world_readable_copy(PROBE);
                 let mut c = Command::new("setpriv");
-                c.args([
-                    "--reuid",
-                    u,
-                    "--regid",
-                    u,
-                    "--init-groups",
-                    "--reset-env",
-                    PROBE,
-                ]);
+                c.args(["--reuid", u, "--regid", u, "--init-groups", "--reset-env", "env"]);
+                c.arg(format!("DISCREC_RUN_DIR={}", run.display())).arg(exe);
                 c
             }
             None => Command::new(PROBE),
         };
-        c.env("DISCREC_RUN_DIR", run)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
+        c.env("DISCREC_RUN_DIR", run).stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = c.spawn().expect("spawn discrec-probe");
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("probe said {line:?}"));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("probe said {line:?}"));
         let pid = v["pid"].as_i64().unwrap() as i32;
-        Probe {
-            child,
-            stdin,
-            stdout,
-            pid,
-        }
+        Probe { child, stdin, stdout, pid }
     }
 
     /// Send one command and read its answer.
@@ -185,27 +170,14 @@ impl Loop {
     pub fn new(mb: u64) -> Loop {
         let img = tempfile::NamedTempFile::new().unwrap();
         img.as_file().set_len(mb << 20).unwrap();
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(img.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new("losetup").args(["-f", "--show"]).arg(img.path()).output().unwrap();
+        assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
         let dev = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
         Loop { dev, _img: img }
     }
 
     pub fn mkfs(&self, fs: &str) {
-        let st = Command::new(format!("mkfs.{fs}"))
-            .arg("-q")
-            .arg(&self.dev)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
+        let st = Command::new(format!("mkfs.{fs}")).arg("-q").arg(&self.dev).stdout(Stdio::null()).status().unwrap();
         assert!(st.success());
     }
 }
@@ -213,11 +185,7 @@ impl Loop {
 impl Drop for Loop {
     fn drop(&mut self) {
         // Unmount anything a failed test left behind, then detach.
-        let _ = Command::new("umount")
-            .arg("-A")
-            .arg(&self.dev)
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("umount").arg("-A").arg(&self.dev).stderr(Stdio::null()).status();
         let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
     }
 }
@@ -236,11 +204,7 @@ pub fn loop_ok() -> bool {
 pub fn mount(dev: &Path, at: &Path) {
     std::fs::create_dir_all(at).unwrap();
     let o = Command::new("mount").arg(dev).arg(at).output().unwrap();
-    assert!(
-        o.status.success(),
-        "mount: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "mount: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 pub fn is_mounted(at: &Path) -> bool {
@@ -250,8 +214,10 @@ pub fn is_mounted(at: &Path) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| l.split(' ').nth(4) == Some(want.as_str()))
 }
 
-/// The test's second user, created on first use (needs root).
+/// The test's second user (the attacker), created on first use (needs root).
 pub const USER2: &str = "discrec-t2";
+/// A third user (an unprivileged victim), created with the second.
+pub const USER3: &str = "discrec-t3";
 
 pub fn second_user() -> bool {
     if !is_root() {
@@ -259,25 +225,19 @@ pub fn second_user() -> bool {
     }
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let exists = Command::new("id")
-            .arg(USER2)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        if !exists {
-            let st = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    USER2,
-                ])
-                .status()
-                .unwrap();
-            assert!(st.success(), "useradd {USER2}");
+        // Test binaries run in parallel processes: serialise useradd.
+        let lock = std::fs::File::create("/tmp/discrec-test-users.lock").unwrap();
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        for user in [USER2, USER3] {
+            let exists =
+                Command::new("id").arg(user).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success();
+            if !exists {
+                let st = Command::new("useradd")
+                    .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user])
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "useradd {user}");
+            }
         }
     });
     true
@@ -286,21 +246,26 @@ pub fn second_user() -> bool {
 /// Run a shell command as the second user; returns (success, stderr).
 pub fn as_user2(script: &str) -> (bool, String) {
     let o = Command::new("setpriv")
-        .args([
-            "--reuid",
-            USER2,
-            "--regid",
-            USER2,
-            "--init-groups",
-            "--reset-env",
-            "sh",
-            "-c",
-            script,
-        ])
+        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "--reset-env", "sh", "-c", script])
         .output()
         .unwrap();
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A copy of `exe` in a directory every user can reach, made once.
+pub fn world_readable_copy(exe: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = tempfile::Builder::new().prefix("discrec-bin").tempdir().unwrap();
+        chmod(d.path(), 0o755);
+        d
+    });
+    let dst = dir.path().join(Path::new(exe).file_name().unwrap());
+    if !dst.exists() {
+        let tmp = dst.with_extension("tmp");
+        std::fs::copy(exe, &tmp).unwrap();
+        chmod(&tmp, 0o755);
+        std::fs::rename(&tmp, &dst).unwrap();
+    }
+    dst
 }

@@ -1,0 +1,211 @@
+//! Second-user tier: a real unprivileged user attacks another user's lock
+//! and owner records (spec section 2: records cannot be forged,
+//! pre-created, redirected or left stale; no lock without access; nobody
+//! deletes someone else's lock). Needs root to create the user.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use discrec::{Recorder, Target};
+
+fn key_of(p: &std::path::Path) -> String {
+    Target::resolve(p).unwrap().key.to_string()
+}
+
+fn start_time(pid: i32) -> u64 {
+    discrec::holders::parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap()).unwrap()
+}
+
+fn uid_of(user: &str) -> u32 {
+    let o = std::process::Command::new("id").args(["-u", user]).output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().parse().unwrap()
+}
+
+fn forged_json(key: &str, pid: i32, uid: u32, start: u64) -> String {
+    format!(
+        r#"{{"v":1,"key":"{key}","pid":{pid},"uid":{uid},"start":{start},"since_ns":0,"client":"Evil","node":"/x"}}"#
+    )
+}
+
+#[test]
+fn mutual_exclusion_across_users_both_ways() {
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("shared.iso");
+    let mut root = s.probe();
+    let mut other = Probe::spawn(&s.run, Some(USER2));
+    let p = img.display().to_string();
+    root.cmd(&format!("open h {p}"));
+    assert_eq!(other.cmd(&format!("open h {p}"))["ok"], true);
+    root.cmd("acquire h 0 Root Burner");
+    let r = other.cmd("acquire h 0 User Burner");
+    assert_eq!(r["error"], "E_IMAPI_RECORDER_LOCKED");
+    assert_eq!(other.cmd("owner h")["owner"]["client_name"], "Root Burner");
+    root.cmd("release h");
+    assert_eq!(other.cmd("acquire h 0 User Burner")["ok"], true);
+    let o = root.cmd("owner h")["owner"].clone();
+    assert_eq!(
+        (o["client_name"].as_str(), o["user"].as_str(), o["by_discrec"].as_bool()),
+        (Some("User Burner"), Some(USER2), Some(true))
+    );
+    assert_eq!(root.cmd("acquire h 0 Root Burner")["error"], "E_IMAPI_RECORDER_LOCKED");
+}
+
+#[test]
+fn no_lock_without_access_but_owner_query_works() {
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("private.iso");
+    chmod(&img, 0o644);
+    let mut other = Probe::spawn(&s.run, Some(USER2));
+    other.cmd(&format!("open h {}", img.display()));
+    let r = other.cmd("acquire h 0 Intruder");
+    assert_eq!((r["error"].as_str(), r["code"].as_u64()), (Some("E_ACCESSDENIED"), Some(0x8007_0005)));
+    assert!(r["msg"].as_str().unwrap().contains("no permission"), "{r}");
+    let mut root = s.probe();
+    root.cmd(&format!("open h {}", img.display()));
+    root.cmd("acquire h 0 Owner");
+    assert_eq!(other.cmd("owner h")["owner"]["client_name"], "Owner", "anyone who can see it may ask");
+    // A waiter without access cannot even queue.
+    let r = other.cmd("wait h 0.2 Intruder");
+    assert_eq!(r["error"], "E_ACCESSDENIED");
+}
+
+#[test]
+fn precreated_forged_symlinked_and_fifo_records_are_never_believed() {
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("target.iso");
+    let key = key_of(&img);
+    let sentinel = s.dir.path().join("sentinel");
+    std::fs::write(&sentinel, b"untouched").unwrap();
+    for attack in ["forged-file", "symlink-to-root-file", "symlink-to-forgery", "fifo"] {
+        // The victim, an unprivileged user like the attacker, exists (its
+        // pid is known) but has not locked yet.
+        let mut victim = Probe::spawn(&s.run, Some(USER3));
+        let pid = victim.pid;
+        let name = s.run.join(format!("{key}.{pid}"));
+        let forged = forged_json(&key, pid, uid_of(USER3), start_time(pid));
+        let script = match attack {
+            "forged-file" => format!("printf '%s' '{forged}' > '{}'", name.display()),
+            "symlink-to-root-file" => format!("ln -s '{}' '{}'", sentinel.display(), name.display()),
+            "symlink-to-forgery" => format!(
+                "printf '%s' '{forged}' > '{run}/mine' && ln -s '{run}/mine' '{}'",
+                name.display(),
+                run = s.run.display()
+            ),
+            _ => format!("mkfifo '{}'", name.display()),
+        };
+        let (ok, err) = as_user2(&script);
+        assert!(ok, "{attack}: the attacker could not even plant: {err}");
+        victim.cmd(&format!("open h {}", img.display()));
+        assert_eq!(victim.cmd("acquire h 0 Real Owner")["ok"], true, "{attack}");
+        let t = Instant::now();
+        let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(1), "{attack}: the reader must not hang");
+        assert_eq!(o.client_name.as_deref(), Some("Real Owner"), "{attack}: {o:?}");
+        assert_eq!((o.pid, o.user.as_deref()), (Some(pid), Some(USER3)));
+        assert_eq!(std::fs::read(&sentinel).unwrap(), b"untouched", "{attack}: written through a link");
+        victim.cmd("release h");
+        assert!(Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().is_none());
+        let _ = std::fs::remove_file(&name);
+        let _ = std::fs::remove_file(s.run.join("mine"));
+    }
+}
+
+#[test]
+fn records_of_another_user_for_a_live_holder_are_not_believed() {
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("target.iso");
+    let key = key_of(&img);
+    let mut victim = Probe::spawn(&s.run, Some(USER3));
+    victim.cmd(&format!("open h {}", img.display()));
+    assert_eq!(victim.cmd("acquire h 0 Real Owner")["ok"], true);
+    let pid = victim.pid;
+    // Fallback-named forgeries, exact in every field but the file owner.
+    let forged = forged_json(&key, pid, uid_of(USER3), start_time(pid));
+    let (ok, _) = as_user2(&format!("printf '%s' '{forged}' > '{}/{key}.{pid}.0000000000000001'", s.run.display()));
+    assert!(ok);
+    // And the attacker cannot remove or replace the real record (sticky).
+    let (removed, _) = as_user2(&format!("rm -f '{}/{key}.{pid}'", s.run.display()));
+    assert!(!removed, "another user removed the record");
+    let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+    assert_eq!(o.client_name.as_deref(), Some("Real Owner"));
+}
+
+#[test]
+fn stale_records_never_show_and_no_one_deletes_a_lock() {
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("target.iso");
+    let mut other = Probe::spawn(&s.run, Some(USER2));
+    other.cmd(&format!("open h {}", img.display()));
+    other.cmd("acquire h 0 Crashed App");
+    other.kill9();
+    // Its record is still on disk, owned by the second user...
+    assert!(std::fs::read_dir(&s.run).unwrap().count() >= 1);
+    // ...but the drive is free and nobody is reported.
+    let mut r = Recorder::open_in(&img, &s.run).unwrap();
+    assert!(r.exclusive_access_owner().unwrap().is_none(), "stale record shown");
+    r.acquire_exclusive_access(false, "Root Holder").unwrap();
+    // The second user removes every file it can in the runtime directory:
+    // the lock lives in the kernel, not in a file, so it stays.
+    let _ = as_user2(&format!("rm -rf '{}'/* 2>/dev/null", s.run.display()));
+    let mut other = Probe::spawn(&s.run, Some(USER2));
+    other.cmd(&format!("open h {}", img.display()));
+    assert_eq!(other.cmd("acquire h 0 Thief")["error"], "E_IMAPI_RECORDER_LOCKED");
+    assert_eq!(other.cmd("owner h")["owner"]["client_name"], "Root Holder");
+}
+
+#[test]
+fn planted_tickets_cannot_hold_up_waiters() {
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("target.iso");
+    chmod(&img, 0o644); // the second user may read but not use it
+    let key = key_of(&img);
+    let mut holder = s.probe();
+    holder.cmd(&format!("open h {}", img.display()));
+    holder.cmd("acquire h 0 Holder");
+    // An "older" ticket, really flocked by a live process of the attacker.
+    let script = format!(
+        "exec python3 -c \"import os,fcntl,time; p='{run}/{key}.q.000000000000000000000001.%d' % os.getpid(); fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(30)\"",
+        run = s.run.display()
+    );
+    let mut attacker = std::process::Command::new("setpriv")
+        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ok");
+    }
+    let mut waiter = s.probe();
+    waiter.cmd(&format!("open h {}", img.display()));
+    waiter.send("wait h 10 Waiter");
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    holder.cmd("release h");
+    assert_eq!(waiter.answer()["ok"], true);
+    assert!(t.elapsed() < Duration::from_secs(1), "held up by a planted ticket: {:?}", t.elapsed());
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+}
