@@ -209,7 +209,7 @@ pub fn openers_of(rdev: u64) -> Vec<Holder> {
             continue;
         };
         let hit = fds.flatten().any(|fd| {
-            rustix::fs::stat(&fd.path())
+            rustix::fs::stat(fd.path())
                 .map(|st| {
                     rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::BlockDevice
                         && st.st_rdev == rdev

@@ -16,7 +16,6 @@
 //! `poll` on inotify: the holder's release or death closes its descriptor
 //! on the node, which wakes them within microseconds.
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -30,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::holders::{self, Holder, LockKind};
 use crate::mounts::{self, Mount};
 use crate::owner::{self, WrittenRecord};
-use crate::target::{DriveKey, Target, TargetKind};
+use crate::target::{DriveKey, Target};
 
 /// How long a plain (non-waiting) acquire retries when it meets a transient
 /// opener (udev's `cdrom_id` opens with `O_EXCL` for a few ms after each
@@ -41,13 +40,15 @@ pub const TRANSIENT_GRACE: Duration = Duration::from_millis(500);
 /// event announces (an unmount, a foreign `LOCK_UN` without close).
 const RECHECK: Duration = Duration::from_millis(50);
 
-/// Which handle of this process has written the record of a drive. Keeps a
-/// handle's release from removing a record that another handle of the same
-/// process wrote after it.
-static RECORDS: Mutex<Option<HashMap<DriveKey, u64>>> = Mutex::new(None);
+/// Orders record writes against releases within this process. Two handles
+/// of one process write the same record name (`KEY.PID`); a release drops
+/// the lock and removes its record in one step under this mutex, so a
+/// handle that wins the lock right after cannot have its fresh record
+/// removed by the old holder.
+static RECORD_ORDER: Mutex<()> = Mutex::new(());
 
-fn records() -> std::sync::MutexGuard<'static, Option<HashMap<DriveKey, u64>>> {
-    RECORDS.lock().unwrap_or_else(|e| e.into_inner())
+fn record_order() -> std::sync::MutexGuard<'static, ()> {
+    RECORD_ORDER.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A held drive.
@@ -56,8 +57,6 @@ pub(crate) struct Held {
     lock_fd: OwnedFd,
     claim_fd: Option<OwnedFd>,
     record: Option<WrittenRecord>,
-    handle_id: u64,
-    key: DriveKey,
     /// Mounts that `force` could not remove (spec C3).
     pub still_mounted: Vec<Mount>,
     /// Why no owner record was written, if none was.
@@ -77,18 +76,14 @@ impl Held {
     }
 
     /// Release: the lock goes first (readers then see the drive free), then
-    /// the record, under the process registry.
+    /// the record, in one step under [`RECORD_ORDER`].
     pub fn release(self) {
-        let Held { lock_fd, claim_fd, record, handle_id, key, .. } = self;
-        let mut reg = records();
+        let Held { lock_fd, claim_fd, record, .. } = self;
+        let _order = record_order();
         drop(claim_fd);
         drop(lock_fd);
         if let Some(r) = record {
-            let map = reg.get_or_insert_with(HashMap::new);
-            if map.get(&key) == Some(&handle_id) {
-                map.remove(&key);
-                r.remove();
-            }
+            r.remove();
         }
     }
 }
@@ -111,15 +106,8 @@ enum Miss {
     Fatal(Error),
 }
 
-/// Acquire the drive for handle `handle_id`.
-pub(crate) fn acquire(
-    target: &Target,
-    run_dir: &Path,
-    force: bool,
-    client: &str,
-    handle_id: u64,
-    patience: Patience,
-) -> Result<Held> {
+/// Acquire the drive.
+pub(crate) fn acquire(target: &Target, run_dir: &Path, force: bool, client: &str, patience: Patience) -> Result<Held> {
     check_access(target)?;
     let lock_fd = open_node(target)?;
     let waiting = matches!(patience, Patience::Until(_));
@@ -153,17 +141,13 @@ pub(crate) fn acquire(
     // We hold the flock: publish the owner record.
     let since = SystemTime::now();
     let (record, record_error) = {
-        let mut reg = records();
+        let _order = record_order();
         match owner::write_record(run_dir, target.key, &target.node, client, since) {
-            Ok(r) => {
-                reg.get_or_insert_with(HashMap::new).insert(target.key, handle_id);
-                (Some(r), None)
-            }
+            Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    let mut held =
-        Held { lock_fd, claim_fd: None, record, handle_id, key: target.key, still_mounted: Vec::new(), record_error };
+    let mut held = Held { lock_fd, claim_fd: None, record, still_mounted: Vec::new(), record_error };
 
     // Phase 2: foreign locks, mounts and the kernel claim, holding the
     // lock meanwhile.
@@ -287,9 +271,8 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
             });
         }
     }
-    if target.kind == TargetKind::File {
-        return Ok(());
-    }
+    // Files (virtual recorders) have no mounts and no kernel claim.
+    let DriveKey::Block { major, minor } = target.key else { return Ok(()) };
     let devs = target.device_numbers();
     let mounted = mounts::mounts_of(&devs);
     held.still_mounted.clear();
@@ -332,7 +315,6 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
                     transient: !force,
                 });
             }
-            let DriveKey::Block { major, minor } = target.key else { unreachable!("files take no claim") };
             let mut who = holders::kernel_holders(major, minor);
             who.extend(holders::openers_of(rustix::fs::makedev(major, minor)));
             Err(Miss::Busy {

@@ -3,7 +3,6 @@
 //! acquires on a handle only count.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client_name;
@@ -14,14 +13,11 @@ use crate::mounts::{self, Mount};
 use crate::owner::{self, Owner};
 use crate::target::{Target, TargetKind};
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
 pub struct Recorder {
     target: Target,
     run_dir: PathBuf,
-    id: u64,
     count: u32,
     held: Option<Held>,
     client_name: Option<String>,
@@ -62,15 +58,7 @@ impl Recorder {
     /// records (tests, or systems that keep it elsewhere).
     pub fn open_in(path: impl AsRef<Path>, run_dir: impl Into<PathBuf>) -> Result<Recorder> {
         let target = Target::resolve(path.as_ref())?;
-        Ok(Recorder {
-            target,
-            run_dir: run_dir.into(),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            count: 0,
-            held: None,
-            client_name: None,
-            closed: false,
-        })
+        Ok(Recorder { target, run_dir: run_dir.into(), count: 0, held: None, client_name: None, closed: false })
     }
 
     /// The resolved target.
@@ -136,7 +124,7 @@ impl Recorder {
             })?;
             return Ok(());
         }
-        let held = lock::acquire(&self.target, &self.run_dir, force, client_name, self.id, patience)?;
+        let held = lock::acquire(&self.target, &self.run_dir, force, client_name, patience)?;
         self.held = Some(held);
         self.count = 1;
         self.client_name = Some(client_name.to_string());
