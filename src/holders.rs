@@ -158,23 +158,36 @@ pub fn command_of(pid: i32) -> Option<String> {
 }
 
 /// Facts about a live process used to check owner records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcIdentity {
-    /// File-system uid (owner of files it creates).
+    /// Owner of `/proc/PID`: the effective uid (root for a non-dumpable
+    /// process, see [`ProcIdentity::file_uid_matches`]).
     pub uid: u32,
     /// Start time in clock ticks after boot: tells a reused pid apart.
     pub start_time: u64,
+    /// Command name.
+    pub command: String,
 }
 
-/// Uid and start time of a live process, or `None` when it is gone.
+impl ProcIdentity {
+    /// Whether a file owned by `file_uid` was created by this process's
+    /// user. A non-dumpable process shows as root in `/proc`; then its
+    /// real file-system uid is read from its status file.
+    pub fn file_uid_matches(&self, pid: i32, file_uid: u32) -> bool {
+        file_uid == self.uid || (self.uid == 0 && status_fsuid(pid) == Some(file_uid))
+    }
+}
+
+/// Uid, start time and command of a live process, or `None` when it is
+/// gone: one open of `/proc/PID/stat`, whose inode owner is the uid.
 pub fn identity_of(pid: i32) -> Option<ProcIdentity> {
-    // The uid of /proc/PID is the process's effective uid (root for a
-    // non-dumpable process: then read the status file).
-    let st = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?;
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let start_time = parse_start_time(&stat)?;
-    let uid = if st.st_uid == 0 { status_fsuid(pid).unwrap_or(0) } else { st.st_uid };
-    Some(ProcIdentity { uid, start_time })
+    use std::io::Read;
+    let mut f = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let uid = rustix::fs::fstat(&f).ok()?.st_uid;
+    let mut stat = String::with_capacity(512);
+    f.read_to_string(&mut stat).ok()?;
+    let (command, start_time) = parse_stat(&stat)?;
+    Some(ProcIdentity { uid, start_time, command })
 }
 
 fn status_fsuid(pid: i32) -> Option<u32> {
@@ -183,11 +196,20 @@ fn status_fsuid(pid: i32) -> Option<u32> {
     line.split_whitespace().nth(4)?.parse().ok()
 }
 
+/// Command name (field 2, in parentheses) and start time (field 22) of
+/// `/proc/PID/stat`. The command may itself hold spaces and parentheses.
+pub fn parse_stat(stat: &str) -> Option<(String, u64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let command = stat.get(open + 1..close)?.to_string();
+    let start = stat[close + 1..].split_whitespace().nth(19)?.parse().ok()?;
+    Some((command, start))
+}
+
 /// Field 22 of `/proc/PID/stat`, counted after the command in parentheses
 /// (which may itself hold spaces and parentheses).
 pub fn parse_start_time(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    parse_stat(stat).map(|(_, t)| t)
 }
 
 /// Processes (other than us) that have a block device open, as far as
@@ -256,6 +278,7 @@ mod tests {
     fn start_time_survives_odd_command_names() {
         let stat = "42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
         assert_eq!(parse_start_time(stat), Some(98765));
+        assert_eq!(parse_stat(stat), Some(("a) b) (c".to_string(), 98765)));
         assert_eq!(parse_start_time("garbage"), None);
     }
 }

@@ -438,7 +438,7 @@ impl Ticket {
                 return false;
             };
             rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
-                && st.st_uid == who.uid
+                && who.file_uid_matches(*pid, st.st_uid)
                 && locks.iter().any(|l| {
                     !l.waiting
                         && l.kind == LockKind::Flock

@@ -125,19 +125,20 @@ pub fn prepare_run_dir(dir: &Path) -> std::io::Result<()> {
                 OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
                 Mode::empty(),
             )?;
-            let st = rustix::fs::fstat(&fd)?;
+            let mut st = rustix::fs::fstat(&fd)?;
             if st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o7777 != 0o1777 {
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
+                st = rustix::fs::fstat(&fd)?;
             }
-            check_run_dir(dir)
+            check_run_dir(dir, &st)
         }
         Err(e) => Err(e.into()),
-        Ok(_) => check_run_dir(dir),
+        Ok(st) => check_run_dir(dir, &st),
     }
 }
 
-fn check_run_dir(dir: &Path) -> std::io::Result<()> {
-    let st = rustix::fs::lstat(dir)?;
+/// `st` must come from `lstat` or an `O_NOFOLLOW` open: a link is refused.
+fn check_run_dir(dir: &Path, st: &rustix::fs::Stat) -> std::io::Result<()> {
     let me = rustix::process::geteuid().as_raw();
     let bad = |why: &str| Err(std::io::Error::other(format!("{} {why}; owner records are off", dir.display())));
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
@@ -153,12 +154,9 @@ fn check_run_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Our own start time, read once.
-pub(crate) fn own_identity() -> Option<ProcIdentity> {
-    static ME: OnceLock<Option<ProcIdentity>> = OnceLock::new();
-    *ME.get_or_init(|| {
-        let stat = fs::read_to_string("/proc/self/stat").ok()?;
-        Some(ProcIdentity { uid: rustix::process::geteuid().as_raw(), start_time: holders::parse_start_time(&stat)? })
-    })
+fn own_start_time() -> Option<u64> {
+    static ME: OnceLock<Option<u64>> = OnceLock::new();
+    *ME.get_or_init(|| holders::parse_start_time(&fs::read_to_string("/proc/self/stat").ok()?))
 }
 
 fn record_name(key: DriveKey, pid: i32) -> String {
@@ -188,14 +186,14 @@ pub fn write_record(
     since: SystemTime,
 ) -> std::io::Result<WrittenRecord> {
     prepare_run_dir(dir)?;
-    let me = own_identity().ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
+    let start = own_start_time().ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let rec = Record {
         v: 1,
         key: key.to_string(),
         pid,
-        uid: me.uid,
-        start: me.start_time,
+        uid: rustix::process::geteuid().as_raw(),
+        start,
         since_ns: since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos(),
         client: client.to_string(),
         node: node.to_string_lossy().into_owned(),
@@ -250,7 +248,7 @@ fn random_u64() -> u64 {
 
 /// Read and check the record of holder `pid`; `None` when there is no
 /// record that passes every check.
-fn read_record(dir: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Option<Record> {
+fn read_record(dir: &Path, key: DriveKey, pid: i32, who: &ProcIdentity) -> Option<Record> {
     let primary = dir.join(record_name(key, pid));
     if let Some(r) = read_checked(&primary, key, pid, who) {
         return Some(r);
@@ -264,7 +262,7 @@ fn read_record(dir: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Option
         .find_map(|e| read_checked(&e.path(), key, pid, who))
 }
 
-fn read_checked(path: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Option<Record> {
+fn read_checked(path: &Path, key: DriveKey, pid: i32, who: &ProcIdentity) -> Option<Record> {
     // NONBLOCK: a planted FIFO must not hang the reader.
     let fd =
         rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
@@ -272,7 +270,7 @@ fn read_checked(path: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Opti
     let st = rustix::fs::fstat(fd.as_fd()).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
         || st.st_nlink != 1
-        || st.st_uid != who.uid
+        || !who.file_uid_matches(pid, st.st_uid)
         || st.st_size as u64 > MAX_RECORD
     {
         return None;
@@ -280,7 +278,8 @@ fn read_checked(path: &Path, key: DriveKey, pid: i32, who: ProcIdentity) -> Opti
     let mut buf = Vec::with_capacity(st.st_size as usize + 1);
     fs::File::from(fd).take(MAX_RECORD).read_to_end(&mut buf).ok()?;
     let r: Record = serde_json::from_slice(&buf).ok()?;
-    (r.v == 1 && r.pid == pid && r.uid == who.uid && r.start == who.start_time && r.key == key.to_string()).then_some(r)
+    (r.v == 1 && r.pid == pid && r.uid == st.st_uid && r.start == who.start_time && r.key == key.to_string())
+        .then_some(r)
 }
 
 /// Look up the holder of the drive among the locks on its node and build
@@ -304,16 +303,20 @@ pub fn owner_from_locks(dir: &Path, key: DriveKey, locks: &[LockEntry]) -> Optio
         });
     };
     let who = holders::identity_of(pid);
-    let command = holders::command_of(pid);
-    let record = if l.kind == LockKind::Flock { who.and_then(|w| read_record(dir, key, pid, w)) } else { None };
-    let uid = who.map(|w| w.uid);
+    let record = match (&who, l.kind) {
+        (Some(w), LockKind::Flock) => read_record(dir, key, pid, w),
+        _ => None,
+    };
+    // A checked record's uid is its file owner's: the holder's real
+    // file-system uid even where /proc shows a non-dumpable process as root.
+    let uid = record.as_ref().map(|r| r.uid).or(who.as_ref().map(|w| w.uid));
     Some(Owner {
         by_discrec: record.is_some(),
         since: record.as_ref().map(|r| UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
+        uid,
         client_name: record.map(|r| r.client),
         pid: Some(pid),
-        uid,
         user: uid.and_then(crate::users::name_of),
-        command,
+        command: who.map(|w| w.command),
     })
 }
