@@ -83,10 +83,46 @@ fn parse_lock_line(line: &str) -> Option<LockEntry> {
     })
 }
 
+/// Read all of `/proc/locks`.
+pub fn read_proc_locks() -> std::io::Result<Vec<LockEntry>> {
+    let text = read_small_file("/proc/locks")?;
+    Ok(parse_proc_locks(&String::from_utf8_lossy(&text)))
+}
+
 /// Read `/proc/locks` and keep the locks held (not waited for) on one inode.
 pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
-    let text = fs::read_to_string("/proc/locks")?;
-    Ok(parse_proc_locks(&text).into_iter().filter(|l| l.dev == dev && l.ino == ino && !l.waiting).collect())
+    Ok(read_proc_locks()?.into_iter().filter(|l| l.dev == dev && l.ino == ino && !l.waiting).collect())
+}
+
+/// One `read` into `buf`: procfs seq files and our small record files give
+/// all they have in one read when the buffer is large enough.
+pub fn read_once(fd: &impl std::os::fd::AsFd, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match rustix::io::read(fd, &mut *buf) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => return r.map_err(Into::into),
+        }
+    }
+}
+
+/// Read a small file (procfs) without the extra `statx` and end-of-file
+/// read of `std::fs::read`: a read that does not fill the buffer has
+/// reached the end; a full buffer is read on until the end.
+pub fn read_small_file(path: &str) -> std::io::Result<Vec<u8>> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut out = vec![0u8; 16 * 1024];
+    let mut len = 0;
+    loop {
+        let n = read_once(&fd, &mut out[len..])?;
+        len += n;
+        if n == 0 || len < out.len() {
+            break;
+        }
+        out.resize(out.len() * 2, 0);
+    }
+    out.truncate(len);
+    Ok(out)
 }
 
 /// Something that holds or uses a drive.
@@ -154,7 +190,8 @@ pub fn proc_label(pid: Option<i32>, command: Option<&str>) -> String {
 
 /// The command name of a process (`/proc/PID/comm`).
 pub fn command_of(pid: i32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_string())
+    let b = read_small_file(&format!("/proc/{pid}/comm")).ok()?;
+    Some(String::from_utf8_lossy(&b).trim_end().to_string())
 }
 
 /// Facts about a live process used to check owner records.

@@ -117,14 +117,14 @@ pub(crate) fn acquire(target: &Target, run_dir: &Path, force: bool, client: &str
         Patience::Until(t) => t,
     };
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
-    let mut watcher: Option<Watcher> = None;
+    let mut pause = Pause::default();
     let ticket = if waiting { Ticket::join(run_dir, target.key).ok() } else { None };
 
     // Phase 1: the flock. At the deadline one last try is made in any case.
     loop {
         let my_turn = ticket.as_ref().is_none_or(|t| !t.has_predecessor(target));
         if my_turn || expired() {
-            match try_flock(&lock_fd, target, run_dir) {
+            match try_flock(&lock_fd, target, run_dir, !waiting) {
                 Ok(()) => break,
                 Err(Miss::Fatal(e)) => return Err(e),
                 Err(Miss::Busy { err, transient }) => {
@@ -134,7 +134,7 @@ pub(crate) fn acquire(target: &Target, run_dir: &Path, force: bool, client: &str
                 }
             }
         }
-        wait_for_change(&mut watcher, target, run_dir, limit);
+        pause.wait(target, run_dir, limit);
     }
     drop(ticket);
 
@@ -165,7 +165,7 @@ pub(crate) fn acquire(target: &Target, run_dir: &Path, force: bool, client: &str
                 }
             }
         }
-        wait_for_change(&mut watcher, target, run_dir, limit);
+        pause.wait(target, run_dir, limit);
     }
 }
 
@@ -190,21 +190,23 @@ pub(crate) fn open_node(target: &Target) -> Result<OwnedFd> {
         .map_err(|e| Error::io(&target.given, "cannot open", e.into()))
 }
 
-fn try_flock(fd: &OwnedFd, target: &Target, run_dir: &Path) -> std::result::Result<(), Miss> {
+/// `patient`: see [`crate::recorder::query_owner`]; a waiting caller tries
+/// again anyway and must not sleep here.
+fn try_flock(fd: &OwnedFd, target: &Target, run_dir: &Path, patient: bool) -> std::result::Result<(), Miss> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(()),
-        Err(Errno::WOULDBLOCK) => Err(contention(target, run_dir)),
+        Err(Errno::WOULDBLOCK) => Err(contention(target, run_dir, patient)),
         Err(e) => Err(Miss::Fatal(Error::io(&target.given, "cannot lock", e.into()))),
     }
 }
 
 /// Who is in the way, as an error.
-fn contention(target: &Target, run_dir: &Path) -> Miss {
+fn contention(target: &Target, run_dir: &Path, patient: bool) -> Miss {
     let st = match rustix::fs::stat(&target.node) {
         Ok(s) => s,
         Err(e) => return Miss::Fatal(Error::io(&target.given, "cannot stat", e.into())),
     };
-    match crate::recorder::query_owner(target, run_dir, &st) {
+    match crate::recorder::query_owner(target, run_dir, &st, patient) {
         Ok(Some(owner)) if owner.by_discrec => Miss::Busy {
             err: Error::RecorderLocked { target: target.given.clone(), owner: Box::new(owner) },
             transient: false,
@@ -331,47 +333,119 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
     }
 }
 
-/// Sleep until something that may free the drive happens, at most
-/// [`RECHECK`] and never past `limit`.
-fn wait_for_change(watcher: &mut Option<Watcher>, target: &Target, run_dir: &Path, limit: Option<Instant>) {
-    let now = Instant::now();
-    let mut span = RECHECK;
-    if let Some(l) = limit {
-        span = span.min(l.saturating_duration_since(now));
-    }
-    if watcher.is_none() {
-        *watcher = Watcher::new(&target.node, run_dir).ok();
-    }
-    match watcher {
-        Some(w) => w.wait(span),
-        None => std::thread::sleep(span.min(Duration::from_millis(2))),
+/// Re-checks after a wake-up whose try failed. The kernel sends the close
+/// event of a dying or releasing holder (`fsnotify_close` in `__fput`) a
+/// moment before it removes that holder's locks, so a waiter woken by it
+/// can be a few microseconds early; it looks again soon instead of
+/// sleeping a whole [`RECHECK`].
+const QUICK: [Duration; 7] = [
+    Duration::from_micros(20),
+    Duration::from_micros(50),
+    Duration::from_micros(100),
+    Duration::from_micros(200),
+    Duration::from_micros(400),
+    Duration::from_micros(800),
+    Duration::from_micros(1600),
+];
+
+/// Sleeping between tries until something that may free the drive happens.
+#[derive(Default)]
+struct Pause {
+    watcher: Option<Watcher>,
+    armed: bool,
+    /// Index into [`QUICK`] after an event; `None` when idle.
+    after_event: Option<usize>,
+}
+
+impl Pause {
+    /// The first call only sets up the watches and returns, so that the
+    /// caller's next try comes after them and no event is lost in between.
+    fn wait(&mut self, target: &Target, run_dir: &Path, limit: Option<Instant>) {
+        if !self.armed {
+            self.armed = true;
+            self.watcher = Watcher::new(&target.node, run_dir).ok();
+            return;
+        }
+        let mut span = match self.after_event {
+            Some(i) if i < QUICK.len() => QUICK[i],
+            _ => RECHECK,
+        };
+        if let Some(l) = limit {
+            span = span.min(l.saturating_duration_since(Instant::now()));
+        }
+        match &mut self.watcher {
+            Some(w) => {
+                let woke = w.wait(span);
+                self.after_event = if woke { Some(0) } else { self.after_event.map(|i| i + 1) };
+            }
+            None => std::thread::sleep(span.min(Duration::from_millis(2))),
+        }
     }
 }
+
+/// Idle inotify instances, kept for the next wait: closing one destroys
+/// its fsnotify group, which waits for an SRCU grace period (measured at
+/// 7-15 ms here), and that delay would land between a waiter winning the
+/// drive and its acquire returning. Removing a watch does not wait.
+static IDLE_INOTIFY: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+const MAX_IDLE_INOTIFY: usize = 4;
 
 /// inotify on the node (any close: a holder released or died) and on the
 /// runtime directory (records and tickets removed or closed).
 struct Watcher {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
+    watches: Vec<i32>,
 }
 
 impl Watcher {
     fn new(node: &Path, run_dir: &Path) -> std::io::Result<Watcher> {
         use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
-        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
-        inotify::add_watch(&fd, node, WatchFlags::CLOSE_WRITE | WatchFlags::CLOSE_NOWRITE)?;
+        let pooled = IDLE_INOTIFY.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let fd = match pooled {
+            Some(fd) => fd,
+            None => inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?,
+        };
+        let mut w = Watcher { fd: Some(fd), watches: Vec::new() };
+        let fd = w.fd.as_ref().expect("just set");
+        w.watches.push(inotify::add_watch(fd, node, WatchFlags::CLOSE_WRITE | WatchFlags::CLOSE_NOWRITE)?);
         // Without the directory we still wake on the node's events.
-        let _ = inotify::add_watch(&fd, run_dir, WatchFlags::DELETE | WatchFlags::CLOSE_WRITE);
-        Ok(Watcher { fd })
+        if let Ok(wd) = inotify::add_watch(fd, run_dir, WatchFlags::DELETE | WatchFlags::CLOSE_WRITE) {
+            w.watches.push(wd);
+        }
+        Ok(w)
     }
 
-    fn wait(&mut self, span: Duration) {
+    /// Wait up to `span`; true when an event came.
+    fn wait(&mut self, span: Duration) -> bool {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let Some(fd) = &self.fd else { return false };
         let ts = Timespec { tv_sec: span.as_secs() as i64, tv_nsec: span.subsec_nanos() as i64 };
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        let _ = poll(&mut fds, Some(&ts));
-        // Drain: we only need to know that something happened.
-        let mut buf = [0u8; 4096];
-        while matches!(rustix::io::read(&self.fd, &mut buf), Ok(n) if n > 0) {}
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        let woke = matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0);
+        drain(fd);
+        woke
+    }
+}
+
+/// Read and drop pending events: we only need to know that something happened.
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 4096];
+    while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let Some(fd) = self.fd.take() else { return };
+        let clean = self.watches.iter().all(|&wd| rustix::fs::inotify::remove_watch(&fd, wd).is_ok());
+        drain(&fd);
+        let mut idle = IDLE_INOTIFY.lock().unwrap_or_else(|e| e.into_inner());
+        if clean && idle.len() < MAX_IDLE_INOTIFY {
+            idle.push(fd);
+        } else {
+            // The slow close, outside the pool's mutex.
+            drop(idle);
+            drop(fd);
+        }
     }
 }
 
@@ -398,6 +472,7 @@ impl Ticket {
             Mode::from_raw_mode(0o644),
         )?;
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
+        remove_leftovers(run_dir, key);
         Ok(Ticket { path, _fd: fd, run_dir: run_dir.to_path_buf(), prefix, order: (ticket, pid) })
     }
 
@@ -454,6 +529,46 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Remove records and tickets of `key` that nobody holds locked any more
+/// and whose process is gone (left by holders and waiters that were
+/// killed). Such files are never believed, but they would slow every later
+/// scan of the directory. The sticky bit lets us remove only our own
+/// user's (root: everyone's).
+fn remove_leftovers(run_dir: &Path, key: DriveKey) {
+    let Ok(entries) = fs::read_dir(run_dir) else { return };
+    let prefix = format!("{key}.");
+    let mut candidates: Vec<(PathBuf, u64, u64)> = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        // KEY.PID, KEY.PID.RANDOM or KEY.q.TICKET.PID: a file of a live pid
+        // may be in the instant between its creation and its lock.
+        let pid = match rest.strip_prefix("q.") {
+            Some(q) => q.rsplit('.').next(),
+            None => rest.split('.').next(),
+        };
+        let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if rustix::fs::stat(format!("/proc/{pid}").as_str()).is_ok() {
+            continue;
+        }
+        let path = e.path();
+        if let Ok(st) = rustix::fs::lstat(&path) {
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile {
+                candidates.push((path, st.st_dev, st.st_ino));
+            }
+        }
+    }
+    if candidates.is_empty() {
+        return;
+    }
+    let Ok(locks) = holders::read_proc_locks() else { return };
+    for (path, dev, ino) in candidates {
+        if !locks.iter().any(|l| l.dev == dev && l.ino == ino) {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 

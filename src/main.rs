@@ -1,7 +1,8 @@
 //! `discrec`: the command line over the discrec library. Parsing, printing
 //! and exit codes only; every behaviour lives in the library.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -118,12 +119,8 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     let mut rec = Recorder::open(&a.target)?;
     // Signals are caught before the lock is taken, so that none of them can
     // end us between acquiring and printing or running the command.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ])
-    .map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
+    let signals =
+        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
     match wait {
         None => rec.acquire_exclusive_access(a.force, &a.client)?,
         Some(t) => rec.acquire_exclusive_access_wait(a.force, &a.client, t)?,
@@ -154,7 +151,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
 
     if a.command.is_empty() {
         // Hold until told to stop.
-        let _ = signals.forever().next();
+        signals.wait(None);
         rec.release_exclusive_access()?;
         return Ok(0);
     }
@@ -167,27 +164,20 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             return Ok(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
         }
     };
-    let pid = child.id() as i32;
-    let handle = signals.handle();
-    let fwd = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            // SIGINT from a terminal reaches the command by itself; pass on
-            // the others so that `kill` of discrec stops the command too.
-            if sig != signal_hook::consts::SIGINT {
-                if let Some(p) = rustix::process::Pid::from_raw(pid) {
-                    let s = if sig == signal_hook::consts::SIGTERM {
-                        rustix::process::Signal::TERM
-                    } else {
-                        rustix::process::Signal::HUP
-                    };
-                    let _ = rustix::process::kill_process(p, s);
-                }
+    // Wait for the command; pass SIGTERM and SIGHUP on to it, so that a
+    // `kill` of discrec stops the command too (SIGINT from a terminal
+    // reaches it by itself). No thread: poll the command's pidfd and the
+    // signal pipes.
+    if let Some(pidfd) = rustix::process::Pid::from_raw(child.id() as i32)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+    {
+        while let Some(sig) = signals.wait(Some(&pidfd)) {
+            if let Some(s) = sig {
+                let _ = rustix::process::pidfd_send_signal(&pidfd, s);
             }
         }
-    });
+    }
     let status = child.wait().map_err(|e| Error::Fail { what: format!("waiting for {}", a.command[0]), source: e })?;
-    handle.close();
-    let _ = fwd.join();
     rec.release_exclusive_access()?;
     use std::os::unix::process::ExitStatusExt;
     Ok(match (status.code(), status.signal()) {
@@ -195,6 +185,67 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         (None, Some(s)) => 128u8.saturating_add(s as u8),
         _ => 1,
     })
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught into pipes (signal-hook writes a
+/// byte from the handler), so that `lock` can wait for them with `poll`.
+struct StopSignals {
+    int: UnixStream,
+    term: UnixStream,
+    hup: UnixStream,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        let pipe = |sig| -> std::io::Result<UnixStream> {
+            let (rd, wr) = UnixStream::pair()?;
+            rd.set_nonblocking(true)?;
+            signal_hook::low_level::pipe::register(sig, wr)?;
+            Ok(rd)
+        };
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        Ok(StopSignals { int: pipe(SIGINT)?, term: pipe(SIGTERM)?, hup: pipe(SIGHUP)? })
+    }
+
+    /// Block until a signal comes or `until` (a pidfd) becomes readable.
+    /// `None`: `until` is ready. `Some(sig)`: a signal came; `sig` is the
+    /// one to pass on (`None` for SIGINT).
+    fn wait(&self, until: Option<&rustix::fd::OwnedFd>) -> Option<Option<rustix::process::Signal>> {
+        use rustix::event::{poll, PollFd, PollFlags};
+        loop {
+            let mut fds = vec![
+                PollFd::new(&self.int, PollFlags::IN),
+                PollFd::new(&self.term, PollFlags::IN),
+                PollFd::new(&self.hup, PollFlags::IN),
+            ];
+            if let Some(u) = until {
+                fds.push(PollFd::new(u, PollFlags::IN));
+            }
+            if poll(&mut fds, None).is_err() {
+                continue; // EINTR
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            drop(fds);
+            let mut buf = [0u8; 16];
+            for (i, s) in [&self.int, &self.term, &self.hup].into_iter().enumerate() {
+                if ready[i] {
+                    while matches!((&*s).read(&mut buf), Ok(n) if n > 0) {}
+                }
+            }
+            if ready[1] {
+                return Some(Some(rustix::process::Signal::TERM));
+            }
+            if ready[2] {
+                return Some(Some(rustix::process::Signal::HUP));
+            }
+            if ready[0] {
+                return Some(None);
+            }
+            if ready.get(3) == Some(&true) {
+                return None;
+            }
+        }
+    }
 }
 
 fn owner_json(o: Option<&Owner>) -> serde_json::Value {

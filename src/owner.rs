@@ -3,39 +3,41 @@
 //! The holder of a drive is whoever holds the `flock` on its node, as
 //! `/proc/locks` says (the kernel writes that table; nobody can fake it).
 //! The holder's client name comes from a record file it writes into the
-//! runtime directory (`/run/discrec`, mode 1777 like `/tmp`). A record is
-//! believed only when all of these hold, so no other user can forge,
-//! pre-create, redirect or leave one stale:
+//! runtime directory (`/run/discrec`, mode 1777 like `/tmp`) and keeps
+//! `flock`ed for as long as it holds the drive. A record is believed only
+//! when all of these hold, so no other user can forge, pre-create,
+//! redirect or leave one stale:
 //!
-//! * it is read through `O_NOFOLLOW`, is a regular file with one link, and
-//!   is owned by the holder's uid (file owners are set by the kernel);
-//! * its pid and process start time are those of the live lock holder (a
-//!   record of a dead holder, or of an earlier process with a reused pid,
-//!   never matches);
-//! * its drive key is the drive's.
+//! * it is opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a planted FIFO
+//!   cannot hang the reader), is a regular file with one link;
+//! * `/proc/locks` shows it `flock`ed by the very pid that holds the drive:
+//!   a dead holder's record is unlocked, a process that got a recycled pid
+//!   does not hold the old file, and nobody can make the holder lock a
+//!   file it did not create itself with `O_EXCL`;
+//! * the pid, uid and drive key written in it agree with that pid, the
+//!   file's owner (set by the kernel) and the drive.
 //!
 //! The record is named `KEY.PID`; when another user has taken that name
-//! (which the sticky bit stops us from replacing) the holder writes
-//! `KEY.PID.RANDOM` and readers look for those too.
+//! (which the sticky bit stops us from replacing) the holder keeps it
+//! under `KEY.PID.RANDOM`, and readers look for those too.
 
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::holders::{self, LockEntry, LockKind, ProcIdentity};
+use crate::holders::{self, LockEntry, LockKind};
 use crate::target::DriveKey;
 
 /// Default runtime directory for owner records.
 pub const DEFAULT_RUN_DIR: &str = "/run/discrec";
 
 /// Largest record we read; anything bigger is not ours.
-const MAX_RECORD: u64 = 4096;
+const MAX_RECORD: usize = 4096;
 
 /// The owner of a drive, as `exclusive_access_owner` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -97,10 +99,12 @@ struct Record {
     key: String,
     pid: i32,
     uid: u32,
-    start: u64,
     since_ns: u128,
     client: String,
     node: String,
+    /// The holder's command name as it was when it acquired (a process
+    /// names itself in /proc too, so this is no less to be trusted).
+    command: String,
 }
 
 /// The runtime directory: `$DISCREC_RUN_DIR` or `/run/discrec`.
@@ -153,24 +157,25 @@ fn check_run_dir(dir: &Path, st: &rustix::fs::Stat) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Our own start time, read once.
-fn own_start_time() -> Option<u64> {
-    static ME: OnceLock<Option<u64>> = OnceLock::new();
-    *ME.get_or_init(|| holders::parse_start_time(&fs::read_to_string("/proc/self/stat").ok()?))
+/// Our own command name, read once.
+fn own_command() -> &'static str {
+    static ME: OnceLock<String> = OnceLock::new();
+    ME.get_or_init(|| holders::command_of(rustix::process::getpid().as_raw_nonzero().get()).unwrap_or_default())
 }
 
 fn record_name(key: DriveKey, pid: i32) -> String {
     format!("{key}.{pid}")
 }
 
-/// A record this process wrote; removed on release.
+/// A record this process wrote and keeps locked; removed on release.
 #[derive(Debug)]
 pub struct WrittenRecord {
     path: PathBuf,
+    _lock: OwnedFd,
 }
 
 impl WrittenRecord {
-    /// Remove the record.
+    /// Remove the record (then its lock goes with the descriptor).
     pub fn remove(self) {
         let _ = fs::remove_file(&self.path);
     }
@@ -186,23 +191,23 @@ pub fn write_record(
     since: SystemTime,
 ) -> std::io::Result<WrittenRecord> {
     prepare_run_dir(dir)?;
-    let start = own_start_time().ok_or_else(|| std::io::Error::other("cannot read /proc/self/stat"))?;
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let rec = Record {
-        v: 1,
+        v: 2,
         key: key.to_string(),
         pid,
         uid: rustix::process::geteuid().as_raw(),
-        start,
         since_ns: since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos(),
         client: client.to_string(),
         node: node.to_string_lossy().into_owned(),
+        command: own_command().to_string(),
     };
     let body = serde_json::to_vec(&rec).map_err(std::io::Error::other)?;
     // Write under a fresh random name (O_EXCL|O_NOFOLLOW: never through a
-    // link, never into someone else's file), then rename onto KEY.PID. The
-    // sticky bit refuses the rename when another user planted that name;
-    // then the record keeps a random name, which readers also look for.
+    // link, never into someone else's file), lock it, then rename it onto
+    // KEY.PID. The sticky bit refuses the rename when another user planted
+    // that name; then the record keeps its random name, which readers also
+    // look for.
     let final_path = dir.join(record_name(key, pid));
     for _ in 0..8 {
         let tmp = dir.join(format!("{}.{:016x}", record_name(key, pid), random_u64()));
@@ -215,22 +220,25 @@ pub fn write_record(
             Err(rustix::io::Errno::EXIST) => continue,
             Err(e) => return Err(e.into()),
         };
-        // The umask may have taken read bits away; records are public.
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
-        let mut f = fs::File::from(fd);
-        f.write_all(&body)?;
-        drop(f);
-        return match fs::rename(&tmp, &final_path) {
-            Ok(()) => Ok(WrittenRecord { path: final_path }),
-            Err(e)
-                if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
-                    || e.raw_os_error() == Some(rustix::io::Errno::ACCESS.raw_os_error()) =>
-            {
-                Ok(WrittenRecord { path: tmp })
+        let written = (|| -> std::io::Result<()> {
+            rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+            // The umask may have taken read bits away; records are public.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
+            if rustix::io::write(&fd, &body)? != body.len() {
+                return Err(std::io::Error::other("short write of the owner record"));
             }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        return match rustix::fs::rename(&tmp, &final_path) {
+            Ok(()) => Ok(WrittenRecord { path: final_path, _lock: fd }),
+            Err(rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => Ok(WrittenRecord { path: tmp, _lock: fd }),
             Err(e) => {
                 let _ = fs::remove_file(&tmp);
-                Err(e)
+                Err(e.into())
             }
         };
     }
@@ -247,50 +255,56 @@ fn random_u64() -> u64 {
 }
 
 /// Read and check the record of holder `pid`; `None` when there is no
-/// record that passes every check.
-fn read_record(dir: &Path, key: DriveKey, pid: i32, who: &ProcIdentity) -> Option<Record> {
+/// record that passes every check. `locks` is all of `/proc/locks`.
+fn read_record(dir: &Path, key: DriveKey, pid: i32, locks: &[LockEntry]) -> Option<(Record, u32)> {
     let primary = dir.join(record_name(key, pid));
-    if let Some(r) = read_checked(&primary, key, pid, who) {
+    if let Some(r) = read_checked(&primary, key, pid, locks) {
         return Some(r);
     }
-    // Fallback names, written when the primary name was taken by someone else.
+    // Fallback names, used when the primary name was taken by someone else.
     let prefix = format!("{}.", record_name(key, pid));
     let entries = fs::read_dir(dir).ok()?;
     entries
         .flatten()
         .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
-        .find_map(|e| read_checked(&e.path(), key, pid, who))
+        .find_map(|e| read_checked(&e.path(), key, pid, locks))
 }
 
-fn read_checked(path: &Path, key: DriveKey, pid: i32, who: &ProcIdentity) -> Option<Record> {
-    // NONBLOCK: a planted FIFO must not hang the reader.
+/// A checked record and its owner's uid.
+fn read_checked(path: &Path, key: DriveKey, pid: i32, locks: &[LockEntry]) -> Option<(Record, u32)> {
     let fd =
         rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
             .ok()?;
     let st = rustix::fs::fstat(fd.as_fd()).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
         || st.st_nlink != 1
-        || !who.file_uid_matches(pid, st.st_uid)
-        || st.st_size as u64 > MAX_RECORD
+        || st.st_size as usize > MAX_RECORD
     {
         return None;
     }
-    let mut buf = Vec::with_capacity(st.st_size as usize + 1);
-    fs::File::from(fd).take(MAX_RECORD).read_to_end(&mut buf).ok()?;
-    let r: Record = serde_json::from_slice(&buf).ok()?;
-    (r.v == 1 && r.pid == pid && r.uid == st.st_uid && r.start == who.start_time && r.key == key.to_string())
-        .then_some(r)
+    let locked_by_holder = locks.iter().any(|l| {
+        !l.waiting
+            && l.kind == LockKind::Flock
+            && l.exclusive
+            && l.pid == Some(pid)
+            && l.dev == st.st_dev
+            && l.ino == st.st_ino
+    });
+    if !locked_by_holder {
+        return None;
+    }
+    let mut buf = [0u8; MAX_RECORD];
+    let n = holders::read_once(&fd, &mut buf).ok()?;
+    let r: Record = serde_json::from_slice(&buf[..n]).ok()?;
+    (r.v == 2 && r.pid == pid && r.uid == st.st_uid && r.key == key.to_string()).then_some((r, st.st_uid))
 }
 
-/// Look up the holder of the drive among the locks on its node and build
-/// the owner. `locks` are the held locks on the node (see
-/// [`holders::locks_on`]). Returns `None` when nothing holds an exclusive
-/// lock.
-pub fn owner_from_locks(dir: &Path, key: DriveKey, locks: &[LockEntry]) -> Option<Owner> {
-    let l = locks
-        .iter()
-        .find(|l| l.exclusive && l.kind == LockKind::Flock)
-        .or_else(|| locks.iter().find(|l| l.exclusive))?;
+/// The owner of the drive whose node is `(dev, ino)`, from all of
+/// `/proc/locks` and the holder's record. `None` when nothing holds an
+/// exclusive lock on the node.
+pub fn owner_from_locks(dir: &Path, key: DriveKey, dev: u64, ino: u64, locks: &[LockEntry]) -> Option<Owner> {
+    let on_node = |l: &&LockEntry| !l.waiting && l.exclusive && l.dev == dev && l.ino == ino;
+    let l = locks.iter().filter(on_node).find(|l| l.kind == LockKind::Flock).or_else(|| locks.iter().find(on_node))?;
     let Some(pid) = l.pid else {
         return Some(Owner {
             client_name: None,
@@ -302,21 +316,32 @@ pub fn owner_from_locks(dir: &Path, key: DriveKey, locks: &[LockEntry]) -> Optio
             command: None,
         });
     };
-    let who = holders::identity_of(pid);
-    let record = match (&who, l.kind) {
-        (Some(w), LockKind::Flock) => read_record(dir, key, pid, w),
-        _ => None,
-    };
-    // A checked record's uid is its file owner's: the holder's real
-    // file-system uid even where /proc shows a non-dumpable process as root.
-    let uid = record.as_ref().map(|r| r.uid).or(who.as_ref().map(|w| w.uid));
+    // The lock can outlive its taker for a moment (a child between fork and
+    // exec holds copies of its descriptors): a dead taker is never
+    // reported as a discrec owner.
+    let alive = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok();
+    if l.kind == LockKind::Flock && alive.is_some() {
+        if let Some((r, uid)) = read_record(dir, key, pid, locks) {
+            return Some(Owner {
+                client_name: Some(r.client),
+                pid: Some(pid),
+                uid: Some(uid),
+                user: crate::users::name_of(uid),
+                since: Some(UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
+                by_discrec: true,
+                command: Some(r.command),
+            });
+        }
+    }
+    // Not a discrec client: what the kernel says about the process.
+    let uid = alive.map(|s| s.st_uid);
     Some(Owner {
-        by_discrec: record.is_some(),
-        since: record.as_ref().map(|r| UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
-        uid,
-        client_name: record.map(|r| r.client),
+        client_name: None,
         pid: Some(pid),
+        uid,
         user: uid.and_then(crate::users::name_of),
-        command: who.map(|w| w.command),
+        since: None,
+        by_discrec: false,
+        command: holders::command_of(pid),
     })
 }

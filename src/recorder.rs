@@ -165,7 +165,7 @@ impl Recorder {
         self.check_open()?;
         let st =
             rustix::fs::stat(&self.target.node).map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
-        query_owner(&self.target, &self.run_dir, &st)
+        query_owner(&self.target, &self.run_dir, &st, true)
     }
 
     /// A guard that releases on drop.
@@ -228,7 +228,7 @@ impl Recorder {
         self.check_open()?;
         let st =
             rustix::fs::stat(&self.target.node).map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
-        let owner = query_owner(&self.target, &self.run_dir, &st)?;
+        let owner = query_owner(&self.target, &self.run_dir, &st, true)?;
         let other_locks = holders::locks_on(st.st_dev, st.st_ino)
             .unwrap_or_default()
             .into_iter()
@@ -263,22 +263,31 @@ impl Drop for Recorder {
 }
 
 /// The owner of a drive from the kernel's lock table and the holder's record.
-pub(crate) fn query_owner(target: &Target, run_dir: &Path, st: &rustix::fs::Stat) -> Result<Option<Owner>> {
-    let read = || {
-        holders::locks_on(st.st_dev, st.st_ino)
-            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })
+///
+/// `patient`: a holder without a record may be a discrec client in the
+/// instant between winning the lock and writing its record (or a holder
+/// being torn down); look again for up to 3 ms before calling it a foreign
+/// holder. Callers that retry on their own pass false.
+pub(crate) fn query_owner(
+    target: &Target,
+    run_dir: &Path,
+    st: &rustix::fs::Stat,
+    patient: bool,
+) -> Result<Option<Owner>> {
+    let look = || -> Result<Option<Owner>> {
+        let locks = holders::read_proc_locks()
+            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
+        Ok(owner::owner_from_locks(run_dir, target.key, st.st_dev, st.st_ino, &locks))
     };
-    let locks = read()?;
-    let owner = owner::owner_from_locks(run_dir, target.key, &locks);
-    // A discrec client writes its record right after it wins the flock; a
-    // holder without a record may be in that instant. Look again briefly
-    // before calling it a foreign holder.
+    let owner = look()?;
+    if !patient {
+        return Ok(owner);
+    }
     if let Some(o) = &owner {
         if !o.by_discrec && o.pid.is_some() {
             for _ in 0..3 {
                 std::thread::sleep(Duration::from_millis(1));
-                let again = owner::owner_from_locks(run_dir, target.key, &read()?);
-                match again {
+                match look()? {
                     Some(a) if a.pid == o.pid && !a.by_discrec => continue,
                     other => return Ok(other),
                 }

@@ -14,18 +14,14 @@ fn key_of(p: &std::path::Path) -> String {
     Target::resolve(p).unwrap().key.to_string()
 }
 
-fn start_time(pid: i32) -> u64 {
-    discrec::holders::parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap()).unwrap()
-}
-
 fn uid_of(user: &str) -> u32 {
     let o = std::process::Command::new("id").args(["-u", user]).output().unwrap();
     String::from_utf8(o.stdout).unwrap().trim().parse().unwrap()
 }
 
-fn forged_json(key: &str, pid: i32, uid: u32, start: u64) -> String {
+fn forged_json(key: &str, pid: i32, uid: u32) -> String {
     format!(
-        r#"{{"v":1,"key":"{key}","pid":{pid},"uid":{uid},"start":{start},"since_ns":0,"client":"Evil","node":"/x"}}"#
+        r#"{{"v":2,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Evil","node":"/x","command":"evil"}}"#
     )
 }
 
@@ -93,7 +89,7 @@ fn precreated_forged_symlinked_and_fifo_records_are_never_believed() {
         let mut victim = Probe::spawn(&s.run, Some(USER3));
         let pid = victim.pid;
         let name = s.run.join(format!("{key}.{pid}"));
-        let forged = forged_json(&key, pid, uid_of(USER3), start_time(pid));
+        let forged = forged_json(&key, pid, uid_of(USER3));
         let script = match attack {
             "forged-file" => format!("printf '%s' '{forged}' > '{}'", name.display()),
             "symlink-to-root-file" => format!("ln -s '{}' '{}'", sentinel.display(), name.display()),
@@ -134,7 +130,7 @@ fn records_of_another_user_for_a_live_holder_are_not_believed() {
     assert_eq!(victim.cmd("acquire h 0 Real Owner")["ok"], true);
     let pid = victim.pid;
     // Fallback-named forgeries, exact in every field but the file owner.
-    let forged = forged_json(&key, pid, uid_of(USER3), start_time(pid));
+    let forged = forged_json(&key, pid, uid_of(USER3));
     let (ok, _) = as_user2(&format!("printf '%s' '{forged}' > '{}/{key}.{pid}.0000000000000001'", s.run.display()));
     assert!(ok);
     // And the attacker cannot remove or replace the real record (sticky).

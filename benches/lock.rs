@@ -1,0 +1,304 @@
+//! Benchmarks, each beside its closest raw baseline in the same run, with
+//! the ratio printed at the end (criterion measures; this file reads back
+//! criterion's medians to print the table).
+//!
+//! Run: `cargo bench --bench lock` (as root for the `discrec lock -- true`
+//! vs `flock` and hand-off rows it makes no difference).
+
+use std::fs;
+use std::hint::black_box;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use discrec::Recorder;
+use rustix::fs::{FlockOperation, Mode, OFlags};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    run: PathBuf,
+    img: PathBuf,
+}
+
+fn setup() -> Setup {
+    // Like /run/discrec on a real system: on tmpfs where there is one.
+    let base = ["/run", "/dev/shm"].into_iter().find(|d| {
+        rustix::fs::statfs(*d).map(|s| s.f_type == 0x0102_1994 /* TMPFS_MAGIC */).unwrap_or(false)
+    });
+    let dir = match base {
+        Some(b) => tempfile::tempdir_in(b).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let run = dir.path().join("run");
+    fs::create_dir(&run).unwrap();
+    rustix::fs::chmod(&run, Mode::from_raw_mode(0o1777)).unwrap();
+    let img = dir.path().join("rec.iso");
+    fs::write(&img, [0u8; 4096]).unwrap();
+    Setup { _dir: dir, run, img }
+}
+
+/// The system calls a discrec acquire+release on a file makes, done bare:
+/// access check, open + flock, owner record (create, chmod, write, flock,
+/// rename), the foreign-lock check (fstat + /proc/locks), then close,
+/// unlink and close of the record.
+fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
+    use rustix::fs::{Access, AtFlags};
+    rustix::fs::accessat(rustix::fs::CWD, node, Access::READ_OK | Access::WRITE_OK, AtFlags::EACCESS).unwrap();
+    let fd: OwnedFd =
+        rustix::fs::open(node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
+            .unwrap();
+    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).unwrap();
+    let _ = rustix::fs::lstat(run).unwrap();
+    let tmp = run.join(format!("k.1.{n:016x}"));
+    let fin = run.join("k.1");
+    let rec = rustix::fs::open(
+        &tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    rustix::fs::fchmod(&rec, Mode::from_raw_mode(0o644)).unwrap();
+    let mut f = fs::File::from(rec);
+    f.write_all(body).unwrap();
+    rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).unwrap();
+    rustix::fs::rename(&tmp, &fin).unwrap();
+    let _ = rustix::fs::fstat(&fd).unwrap();
+    black_box(fs::read_to_string("/proc/locks").unwrap());
+    drop(fd);
+    rustix::fs::unlink(&fin).unwrap();
+    drop(f);
+}
+
+fn benches(c: &mut Criterion, s: &Setup) {
+    // 1. acquire + release vs the bare system calls.
+    let mut g = c.benchmark_group("acquire_release");
+    let mut r = Recorder::open_in(&s.img, &s.run).unwrap();
+    g.bench_function("discrec", |b| {
+        b.iter(|| {
+            r.acquire_exclusive_access(false, "Bench Client").unwrap();
+            r.release_exclusive_access().unwrap();
+        })
+    });
+    let body = br#"{"v":1,"key":"fabc:123456","pid":12345,"uid":0,"start":123456789,"since_ns":1764294000000000000,"client":"Bench Client","node":"/tmp/x/rec.iso"}"#;
+    let mut n = 0u64;
+    g.bench_function("bare_syscalls", |b| {
+        b.iter(|| {
+            n += 1;
+            bare_acquire_release(&s.img, &s.run, body, n)
+        })
+    });
+    g.finish();
+
+    // 2. Nested acquire + release on a held handle: no system call.
+    let mut g = c.benchmark_group("nested");
+    r.acquire_exclusive_access(false, "Bench Client").unwrap();
+    g.bench_function("acquire_release", |b| {
+        b.iter(|| {
+            r.acquire_exclusive_access(false, black_box("Bench Client")).unwrap();
+            r.release_exclusive_access().unwrap();
+        })
+    });
+    g.finish();
+
+    // 3. Owner query (held by another handle) vs one read of /proc/locks.
+    let mut g = c.benchmark_group("owner");
+    let q = Recorder::open_in(&s.img, &s.run).unwrap();
+    assert!(q.exclusive_access_owner().unwrap().unwrap().by_discrec);
+    g.bench_function("discrec", |b| b.iter(|| black_box(q.exclusive_access_owner().unwrap())));
+    g.bench_function("read_proc_locks", |b| b.iter(|| black_box(fs::read_to_string("/proc/locks").unwrap())));
+    g.finish();
+    r.release_exclusive_access().unwrap();
+
+    // 5. `discrec lock F -- true` vs `flock F true`.
+    let mut g = c.benchmark_group("lock_command");
+    g.sample_size(30);
+    let exe = env!("CARGO_BIN_EXE_discrec");
+    g.bench_function("discrec", |b| {
+        b.iter(|| {
+            let st = Command::new(exe)
+                .env("DISCREC_RUN_DIR", &s.run)
+                .args(["lock"])
+                .arg(&s.img)
+                .args(["--", "true"])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success());
+        })
+    });
+    g.bench_function("flock", |b| {
+        b.iter(|| assert!(Command::new("flock").arg(&s.img).arg("true").status().unwrap().success()))
+    });
+    g.finish();
+}
+
+fn percentile(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Latency samples: p50 and p99.
+struct Lat {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn lat(mut v: Vec<Duration>) -> Lat {
+    Lat { p50: percentile(&mut v, 0.5), p99: percentile(&mut v, 0.99) }
+}
+
+/// A waiting discrec handle in a thread; returns when it holds the drive.
+fn discrec_waiter(s: &Setup) -> std::thread::JoinHandle<Instant> {
+    let (img, run) = (s.img.clone(), s.run.clone());
+    let (tx, rx) = mpsc::channel();
+    let w = std::thread::spawn(move || {
+        let mut r = Recorder::open_in(&img, &run).unwrap();
+        tx.send(()).unwrap();
+        r.acquire_exclusive_access_wait(false, "Waiter", Some(Duration::from_secs(10))).unwrap();
+        Instant::now()
+    });
+    rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    w
+}
+
+/// A thread blocked in a bare flock(LOCK_EX) on its own descriptor.
+fn raw_waiter(s: &Setup) -> std::thread::JoinHandle<Instant> {
+    let b = rustix::fs::open(&s.img, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let w = std::thread::spawn(move || {
+        tx.send(()).unwrap();
+        rustix::fs::flock(&b, FlockOperation::LockExclusive).unwrap();
+        Instant::now()
+    });
+    rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    w
+}
+
+/// Kill `holder` and time until `waiter` holds the drive.
+fn kill_and_time(mut holder: std::process::Child, waiter: std::thread::JoinHandle<Instant>) -> Duration {
+    let t0 = Instant::now();
+    holder.kill().unwrap();
+    let d = waiter.join().unwrap() - t0;
+    let _ = holder.wait();
+    d
+}
+
+/// Hand-off latency (benchmark 4), from the holder's release (or SIGKILL)
+/// to the waiter holding the drive; baselines are the same hand-offs done
+/// with a bare blocking flock.
+fn handoff(s: &Setup, rounds: usize) -> Vec<(&'static str, Lat, Lat)> {
+    let exe = env!("CARGO_BIN_EXE_discrec");
+    let (mut ours, mut raw) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut holder = Recorder::open_in(&s.img, &s.run).unwrap();
+        holder.acquire_exclusive_access(false, "Holder").unwrap();
+        let w = discrec_waiter(s);
+        let t0 = Instant::now();
+        holder.release_exclusive_access().unwrap();
+        ours.push(w.join().unwrap() - t0);
+
+        let a = rustix::fs::open(&s.img, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        rustix::fs::flock(&a, FlockOperation::LockExclusive).unwrap();
+        let w = raw_waiter(s);
+        let t0 = Instant::now();
+        drop(a);
+        raw.push(w.join().unwrap() - t0);
+    }
+    let release = ("release → waiter", lat(ours), lat(raw));
+
+    let (mut ours, mut raw) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut holder = Command::new(exe)
+            .env("DISCREC_RUN_DIR", &s.run)
+            .arg("lock")
+            .arg(&s.img)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+        ours.push(kill_and_time(holder, discrec_waiter(s)));
+
+        let holder = Command::new("flock").arg("--no-fork").arg(&s.img).args(["sleep", "100"]).spawn().unwrap();
+        while !fs::read_to_string("/proc/locks").unwrap().contains(&format!(" {} ", holder.id())) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        raw.push(kill_and_time(holder, raw_waiter(s)));
+    }
+    vec![release, ("SIGKILL of holder → waiter", lat(ours), lat(raw))]
+}
+
+/// Criterion's median for a benchmark id, in ns.
+fn median_ns(id: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let text = fs::read_to_string(target.join("criterion").join(id).join("new/estimates.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+fn fmt_d(d: Duration) -> String {
+    fmt_ns(d.as_nanos() as f64)
+}
+
+fn main() {
+    let s = setup();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    benches(&mut c, &s);
+    c.final_summary();
+    let hand = handoff(&s, 200);
+
+    println!("\n| benchmark | discrec | baseline | ratio | target |");
+    println!("|---|---|---|---|---|");
+    for (what, ours, base, target) in [
+        (
+            "acquire+release (file) vs the bare syscalls",
+            "acquire_release/discrec",
+            "acquire_release/bare_syscalls",
+            "≤ 1.5×",
+        ),
+        ("owner query vs one read of /proc/locks", "owner/discrec", "owner/read_proc_locks", "≤ 2×"),
+        ("`discrec lock F -- true` vs `flock F true`", "lock_command/discrec", "lock_command/flock", "≤ 1.2×"),
+    ] {
+        match (median_ns(ours), median_ns(base)) {
+            (Some(a), Some(b)) => {
+                println!("| {what} | {} | {} | {:.2}× | {target} |", fmt_ns(a), fmt_ns(b), a / b)
+            }
+            _ => println!("| {what} | (not measured in this run) | | | {target} |"),
+        }
+    }
+    if let Some(n) = median_ns("nested/acquire_release") {
+        println!("| nested acquire+release | {} | (no system call) | | ≤ 50 ns |", fmt_ns(n));
+    }
+    for (what, ours, raw) in &hand {
+        println!(
+            "| hand-off {what} (p50 / p99) | {} / {} | {} / {} (bare flock) | {:.0}× / {:.0}× | p99 ≤ 1 ms |",
+            fmt_d(ours.p50),
+            fmt_d(ours.p99),
+            fmt_d(raw.p50),
+            fmt_d(raw.p99),
+            ours.p50.as_secs_f64() / raw.p50.as_secs_f64(),
+            ours.p99.as_secs_f64() / raw.p99.as_secs_f64()
+        );
+    }
+}
