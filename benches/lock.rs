@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::hint::black_box;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -42,9 +41,9 @@ fn setup() -> Setup {
 }
 
 /// The system calls a discrec acquire+release on a file makes, done bare:
-/// access check, open + flock, owner record (create, chmod, write, flock,
-/// rename), the foreign-lock check (fstat + /proc/locks), then close,
-/// unlink and close of the record.
+/// access check, open + flock, owner record (open of the runtime
+/// directory, create, flock, chmod, write, rename), the foreign-lock check
+/// (fstat + /proc/locks), then close, unlink and close of the record.
 fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
     use rustix::fs::{Access, AtFlags};
     rustix::fs::accessat(rustix::fs::CWD, node, Access::READ_OK | Access::WRITE_OK, AtFlags::EACCESS).unwrap();
@@ -52,25 +51,27 @@ fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
         rustix::fs::open(node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
             .unwrap();
     rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).unwrap();
-    let _ = rustix::fs::lstat(run).unwrap();
-    let tmp = run.join(format!("k.1.{n:016x}"));
-    let fin = run.join("k.1");
-    let rec = rustix::fs::open(
-        &tmp,
+    let dir =
+        rustix::fs::open(run, OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY, Mode::empty())
+            .unwrap();
+    let _ = rustix::fs::fstat(&dir).unwrap();
+    let tmp = format!("k.1.{n:016x}");
+    let rec = rustix::fs::openat(
+        &dir,
+        tmp.as_str(),
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
     )
     .unwrap();
+    rustix::fs::flock(&rec, FlockOperation::NonBlockingLockExclusive).unwrap();
     rustix::fs::fchmod(&rec, Mode::from_raw_mode(0o644)).unwrap();
-    let mut f = fs::File::from(rec);
-    f.write_all(body).unwrap();
-    rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).unwrap();
-    rustix::fs::rename(&tmp, &fin).unwrap();
+    rustix::io::write(&rec, body).unwrap();
+    rustix::fs::renameat(&dir, tmp.as_str(), &dir, "k.1").unwrap();
     let _ = rustix::fs::fstat(&fd).unwrap();
-    black_box(fs::read_to_string("/proc/locks").unwrap());
+    black_box(discrec::holders::read_small_file("/proc/locks").unwrap());
     drop(fd);
-    rustix::fs::unlink(&fin).unwrap();
-    drop(f);
+    rustix::fs::unlinkat(&dir, "k.1", AtFlags::empty()).unwrap();
+    drop(rec);
 }
 
 fn benches(c: &mut Criterion, s: &Setup) {

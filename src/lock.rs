@@ -451,7 +451,8 @@ impl Drop for Watcher {
 
 /// A waiter's place in line.
 struct Ticket {
-    path: PathBuf,
+    dir: OwnedFd,
+    name: String,
     _fd: OwnedFd,
     run_dir: PathBuf,
     prefix: String,
@@ -460,20 +461,21 @@ struct Ticket {
 
 impl Ticket {
     fn join(run_dir: &Path, key: DriveKey) -> std::io::Result<Ticket> {
-        owner::prepare_run_dir(run_dir)?;
+        let dir = owner::open_run_dir(run_dir)?;
         let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
         let ticket = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
         let pid = rustix::process::getpid().as_raw_nonzero().get();
         let prefix = format!("{key}.q.");
-        let path = run_dir.join(format!("{prefix}{ticket:024}.{pid}"));
-        let fd = rustix::fs::open(
-            &path,
+        let name = format!("{prefix}{ticket:024}.{pid}");
+        let fd = rustix::fs::openat(
+            &dir,
+            name.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         )?;
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
         remove_leftovers(run_dir, key);
-        Ok(Ticket { path, _fd: fd, run_dir: run_dir.to_path_buf(), prefix, order: (ticket, pid) })
+        Ok(Ticket { dir, name, _fd: fd, run_dir: run_dir.to_path_buf(), prefix, order: (ticket, pid) })
     }
 
     /// True when a live waiter with an older ticket is in line. A ticket
@@ -528,7 +530,7 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
     }
 }
 

@@ -107,54 +107,66 @@ struct Record {
     command: String,
 }
 
-/// The runtime directory: `$DISCREC_RUN_DIR` or `/run/discrec`.
+/// Runtime directory for users who cannot create `/run/discrec` (only
+/// root can) on systems where nobody has: sticky like `/tmp` itself.
+pub const FALLBACK_RUN_DIR: &str = "/tmp/discrec";
+
+/// The runtime directory: `$DISCREC_RUN_DIR` if set; else `/run/discrec`
+/// when it exists or we are root (who creates it); else
+/// [`FALLBACK_RUN_DIR`]. Writers and readers pick alike. Records are
+/// believed for their lock and owner, never for their location, so the
+/// fallback is as safe; another user who pre-creates it can at worst turn
+/// client names off (the lock itself is unaffected). Install
+/// `contrib/tmpfiles.d/discrec.conf` to have `/run/discrec` at boot.
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("DISCREC_RUN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR))
+    if let Some(d) = std::env::var_os("DISCREC_RUN_DIR") {
+        return PathBuf::from(d);
+    }
+    if rustix::process::geteuid().is_root() || rustix::fs::lstat(DEFAULT_RUN_DIR).is_ok() {
+        PathBuf::from(DEFAULT_RUN_DIR)
+    } else {
+        PathBuf::from(FALLBACK_RUN_DIR)
+    }
 }
 
-/// Make sure the runtime directory exists and is safe to write into:
-/// a real directory (not a link), owned by root or by us, sticky if others
-/// may write to it. Creates it (mode 1777) when we can.
-pub fn prepare_run_dir(dir: &Path) -> std::io::Result<()> {
-    match rustix::fs::lstat(dir) {
+/// Open the runtime directory for writing records into, creating it
+/// (mode 1777) when it is missing and we may. It must be a real directory
+/// (opened with `O_NOFOLLOW`), and sticky if others may write to it, so
+/// that nobody else can remove or replace what we put there. Whoever owns
+/// it can at worst delete names: records are believed for their lock and
+/// file owner, never for their place. All writes go through the returned
+/// descriptor (`openat`, `renameat`), so the directory cannot be swapped
+/// for a link between this check and the writes.
+pub fn open_run_dir(dir: &Path) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
+    let fd = match rustix::fs::open(dir, flags, Mode::empty()) {
         Err(rustix::io::Errno::NOENT) => {
             match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o1777)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(e.into()),
             }
-            // mkdir is subject to the umask; set the mode we mean, but only
-            // on the directory we just checked is a real one of ours.
-            let fd = rustix::fs::open(
-                dir,
-                OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY,
-                Mode::empty(),
-            )?;
-            let mut st = rustix::fs::fstat(&fd)?;
+            let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+            // mkdir is subject to the umask: set the mode we mean on the
+            // directory we made.
+            let st = rustix::fs::fstat(&fd)?;
             if st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o7777 != 0o1777 {
                 rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
-                st = rustix::fs::fstat(&fd)?;
             }
-            check_run_dir(dir, &st)
+            fd
         }
-        Err(e) => Err(e.into()),
-        Ok(st) => check_run_dir(dir, &st),
-    }
-}
-
-/// `st` must come from `lstat` or an `O_NOFOLLOW` open: a link is refused.
-fn check_run_dir(dir: &Path, st: &rustix::fs::Stat) -> std::io::Result<()> {
-    let me = rustix::process::geteuid().as_raw();
-    let bad = |why: &str| Err(std::io::Error::other(format!("{} {why}; owner records are off", dir.display())));
-    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
-        return bad("is not a directory");
-    }
-    if st.st_uid != 0 && st.st_uid != me {
-        return bad("belongs to another user");
-    }
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+            return Err(std::io::Error::other(format!("{} is not a directory; owner records are off", dir.display())))
+        }
+        r => r?,
+    };
+    let st = rustix::fs::fstat(&fd)?;
     if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
-        return bad("is writable by others but not sticky");
+        return Err(std::io::Error::other(format!(
+            "{} is writable by others but not sticky; owner records are off (make it mode 1777)",
+            dir.display()
+        )));
     }
-    Ok(())
+    Ok(fd)
 }
 
 /// Our own command name, read once.
@@ -170,14 +182,15 @@ fn record_name(key: DriveKey, pid: i32) -> String {
 /// A record this process wrote and keeps locked; removed on release.
 #[derive(Debug)]
 pub struct WrittenRecord {
-    path: PathBuf,
+    dir: OwnedFd,
+    name: String,
     _lock: OwnedFd,
 }
 
 impl WrittenRecord {
     /// Remove the record (then its lock goes with the descriptor).
     pub fn remove(self) {
-        let _ = fs::remove_file(&self.path);
+        let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
     }
 }
 
@@ -190,7 +203,7 @@ pub fn write_record(
     client: &str,
     since: SystemTime,
 ) -> std::io::Result<WrittenRecord> {
-    prepare_run_dir(dir)?;
+    let dirfd = open_run_dir(dir)?;
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let rec = Record {
         v: 2,
@@ -208,11 +221,12 @@ pub fn write_record(
     // KEY.PID. The sticky bit refuses the rename when another user planted
     // that name; then the record keeps its random name, which readers also
     // look for.
-    let final_path = dir.join(record_name(key, pid));
+    let final_name = record_name(key, pid);
     for _ in 0..8 {
-        let tmp = dir.join(format!("{}.{:016x}", record_name(key, pid), random_u64()));
-        let fd = match rustix::fs::open(
-            &tmp,
+        let tmp = format!("{final_name}.{:016x}", random_u64());
+        let fd = match rustix::fs::openat(
+            &dirfd,
+            tmp.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         ) {
@@ -229,15 +243,18 @@ pub fn write_record(
             }
             Ok(())
         })();
+        let unlink_tmp = || rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
         if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
+            let _ = unlink_tmp();
             return Err(e);
         }
-        return match rustix::fs::rename(&tmp, &final_path) {
-            Ok(()) => Ok(WrittenRecord { path: final_path, _lock: fd }),
-            Err(rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => Ok(WrittenRecord { path: tmp, _lock: fd }),
+        return match rustix::fs::renameat(&dirfd, tmp.as_str(), &dirfd, final_name.as_str()) {
+            Ok(()) => Ok(WrittenRecord { dir: dirfd, name: final_name, _lock: fd }),
+            Err(rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => {
+                Ok(WrittenRecord { dir: dirfd, name: tmp, _lock: fd })
+            }
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
+                let _ = unlink_tmp();
                 Err(e.into())
             }
         };

@@ -379,3 +379,22 @@ fn cli_lock_passes_sigterm_to_the_command_and_releases() {
     let o = s.discrec().arg("owner").arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "released");
 }
+
+#[test]
+fn waiters_remove_leftovers_of_killed_holders() {
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let mut a = s.probe();
+    a.cmd(&format!("open h {}", img.display()));
+    a.cmd("acquire h 0 Doomed");
+    let key = discrec::Target::resolve(&img).unwrap().key.to_string();
+    let leftover = s.run.join(format!("{key}.{}", a.pid));
+    assert!(leftover.exists(), "the holder's record");
+    a.kill9();
+    assert!(leftover.exists(), "SIGKILL leaves the record file behind (never believed)");
+    let mut r = Recorder::open_in(&img, &s.run).unwrap();
+    r.acquire_exclusive_access_wait(false, "Next", Some(Duration::from_secs(1))).unwrap();
+    assert!(!leftover.exists(), "a waiter cleared it");
+    let names: Vec<_> = std::fs::read_dir(&s.run).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "only the new holder's record is left: {names:?}");
+}
