@@ -235,12 +235,17 @@ fn handoff(s: &Setup, rounds: usize) -> Vec<(&'static str, Lat, Lat)> {
     vec![release, ("SIGKILL of holder → waiter", lat(ours), lat(raw))]
 }
 
-/// Criterion's median for a benchmark id, in ns.
-fn median_ns(id: &str) -> Option<f64> {
+/// Criterion's median for a benchmark id, in ns, if this run measured it
+/// (a filtered run leaves older results on disk).
+fn median_ns(id: &str, run_start: std::time::SystemTime) -> Option<f64> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let text = fs::read_to_string(target.join("criterion").join(id).join("new/estimates.json")).ok()?;
+    let file = target.join("criterion").join(id).join("new/estimates.json");
+    if fs::metadata(&file).and_then(|m| m.modified()).ok()? < run_start {
+        return None;
+    }
+    let text = fs::read_to_string(file).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["median"]["point_estimate"].as_f64()
 }
@@ -260,6 +265,7 @@ fn fmt_d(d: Duration) -> String {
 }
 
 fn main() {
+    let run_start = std::time::SystemTime::now();
     let s = setup();
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -281,14 +287,14 @@ fn main() {
         ("owner query vs one read of /proc/locks", "owner/discrec", "owner/read_proc_locks", "≤ 2×"),
         ("`discrec lock F -- true` vs `flock F true`", "lock_command/discrec", "lock_command/flock", "≤ 1.2×"),
     ] {
-        match (median_ns(ours), median_ns(base)) {
+        match (median_ns(ours, run_start), median_ns(base, run_start)) {
             (Some(a), Some(b)) => {
                 println!("| {what} | {} | {} | {:.2}× | {target} |", fmt_ns(a), fmt_ns(b), a / b)
             }
             _ => println!("| {what} | (not measured in this run) | | | {target} |"),
         }
     }
-    if let Some(n) = median_ns("nested/acquire_release") {
+    if let Some(n) = median_ns("nested/acquire_release", run_start) {
         println!("| nested acquire+release | {} | (no system call) | | ≤ 50 ns |", fmt_ns(n));
     }
     for (what, ours, raw) in &hand {
