@@ -11,19 +11,14 @@ use std::time::Duration;
 use common::*;
 use discrec::Recorder;
 
+/// True when an `O_EXCL` open of the device fails with EBUSY (the kernel's
+/// exclusive claim is held by someone, or a file system is mounted).
 fn excl_open_fails(dev: &std::path::Path) -> bool {
-    let r = std::fs::OpenOptions::new().read(true).custom_flags_excl().open(dev);
-    matches!(r, Err(e) if e.raw_os_error() == Some(16))
-}
-
-trait ExclExt {
-    fn custom_flags_excl(&mut self) -> &mut Self;
-}
-impl ExclExt for std::fs::OpenOptions {
-    fn custom_flags_excl(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(rustix::fs::OFlags::EXCL.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32)
-    }
+    use rustix::fs::{Mode, OFlags};
+    matches!(
+        rustix::fs::open(dev, OFlags::RDONLY | OFlags::EXCL | OFlags::NONBLOCK, Mode::empty()),
+        Err(rustix::io::Errno::BUSY)
+    )
 }
 
 #[test]
@@ -141,8 +136,7 @@ fn foreign_holders_are_refused_with_their_name() {
     if !loop_ok() {
         return;
     }
-    if Command::new("python3").arg("-V").output().is_err() {
-        skip("python3 is needed to play the foreign holder");
+    if !tool_ok("python3", "-V") {
         return;
     }
     let s = Scratch::new();
@@ -187,7 +181,7 @@ fn foreign_holders_are_refused_with_their_name() {
 
 #[test]
 fn transient_exclusive_opener_is_waited_out() {
-    if !loop_ok() {
+    if !loop_ok() || !tool_ok("python3", "-V") {
         return;
     }
     let s = Scratch::new();
@@ -305,8 +299,7 @@ fn force_unmounts_in_other_mount_namespaces() {
     if !loop_ok() {
         return;
     }
-    if Command::new("unshare").arg("--version").output().is_err() {
-        skip("unshare(1) is needed");
+    if !tool_ok("unshare", "--version") {
         return;
     }
     let s = Scratch::new();

@@ -190,6 +190,14 @@ impl Drop for Loop {
     }
 }
 
+/// Whether a tool the test drives can run; skips (with the reason) if not.
+pub fn tool_ok(tool: &str, probe_arg: &str) -> bool {
+    if Command::new(tool).arg(probe_arg).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+        return true;
+    }
+    !skip(&format!("{tool} is needed for this test"))
+}
+
 /// Loop devices need root and a kernel that has them.
 pub fn loop_ok() -> bool {
     if !is_root() {
