@@ -1,0 +1,296 @@
+//! Drive tests inside the QEMU guest, on the kernel `sr` driver (run by
+//! `cargo xtask guest-test`). `/dev/sr0` is an IDE/ATAPI drive holding an
+//! ISO 9660 medium, `/dev/sr1` an empty SCSI drive on virtio-scsi. Each
+//! test prints `PASS name` or `FAIL name: why`; the last line is
+//! `guest: N passed, N failed`.
+//!
+//! `discrec-guest excl-open PATH` is a helper mode: open PATH with
+//! `O_EXCL`, exit 0 on success, 16 on EBUSY.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use discrec::{Recorder, Target};
+
+type R = Result<(), String>;
+/// A named test.
+type Test = (&'static str, fn() -> R);
+
+const IDE: &str = "/dev/sr0";
+const SCSI: &str = "/dev/sr1";
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// The `sg` node of a block device, from sysfs.
+fn sg_of(block: &str) -> Result<PathBuf, String> {
+    let name = Path::new(block).file_name().unwrap().to_string_lossy().into_owned();
+    for e in ok(std::fs::read_dir("/sys/class/scsi_generic"), "scsi_generic")?.flatten() {
+        let b = e.path().join("device/block").join(&name);
+        if b.exists() {
+            return Ok(Path::new("/dev").join(e.file_name()));
+        }
+    }
+    Err(format!("no sg node for {block}"))
+}
+
+fn excl_open(path: &str) -> Result<bool, String> {
+    let st = ok(Command::new("/bin/discrec-guest").args(["excl-open", path]).status(), "excl-open")?;
+    Ok(st.success())
+}
+
+fn mounted(at: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().any(|l| l.split(' ').nth(4) == Some(at))
+}
+
+fn sh(cmd: &str) -> (bool, String) {
+    match Command::new("/bin/sh").arg("-c").arg(cmd).output() {
+        Ok(o) => (
+            o.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// `discrec lock ARGS` in the background, once it printed `locked`.
+fn holder(args: &[&str]) -> Result<Child, String> {
+    let mut c = ok(
+        Command::new("/bin/discrec").arg("lock").args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn(),
+        "spawn discrec lock",
+    )?;
+    let mut line = String::new();
+    ok(BufReader::new(c.stdout.as_mut().unwrap()).read_line(&mut line), "read")?;
+    ensure!(line.starts_with("locked "), "discrec lock said {line:?}");
+    Ok(c)
+}
+
+fn owner_cli(target: &str) -> (Option<i32>, String) {
+    let o = Command::new("/bin/discrec").args(["owner", target]).output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).trim_end().to_string())
+}
+
+fn t_drives_and_sg_siblings() -> R {
+    for dev in [IDE, SCSI] {
+        let t = ok(Target::resolve(Path::new(dev)), dev)?;
+        ensure!(t.kind == discrec::TargetKind::BlockDevice, "{dev} is not a block device");
+        let sg = sg_of(dev)?;
+        let via_sg = ok(Target::resolve(&sg), "resolve sg")?;
+        ensure!(
+            via_sg.key == t.key && via_sg.node == Path::new(dev),
+            "{} resolves to {:?}, not {dev}",
+            sg.display(),
+            via_sg.node
+        );
+    }
+    Ok(())
+}
+
+fn t_acquire_nest_owner_and_kernel_claim() -> R {
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    ok(r.acquire_exclusive_access(false, "Guest Burner"), "acquire")?;
+    ok(r.acquire_exclusive_access(false, "Guest Burner"), "nested acquire")?;
+    ensure!(r.lock_count() == 2, "count {}", r.lock_count());
+    ensure!(r.holds_kernel_claim(), "no O_EXCL claim on sr0");
+    let (code, name) = owner_cli(IDE);
+    ensure!(code == Some(0) && name == "Guest Burner", "discrec owner said {code:?} {name:?}");
+    ensure!(!excl_open(IDE)?, "another O_EXCL open of sr0 succeeded while held");
+    let (m, out) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
+    ensure!(!m, "mount succeeded while held: {out}");
+    ok(r.release_exclusive_access(), "release")?;
+    ensure!(owner_cli(IDE).0 == Some(0), "released at count 1");
+    ok(r.release_exclusive_access(), "release")?;
+    ensure!(owner_cli(IDE).0 == Some(1), "still held at count 0");
+    ensure!(excl_open(IDE)?, "O_EXCL open fails after release");
+    Ok(())
+}
+
+fn t_sg_node_and_block_node_are_one_lock() -> R {
+    let sg = sg_of(SCSI)?;
+    let mut a = ok(Recorder::open(&sg), "open sg")?;
+    ok(a.acquire_exclusive_access(false, "Via SG"), "acquire via sg")?;
+    let mut b = ok(Recorder::open(SCSI), "open sr1")?;
+    match b.acquire_exclusive_access(false, "Via SR") {
+        Err(e) if e.name() == "E_IMAPI_RECORDER_LOCKED" && e.to_string().contains("Via SG") => {}
+        other => return Err(format!("acquire of sr1 while held through sg: {other:?}")),
+    }
+    let (code, name) = owner_cli(sg.to_str().unwrap());
+    ensure!(code == Some(0) && name == "Via SG", "owner via sg: {code:?} {name:?}");
+    Ok(())
+}
+
+fn t_empty_drive_locks_without_medium() -> R {
+    let mut r = ok(Recorder::open(SCSI), "open")?;
+    ok(r.acquire_exclusive_access(false, "Empty Drive"), "acquire empty drive")?;
+    ensure!(r.holds_kernel_claim(), "no claim");
+    ensure!(owner_cli(SCSI).1 == "Empty Drive", "owner");
+    Ok(())
+}
+
+fn t_sigkill_releases_the_drive() -> R {
+    let mut h = holder(&["--client", "Doomed", IDE])?;
+    ensure!(!excl_open(IDE)?, "not claimed while held by the CLI");
+    let t = Instant::now();
+    ok(h.kill(), "kill")?;
+    let _ = h.wait();
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    ok(r.acquire_exclusive_access(false, "Next"), "acquire after SIGKILL")?;
+    ensure!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    Ok(())
+}
+
+fn t_mounted_refused_then_forced() -> R {
+    let (m, out) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
+    ensure!(m, "mount: {out}");
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    match r.acquire_exclusive_access(false, "Polite") {
+        Err(e) if e.name() == "E_ACCESSDENIED" && e.to_string().contains("/mnt") => {}
+        other => return Err(format!("force=false on a mounted drive: {other:?}")),
+    }
+    ensure!(mounted("/mnt"), "force=false unmounted it");
+    ok(r.acquire_exclusive_access(true, "Forceful"), "force")?;
+    ensure!(!mounted("/mnt"), "force left it mounted");
+    ensure!(r.volume_still_mounted().is_empty() && r.holds_kernel_claim(), "state after force");
+    let (m, _) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
+    ensure!(!m, "mount succeeded while held");
+    Ok(())
+}
+
+fn t_busy_mount_is_granted_and_reported() -> R {
+    let (m, out) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
+    ensure!(m, "mount: {out}");
+    let f = ok(std::fs::File::open("/mnt/hello.txt"), "open file on the disc")?;
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    ok(r.acquire_exclusive_access(true, "Forceful"), "force on busy mount")?;
+    ensure!(
+        r.volume_still_mounted().len() == 1 && mounted("/mnt"),
+        "busy mount not reported: {:?}",
+        r.volume_still_mounted()
+    );
+    ensure!(owner_cli(IDE).1 == "Forceful", "owner");
+    drop(r);
+    drop(f);
+    let (u, out) = sh("umount /mnt");
+    ensure!(u, "umount: {out}");
+    Ok(())
+}
+
+fn t_wrapped_tool_gets_o_excl_and_owner_stays() -> R {
+    let o = ok(
+        Command::new("/bin/discrec")
+            .args([
+                "lock",
+                "--client",
+                "Wrapped",
+                IDE,
+                "--",
+                "sh",
+                "-c",
+                "/bin/discrec-guest excl-open /dev/sr0 && /bin/discrec owner /dev/sr0",
+            ])
+            .output(),
+        "run",
+    )?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    ensure!(
+        o.status.success() && out == "locked /dev/sr0\nWrapped\n",
+        "{:?} {out:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Ok(())
+}
+
+fn t_change_uevent_after_last_release() -> R {
+    use rustix::net::{netlink, socket_with, AddressFamily, SocketFlags, SocketType};
+    let sock = ok(
+        socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT)),
+        "netlink",
+    )?;
+    ok(rustix::net::bind(&sock, &netlink::SocketAddrNetlink::new(0, 1)), "bind")?;
+    ok(
+        rustix::net::sockopt::set_socket_timeout(
+            &sock,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(Duration::from_millis(200)),
+        ),
+        "timeout",
+    )?;
+    let saw = |sock: &rustix::fd::OwnedFd| {
+        let end = Instant::now() + Duration::from_secs(2);
+        let mut buf = vec![0u8; 8192];
+        while Instant::now() < end {
+            if let Ok((n, _)) = rustix::net::recv(sock, &mut buf, rustix::net::RecvFlags::empty()) {
+                let head = String::from_utf8_lossy(&buf[..n.min(200)]).into_owned();
+                let first = head.split('\0').next().unwrap_or("");
+                if first.starts_with("change@") && first.ends_with("/block/sr1") {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    let mut r = ok(Recorder::open(SCSI), "open")?;
+    ok(r.acquire_exclusive_access(false, "Notifier"), "acquire")?;
+    ensure!(!saw(&sock), "change event while held");
+    ok(r.release_exclusive_access(), "release")?;
+    ensure!(saw(&sock), "no change@.../block/sr1 uevent after the last release");
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("excl-open") {
+        use rustix::fs::{Mode, OFlags};
+        let r = rustix::fs::open(args[2].as_str(), OFlags::RDONLY | OFlags::NONBLOCK | OFlags::EXCL, Mode::empty());
+        std::process::exit(match r {
+            Ok(_) => 0,
+            Err(e) => e.raw_os_error(),
+        });
+    }
+    let tests: &[Test] = &[
+        ("drives_and_sg_siblings", t_drives_and_sg_siblings),
+        ("acquire_nest_owner_and_kernel_claim", t_acquire_nest_owner_and_kernel_claim),
+        ("sg_node_and_block_node_are_one_lock", t_sg_node_and_block_node_are_one_lock),
+        ("empty_drive_locks_without_medium", t_empty_drive_locks_without_medium),
+        ("sigkill_releases_the_drive", t_sigkill_releases_the_drive),
+        ("mounted_refused_then_forced", t_mounted_refused_then_forced),
+        ("busy_mount_is_granted_and_reported", t_busy_mount_is_granted_and_reported),
+        ("wrapped_tool_gets_o_excl_and_owner_stays", t_wrapped_tool_gets_o_excl_and_owner_stays),
+        ("change_uevent_after_last_release", t_change_uevent_after_last_release),
+    ];
+    let (mut passed, mut failed) = (0, 0);
+    for (name, f) in tests {
+        let t = Instant::now();
+        match std::panic::catch_unwind(f) {
+            Ok(Ok(())) => {
+                passed += 1;
+                println!("PASS {name} ({} ms)", t.elapsed().as_millis());
+            }
+            Ok(Err(why)) => {
+                failed += 1;
+                println!("FAIL {name}: {why}");
+            }
+            Err(_) => {
+                failed += 1;
+                println!("FAIL {name}: panicked");
+            }
+        }
+        // Leave no mount behind for the next test.
+        if mounted("/mnt") {
+            let _ = sh("umount /mnt");
+        }
+    }
+    println!("guest: {passed} passed, {failed} failed");
+}

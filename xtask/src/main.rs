@@ -1,0 +1,278 @@
+//! `cargo xtask guest-test`: the test bed for real drives.
+//!
+//! The host has no SCSI layer, so the drive tests run in a small QEMU guest
+//! (TCG; KVM only where a probe shows it boots): Debian's kernel, its `.ko`
+//! modules for the `sr`/`sg`/ATA/virtio-scsi/isofs stack, a static busybox
+//! and the statically linked `discrec` and `discrec-guest` binaries in an
+//! initramfs. The guest gets two drives: an IDE/ATAPI `ide-cd` holding an
+//! ISO 9660 medium and an empty `scsi-cd` on virtio-scsi. The guest prints
+//! its results and a closing `N passed, N failed` line; this harness echoes
+//! them and exits non-zero when a test failed, the line is missing, or the
+//! guest ran out of time.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// Modules the guest loads (with their dependencies, in order).
+const MODULES: &[&str] = &["sr_mod", "sg", "ata_piix", "virtio_pci", "virtio_scsi", "isofs"];
+
+/// Longest a guest run may take.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /tmp /run /mnt
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "guest: insmod $m failed"; done
+# Wait (at most 10 s) for both drives and their sg nodes.
+i=0
+while [ $i -lt 100 ]; do
+    [ -b /dev/sr0 ] && [ -b /dev/sr1 ] && [ -c /dev/sg1 ] && break
+    sleep 0.1; i=$((i+1))
+done
+echo "guest: ready after $(cut -d' ' -f1 /proc/uptime) s of uptime"
+/bin/discrec-guest
+echo "guest: done"
+poweroff -f
+"#;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("guest-test") => match guest_test() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask guest-test: {e}");
+                ExitCode::from(2)
+            }
+        },
+        _ => {
+            eprintln!("usage: cargo xtask guest-test\n  boots a QEMU guest with real sr drives and runs the drive tests in it");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let st = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {st}"))
+    }
+}
+
+/// The newest kernel in /boot that has its modules installed.
+fn kernel() -> Result<(PathBuf, PathBuf), String> {
+    if let (Ok(k), Ok(m)) = (std::env::var("DISCREC_GUEST_KERNEL"), std::env::var("DISCREC_GUEST_MODULES")) {
+        return Ok((k.into(), m.into()));
+    }
+    let mut found: Vec<(PathBuf, PathBuf)> = fs::read_dir("/boot")
+        .map_err(|e| format!("/boot: {e}"))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let ver = name.strip_prefix("vmlinuz-")?.to_string();
+            let modules = PathBuf::from(format!("/lib/modules/{ver}"));
+            modules.join("modules.dep").exists().then(|| (e.path(), modules))
+        })
+        .collect();
+    found.sort();
+    found.pop().ok_or_else(|| "no kernel with modules in /boot (install linux-image-amd64)".to_string())
+}
+
+/// `name` and everything it needs, dependencies first.
+fn module_order(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<String>, String> {
+    let dep = fs::read_to_string(modules_dir.join("modules.dep")).map_err(|e| format!("modules.dep: {e}"))?;
+    let deps: Vec<(String, Vec<String>)> = dep
+        .lines()
+        .filter_map(|l| {
+            let (m, d) = l.split_once(':')?;
+            Some((m.to_string(), d.split_whitespace().map(str::to_string).collect()))
+        })
+        .collect();
+    let find = |name: &str| {
+        deps.iter().find(|(p, _)| {
+            let file = p.rsplit('/').next().unwrap_or(p);
+            file.split('.').next() == Some(name) || file.split('.').next() == Some(&name.replace('_', "-"))
+        })
+    };
+    let mut order = Vec::new();
+    let mut seen = BTreeSet::new();
+    fn visit(path: &str, deps: &[(String, Vec<String>)], seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
+        if !seen.insert(path.to_string()) {
+            return;
+        }
+        if let Some((_, ds)) = deps.iter().find(|(p, _)| p == path) {
+            for d in ds {
+                visit(d, deps, seen, order);
+            }
+        }
+        order.push(path.to_string());
+    }
+    for w in wanted {
+        match find(w) {
+            Some((p, _)) => visit(p, &deps, &mut seen, &mut order),
+            None => {
+                // Built into the kernel: nothing to load.
+                let builtin = fs::read_to_string(modules_dir.join("modules.builtin")).unwrap_or_default();
+                if !builtin.lines().any(|l| l.ends_with(&format!("/{w}.ko"))) {
+                    return Err(format!("module {w} is neither in modules.dep nor built in"));
+                }
+            }
+        }
+    }
+    Ok(order)
+}
+
+fn guest_test() -> Result<bool, String> {
+    let root = root();
+    let out = root.join("target/guest");
+    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+
+    // 1. Static binaries for the guest.
+    run(Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args(["build", "--release", "--quiet", "--target", "x86_64-unknown-linux-gnu", "--target-dir"])
+        .arg(&out)
+        .args(["-p", "discrec", "-p", "discrec-guest", "--bin", "discrec", "--bin", "discrec-guest"]))?;
+    let bins = out.join("x86_64-unknown-linux-gnu/release");
+
+    // 2. The initramfs.
+    let (vmlinuz, modules_dir) = kernel()?;
+    let fsroot = out.join("initramfs");
+    let _ = fs::remove_dir_all(&fsroot);
+    for d in ["bin", "lib/modules", "etc", "proc", "sys", "dev"] {
+        fs::create_dir_all(fsroot.join(d)).map_err(|e| e.to_string())?;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("busybox not found (install busybox-static)")?;
+    for (from, to) in [
+        (PathBuf::from(busybox), "bin/busybox"),
+        (bins.join("discrec"), "bin/discrec"),
+        (bins.join("discrec-guest"), "bin/discrec-guest"),
+    ] {
+        fs::copy(&from, fsroot.join(to)).map_err(|e| format!("{}: {e}", from.display()))?;
+    }
+    let order = module_order(&modules_dir, MODULES)?;
+    let mut names = Vec::new();
+    for m in &order {
+        let file = Path::new(m).file_name().unwrap().to_string_lossy().into_owned();
+        fs::copy(modules_dir.join(m), fsroot.join("lib/modules").join(&file)).map_err(|e| format!("{m}: {e}"))?;
+        names.push(file);
+    }
+    fs::write(fsroot.join("lib/modules/order"), names.join("\n")).map_err(|e| e.to_string())?;
+    fs::write(fsroot.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").map_err(|e| e.to_string())?;
+    fs::write(fsroot.join("init"), INIT).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(fsroot.join("init"), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let initrd = out.join("initrd.cpio");
+    run(Command::new("sh")
+        .current_dir(&fsroot)
+        .arg("-c")
+        .arg(format!("find . | cpio -o -H newc --quiet > '{}'", initrd.display())))?;
+
+    // 3. The medium: an ISO 9660 image.
+    let iso_src = out.join("iso-src");
+    fs::create_dir_all(&iso_src).map_err(|e| e.to_string())?;
+    fs::write(iso_src.join("hello.txt"), "hello from the disc\n").map_err(|e| e.to_string())?;
+    let iso = out.join("disc.iso");
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-V", "DISCREC_TEST", "-o"])
+        .arg(&iso)
+        .arg(&iso_src)
+        .stderr(Stdio::null()))?;
+    let built = t0.elapsed();
+
+    // 4. Boot.
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-M", "pc", "-m", "512", "-smp", "1", "-nodefaults", "-no-reboot"])
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
+        // IDE/ATAPI drive with an ISO 9660 medium.
+        .arg("-drive")
+        .arg(format!("if=none,id=cd0,media=cdrom,readonly=on,file={}", iso.display()))
+        .args(["-device", "ide-cd,drive=cd0,bus=ide.1,unit=0,id=idecd"])
+        // SCSI drive on virtio-scsi, empty.
+        .args(["-drive", "if=none,id=cd1,media=cdrom"])
+        .args(["-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let boot = Instant::now();
+    let mut child =
+        qemu.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e} (install qemu-system-x86)"))?;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut summary: Option<(u32, u32)> = None;
+    let mut ready_at = None;
+    loop {
+        let left = GUEST_TIMEOUT.saturating_sub(boot.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let line = line.trim_end_matches('\r').to_string();
+                println!("{line}");
+                if line.starts_with("guest: ready") && ready_at.is_none() {
+                    ready_at = Some(boot.elapsed());
+                }
+                if let Some(s) = parse_summary(&line) {
+                    summary = Some(s);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                eprintln!("xtask guest-test: the guest did not finish within {GUEST_TIMEOUT:?}");
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    println!(
+        "xtask: built in {:.1} s; guest ready {} after start; tier took {:.1} s",
+        built.as_secs_f64(),
+        ready_at.map(|d| format!("{:.1} s", d.as_secs_f64())).unwrap_or_else(|| "never".into()),
+        boot.elapsed().as_secs_f64()
+    );
+    match summary {
+        Some((_, 0)) => Ok(true),
+        Some(_) => Ok(false),
+        None => Err("the guest printed no `N passed, N failed` line".into()),
+    }
+}
+
+fn parse_summary(line: &str) -> Option<(u32, u32)> {
+    // "guest: 12 passed, 0 failed"
+    let rest = line.split(": ").last()?;
+    let (p, f) = rest.split_once(" passed, ")?;
+    let f = f.strip_suffix(" failed")?;
+    Some((p.trim().parse().ok()?, f.trim().parse().ok()?))
+}
