@@ -83,6 +83,31 @@ pub enum Error {
         owner: Box<Owner>,
     },
 
+    /// The drive has no medium (E_IMAPI_RECORDER_MEDIA_NO_MEDIA).
+    #[error("there is no medium in {}; insert a disc and try again", target.display())]
+    NoMedium {
+        /// The target.
+        target: PathBuf,
+    },
+
+    /// The medium is still spinning up (E_IMAPI_RECORDER_MEDIA_BECOMING_READY).
+    #[error("the medium in {} is becoming ready; try again in a few seconds", target.display())]
+    BecomingReady {
+        /// The target.
+        target: PathBuf,
+    },
+
+    /// The drive refused a command, with what its sense data says (E_FAIL).
+    #[error("{} refused {what}: {detail}", target.display())]
+    DeviceCommand {
+        /// The target.
+        target: PathBuf,
+        /// The command.
+        what: String,
+        /// Decoded sense data or status.
+        detail: String,
+    },
+
     /// Release without a matching acquire (ERROR_INVALID_FUNCTION as HRESULT).
     #[error("this handle holds no exclusive access to {}, so there is nothing to release; call release once per acquire", target.display())]
     NotLocked {
@@ -104,6 +129,9 @@ impl Error {
             Error::DeviceNotExist { .. } => "ERROR_DEV_NOT_EXIST",
             Error::RecorderLocked { .. } => "E_IMAPI_RECORDER_LOCKED",
             Error::NotLocked { .. } => "ERROR_INVALID_FUNCTION",
+            Error::NoMedium { .. } => "E_IMAPI_RECORDER_MEDIA_NO_MEDIA",
+            Error::BecomingReady { .. } => "E_IMAPI_RECORDER_MEDIA_BECOMING_READY",
+            Error::DeviceCommand { .. } => "E_FAIL",
         }
     }
 
@@ -120,6 +148,9 @@ impl Error {
             Error::DeviceNotExist { .. } => 55,
             Error::RecorderLocked { .. } => 0xC0AA_0210,
             Error::NotLocked { .. } => 0x8007_0001,
+            Error::NoMedium { .. } => 0xC0AA_0202,
+            Error::BecomingReady { .. } => 0xC0AA_0205,
+            Error::DeviceCommand { .. } => 0x8000_4005,
         }
     }
 
@@ -136,6 +167,9 @@ impl Error {
             Error::InvalidHandle { .. } => 9,
             Error::OutOfMemory(_) => 10,
             Error::Fail { .. } => 11,
+            Error::NoMedium { .. } => 12,
+            Error::BecomingReady { .. } => 13,
+            Error::DeviceCommand { .. } => 14,
         }
     }
 
@@ -167,6 +201,9 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (9, "ERROR_INVALID_HANDLE 0x00000006", "the recorder handle is closed"),
     (10, "E_OUTOFMEMORY 0x8007000E", "out of memory"),
     (11, "E_FAIL 0x80004005", "unexpected failure (the message says what)"),
+    (12, "E_IMAPI_RECORDER_MEDIA_NO_MEDIA 0xC0AA0202", "no medium in the drive"),
+    (13, "E_IMAPI_RECORDER_MEDIA_BECOMING_READY 0xC0AA0205", "the medium is becoming ready"),
+    (14, "E_FAIL 0x80004005", "the drive refused a command (the message decodes its sense data)"),
 ];
 
 fn describe_holders(holders: &[Holder]) -> String {

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Modules, one concept each: [`recorder`] (handle and lock count),
-//! [`lock`] (cross-process lock and fair waiting), [`owner`] (owner
+//! [`lock`] (cross-process lock and fair waiting), [`drive`] (discovery,
+//! identity, tray), [`mmc`] (MMC commands over SG_IO), [`owner`] (owner
 //! records), [`holders`] (who holds a drive, from `/proc`), [`mounts`],
 //! [`target`] (drive identity), [`client_name`], [`notify`] (media change),
 //! [`error`].
@@ -23,9 +24,11 @@
 #![deny(missing_docs)]
 
 pub mod client_name;
+pub mod drive;
 pub mod error;
 pub mod holders;
 pub mod lock;
+pub mod mmc;
 pub mod mounts;
 pub mod notify;
 pub mod owner;

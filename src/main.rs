@@ -56,6 +56,46 @@ enum Cmd {
         #[arg(required = true)]
         targets: Vec<PathBuf>,
     },
+    /// List every recorder: device, sg node, links, vendor, product, revision, bus, tray, mounts, owner
+    #[command(after_help = exit_codes_help())]
+    List {
+        /// One JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything `list` shows for one drive, plus MMC profiles, features and mode pages
+    #[command(after_help = exit_codes_help())]
+    Info {
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+        /// Drive (/dev/srN, a by-id link, an sg node)
+        target: PathBuf,
+    },
+    /// Eject the medium, or close the tray with --close (refused while another client holds the drive)
+    #[command(after_help = exit_codes_help())]
+    Eject {
+        /// Close the tray (load) instead
+        #[arg(long)]
+        close: bool,
+        /// Client name for the moment discrec holds the drive
+        #[arg(long, default_value = "discrec", value_name = "NAME")]
+        client: String,
+        /// Drive
+        target: PathBuf,
+    },
+    /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
+    #[command(after_help = exit_codes_help())]
+    Tray {
+        /// lock or unlock
+        #[arg(value_parser = ["lock", "unlock"])]
+        action: String,
+        /// Client name for the moment discrec holds the drive
+        #[arg(long, default_value = "discrec", value_name = "NAME")]
+        client: String,
+        /// Drive
+        target: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -85,6 +125,14 @@ fn main() -> ExitCode {
         Cmd::Lock(a) => lock(a),
         Cmd::Owner { json, target } => owner(json, &target),
         Cmd::Status { json, targets } => status(json, &targets),
+        Cmd::List { json } => list(json),
+        Cmd::Info { json, target } => info(json, &target),
+        Cmd::Eject { close, client, target } => Recorder::open(&target)
+            .and_then(|mut r| if close { r.close_tray(&client) } else { r.eject(&client) })
+            .map(|()| 0),
+        Cmd::Tray { action, client, target } => {
+            Recorder::open(&target).and_then(|mut r| r.set_tray_locked(&client, action == "lock")).map(|()| 0)
+        }
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -312,4 +360,71 @@ fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
         Some(e) => Err(e),
         None => Ok(0),
     }
+}
+
+fn list(json: bool) -> Result<u8, Error> {
+    let drives: Vec<discrec::drive::DriveInfo> = discrec::drive::recorder_paths()
+        .iter()
+        .filter_map(|p| Recorder::open(p).ok())
+        .map(|r| r.drive_info())
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string(&drives).unwrap_or_default());
+        return Ok(0);
+    }
+    if drives.is_empty() {
+        println!("no recorders (nothing in /sys/class/block/sr*)");
+    }
+    for d in &drives {
+        let ident = match (&d.vendor, &d.product, &d.revision) {
+            (Some(v), Some(p), Some(r)) => format!("{v} {p} {r}"),
+            _ => format!("(no answer: {})", d.error.as_deref().unwrap_or("?")),
+        };
+        let sg = d.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into());
+        let mut line = format!("{}  {sg}  {ident}  bus {}  tray {:?}", d.device.display(), d.bus, d.tray);
+        if let Some(o) = &d.owner {
+            line.push_str(&format!("  held by {o}"));
+        }
+        if !d.mounts.is_empty() {
+            line.push_str(&format!("  mounted at {}", d.mounts.join(", ")));
+        }
+        for l in &d.links {
+            line.push_str(&format!("\n    {}", l.display()));
+        }
+        println!("{line}");
+    }
+    Ok(0)
+}
+
+fn info(json: bool, target: &PathBuf) -> Result<u8, Error> {
+    let d = Recorder::open(target)?.drive_details()?;
+    if json {
+        println!("{}", serde_json::to_string(&d).unwrap_or_default());
+        return Ok(0);
+    }
+    let i = &d.info;
+    println!("device:    {}", i.device.display());
+    println!("sg:        {}", i.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()));
+    println!(
+        "identity:  {} {} {}",
+        i.vendor.as_deref().unwrap_or("?"),
+        i.product.as_deref().unwrap_or("?"),
+        i.revision.as_deref().unwrap_or("?")
+    );
+    println!("bus:       {}", i.bus);
+    println!("tray:      {:?}", i.tray);
+    println!("profile:   {}", d.current_profile.as_deref().unwrap_or("none (no medium)"));
+    for p in &d.profiles {
+        println!("  supports {} {}{}", p.code, p.name, if p.current { " (current)" } else { "" });
+    }
+    for f in &d.features {
+        println!("  feature {:#06x} {}{}", f.code, f.name.unwrap_or("?"), if f.current { " (current)" } else { "" });
+    }
+    println!("can load:  {:?}; can eject: {:?}; can lock: {:?}", d.can_load, d.can_eject, d.can_lock);
+    println!("mode pages: {}", d.mode_pages.join(" "));
+    match &i.owner {
+        Some(o) => println!("held by:   {o}"),
+        None => println!("held by:   nobody"),
+    }
+    Ok(0)
 }

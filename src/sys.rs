@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 /// Run `f` on a fresh thread that has moved into the mount namespace of
 /// `ns` (an open `/proc/PID/ns/mnt`), and return its result. Our own
 /// threads never see that namespace.
-pub fn in_mount_namespace<T: Send + 'static>(
+pub(crate) fn in_mount_namespace<T: Send + 'static>(
     ns: std::fs::File,
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> std::io::Result<T> {
@@ -21,4 +21,146 @@ pub fn in_mount_namespace<T: Send + 'static>(
     })
     .join()
     .unwrap_or_else(|_| Err(std::io::Error::other("mount namespace helper thread panicked")))
+}
+
+/// An ioctl whose return value is part of the answer. rustix's ready-made
+/// patterns drop it, yet the CD-ROM ioctls return positive values that
+/// matter: `CDROM_DRIVE_STATUS` answers with it, and `CDROMEJECT` on a
+/// locked tray returns 2 (a SCSI CHECK CONDITION), which a wrapper that
+/// only tests for -1 would report as success.
+struct RawIoctl {
+    opcode: rustix::ioctl::Opcode,
+    arg: *mut std::ffi::c_void,
+}
+
+// SAFETY: the opcode and argument are passed through unchanged; callers
+// below only pass opcodes whose argument is an integer or a pointer to
+// memory they own for the duration of the call, and `output_from_ptr`
+// does not touch the argument.
+unsafe impl rustix::ioctl::Ioctl for RawIoctl {
+    type Output = i32;
+    const IS_MUTATING: bool = true;
+    fn opcode(&self) -> rustix::ioctl::Opcode {
+        self.opcode
+    }
+    fn as_ptr(&mut self) -> *mut std::ffi::c_void {
+        self.arg
+    }
+    unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
+        Ok(out)
+    }
+}
+
+/// A CD-ROM ioctl that takes an integer argument (`CDROM_DRIVE_STATUS`,
+/// `CDROMEJECT`, `CDROMCLOSETRAY`, `CDROM_LOCKDOOR`, ...), returning what
+/// the kernel returned.
+pub fn cdrom_ioctl(fd: std::os::fd::BorrowedFd<'_>, opcode: u32, arg: usize) -> std::io::Result<i32> {
+    // SAFETY: the CD-ROM ioctls this is used with take their argument by
+    // value (an integer in the pointer slot); nothing is dereferenced.
+    unsafe { rustix::ioctl::ioctl(fd, RawIoctl { opcode: opcode as _, arg: arg as *mut std::ffi::c_void }) }
+        .map_err(Into::into)
+}
+
+/// `struct sg_io_hdr` of `<scsi/sg.h>`.
+#[repr(C)]
+struct SgIoHdr {
+    interface_id: i32,
+    dxfer_direction: i32,
+    cmd_len: u8,
+    mx_sb_len: u8,
+    iovec_count: u16,
+    dxfer_len: u32,
+    dxferp: *mut std::ffi::c_void,
+    cmdp: *const u8,
+    sbp: *mut u8,
+    timeout: u32,
+    flags: u32,
+    pack_id: i32,
+    usr_ptr: *mut std::ffi::c_void,
+    status: u8,
+    masked_status: u8,
+    msg_status: u8,
+    sb_len_wr: u8,
+    host_status: u16,
+    driver_status: u16,
+    resid: i32,
+    duration: u32,
+    info: u32,
+}
+
+const SG_IO: u32 = 0x2285;
+
+/// Data phase of a SCSI command.
+pub enum DataIn<'a> {
+    /// No data.
+    None,
+    /// Data from the device into this buffer.
+    FromDevice(&'a mut [u8]),
+}
+
+/// What the kernel and the device said about one SCSI command.
+#[derive(Debug, Clone)]
+pub struct SgStatus {
+    /// SCSI status (2: CHECK CONDITION).
+    pub status: u8,
+    /// Host adapter status (e.g. 3: DID_TIME_OUT, 1: DID_NO_CONNECT).
+    pub host_status: u16,
+    /// Driver status.
+    pub driver_status: u16,
+    /// Bytes not transferred.
+    pub resid: i32,
+    /// Sense data, when the device sent some.
+    pub sense: Vec<u8>,
+}
+
+/// Send one SCSI command with `SG_IO` (works on `/dev/srN` and `/dev/sgN`).
+pub fn sg_io(
+    fd: std::os::fd::BorrowedFd<'_>,
+    cdb: &[u8],
+    data: DataIn<'_>,
+    timeout_ms: u32,
+) -> std::io::Result<SgStatus> {
+    let mut sense = [0u8; 64];
+    let (dir, ptr, len) = match data {
+        DataIn::None => (-1, std::ptr::null_mut(), 0),
+        DataIn::FromDevice(buf) => (-3, buf.as_mut_ptr().cast(), buf.len() as u32),
+    };
+    let mut hdr = SgIoHdr {
+        interface_id: b'S' as i32,
+        dxfer_direction: dir,
+        cmd_len: cdb.len() as u8,
+        mx_sb_len: sense.len() as u8,
+        iovec_count: 0,
+        dxfer_len: len,
+        dxferp: ptr,
+        cmdp: cdb.as_ptr(),
+        sbp: sense.as_mut_ptr(),
+        timeout: timeout_ms,
+        flags: 0,
+        pack_id: 0,
+        usr_ptr: std::ptr::null_mut(),
+        status: 0,
+        masked_status: 0,
+        msg_status: 0,
+        sb_len_wr: 0,
+        host_status: 0,
+        driver_status: 0,
+        resid: 0,
+        duration: 0,
+        info: 0,
+    };
+    // SAFETY: every pointer in `hdr` points into `cdb`, `sense` or the
+    // caller's buffer, with the lengths given, all alive until the ioctl
+    // returns; SG_IO is synchronous.
+    unsafe {
+        rustix::ioctl::ioctl(fd, RawIoctl { opcode: SG_IO as _, arg: (&mut hdr as *mut SgIoHdr).cast() })?;
+    }
+    let n = (hdr.sb_len_wr as usize).min(sense.len());
+    Ok(SgStatus {
+        status: hdr.status,
+        host_status: hdr.host_status,
+        driver_status: hdr.driver_status,
+        resid: hdr.resid,
+        sense: sense[..n].to_vec(),
+    })
 }

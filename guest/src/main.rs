@@ -249,6 +249,143 @@ fn t_change_uevent_after_last_release() -> R {
     Ok(())
 }
 
+/// What QEMU was told to emulate (the same values as in `xtask`).
+const EMULATED: [(&str, &str, &str, &str, &str); 2] =
+    [(IDE, "QEMU", "QEMU DVD-ROM", "1.5", "ata"), (SCSI, "DSCRC", "SCSI BURNER", "4.2", "virtio-scsi")];
+
+fn sysfs(dev: &str, attr: &str) -> String {
+    let name = Path::new(dev).file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::read_to_string(format!("/sys/class/block/{name}/device/{attr}")).unwrap_or_default().trim().to_string()
+}
+
+fn t_identity_matches_qemu_and_sysfs() -> R {
+    let o = ok(Command::new("/bin/discrec").args(["list", "--json"]).output(), "discrec list")?;
+    let list: serde_json::Value = ok(serde_json::from_slice(&o.stdout), "list json")?;
+    let arr = list.as_array().ok_or("list --json is not an array")?;
+    ensure!(arr.len() == 2, "list shows {} drives, not 2: {list}", arr.len());
+    for (dev, vendor, product, rev, bus) in EMULATED {
+        let r = ok(Recorder::open(dev), "open")?;
+        let i = ok(r.inquiry(), "INQUIRY")?;
+        ensure!(
+            (i.vendor.as_str(), i.product.as_str(), i.revision.as_str()) == (vendor, product, rev),
+            "{dev}: INQUIRY says {i:?}"
+        );
+        ensure!(i.device_type == 5 && i.removable, "{dev}: type {} removable {}", i.device_type, i.removable);
+        // The kernel's own INQUIRY at scan time, through sysfs.
+        ensure!(
+            (sysfs(dev, "vendor"), sysfs(dev, "model"), sysfs(dev, "rev"))
+                == (vendor.into(), product.into(), rev.into()),
+            "{dev}: sysfs disagrees"
+        );
+        let e = arr.iter().find(|e| e["device"] == dev).ok_or(format!("{dev} missing from list"))?;
+        ensure!(
+            e["vendor"] == vendor && e["product"] == product && e["revision"] == rev && e["bus"] == bus,
+            "{dev} in list: {e}"
+        );
+        ensure!(e["sg"] == sg_of(dev)?.to_str().unwrap(), "{dev} sg in list: {e}");
+    }
+    Ok(())
+}
+
+fn t_info_profiles_features_mode_pages() -> R {
+    let o = ok(Command::new("/bin/discrec").args(["info", "--json", IDE]).output(), "discrec info")?;
+    ensure!(o.status.success(), "info failed: {}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = ok(serde_json::from_slice(&o.stdout), "info json")?;
+    let names: Vec<&str> =
+        v["profiles"].as_array().map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect()).unwrap_or_default();
+    ensure!(names.contains(&"CD-ROM") && names.contains(&"DVD-ROM"), "profiles {names:?}");
+    let current = v["current_profile"].as_str().unwrap_or("");
+    ensure!(current == "CD-ROM" || current == "DVD-ROM", "current profile {current:?} with an ISO loaded");
+    let pages: Vec<&str> =
+        v["mode_pages"].as_array().map(|a| a.iter().filter_map(|p| p.as_str()).collect()).unwrap_or_default();
+    ensure!(pages.contains(&"0x2a"), "mode pages {pages:?} lack the capabilities page 0x2a");
+    // The empty drive: no current profile.
+    let o = ok(Command::new("/bin/discrec").args(["info", "--json", SCSI]).output(), "discrec info sr1")?;
+    let v: serde_json::Value = ok(serde_json::from_slice(&o.stdout), "info json")?;
+    ensure!(
+        v["current_profile"].is_null() && v["tray"] == "no_disc",
+        "empty drive: {} {}",
+        v["current_profile"],
+        v["tray"]
+    );
+    // QEMU's ATAPI drive reports only its profile list; its SCSI drive
+    // reports features too.
+    let features: Vec<&str> =
+        v["features"].as_array().map(|a| a.iter().filter_map(|f| f["name"].as_str()).collect()).unwrap_or_default();
+    ensure!(features.contains(&"Core") && features.contains(&"Removable Medium"), "sr1 features {features:?}");
+    ensure!(v["can_eject"] == true, "sr1 can_eject {}", v["can_eject"]);
+    Ok(())
+}
+
+fn tray(dev: &str) -> Result<discrec::drive::TrayState, String> {
+    ok(ok(Recorder::open(dev), "open")?.tray_state(), "tray state")
+}
+
+fn cli(args: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new("/bin/discrec").args(args).output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn t_eject_close_and_tray_lock() -> R {
+    use discrec::drive::TrayState;
+    ensure!(tray(IDE)? == TrayState::DiscOk, "sr0 not ready: {:?}", tray(IDE)?);
+    let (c, e) = cli(&["eject", IDE]);
+    ensure!(c == Some(0), "eject: {c:?} {e}");
+    ensure!(tray(IDE)? == TrayState::TrayOpen, "after eject: {:?}", tray(IDE)?);
+    let (c, e) = cli(&["eject", "--close", IDE]);
+    ensure!(c == Some(0), "close: {c:?} {e}");
+    let t = Instant::now();
+    while tray(IDE)? != TrayState::DiscOk && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ensure!(tray(IDE)? == TrayState::DiscOk, "after close: {:?}", tray(IDE)?);
+    // Locked tray: eject is refused with the decoded reason.
+    let (c, e) = cli(&["tray", "lock", IDE]);
+    ensure!(c == Some(0), "tray lock: {c:?} {e}");
+    let (c, e) = cli(&["eject", IDE]);
+    ensure!(c == Some(14) && e.contains("tray") && e.contains("sense 2/53/"), "eject of a locked tray: {c:?} {e}");
+    ensure!(tray(IDE)? == TrayState::DiscOk, "a locked tray opened");
+    let (c, e) = cli(&["tray", "unlock", IDE]);
+    ensure!(c == Some(0), "tray unlock: {c:?} {e}");
+    let (c, e) = cli(&["eject", IDE]);
+    ensure!(c == Some(0), "eject after unlock: {c:?} {e}");
+    let (c, e) = cli(&["eject", "--close", IDE]);
+    ensure!(c == Some(0), "close: {c:?} {e}");
+    Ok(())
+}
+
+fn t_tray_commands_respect_the_lock() -> R {
+    let mut h = holder(&["--client", "Burning Now", SCSI])?;
+    for args in [&["eject", SCSI][..], &["eject", "--close", SCSI][..], &["tray", "lock", SCSI][..]] {
+        let (c, e) = cli(args);
+        ensure!(
+            c == Some(5) && e.contains("Burning Now") && e.contains("E_IMAPI_RECORDER_LOCKED 0xC0AA0210"),
+            "{args:?} while held: {c:?} {e}"
+        );
+    }
+    // Identity still answers (C10).
+    ensure!(ok(Recorder::open(SCSI), "open")?.inquiry().is_ok(), "INQUIRY refused while held");
+    let _ = h.kill();
+    let _ = h.wait();
+    // The holder itself may.
+    let mut r = ok(Recorder::open(SCSI), "open")?;
+    ok(r.acquire_exclusive_access(false, "Holder"), "acquire")?;
+    ok(r.eject("Holder"), "holder's own eject")?;
+    ok(r.close_tray("Holder"), "holder's own close")?;
+    ensure!(r.lock_count() == 1, "count {}", r.lock_count());
+    Ok(())
+}
+
+fn t_no_medium_maps_to_imapi_code() -> R {
+    let mut r = ok(Recorder::open(SCSI), "open")?;
+    match r.check_medium() {
+        Err(e) if e.name() == "E_IMAPI_RECORDER_MEDIA_NO_MEDIA" && e.code() == 0xC0AA_0202 => Ok(()),
+        other => Err(format!("TEST UNIT READY on the empty drive: {other:?}")),
+    }?;
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    ok(r.check_medium(), "TEST UNIT READY with the ISO")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("excl-open") {
@@ -261,6 +398,11 @@ fn main() {
     }
     let tests: &[Test] = &[
         ("drives_and_sg_siblings", t_drives_and_sg_siblings),
+        ("identity_matches_qemu_and_sysfs", t_identity_matches_qemu_and_sysfs),
+        ("info_profiles_features_mode_pages", t_info_profiles_features_mode_pages),
+        ("eject_close_and_tray_lock", t_eject_close_and_tray_lock),
+        ("tray_commands_respect_the_lock", t_tray_commands_respect_the_lock),
+        ("no_medium_maps_to_imapi_code", t_no_medium_maps_to_imapi_code),
         ("acquire_nest_owner_and_kernel_claim", t_acquire_nest_owner_and_kernel_claim),
         ("sg_node_and_block_node_are_one_lock", t_sg_node_and_block_node_are_one_lock),
         ("empty_drive_locks_without_medium", t_empty_drive_locks_without_medium),

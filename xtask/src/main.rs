@@ -20,6 +20,15 @@ use std::time::{Duration, Instant};
 /// Modules the guest loads (with their dependencies, in order).
 const MODULES: &[&str] = &["sr_mod", "sg", "ata_piix", "virtio_pci", "virtio_scsi", "isofs"];
 
+/// What QEMU is told to emulate; the guest tests check that discrec reads
+/// exactly this (they hold the same values in `guest/src/main.rs`).
+/// (QEMU's ATAPI INQUIRY always says "QEMU DVD-ROM"; `model` only reaches
+/// ATA IDENTIFY, so only the revision of the IDE drive is set.)
+const IDE_VER: &str = "1.5";
+const SCSI_VENDOR: &str = "DSCRC";
+const SCSI_PRODUCT: &str = "SCSI BURNER";
+const SCSI_VER: &str = "4.2";
+
 /// Longest a guest run may take.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -213,10 +222,14 @@ fn guest_test() -> Result<bool, String> {
         // IDE/ATAPI drive with an ISO 9660 medium.
         .arg("-drive")
         .arg(format!("if=none,id=cd0,media=cdrom,readonly=on,file={}", iso.display()))
-        .args(["-device", "ide-cd,drive=cd0,bus=ide.1,unit=0,id=idecd"])
+        .arg("-device")
+        .arg(format!("ide-cd,drive=cd0,bus=ide.1,unit=0,id=idecd,ver={IDE_VER}"))
         // SCSI drive on virtio-scsi, empty.
         .args(["-drive", "if=none,id=cd1,media=cdrom"])
-        .args(["-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd"])
+        .args(["-device", "virtio-scsi-pci,id=scsi0", "-device"])
+        .arg(format!(
+            "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd,vendor={SCSI_VENDOR},product={SCSI_PRODUCT},ver={SCSI_VER}"
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     let boot = Instant::now();

@@ -1,0 +1,298 @@
+//! Drive discovery and identity (IMAPI2's `IDiscMaster2` and the
+//! `IDiscRecorder2` properties): every recorder on the machine from
+//! `/sys/class/block/sr*`, with its `sg` node, stable names, INQUIRY
+//! identity, bus, tray and medium state, mounts, and lock owner; for one
+//! drive also its MMC profiles, features and mode pages.
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::error::{Error, Result};
+use crate::mmc::{self, Inquiry};
+use crate::owner::Owner;
+use crate::recorder::Recorder;
+use crate::sys;
+
+/// Tray and medium state, from `CDROM_DRIVE_STATUS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrayState {
+    /// Tray closed, no disc.
+    NoDisc,
+    /// Tray open.
+    TrayOpen,
+    /// A disc is spinning up, or the drive is not ready.
+    NotReady,
+    /// A disc is in and ready.
+    DiscOk,
+    /// The drive did not say.
+    Unknown,
+}
+
+const CDROM_DRIVE_STATUS: u32 = 0x5326;
+const CDROM_LOCKDOOR: u32 = 0x5329;
+const CDSL_CURRENT: usize = i32::MAX as usize;
+
+/// All recorders the kernel knows: `/dev/srN`, in order.
+pub fn recorder_paths() -> Vec<PathBuf> {
+    let mut names: Vec<String> = fs::read_dir("/sys/class/block")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| {
+                    n.strip_prefix("sr").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_by_key(|n| n[2..].parse::<u32>().unwrap_or(u32::MAX));
+    names.into_iter().map(|n| Path::new("/dev").join(n)).collect()
+}
+
+/// What `discrec list` shows for one recorder.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DriveInfo {
+    /// Block device node.
+    pub device: PathBuf,
+    /// Its SCSI generic sibling.
+    pub sg: Option<PathBuf>,
+    /// Links udev made in `/dev/disk/by-id` and `/dev/disk/by-path`.
+    pub links: Vec<PathBuf>,
+    /// INQUIRY identity (None with `error` set when the drive did not answer).
+    pub vendor: Option<String>,
+    /// Product.
+    pub product: Option<String>,
+    /// Revision.
+    pub revision: Option<String>,
+    /// Bus the drive hangs on: `ata`, `usb`, `virtio-scsi`, `scsi`.
+    pub bus: String,
+    /// Tray and medium.
+    pub tray: TrayState,
+    /// Mount points of file systems from it.
+    pub mounts: Vec<String>,
+    /// Held by some client.
+    pub locked: bool,
+    /// The holder.
+    pub owner: Option<Owner>,
+    /// Why a field could not be read.
+    pub error: Option<String>,
+}
+
+/// `discrec info`: the list fields plus MMC capabilities.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DriveDetails {
+    /// The list fields.
+    #[serde(flatten)]
+    pub info: DriveInfo,
+    /// Current profile, named as in MMC.
+    pub current_profile: Option<String>,
+    /// Supported profiles, named, with whether each is current.
+    pub profiles: Vec<NamedProfile>,
+    /// Features, named.
+    pub features: Vec<mmc::Feature>,
+    /// The drive can load (close) its tray.
+    pub can_load: Option<bool>,
+    /// The drive can eject.
+    pub can_eject: Option<bool>,
+    /// The tray can be locked.
+    pub can_lock: Option<bool>,
+    /// Mode page codes the drive reports.
+    pub mode_pages: Vec<String>,
+}
+
+/// A profile with its MMC name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NamedProfile {
+    /// Profile number.
+    pub code: String,
+    /// MMC name.
+    pub name: String,
+    /// Current.
+    pub current: bool,
+}
+
+fn profile(code: u16) -> String {
+    match mmc::profile_name(code) {
+        Some(n) => n.to_string(),
+        None => format!("profile {code:#06x}"),
+    }
+}
+
+fn sysfs_block(rec: &Recorder) -> Option<PathBuf> {
+    rec.target().sysfs_dir()
+}
+
+fn sg_node(rec: &Recorder) -> Option<PathBuf> {
+    let dir = sysfs_block(rec)?.join("device/scsi_generic");
+    let name = fs::read_dir(dir).ok()?.flatten().next()?.file_name();
+    Some(Path::new("/dev").join(name))
+}
+
+fn links_to(dev: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["/dev/disk/by-id", "/dev/disk/by-path"] {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if fs::canonicalize(e.path()).ok().as_deref() == Some(dev) {
+                    out.push(e.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn bus_of(rec: &Recorder) -> String {
+    let Some(dev) = sysfs_block(rec).and_then(|d| fs::canonicalize(d.join("device")).ok()) else {
+        return "unknown".into();
+    };
+    let s = dev.to_string_lossy();
+    if s.contains("/usb") {
+        "usb".into()
+    } else if s.contains("/ata") {
+        "ata".into()
+    } else if s.contains("/virtio") {
+        "virtio-scsi".into()
+    } else {
+        "scsi".into()
+    }
+}
+
+impl Recorder {
+    /// A descriptor for drive commands. Identity queries are allowed while
+    /// another client holds the drive (C10); commands that touch the medium
+    /// or tray go through [`Recorder::with_exclusive_access`].
+    fn command_fd(&self) -> Result<OwnedFd> {
+        let t = self.target();
+        if t.kind != crate::TargetKind::BlockDevice {
+            return Err(Error::InvalidArgument(format!(
+                "{} is an image file; drive commands need a drive (/dev/srN)",
+                t.given.display()
+            )));
+        }
+        // Read-write where we may (the kernel allows more commands then).
+        rustix::fs::open(&t.node, OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+            .or_else(|_| rustix::fs::open(&t.node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()))
+            .map_err(|e| Error::io(&t.given, "cannot open", e.into()))
+    }
+
+    /// INQUIRY: vendor, product, revision.
+    pub fn inquiry(&self) -> Result<Inquiry> {
+        let fd = self.command_fd()?;
+        mmc::inquiry(fd.as_fd(), &self.target().given)
+    }
+
+    /// Tray and medium state.
+    pub fn tray_state(&self) -> Result<TrayState> {
+        let fd = self.command_fd()?;
+        let r = sys::cdrom_ioctl(fd.as_fd(), CDROM_DRIVE_STATUS, CDSL_CURRENT)
+            .map_err(|e| Error::io(&self.target().given, "cannot read the drive status of", e))?;
+        Ok(match r {
+            1 => TrayState::NoDisc,
+            2 => TrayState::TrayOpen,
+            3 => TrayState::NotReady,
+            4 => TrayState::DiscOk,
+            _ => TrayState::Unknown,
+        })
+    }
+
+    /// TEST UNIT READY: `Ok` when a medium is in and ready; otherwise
+    /// `E_IMAPI_RECORDER_MEDIA_NO_MEDIA`, `..._BECOMING_READY`, or the
+    /// decoded sense. Reading the medium's state is allowed while another
+    /// client holds the drive only for its holder (C10).
+    pub fn check_medium(&mut self) -> Result<()> {
+        self.with_exclusive_access("discrec", |rec| {
+            let fd = rec.command_fd()?;
+            mmc::test_unit_ready(fd.as_fd(), &rec.target().given)
+        })
+    }
+
+    /// What `discrec list` shows.
+    pub fn drive_info(&self) -> DriveInfo {
+        let t = self.target();
+        let mut error = None;
+        let inq = self.inquiry().map_err(|e| error = Some(e.to_string())).ok();
+        let owner = self.exclusive_access_owner().ok().flatten();
+        DriveInfo {
+            device: t.node.clone(),
+            sg: sg_node(self),
+            links: links_to(&t.node),
+            vendor: inq.as_ref().map(|i| i.vendor.clone()),
+            product: inq.as_ref().map(|i| i.product.clone()),
+            revision: inq.as_ref().map(|i| i.revision.clone()),
+            bus: bus_of(self),
+            tray: self.tray_state().unwrap_or(TrayState::Unknown),
+            mounts: crate::mounts::mounts_of(&t.device_numbers()).iter().map(|m| m.to_string()).collect(),
+            locked: owner.is_some(),
+            owner,
+            error,
+        }
+    }
+
+    /// What `discrec info` shows.
+    pub fn drive_details(&self) -> Result<DriveDetails> {
+        let info = self.drive_info();
+        let fd = self.command_fd()?;
+        let given = &self.target().given;
+        let conf = mmc::get_configuration(fd.as_fd(), given)?;
+        let pages = mmc::mode_pages(fd.as_fd(), given).unwrap_or_default();
+        Ok(DriveDetails {
+            info,
+            current_profile: (conf.current_profile != 0).then(|| profile(conf.current_profile)),
+            profiles: conf
+                .profiles
+                .iter()
+                .map(|&(p, current)| NamedProfile { code: format!("{p:#06x}"), name: profile(p), current })
+                .collect(),
+            features: conf.features.clone(),
+            can_load: conf.can_load,
+            can_eject: conf.can_eject,
+            can_lock: conf.can_lock,
+            mode_pages: pages.iter().map(|p| format!("{p:#04x}")).collect(),
+        })
+    }
+
+    /// Eject the medium (open the tray). Takes exclusive access for itself
+    /// under `client_name` unless this handle holds it (C8); refused with
+    /// `E_IMAPI_RECORDER_LOCKED` while another client holds the drive (C10).
+    pub fn eject(&mut self, client_name: &str) -> Result<()> {
+        self.with_exclusive_access(client_name, |rec| {
+            let fd = rec.command_fd()?;
+            mmc::start_stop(fd.as_fd(), &rec.target().given, false)
+        })
+    }
+
+    /// Close the tray (load the medium). C8 and C10 as for [`Recorder::eject`].
+    pub fn close_tray(&mut self, client_name: &str) -> Result<()> {
+        self.with_exclusive_access(client_name, |rec| {
+            let fd = rec.command_fd()?;
+            mmc::start_stop(fd.as_fd(), &rec.target().given, true)
+        })
+    }
+
+    /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL through the
+    /// kernel's `CDROM_LOCKDOOR`, so that the lock outlasts this process:
+    /// the cdrom layer unlocks on last close otherwise). C8 and C10 as for
+    /// [`Recorder::eject`].
+    pub fn set_tray_locked(&mut self, client_name: &str, locked: bool) -> Result<()> {
+        self.with_exclusive_access(client_name, |rec| {
+            let fd = rec.command_fd()?;
+            let given = &rec.target().given;
+            let r = sys::cdrom_ioctl(fd.as_fd(), CDROM_LOCKDOOR, locked as usize)
+                .map_err(|e| Error::io(given, "cannot lock or unlock the tray of", e))?;
+            // The driver returns a positive SCSI result when the drive refused.
+            if r != 0 {
+                return Err(Error::DeviceCommand {
+                    target: given.clone(),
+                    what: "PREVENT ALLOW MEDIUM REMOVAL".into(),
+                    detail: format!("the driver returned {r}"),
+                });
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,466 @@
+//! MMC commands over `SG_IO` (INQUIRY, TEST UNIT READY, GET
+//! CONFIGURATION, MODE SENSE, START STOP UNIT, PREVENT ALLOW MEDIUM
+//! REMOVAL) and the parsers of their replies. The parsers are pure
+//! functions over bytes that never panic, whatever the device (or a fuzzer)
+//! sends; `fuzz/` has a target for each.
+
+use std::os::fd::BorrowedFd;
+
+use crate::error::Error;
+use crate::sys::{self, DataIn, SgStatus};
+
+/// Default command timeout.
+pub const TIMEOUT_MS: u32 = 30_000;
+
+/// Standard INQUIRY data: who made the drive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Inquiry {
+    /// Peripheral device type (5: CD/DVD).
+    pub device_type: u8,
+    /// Removable medium.
+    pub removable: bool,
+    /// T10 vendor identification.
+    pub vendor: String,
+    /// Product identification.
+    pub product: String,
+    /// Product revision level.
+    pub revision: String,
+}
+
+fn ascii(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim_matches(|c: char| c == ' ' || c == '\0').to_string()
+}
+
+/// Parse standard INQUIRY data. `None` when it is too short to hold the
+/// identification fields.
+pub fn parse_inquiry(b: &[u8]) -> Option<Inquiry> {
+    if b.len() < 36 {
+        return None;
+    }
+    Some(Inquiry {
+        device_type: b[0] & 0x1f,
+        removable: b[1] & 0x80 != 0,
+        vendor: ascii(&b[8..16]),
+        product: ascii(&b[16..32]),
+        revision: ascii(&b[32..36]),
+    })
+}
+
+/// One feature from GET CONFIGURATION.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Feature {
+    /// Feature code.
+    pub code: u16,
+    /// MMC name, where known.
+    pub name: Option<&'static str>,
+    /// Current (active with the present medium).
+    pub current: bool,
+    /// Feature version.
+    pub version: u8,
+}
+
+/// GET CONFIGURATION reply: profiles and features.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Configuration {
+    /// The current profile (0: none, e.g. no medium).
+    pub current_profile: u16,
+    /// Profiles the drive supports, with whether each is current.
+    pub profiles: Vec<(u16, bool)>,
+    /// Features, in the order reported.
+    pub features: Vec<Feature>,
+    /// From the Removable Medium feature: the drive can load (close) its tray.
+    pub can_load: Option<bool>,
+    /// From the Removable Medium feature: the drive can eject.
+    pub can_eject: Option<bool>,
+    /// From the Removable Medium feature: the tray can be locked.
+    pub can_lock: Option<bool>,
+}
+
+/// Parse a GET CONFIGURATION reply. Truncated descriptors end the list;
+/// nothing here can panic.
+pub fn parse_configuration(b: &[u8]) -> Option<Configuration> {
+    if b.len() < 8 {
+        return None;
+    }
+    let data_len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let end = b.len().min(data_len.saturating_add(4));
+    let mut c = Configuration { current_profile: u16::from_be_bytes([b[6], b[7]]), ..Default::default() };
+    let mut i = 8;
+    while i + 4 <= end {
+        let code = u16::from_be_bytes([b[i], b[i + 1]]);
+        let flags = b[i + 2];
+        let len = b[i + 3] as usize;
+        let data = &b[i + 4..end.min(i + 4 + len)];
+        c.features.push(Feature {
+            code,
+            name: feature_name(code),
+            current: flags & 1 != 0,
+            version: (flags >> 2) & 0x0f,
+        });
+        match code {
+            0x0000 => {
+                for p in data.chunks_exact(4) {
+                    c.profiles.push((u16::from_be_bytes([p[0], p[1]]), p[2] & 1 != 0));
+                }
+            }
+            0x0003 if !data.is_empty() => {
+                let d = data[0];
+                c.can_lock = Some(d & 0x01 != 0);
+                c.can_eject = Some(d & 0x08 != 0);
+                // The Load bit (MMC-5 and later); a tray or pop-up loading
+                // mechanism can close as well.
+                c.can_load = Some(d & 0x10 != 0 || matches!(d >> 5, 1 | 2));
+            }
+            _ => {}
+        }
+        i += 4 + len;
+    }
+    Some(c)
+}
+
+/// MMC profile names.
+pub fn profile_name(p: u16) -> Option<&'static str> {
+    Some(match p {
+        0x0001 => "Non-removable Disk",
+        0x0002 => "Removable Disk",
+        0x0003 => "MO Erasable",
+        0x0004 => "Optical Write Once",
+        0x0005 => "AS-MO",
+        0x0008 => "CD-ROM",
+        0x0009 => "CD-R",
+        0x000A => "CD-RW",
+        0x0010 => "DVD-ROM",
+        0x0011 => "DVD-R Sequential Recording",
+        0x0012 => "DVD-RAM",
+        0x0013 => "DVD-RW Restricted Overwrite",
+        0x0014 => "DVD-RW Sequential Recording",
+        0x0015 => "DVD-R Dual Layer Sequential Recording",
+        0x0016 => "DVD-R Dual Layer Jump Recording",
+        0x0017 => "DVD-RW Dual Layer",
+        0x0018 => "DVD-Download Disc Recording",
+        0x001A => "DVD+RW",
+        0x001B => "DVD+R",
+        0x002A => "DVD+RW Dual Layer",
+        0x002B => "DVD+R Dual Layer",
+        0x0040 => "BD-ROM",
+        0x0041 => "BD-R Sequential Recording",
+        0x0042 => "BD-R Random Recording",
+        0x0043 => "BD-RE",
+        0x0050 => "HD DVD-ROM",
+        0x0051 => "HD DVD-R",
+        0x0052 => "HD DVD-RAM",
+        0x0053 => "HD DVD-RW",
+        0x0058 => "HD DVD-R Dual Layer",
+        0x005A => "HD DVD-RW Dual Layer",
+        0xFFFF => "Non-standard",
+        _ => return None,
+    })
+}
+
+/// MMC feature names.
+pub fn feature_name(f: u16) -> Option<&'static str> {
+    Some(match f {
+        0x0000 => "Profile List",
+        0x0001 => "Core",
+        0x0002 => "Morphing",
+        0x0003 => "Removable Medium",
+        0x0004 => "Write Protect",
+        0x0010 => "Random Readable",
+        0x001D => "Multi-Read",
+        0x001E => "CD Read",
+        0x001F => "DVD Read",
+        0x0020 => "Random Writable",
+        0x0021 => "Incremental Streaming Writable",
+        0x0022 => "Sector Erasable",
+        0x0023 => "Formattable",
+        0x0024 => "Hardware Defect Management",
+        0x0025 => "Write Once",
+        0x0026 => "Restricted Overwrite",
+        0x0027 => "CD-RW CAV Write",
+        0x0028 => "MRW",
+        0x0029 => "Enhanced Defect Reporting",
+        0x002A => "DVD+RW",
+        0x002B => "DVD+R",
+        0x002C => "Rigid Restricted Overwrite",
+        0x002D => "CD Track at Once",
+        0x002E => "CD Mastering",
+        0x002F => "DVD-R/-RW Write",
+        0x0030 => "DDCD Read",
+        0x0031 => "DDCD-R Write",
+        0x0032 => "DDCD-RW Write",
+        0x0033 => "Layer Jump Recording",
+        0x0037 => "CD-RW Media Write Support",
+        0x0038 => "BD-R Pseudo-Overwrite",
+        0x003A => "DVD+RW Dual Layer",
+        0x003B => "DVD+R Dual Layer",
+        0x0040 => "BD Read",
+        0x0041 => "BD Write",
+        0x0042 => "TSR",
+        0x0050 => "HD DVD Read",
+        0x0051 => "HD DVD Write",
+        0x0080 => "Hybrid Disc",
+        0x0100 => "Power Management",
+        0x0101 => "SMART",
+        0x0102 => "Embedded Changer",
+        0x0103 => "CD Audio External Play",
+        0x0104 => "Microcode Upgrade",
+        0x0105 => "Timeout",
+        0x0106 => "DVD CSS",
+        0x0107 => "Real Time Streaming",
+        0x0108 => "Drive Serial Number",
+        0x0109 => "Media Serial Number",
+        0x010A => "Disc Control Blocks",
+        0x010B => "DVD CPRM",
+        0x010C => "Firmware Information",
+        0x010D => "AACS",
+        0x010E => "DVD CSS Managed Recording",
+        0x0110 => "VCPS",
+        0x0113 => "SecurDisc",
+        0x0142 => "OSSC",
+        _ => return None,
+    })
+}
+
+/// Mode page codes present in a MODE SENSE(10) reply for all pages (0x3F).
+pub fn parse_mode_pages(b: &[u8]) -> Vec<u8> {
+    let mut pages = Vec::new();
+    if b.len() < 8 {
+        return pages;
+    }
+    let data_len = u16::from_be_bytes([b[0], b[1]]) as usize;
+    let end = b.len().min(data_len + 2);
+    let mut i = 8usize.saturating_add(u16::from_be_bytes([b[6], b[7]]) as usize);
+    while i + 2 <= end {
+        let code = b[i] & 0x3f;
+        let len = b[i + 1] as usize;
+        if i + 2 + len > end {
+            break;
+        }
+        pages.push(code);
+        i += 2 + len;
+    }
+    pages
+}
+
+/// Sense key, additional sense code and qualifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sense {
+    /// Sense key.
+    pub key: u8,
+    /// Additional sense code.
+    pub asc: u8,
+    /// Additional sense code qualifier.
+    pub ascq: u8,
+}
+
+/// Parse fixed (0x70/0x71) or descriptor (0x72/0x73) sense data.
+pub fn parse_sense(b: &[u8]) -> Option<Sense> {
+    match b.first()? & 0x7f {
+        0x70 | 0x71 if b.len() >= 14 => Some(Sense { key: b[2] & 0x0f, asc: b[12], ascq: b[13] }),
+        0x72 | 0x73 if b.len() >= 4 => Some(Sense { key: b[1] & 0x0f, asc: b[2], ascq: b[3] }),
+        _ => None,
+    }
+}
+
+impl Sense {
+    /// What it means, for a person.
+    pub fn describe(&self) -> String {
+        let what = match (self.key, self.asc, self.ascq) {
+            (2, 0x3a, _) => "no medium",
+            (2, 0x04, 0x01) => "the medium is becoming ready",
+            (2, 0x04, _) => "the drive is not ready",
+            (_, 0x53, 0x02) => "medium removal is prevented (the tray is locked)",
+            (_, 0x53, 0x00) => "the medium could not be loaded or ejected (is the tray locked?)",
+            (5, 0x20, _) => "the drive does not support this command",
+            (5, 0x24, _) => "invalid field in the command",
+            (6, 0x28, _) => "the medium changed",
+            (6, 0x29, _) => "the drive was reset",
+            (3, _, _) => "medium error",
+            (4, _, _) => "hardware error",
+            _ => "the drive refused the command",
+        };
+        format!("{what} (sense {:X}/{:02X}/{:02X})", self.key, self.asc, self.ascq)
+    }
+}
+
+/// Map a failed command's status to an error.
+fn check(target: &std::path::Path, what: &str, st: &SgStatus) -> Result<(), Error> {
+    // host DID_TIME_OUT, or driver DRIVER_TIMEOUT.
+    if st.host_status == 0x03 || st.driver_status & 0x0f == 0x06 {
+        return Err(Error::CommandTimeout(format!("{what} on {}", target.display())));
+    }
+    // DID_NO_CONNECT / DID_BAD_TARGET: the device went away.
+    if st.host_status == 0x01 || st.host_status == 0x04 {
+        return Err(Error::DeviceNotExist { target: target.to_path_buf(), gone: true });
+    }
+    if st.status == 0 && st.host_status == 0 && st.driver_status & 0x0f == 0 {
+        return Ok(());
+    }
+    let sense = parse_sense(&st.sense);
+    match sense {
+        Some(Sense { key: 2, asc: 0x3a, .. }) => Err(Error::NoMedium { target: target.to_path_buf() }),
+        Some(Sense { key: 2, asc: 0x04, ascq: 0x01 }) => Err(Error::BecomingReady { target: target.to_path_buf() }),
+        Some(s) => {
+            Err(Error::DeviceCommand { target: target.to_path_buf(), what: what.to_string(), detail: s.describe() })
+        }
+        None => Err(Error::DeviceCommand {
+            target: target.to_path_buf(),
+            what: what.to_string(),
+            detail: format!(
+                "status {:#04x}, host status {:#06x}, driver status {:#06x}",
+                st.status, st.host_status, st.driver_status
+            ),
+        }),
+    }
+}
+
+fn io_err(target: &std::path::Path, what: &str, e: std::io::Error) -> Error {
+    Error::io(target, what, e)
+}
+
+/// Run a command that returns data; the bytes actually transferred.
+fn data_in(fd: BorrowedFd<'_>, target: &std::path::Path, what: &str, cdb: &[u8], len: usize) -> Result<Vec<u8>, Error> {
+    let mut buf = vec![0u8; len];
+    let st = sys::sg_io(fd, cdb, DataIn::FromDevice(&mut buf), TIMEOUT_MS).map_err(|e| io_err(target, what, e))?;
+    check(target, what, &st)?;
+    let got = len.saturating_sub(st.resid.max(0) as usize);
+    buf.truncate(got);
+    Ok(buf)
+}
+
+fn no_data(fd: BorrowedFd<'_>, target: &std::path::Path, what: &str, cdb: &[u8]) -> Result<(), Error> {
+    let st = sys::sg_io(fd, cdb, DataIn::None, TIMEOUT_MS).map_err(|e| io_err(target, what, e))?;
+    check(target, what, &st)
+}
+
+/// INQUIRY (96 bytes of standard data).
+pub fn inquiry(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<Inquiry, Error> {
+    let b = data_in(fd, target, "INQUIRY", &[0x12, 0, 0, 0, 96, 0], 96)?;
+    parse_inquiry(&b).ok_or_else(|| Error::DeviceCommand {
+        target: target.to_path_buf(),
+        what: "INQUIRY".into(),
+        detail: format!("short reply ({} bytes)", b.len()),
+    })
+}
+
+/// GET CONFIGURATION, all features (RT=0).
+pub fn get_configuration(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<Configuration, Error> {
+    let len: u16 = 8192;
+    let [hi, lo] = len.to_be_bytes();
+    let b = data_in(fd, target, "GET CONFIGURATION", &[0x46, 0, 0, 0, 0, 0, 0, hi, lo, 0], len as usize)?;
+    Ok(parse_configuration(&b).unwrap_or_default())
+}
+
+/// Mode pages MMC defines for optical drives: asked one by one when the
+/// drive does not answer for all pages at once (QEMU's ATAPI drive does not).
+const MMC_MODE_PAGES: [u8; 7] = [0x01, 0x05, 0x07, 0x0d, 0x0e, 0x1a, 0x2a];
+
+fn mode_sense(fd: BorrowedFd<'_>, target: &std::path::Path, page: u8) -> Result<Vec<u8>, Error> {
+    let len: u16 = 4096;
+    let [hi, lo] = len.to_be_bytes();
+    // DBD=1 (no block descriptors), PC=0 (current values).
+    data_in(fd, target, "MODE SENSE", &[0x5a, 0x08, page & 0x3f, 0, 0, 0, 0, hi, lo, 0], len as usize)
+}
+
+/// MODE SENSE(10): the page codes the drive has.
+pub fn mode_pages(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<Vec<u8>, Error> {
+    if let Ok(b) = mode_sense(fd, target, 0x3f) {
+        let pages = parse_mode_pages(&b);
+        if !pages.is_empty() {
+            return Ok(pages);
+        }
+    }
+    let mut pages = Vec::new();
+    for p in MMC_MODE_PAGES {
+        if let Ok(b) = mode_sense(fd, target, p) {
+            pages.extend(parse_mode_pages(&b).into_iter().filter(|&q| q == p));
+        }
+    }
+    Ok(pages)
+}
+
+/// TEST UNIT READY: `Ok` when a medium is ready.
+pub fn test_unit_ready(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<(), Error> {
+    no_data(fd, target, "TEST UNIT READY", &[0, 0, 0, 0, 0, 0])
+}
+
+/// START STOP UNIT with LoEj: eject (`load` false) or load / close the
+/// tray (`load` true).
+pub fn start_stop(fd: BorrowedFd<'_>, target: &std::path::Path, load: bool) -> Result<(), Error> {
+    let op = if load { 0x03 } else { 0x02 };
+    no_data(
+        fd,
+        target,
+        if load { "START STOP UNIT (load)" } else { "START STOP UNIT (eject)" },
+        &[0x1b, 0, 0, 0, op, 0],
+    )
+}
+
+/// PREVENT ALLOW MEDIUM REMOVAL.
+pub fn prevent_removal(fd: BorrowedFd<'_>, target: &std::path::Path, prevent: bool) -> Result<(), Error> {
+    no_data(fd, target, "PREVENT ALLOW MEDIUM REMOVAL", &[0x1e, 0, 0, 0, prevent as u8, 0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inquiry_fields() {
+        let mut b = vec![0u8; 36];
+        b[0] = 5;
+        b[1] = 0x80;
+        b[8..16].copy_from_slice(b"QEMU    ");
+        b[16..32].copy_from_slice(b"QEMU DVD-ROM    ");
+        b[32..36].copy_from_slice(b"2.5+");
+        let i = parse_inquiry(&b).unwrap();
+        assert_eq!((i.device_type, i.removable), (5, true));
+        assert_eq!((i.vendor.as_str(), i.product.as_str(), i.revision.as_str()), ("QEMU", "QEMU DVD-ROM", "2.5+"));
+        assert!(parse_inquiry(&b[..35]).is_none());
+    }
+
+    #[test]
+    fn configuration_profiles_features_and_truncation() {
+        // Header (current profile CD-ROM), Profile List (DVD-ROM, CD-ROM
+        // current), Core, Removable Medium (tray, eject, lock, load).
+        let mut b = vec![0, 0, 0, 0, 0, 0, 0x00, 0x08];
+        b.extend_from_slice(&[0x00, 0x00, 0x03, 8, 0x00, 0x10, 0, 0, 0x00, 0x08, 1, 0]);
+        b.extend_from_slice(&[0x00, 0x01, 0x07, 4, 0, 0, 0, 8]);
+        b.extend_from_slice(&[0x00, 0x03, 0x03, 4, 0x29 | 0x10, 0, 0, 0]);
+        let n = (b.len() - 4) as u32;
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        let c = parse_configuration(&b).unwrap();
+        assert_eq!(c.current_profile, 0x0008);
+        assert_eq!(c.profiles, vec![(0x0010, false), (0x0008, true)]);
+        assert_eq!(
+            c.features.iter().map(|f| f.name.unwrap()).collect::<Vec<_>>(),
+            ["Profile List", "Core", "Removable Medium"]
+        );
+        assert_eq!((c.can_load, c.can_eject, c.can_lock), (Some(true), Some(true), Some(true)));
+        // Every truncation parses without panicking.
+        for cut in 0..b.len() {
+            let _ = parse_configuration(&b[..cut]);
+        }
+        // A data length larger than the buffer is clamped.
+        b[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(parse_configuration(&b).unwrap().features.len(), 3);
+    }
+
+    #[test]
+    fn sense_formats_and_mode_pages() {
+        let mut fixed = [0u8; 18];
+        fixed[0] = 0x70;
+        fixed[2] = 0x02;
+        fixed[12] = 0x3a;
+        assert_eq!(parse_sense(&fixed), Some(Sense { key: 2, asc: 0x3a, ascq: 0 }));
+        assert_eq!(parse_sense(&[0x72, 0x05, 0x53, 0x02]), Some(Sense { key: 5, asc: 0x53, ascq: 2 }));
+        assert_eq!(parse_sense(&[0x70, 0, 2]), None);
+        assert!(Sense { key: 5, asc: 0x53, ascq: 2 }.describe().contains("tray is locked"));
+        let mut m = vec![0, 0, 0, 0, 0, 0, 0, 0, 0x01, 2, 0, 0, 0x2a, 4, 1, 2, 3, 4];
+        m[1] = (m.len() - 2) as u8;
+        assert_eq!(parse_mode_pages(&m), vec![0x01, 0x2a]);
+        for cut in 0..m.len() {
+            let _ = parse_mode_pages(&m[..cut]);
+        }
+    }
+}
