@@ -386,6 +386,69 @@ fn t_no_medium_maps_to_imapi_code() -> R {
     ok(r.check_medium(), "TEST UNIT READY with the ISO")
 }
 
+/// Ask the host to run a QMP command; its answer.
+fn qmp(req: &str) -> Result<serde_json::Value, String> {
+    use std::io::Write;
+    let mut tty = ok(std::fs::OpenOptions::new().read(true).write(true).open("/dev/ttyS1"), "/dev/ttyS1")?;
+    ok(writeln!(tty, "{req}"), "write request")?;
+    let mut line = String::new();
+    ok(BufReader::new(tty).read_line(&mut line), "read answer")?;
+    let v: serde_json::Value = ok(serde_json::from_str(line.trim()), "answer")?;
+    ensure!(v.get("error").is_none(), "QMP {req} failed: {v}");
+    Ok(v)
+}
+
+fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> R {
+    let t = Instant::now();
+    while !f() {
+        ensure!(t.elapsed() < within, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn t_media_change_is_seen() -> R {
+    use discrec::drive::TrayState;
+    ensure!(tray(SCSI)? == TrayState::NoDisc, "sr1 not empty at start: {:?}", tray(SCSI)?);
+    qmp(
+        r#"{"execute":"blockdev-change-medium","arguments":{"id":"scsicd","filename":"@OUT@/disc2.iso","format":"raw","read-only-mode":"read-only"}}"#,
+    )?;
+    wait_for("the new medium", Duration::from_secs(10), || tray(SCSI).ok() == Some(TrayState::DiscOk))?;
+    let mut r = ok(Recorder::open(SCSI), "open")?;
+    ok(r.check_medium(), "TEST UNIT READY with the new medium")?;
+    let (m, out) = sh("mount -t iso9660 -o ro /dev/sr1 /mnt && cat /mnt/hello.txt && umount /mnt");
+    ensure!(m && out.contains("second disc"), "reading the new medium: {out}");
+    qmp(r#"{"execute":"eject","arguments":{"id":"scsicd","force":true}}"#)?;
+    wait_for("the medium to go", Duration::from_secs(10), || tray(SCSI).ok() != Some(TrayState::DiscOk))?;
+    match r.check_medium() {
+        Err(e) if e.name() == "E_IMAPI_RECORDER_MEDIA_NO_MEDIA" => Ok(()),
+        other => Err(format!("after the host ejected the medium: {other:?}")),
+    }
+}
+
+/// Runs last: the SCSI drive is gone afterwards.
+fn t_hot_unplug_of_a_held_drive() -> R {
+    let mut r = ok(Recorder::open(SCSI), "open")?;
+    ok(r.acquire_exclusive_access(false, "Unplugged"), "acquire")?;
+    qmp(r#"{"execute":"device_del","arguments":{"id":"scsicd"}}"#)?;
+    wait_for("sr1 to vanish", Duration::from_secs(20), || !Path::new("/sys/class/block/sr1").exists())?;
+    let t = Instant::now();
+    let gone = |what: &str, r: discrec::Result<()>| -> R {
+        match r {
+            Err(e) if e.name() == "ERROR_DEV_NOT_EXIST" && e.code() == 55 => Ok(()),
+            other => Err(format!("{what} after unplug: {other:?}")),
+        }
+    };
+    gone("INQUIRY", r.inquiry().map(|_| ()))?;
+    gone("owner query", r.exclusive_access_owner().map(|_| ()))?;
+    gone("eject", r.eject("Unplugged"))?;
+    let (c, e) = cli(&["owner", SCSI]);
+    ensure!(c == Some(6) && e.contains("ERROR_DEV_NOT_EXIST 0x00000037"), "discrec owner after unplug: {c:?} {e}");
+    ok(r.release_exclusive_access(), "release after unplug")?;
+    ensure!(t.elapsed() < Duration::from_secs(5), "calls after unplug took {:?}", t.elapsed());
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("excl-open") {
@@ -411,6 +474,9 @@ fn main() {
         ("busy_mount_is_granted_and_reported", t_busy_mount_is_granted_and_reported),
         ("wrapped_tool_gets_o_excl_and_owner_stays", t_wrapped_tool_gets_o_excl_and_owner_stays),
         ("change_uevent_after_last_release", t_change_uevent_after_last_release),
+        ("media_change_is_seen", t_media_change_is_seen),
+        // Last: it removes the SCSI drive.
+        ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, f) in tests {

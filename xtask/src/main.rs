@@ -47,6 +47,7 @@ while [ $i -lt 100 ]; do
     [ -b /dev/sr0 ] && [ -b /dev/sr1 ] && [ -c /dev/sg1 ] && break
     sleep 0.1; i=$((i+1))
 done
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
 echo "guest: ready after $(cut -d' ' -f1 /proc/uptime) s of uptime"
 /bin/discrec-guest
 echo "guest: done"
@@ -210,6 +211,18 @@ fn guest_test() -> Result<bool, String> {
         .stderr(Stdio::null()))?;
     let built = t0.elapsed();
 
+    // A second medium for media-change tests.
+    fs::write(iso_src.join("hello.txt"), "hello from the second disc\n").map_err(|e| e.to_string())?;
+    run(Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-V", "DISCREC_SECOND", "-o"])
+        .arg(out.join("disc2.iso"))
+        .arg(&iso_src)
+        .stderr(Stdio::null()))?;
+    let ctl_sock = out.join("ctl.sock");
+    let qmp_sock = out.join("qmp.sock");
+    let _ = fs::remove_file(&ctl_sock);
+    let _ = fs::remove_file(&qmp_sock);
+
     // 4. Boot.
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args(["-accel", "tcg", "-M", "pc", "-m", "512", "-smp", "1", "-nodefaults", "-no-reboot"])
@@ -230,11 +243,25 @@ fn guest_test() -> Result<bool, String> {
         .arg(format!(
             "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd,vendor={SCSI_VENDOR},product={SCSI_PRODUCT},ver={SCSI_VER}"
         ))
+        // Guest-to-host requests (/dev/ttyS1 in the guest) and QMP.
+        .arg("-chardev")
+        .arg(format!("socket,id=ctl,path={},server=on,wait=off", ctl_sock.display()))
+        .args(["-serial", "chardev:ctl"])
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp_sock.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     let boot = Instant::now();
     let mut child =
         qemu.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e} (install qemu-system-x86)"))?;
+    {
+        let (ctl_sock, qmp_sock) = (ctl_sock.clone(), qmp_sock.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = serve_guest_requests(&ctl_sock, &qmp_sock) {
+                eprintln!("xtask: guest request channel: {e}");
+            }
+        });
+    }
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -288,4 +315,62 @@ fn parse_summary(line: &str) -> Option<(u32, u32)> {
     let (p, f) = rest.split_once(" passed, ")?;
     let f = f.strip_suffix(" failed")?;
     Some((p.trim().parse().ok()?, f.trim().parse().ok()?))
+}
+
+/// Connect to a UNIX socket QEMU creates, retrying while it starts.
+fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, String> {
+    let t = Instant::now();
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e) if t.elapsed() > Duration::from_secs(10) => return Err(format!("{}: {e}", path.display())),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Read QMP lines until an answer (`return` or `error`); greetings and
+/// events are skipped.
+fn qmp_answer(qmp_in: &mut BufReader<std::os::unix::net::UnixStream>) -> Result<String, String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if qmp_in.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err("QMP closed".into());
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+        if v.get("return").is_some() || v.get("error").is_some() {
+            return Ok(v.to_string());
+        }
+    }
+}
+
+/// Execute the guest's requests: each line on its second serial port is a
+/// QMP command (JSON); the answer (`return` or `error` object) goes back as
+/// one line. `@OUT@` in a request stands for the harness's output
+/// directory (where the ISO images are).
+fn serve_guest_requests(ctl: &Path, qmp: &Path) -> Result<(), String> {
+    use std::io::Write;
+    let ctl = connect(ctl)?;
+    let qmp = connect(qmp)?;
+    let mut qmp_in = BufReader::new(qmp.try_clone().map_err(|e| e.to_string())?);
+    let mut qmp_out = qmp;
+    let mut greeting = String::new();
+    qmp_in.read_line(&mut greeting).map_err(|e| e.to_string())?;
+    writeln!(qmp_out, r#"{{"execute":"qmp_capabilities"}}"#).map_err(|e| e.to_string())?;
+    qmp_answer(&mut qmp_in)?;
+    let out_dir = root().join("target/guest");
+    let mut ctl_out = ctl.try_clone().map_err(|e| e.to_string())?;
+    for req in BufReader::new(ctl).lines() {
+        let req = req.map_err(|e| e.to_string())?;
+        let req = req.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+        if !req.starts_with('{') {
+            continue;
+        }
+        let req = req.replace("@OUT@", &out_dir.to_string_lossy());
+        writeln!(qmp_out, "{req}").map_err(|e| e.to_string())?;
+        let answer = qmp_answer(&mut qmp_in)?;
+        writeln!(ctl_out, "{answer}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
