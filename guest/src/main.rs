@@ -426,6 +426,88 @@ fn t_media_change_is_seen() -> R {
     }
 }
 
+fn t_xorriso_refused_while_discrec_holds() -> R {
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    ok(r.acquire_exclusive_access(false, "Holder"), "acquire")?;
+    let (ok_, out) = sh("xorriso -outdev /dev/sr0 -toc 2>&1");
+    ensure!(!ok_, "xorriso got the drive while discrec held it: {out}");
+    Ok(())
+}
+
+fn t_discrec_names_xorriso_when_it_holds() -> R {
+    // xorriso in dialog mode keeps the drive acquired while it waits for input.
+    let mut x = ok(
+        Command::new("xorriso")
+            .args(["-dialog", "on", "-outdev", IDE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn(),
+        "start xorriso",
+    )?;
+    let pid = x.id();
+    let mut last = String::new();
+    let named = wait_for("xorriso to hold the drive", Duration::from_secs(20), || {
+        let o = Command::new("/bin/discrec").args(["lock", IDE, "--", "true"]).output().unwrap();
+        last = String::from_utf8_lossy(&o.stderr).into_owned();
+        o.status.code() == Some(3) && last.contains(&format!("xorriso (pid {pid})"))
+    });
+    drop(x.stdin.take());
+    let _ = x.kill();
+    let _ = x.wait();
+    named.map_err(|e| format!("{e}; last answer: {last}"))?;
+    ensure!(last.contains("E_ACCESSDENIED 0x80070005"), "{last}");
+    Ok(())
+}
+
+fn t_wrapped_xorriso_works_while_owner_is_ours() -> R {
+    let script = "xorriso -outdev /dev/sr0 -toc >/tmp/toc 2>&1 & x=$!; sleep 0.2; /bin/discrec owner /dev/sr0; wait $x; echo xorriso=$?";
+    let o = ok(
+        Command::new("/bin/discrec").args(["lock", "--client", "Wrapper", IDE, "--", "sh", "-c", script]).output(),
+        "run",
+    )?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    let toc = std::fs::read_to_string("/tmp/toc").unwrap_or_default();
+    ensure!(o.status.success() && out == "locked /dev/sr0\nWrapper\nxorriso=0\n", "{out:?}; xorriso said: {toc}");
+    Ok(())
+}
+
+fn t_listings_agree_with_lsblk_and_xorriso() -> R {
+    let time = |cmd: &str| {
+        let t = Instant::now();
+        let r = sh(cmd);
+        (r, t.elapsed())
+    };
+    let ((ok1, ours), t_ours) = time("/bin/discrec list --json");
+    let ((ok2, lsblk), t_lsblk) = time("lsblk --json -d -o NAME,VENDOR,MODEL,REV,TRAN,RM,TYPE /dev/sr0 /dev/sr1");
+    let ((ok3, xorr), t_xorr) = time("xorriso -devices 2>&1");
+    ensure!(ok1 && ok2 && ok3, "listing failed: {ours} {lsblk} {xorr}");
+    let ours: serde_json::Value = ok(serde_json::from_str(&ours), "list json")?;
+    let lsblk: serde_json::Value = ok(serde_json::from_str(&lsblk), "lsblk json")?;
+    for d in ours.as_array().ok_or("not an array")? {
+        let name = d["device"].as_str().unwrap_or("").trim_start_matches("/dev/");
+        let l = lsblk["blockdevices"]
+            .as_array()
+            .and_then(|a| a.iter().find(|b| b["name"] == name))
+            .ok_or(format!("lsblk lacks {name}"))?;
+        for (ours_k, lsblk_k) in [("vendor", "vendor"), ("product", "model"), ("revision", "rev")] {
+            let a = d[ours_k].as_str().unwrap_or("");
+            let b = l[lsblk_k].as_str().unwrap_or("").trim();
+            ensure!(a == b, "{name} {ours_k}: discrec {a:?}, lsblk {b:?}");
+        }
+        ensure!(xorr.contains(&format!("'/dev/{name}'")), "xorriso -devices lacks {name}: {xorr}");
+        println!(
+            "  {name}: discrec bus {} tray {} sg {} | lsblk tran {} rm {} type {}",
+            d["bus"], d["tray"], d["sg"], l["tran"], l["rm"], l["type"]
+        );
+    }
+    println!("  wall time: discrec list {t_ours:?}, lsblk {t_lsblk:?}, xorriso -devices {t_xorr:?}");
+    for l in xorr.lines().filter(|l| l.contains("/dev/")) {
+        println!("  xorriso: {l}");
+    }
+    Ok(())
+}
+
 /// Runs last: the SCSI drive is gone afterwards.
 fn t_hot_unplug_of_a_held_drive() -> R {
     let mut r = ok(Recorder::open(SCSI), "open")?;
@@ -474,6 +556,10 @@ fn main() {
         ("busy_mount_is_granted_and_reported", t_busy_mount_is_granted_and_reported),
         ("wrapped_tool_gets_o_excl_and_owner_stays", t_wrapped_tool_gets_o_excl_and_owner_stays),
         ("change_uevent_after_last_release", t_change_uevent_after_last_release),
+        ("xorriso_refused_while_discrec_holds", t_xorriso_refused_while_discrec_holds),
+        ("discrec_names_xorriso_when_it_holds", t_discrec_names_xorriso_when_it_holds),
+        ("wrapped_xorriso_works_while_owner_is_ours", t_wrapped_xorriso_works_while_owner_is_ours),
+        ("listings_agree_with_lsblk_and_xorriso", t_listings_agree_with_lsblk_and_xorriso),
         ("media_change_is_seen", t_media_change_is_seen),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),

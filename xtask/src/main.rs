@@ -29,6 +29,31 @@ const SCSI_VENDOR: &str = "DSCRC";
 const SCSI_PRODUCT: &str = "SCSI BURNER";
 const SCSI_VER: &str = "4.2";
 
+/// Host tools copied into the guest (dynamically linked: their libraries
+/// and the loader come along).
+const GUEST_TOOLS: &[&str] = &["/usr/bin/xorriso", "/usr/bin/lsblk"];
+
+/// Copy `bin` and every library `ldd` names into the same paths under `root`.
+fn copy_with_libs(bin: &str, root: &Path) -> Result<(), String> {
+    let out = Command::new("ldd").arg(bin).output().map_err(|e| format!("ldd {bin}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{bin} is missing or not dynamic (install it: xorriso, util-linux)"));
+    }
+    let mut files = vec![PathBuf::from(bin)];
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        // "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        if let Some(p) = l.split_whitespace().find(|w| w.starts_with('/')) {
+            files.push(PathBuf::from(p));
+        }
+    }
+    for f in files {
+        let dst = root.join(f.strip_prefix("/").unwrap_or(&f));
+        fs::create_dir_all(dst.parent().unwrap()).map_err(|e| e.to_string())?;
+        fs::copy(&f, &dst).map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    Ok(())
+}
+
 /// Longest a guest run may take.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -180,6 +205,10 @@ fn guest_test() -> Result<bool, String> {
         (bins.join("discrec-guest"), "bin/discrec-guest"),
     ] {
         fs::copy(&from, fsroot.join(to)).map_err(|e| format!("{}: {e}", from.display()))?;
+    }
+    // Peer tools the tests drive, with their shared libraries.
+    for tool in GUEST_TOOLS {
+        copy_with_libs(tool, &fsroot)?;
     }
     let order = module_order(&modules_dir, MODULES)?;
     let mut names = Vec::new();
