@@ -501,6 +501,30 @@ fn t_listings_agree_with_lsblk_and_xorriso() -> R {
             d["bus"], d["tray"], d["sg"], l["tran"], l["rm"], l["type"]
         );
     }
+    // Tray and medium against what QEMU itself reports (QMP query-block).
+    let blocks = qmp(r#"{"execute":"query-block"}"#)?;
+    for (dev, qdev) in [(IDE, "idecd"), (SCSI, "scsicd")] {
+        let q = blocks["return"]
+            .as_array()
+            .and_then(|a| a.iter().find(|b| b["qdev"].as_str().is_some_and(|s| s.contains(qdev))))
+            .ok_or(format!("query-block lacks {qdev}: {blocks}"))?;
+        let want = match (q["tray_open"].as_bool(), q.get("inserted").is_some()) {
+            (Some(true), _) => "tray_open",
+            (_, true) => "disc_ok",
+            _ => "no_disc",
+        };
+        let d = ours.as_array().unwrap().iter().find(|d| d["device"] == dev).ok_or("missing")?;
+        ensure!(d["tray"] == want, "{dev}: discrec tray {}, QEMU says {want}", d["tray"]);
+        // Bus against lsblk's transport, where lsblk has one.
+        let name = dev.trim_start_matches("/dev/");
+        let tran = lsblk["blockdevices"]
+            .as_array()
+            .and_then(|a| a.iter().find(|b| b["name"] == name))
+            .map(|b| b["tran"].clone());
+        if let Some(serde_json::Value::String(t)) = tran {
+            ensure!(d["bus"] == t.as_str(), "{dev}: discrec bus {}, lsblk tran {t}", d["bus"]);
+        }
+    }
     println!("  wall time: discrec list {t_ours:?}, lsblk {t_lsblk:?}, xorriso -devices {t_xorr:?}");
     for l in xorr.lines().filter(|l| l.contains("/dev/")) {
         println!("  xorriso: {l}");
