@@ -202,13 +202,26 @@ impl Recorder {
 
     /// TEST UNIT READY: `Ok` when a medium is in and ready; otherwise
     /// `E_IMAPI_RECORDER_MEDIA_NO_MEDIA`, `..._BECOMING_READY`, or the
-    /// decoded sense. Reading the medium's state is allowed while another
-    /// client holds the drive only for its holder (C10).
-    pub fn check_medium(&mut self) -> Result<()> {
-        self.with_exclusive_access("discrec", |rec| {
-            let fd = rec.command_fd()?;
-            mmc::test_unit_ready(fd.as_fd(), &rec.target().given)
-        })
+    /// decoded sense. It only reads, so it takes no lock, but while another
+    /// discrec client holds the drive it is refused like every command on
+    /// the medium (C10).
+    pub fn check_medium(&self) -> Result<()> {
+        self.refuse_if_held_by_another()?;
+        let fd = self.command_fd()?;
+        mmc::test_unit_ready(fd.as_fd(), &self.target().given)
+    }
+
+    /// C10 for commands that read the medium without changing it.
+    fn refuse_if_held_by_another(&self) -> Result<()> {
+        if self.lock_count() > 0 {
+            return Ok(());
+        }
+        match self.exclusive_access_owner()? {
+            Some(owner) if owner.by_discrec => {
+                Err(Error::RecorderLocked { target: self.target().given.clone(), owner: Box::new(owner) })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// What `discrec list` shows.
