@@ -477,6 +477,48 @@ fn t_wrapped_xorriso_works_while_owner_is_ours() -> R {
     Ok(())
 }
 
+fn t_cdrskin_refused_while_held_and_works_wrapped() -> R {
+    let mut r = ok(Recorder::open(IDE), "open")?;
+    ok(r.acquire_exclusive_access(false, "Holder"), "acquire")?;
+    let (got, out) = sh("cdrskin dev=/dev/sr0 -toc 2>&1");
+    ensure!(!got, "cdrskin got the drive while discrec held it: {out}");
+    drop(r);
+    let o = ok(
+        Command::new("/bin/discrec")
+            .args(["lock", "--client", "Wrapper", IDE, "--", "sh", "-c"])
+            .arg("cdrskin dev=/dev/sr0 -toc >/tmp/cdrskin 2>&1 & c=$!; sleep 0.2; /bin/discrec owner /dev/sr0; wait $c; echo cdrskin=$?")
+            .output(),
+        "run",
+    )?;
+    let out = String::from_utf8_lossy(&o.stdout);
+    let said = std::fs::read_to_string("/tmp/cdrskin").unwrap_or_default();
+    ensure!(o.status.success() && out == "locked /dev/sr0\nWrapper\ncdrskin=0\n", "{out:?}; cdrskin said: {said}");
+    Ok(())
+}
+
+fn t_list_shows_mounts_and_owner() -> R {
+    let (m, out) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
+    ensure!(m, "mount: {out}");
+    let mut h = holder(&["--client", "Listed Holder", SCSI])?;
+    let o = ok(Command::new("/bin/discrec").args(["list", "--json"]).output(), "list")?;
+    let _ = h.kill();
+    let _ = h.wait();
+    let v: serde_json::Value = ok(serde_json::from_slice(&o.stdout), "json")?;
+    let find = |dev: &str| v.as_array().and_then(|a| a.iter().find(|d| d["device"] == dev).cloned());
+    let sr0 = find(IDE).ok_or("sr0 missing")?;
+    let sr1 = find(SCSI).ok_or("sr1 missing")?;
+    // Against /proc/self/mountinfo and the holder we started.
+    ensure!(mounted("/mnt") && sr0["mounts"] == serde_json::json!(["/mnt"]) && sr0["locked"] == false, "sr0: {sr0}");
+    ensure!(
+        sr1["locked"] == true
+            && sr1["owner"]["client_name"] == "Listed Holder"
+            && sr1["owner"]["pid"] == h.id()
+            && sr1["mounts"] == serde_json::json!([]),
+        "sr1: {sr1}"
+    );
+    Ok(())
+}
+
 fn t_listings_agree_with_lsblk_and_xorriso() -> R {
     let time = |cmd: &str| {
         let t = Instant::now();
@@ -588,6 +630,8 @@ fn main() {
         ("xorriso_refused_while_discrec_holds", t_xorriso_refused_while_discrec_holds),
         ("discrec_names_xorriso_when_it_holds", t_discrec_names_xorriso_when_it_holds),
         ("wrapped_xorriso_works_while_owner_is_ours", t_wrapped_xorriso_works_while_owner_is_ours),
+        ("cdrskin_refused_while_held_and_works_wrapped", t_cdrskin_refused_while_held_and_works_wrapped),
+        ("list_shows_mounts_and_owner", t_list_shows_mounts_and_owner),
         ("listings_agree_with_lsblk_and_xorriso", t_listings_agree_with_lsblk_and_xorriso),
         ("media_change_is_seen", t_media_change_is_seen),
         // Last: it removes the SCSI drive.

@@ -31,7 +31,7 @@ const SCSI_VER: &str = "4.2";
 
 /// Host tools copied into the guest (dynamically linked: their libraries
 /// and the loader come along).
-const GUEST_TOOLS: &[&str] = &["/usr/bin/xorriso", "/usr/bin/lsblk"];
+const GUEST_TOOLS: &[&str] = &["/usr/bin/xorriso", "/usr/bin/cdrskin", "/usr/bin/lsblk"];
 
 /// Copy `bin` and every library `ldd` names into the same paths under `root`.
 fn copy_with_libs(bin: &str, root: &Path) -> Result<(), String> {
