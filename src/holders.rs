@@ -158,6 +158,13 @@ pub enum Holder {
     },
 }
 
+impl Holder {
+    /// The holder of one lock from `/proc/locks`, with its command name.
+    pub fn from_lock(l: &LockEntry) -> Holder {
+        Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(command_of) }
+    }
+}
+
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

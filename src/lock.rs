@@ -202,51 +202,43 @@ fn try_flock(fd: &OwnedFd, target: &Target, run_dir: &Path, patient: bool) -> st
 
 /// Who is in the way, as an error.
 fn contention(target: &Target, run_dir: &Path, patient: bool) -> Miss {
-    let st = match rustix::fs::stat(&target.node) {
-        Ok(s) => s,
-        Err(e) => return Miss::Fatal(Error::io(&target.given, "cannot stat", e.into())),
+    let view = match target.stat_node().and_then(|st| crate::recorder::query_owner(target, run_dir, &st, patient)) {
+        Ok(v) => v,
+        Err(e) => return Miss::Fatal(e),
     };
-    match crate::recorder::query_owner(target, run_dir, &st, patient) {
-        Ok(Some(owner)) if owner.by_discrec => Miss::Busy {
+    match view.owner {
+        Some(owner) if owner.by_discrec => Miss::Busy {
             err: Error::RecorderLocked { target: target.given.clone(), owner: Box::new(owner) },
             transient: false,
         },
-        Ok(Some(owner)) => Miss::Busy {
-            err: Error::DeviceInUse {
-                target: target.given.clone(),
-                holders: foreign_lock_holders(&st, owner),
-                advice: "wait for that program to finish, or stop it",
-            },
-            transient: false,
-        },
+        Some(owner) => {
+            // The kind of lock the foreign holder has, from the same read.
+            let lock = view
+                .node_locks
+                .iter()
+                .find(|l| l.exclusive && l.pid == owner.pid)
+                .map(|l| l.kind)
+                .unwrap_or(LockKind::Flock);
+            Miss::Busy {
+                err: Error::DeviceInUse {
+                    target: target.given.clone(),
+                    holders: vec![Holder::Lock { lock, pid: owner.pid, command: owner.command }],
+                    advice: "wait for that program to finish, or stop it",
+                },
+                transient: false,
+            }
+        }
         // Nobody holds it exclusively: a shared flock (udevd probing) or the
         // holder let go meanwhile. Try again.
-        Ok(None) => Miss::Busy {
+        None => Miss::Busy {
             err: Error::DeviceInUse {
                 target: target.given.clone(),
-                holders: shared_lock_holders(&st),
+                holders: view.node_locks.iter().map(Holder::from_lock).collect(),
                 advice: "it is being probed; try again in a moment",
             },
             transient: true,
         },
-        Err(e) => Miss::Fatal(e),
     }
-}
-
-fn foreign_lock_holders(st: &rustix::fs::Stat, owner: owner::Owner) -> Vec<Holder> {
-    let kind = holders::locks_on(st.st_dev, st.st_ino)
-        .ok()
-        .and_then(|l| l.into_iter().find(|l| l.exclusive && l.pid == owner.pid).map(|l| l.kind))
-        .unwrap_or(LockKind::Flock);
-    vec![Holder::Lock { lock: kind, pid: owner.pid, command: owner.command }]
-}
-
-fn shared_lock_holders(st: &rustix::fs::Stat) -> Vec<Holder> {
-    holders::locks_on(st.st_dev, st.st_ino)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|l| Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(holders::command_of) })
-        .collect()
 }
 
 /// With the lock held: refuse foreign record locks, deal with mounts, then
@@ -260,7 +252,7 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<
             .unwrap_or_default()
             .into_iter()
             .filter(|l| l.exclusive && !(l.kind == LockKind::Flock && l.pid == Some(me)))
-            .map(|l| Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(holders::command_of) })
+            .map(|l| Holder::from_lock(&l))
             .collect();
         if !foreign.is_empty() {
             return Err(Miss::Busy {

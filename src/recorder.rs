@@ -163,9 +163,7 @@ impl Recorder {
     /// false and no client name.
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
-        let st =
-            rustix::fs::stat(&self.target.node).map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
-        query_owner(&self.target, &self.run_dir, &st, true)
+        Ok(query_owner(&self.target, &self.run_dir, &self.target.stat_node()?, true)?.owner)
     }
 
     /// A guard that releases on drop.
@@ -226,14 +224,12 @@ impl Recorder {
     /// Lock state, owner, mounts and other lockers of the drive.
     pub fn status(&self) -> Result<DriveStatus> {
         self.check_open()?;
-        let st =
-            rustix::fs::stat(&self.target.node).map_err(|e| Error::io(&self.target.given, "cannot stat", e.into()))?;
-        let owner = query_owner(&self.target, &self.run_dir, &st, true)?;
-        let other_locks = holders::locks_on(st.st_dev, st.st_ino)
-            .unwrap_or_default()
-            .into_iter()
+        let OwnerView { owner, node_locks } =
+            query_owner(&self.target, &self.run_dir, &self.target.stat_node()?, true)?;
+        let other_locks = node_locks
+            .iter()
             .filter(|l| !(l.exclusive && owner.as_ref().is_some_and(|o| o.pid == l.pid)))
-            .map(|l| Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(holders::command_of) })
+            .map(Holder::from_lock)
             .collect();
         Ok(DriveStatus {
             target: self.target.given.clone(),
@@ -262,39 +258,42 @@ impl Drop for Recorder {
     }
 }
 
+/// What one look at `/proc/locks` says about a drive.
+pub(crate) struct OwnerView {
+    /// The holder, if any.
+    pub owner: Option<Owner>,
+    /// Every lock held on the drive's node, from the same read.
+    pub node_locks: Vec<holders::LockEntry>,
+}
+
 /// The owner of a drive from the kernel's lock table and the holder's record.
 ///
 /// `patient`: a holder without a record may be a discrec client in the
 /// instant between winning the lock and writing its record (or a holder
 /// being torn down); look again for up to 3 ms before calling it a foreign
 /// holder. Callers that retry on their own pass false.
-pub(crate) fn query_owner(
-    target: &Target,
-    run_dir: &Path,
-    st: &rustix::fs::Stat,
-    patient: bool,
-) -> Result<Option<Owner>> {
-    let look = || -> Result<Option<Owner>> {
+pub(crate) fn query_owner(target: &Target, run_dir: &Path, st: &rustix::fs::Stat, patient: bool) -> Result<OwnerView> {
+    let look = || -> Result<OwnerView> {
         let locks = holders::read_proc_locks()
             .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
-        Ok(owner::owner_from_locks(run_dir, target.key, st.st_dev, st.st_ino, &locks))
+        let owner = owner::owner_from_locks(run_dir, target.key, st.st_dev, st.st_ino, &locks);
+        let node_locks = locks.into_iter().filter(|l| !l.waiting && l.dev == st.st_dev && l.ino == st.st_ino).collect();
+        Ok(OwnerView { owner, node_locks })
     };
-    let owner = look()?;
-    if !patient {
-        return Ok(owner);
-    }
-    if let Some(o) = &owner {
-        if !o.by_discrec && o.pid.is_some() {
-            for _ in 0..3 {
-                std::thread::sleep(Duration::from_millis(1));
-                match look()? {
-                    Some(a) if a.pid == o.pid && !a.by_discrec => continue,
-                    other => return Ok(other),
-                }
-            }
+    let first = look()?;
+    let Some(o) = first.owner.as_ref().filter(|o| patient && !o.by_discrec && o.pid.is_some()) else {
+        return Ok(first);
+    };
+    let pid = o.pid;
+    let mut last = first;
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1));
+        last = look()?;
+        if !last.owner.as_ref().is_some_and(|a| a.pid == pid && !a.by_discrec) {
+            break;
         }
     }
-    Ok(owner)
+    Ok(last)
 }
 
 /// Holds exclusive access; releases it when dropped.

@@ -106,6 +106,12 @@ impl Target {
         }
     }
 
+    /// `stat` of the node discrec locks (its inode is what `/proc/locks`
+    /// names).
+    pub fn stat_node(&self) -> Result<Stat> {
+        rustix::fs::stat(&self.node).map_err(|e| Error::io(&self.given, "cannot stat", e.into()))
+    }
+
     /// The sysfs directory of a block device.
     pub fn sysfs_dir(&self) -> Option<PathBuf> {
         match self.key {
