@@ -260,18 +260,34 @@ pub fn as_user2(script: &str) -> (bool, String) {
     (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-/// A copy of `exe` in a directory every user can reach, made once.
+/// A copy of `exe` in a directory every user can reach, made once per
+/// process.
+///
+/// Safe under `cargo test` (test threads of one process share the
+/// directory) and nextest (one process per test, one directory each): a
+/// mutex makes one thread copy while the others wait for it, the copy goes
+/// to a name no other call uses (pid and counter) and is renamed into place
+/// complete. `cp` writes the copy in its own process, so no child that
+/// another test thread forks meanwhile can inherit a descriptor open for
+/// writing on it, which would make exec of the copy fail with ETXTBSY.
 pub fn world_readable_copy(exe: &str) -> PathBuf {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
+    static DIR: std::sync::Mutex<Option<tempfile::TempDir>> = std::sync::Mutex::new(None);
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = dir.get_or_insert_with(|| {
         let d = tempfile::Builder::new().prefix("discrec-bin").tempdir().unwrap();
         chmod(d.path(), 0o755);
         d
     });
-    let dst = dir.path().join(Path::new(exe).file_name().unwrap());
+    let name = Path::new(exe).file_name().unwrap();
+    let dst = dir.path().join(name);
     if !dst.exists() {
-        let tmp = dst.with_extension("tmp");
-        std::fs::copy(exe, &tmp).unwrap();
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(format!(".tmp.{}.{n}", std::process::id()));
+        let tmp = dir.path().join(tmp_name);
+        let st = Command::new("cp").arg("--").arg(exe).arg(&tmp).status().unwrap();
+        assert!(st.success(), "cp {exe} {}", tmp.display());
         chmod(&tmp, 0o755);
         std::fs::rename(&tmp, &dst).unwrap();
     }
