@@ -53,18 +53,26 @@ pub fn parse_mountinfo(text: &str, devs: &[(u32, u32)]) -> Vec<(PathBuf, String)
     out
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`. An octal
+/// escape above `\377` is no byte (and nothing the kernel writes): it stays
+/// as literal text.
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
+        let octal = (b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)))
+            .then(|| b[i + 1..i + 4].iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0')))
+            .and_then(|v| u8::try_from(v).ok());
+        match octal {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -155,5 +163,15 @@ mod tests {
             m,
             vec![(PathBuf::from("/mnt/my disc"), "ext4".into()), (PathBuf::from("/mnt/part"), "iso9660".into())]
         );
+    }
+
+    #[test]
+    fn octal_escape_above_377_is_kept_as_text() {
+        // \777 does not fit a byte: it is not an escape the kernel writes,
+        // so it stays literal text instead of wrapping (or overflowing).
+        assert_eq!(unescape("/mnt/a\\777b"), "/mnt/a\\777b");
+        assert_eq!(unescape("/mnt/\\400"), "/mnt/\\400");
+        assert_eq!(unescape("/mnt/\\377"), "/mnt/\u{fffd}");
+        assert_eq!(unescape("/mnt/x\\134y\\040z"), "/mnt/x\\y z");
     }
 }
