@@ -3,7 +3,7 @@
 //! The contract of IMAPI2's `IDiscRecorder2::AcquireExclusiveAccess`, built
 //! from kernel objects that die with their process: a `flock` on the drive
 //! node and, for block devices, an `O_EXCL` open. See
-//! `shared/spec/exclusive-access.md` for the contract (rows C1-C11).
+//! `docs/exclusive-access.md` for the contract (rows C1-C11).
 //!
 //! ```no_run
 //! use discrec::Recorder;
