@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::holders::Holder;
 use crate::owner::Owner;
+use crate::target::TargetKind;
 
 /// Result alias used throughout discrec.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -36,12 +37,17 @@ pub enum Error {
         advice: &'static str,
     },
 
-    /// The caller may not open the device or image (E_ACCESSDENIED).
-    #[error("no permission to open {} for reading and writing ({source}); ask for access to the device (on Debian: the `cdrom` group)", target.display())]
+    /// The caller may not open the device or image, or may not do what was
+    /// asked of it (E_ACCESSDENIED).
+    #[error("{what} ({source}); {}", permission_advice(*kind))]
     PermissionDenied {
         /// The target.
         target: PathBuf,
-        /// The system error.
+        /// What was refused, in words.
+        what: String,
+        /// Drive or image file (the advice differs).
+        kind: TargetKind,
+        /// The system error, or what was refused.
         #[source]
         source: std::io::Error,
     },
@@ -66,7 +72,7 @@ pub enum Error {
     },
 
     /// The device or image does not exist, or is gone (ERROR_DEV_NOT_EXIST).
-    #[error("{} does not exist{}; check the path (`discrec status` lists what it sees)", target.display(), if *gone { " any more" } else { "" })]
+    #[error("{} does not exist{}; check the path (`discrec list` shows the drives discrec sees)", target.display(), if *gone { " any more" } else { "" })]
     DeviceNotExist {
         /// The target.
         target: PathBuf,
@@ -108,6 +114,14 @@ pub enum Error {
         detail: String,
     },
 
+    /// A wait was cancelled (a signal, or the caller's cancel descriptor);
+    /// nothing was taken (E_IMAPI_REQUEST_CANCELLED).
+    #[error("waiting for {} was cancelled; nothing was taken", target.display())]
+    Cancelled {
+        /// The target.
+        target: PathBuf,
+    },
+
     /// Release without a matching acquire (ERROR_INVALID_FUNCTION as HRESULT).
     #[error("this handle holds no exclusive access to {}, so there is nothing to release; call release once per acquire", target.display())]
     NotLocked {
@@ -132,6 +146,7 @@ impl Error {
             Error::NoMedium { .. } => "E_IMAPI_RECORDER_MEDIA_NO_MEDIA",
             Error::BecomingReady { .. } => "E_IMAPI_RECORDER_MEDIA_BECOMING_READY",
             Error::DeviceCommand { .. } => "E_FAIL",
+            Error::Cancelled { .. } => "E_IMAPI_REQUEST_CANCELLED",
         }
     }
 
@@ -151,6 +166,7 @@ impl Error {
             Error::NoMedium { .. } => 0xC0AA_0202,
             Error::BecomingReady { .. } => 0xC0AA_0205,
             Error::DeviceCommand { .. } => 0x8000_4005,
+            Error::Cancelled { .. } => 0xC0AA_0002,
         }
     }
 
@@ -170,17 +186,28 @@ impl Error {
             Error::NoMedium { .. } => 12,
             Error::BecomingReady { .. } => 13,
             Error::DeviceCommand { .. } => 14,
+            Error::Cancelled { .. } => 15,
         }
     }
 
-    /// Map an I/O error met while doing `what` on `target`.
+    /// Map an I/O error met while doing `what` on `target`, a drive.
     pub(crate) fn io(target: &std::path::Path, what: &str, source: std::io::Error) -> Error {
+        Error::io_on(target, TargetKind::BlockDevice, what, source)
+    }
+
+    /// Map an I/O error met while doing `what` on `target` of `kind`.
+    pub(crate) fn io_on(target: &std::path::Path, kind: TargetKind, what: &str, source: std::io::Error) -> Error {
         use rustix::io::Errno;
         let target = target.to_path_buf();
         match source.raw_os_error().map(Errno::from_raw_os_error) {
             Some(Errno::NOENT) => Error::DeviceNotExist { target, gone: false },
             Some(Errno::NXIO | Errno::NODEV) => Error::DeviceNotExist { target, gone: true },
-            Some(Errno::ACCESS | Errno::PERM) => Error::PermissionDenied { target, source },
+            Some(Errno::ACCESS | Errno::PERM) => Error::PermissionDenied {
+                what: format!("no permission to open {} for reading and writing", target.display()),
+                target,
+                kind,
+                source,
+            },
             Some(Errno::NOMEM) => Error::OutOfMemory(format!("{what} {}", target.display())),
             _ => Error::Fail { what: format!("{what} {}", target.display()), source },
         }
@@ -204,6 +231,11 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (12, "E_IMAPI_RECORDER_MEDIA_NO_MEDIA 0xC0AA0202", "no medium in the drive"),
     (13, "E_IMAPI_RECORDER_MEDIA_BECOMING_READY 0xC0AA0205", "the medium is becoming ready"),
     (14, "E_FAIL 0x80004005", "the drive refused a command (the message decodes its sense data)"),
+    (
+        15,
+        "E_IMAPI_REQUEST_CANCELLED 0xC0AA0002",
+        "a wait was cancelled (`lock` exits 128+N when signal N ends its wait)",
+    ),
 ];
 
 fn describe_holders(holders: &[Holder]) -> String {
@@ -211,4 +243,17 @@ fn describe_holders(holders: &[Holder]) -> String {
         return "held exclusively by a program discrec cannot see (run `discrec status` as root to see more)".into();
     }
     holders.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// What to do about a permission error: it depends on what was refused.
+fn permission_advice(kind: TargetKind) -> &'static str {
+    if rustix::process::geteuid().is_root() {
+        return "even root was refused: check for a read-only file system, an immutable file or a security module";
+    }
+    match kind {
+        TargetKind::BlockDevice => {
+            "ask for access to the device (on Debian: the `cdrom` group for optical drives, `disk` for others)"
+        }
+        TargetKind::File => "ask the image's owner for write access, or use a copy of your own",
+    }
 }

@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::fs;
-use std::path::PathBuf;
 
 /// The kind of lock `/proc/locks` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -83,19 +82,94 @@ fn parse_lock_line(line: &str) -> Option<LockEntry> {
     })
 }
 
-/// Read all of `/proc/locks`.
+/// The kernel's table of every lock on the machine.
+pub const PROC_LOCKS: &str = "/proc/locks";
+
+/// Read all of `/proc/locks`, to its real end.
 pub fn read_proc_locks() -> std::io::Result<Vec<LockEntry>> {
-    let text = read_small_file("/proc/locks")?;
-    Ok(parse_proc_locks(&String::from_utf8_lossy(&text)))
+    let mut out = Vec::new();
+    scan_proc_locks(|l| {
+        out.push(l);
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// Go through `/proc/locks` entry by entry until `f` says stop or the
+/// table ends. It is a seq file: the kernel hands out at most one page per
+/// `read`, whatever the buffer, and walks its lock list from the start on
+/// every `read` (a table of 50,000 locks takes about 700 reads and 130 ms
+/// here), so a short read is not the end (only a read of 0 bytes is) and
+/// stopping early saves real time. New locks are put at the head of
+/// their CPU's list, so a lock just taken tends to come early.
+pub fn scan_proc_locks(mut f: impl FnMut(LockEntry) -> std::ops::ControlFlow<()>) -> std::io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(PROC_LOCKS, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            // One line longer than the buffer: not a lock line; grow anyway.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = read_once(&fd, &mut buf[len..])?;
+        len += n;
+        // Every complete line in the buffer.
+        let mut used = 0;
+        while let Some(nl) = buf[used..len].iter().position(|&b| b == b'\n') {
+            let line = &buf[used..used + nl];
+            used += nl + 1;
+            if let Some(entry) = std::str::from_utf8(line).ok().and_then(parse_lock_line) {
+                if f(entry).is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        if n == 0 {
+            // The end; a last line without a newline.
+            if let Some(entry) = std::str::from_utf8(&buf[used..len]).ok().and_then(parse_lock_line) {
+                let _ = f(entry);
+            }
+            return Ok(());
+        }
+        buf.copy_within(used..len, 0);
+        len -= used;
+    }
+}
+
+/// The exclusive holder of the inode `(dev, ino)`: its `flock` holder
+/// (there is at most one), else the first exclusive POSIX or OFD lock.
+/// Stops reading at the `flock` holder.
+pub fn exclusive_holder(dev: u64, ino: u64) -> std::io::Result<Option<LockEntry>> {
+    let mut fcntl = None;
+    let mut flock = None;
+    scan_proc_locks(|l| {
+        if l.waiting || !l.exclusive || l.dev != dev || l.ino != ino {
+            return std::ops::ControlFlow::Continue(());
+        }
+        if l.kind == LockKind::Flock {
+            flock = Some(l);
+            return std::ops::ControlFlow::Break(());
+        }
+        fcntl.get_or_insert(l);
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(flock.or(fcntl))
 }
 
 /// Read `/proc/locks` and keep the locks held (not waited for) on one inode.
 pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
-    Ok(read_proc_locks()?.into_iter().filter(|l| l.dev == dev && l.ino == ino && !l.waiting).collect())
+    let mut out = Vec::new();
+    scan_proc_locks(|l| {
+        if l.dev == dev && l.ino == ino && !l.waiting {
+            out.push(l);
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(out)
 }
 
-/// One `read` into `buf`: procfs seq files and our small record files give
-/// all they have in one read when the buffer is large enough.
+/// One `read` into `buf`, retried on `EINTR`.
 pub fn read_once(fd: &impl std::os::fd::AsFd, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
         match rustix::io::read(fd, &mut *buf) {
@@ -105,21 +179,22 @@ pub fn read_once(fd: &impl std::os::fd::AsFd, buf: &mut [u8]) -> std::io::Result
     }
 }
 
-/// Read a small file (procfs) without the extra `statx` and end-of-file
-/// read of `std::fs::read`: a read that does not fill the buffer has
-/// reached the end; a full buffer is read on until the end.
+/// Read a small file to its end without the extra `statx` of
+/// `std::fs::read` (procfs files report size 0).
 pub fn read_small_file(path: &str) -> std::io::Result<Vec<u8>> {
     use rustix::fs::{Mode, OFlags};
     let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let mut out = vec![0u8; 16 * 1024];
+    let mut out = vec![0u8; 4096];
     let mut len = 0;
     loop {
+        if len == out.len() {
+            out.resize(out.len() * 2, 0);
+        }
         let n = read_once(&fd, &mut out[len..])?;
-        len += n;
-        if n == 0 || len < out.len() {
+        if n == 0 {
             break;
         }
-        out.resize(out.len() * 2, 0);
+        len += n;
     }
     out.truncate(len);
     Ok(out)
@@ -131,8 +206,9 @@ pub fn read_small_file(path: &str) -> std::io::Result<Vec<u8>> {
 pub enum Holder {
     /// A file system is mounted from the drive.
     Mount {
-        /// Where.
-        mount_point: PathBuf,
+        /// The mount, with the namespace it is in when that is not ours.
+        #[serde(flatten)]
+        mount: crate::mounts::Mount,
     },
     /// A process holds a lock on the node.
     Lock {
@@ -168,7 +244,7 @@ impl Holder {
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Holder::Mount { mount_point } => write!(f, "mounted at {}", mount_point.display()),
+            Holder::Mount { mount } => write!(f, "mounted at {mount}"),
             Holder::Lock { lock, pid, command } => {
                 let what = match lock {
                     LockKind::Flock => "flock",
@@ -201,43 +277,89 @@ pub fn command_of(pid: i32) -> Option<String> {
     Some(String::from_utf8_lossy(&b).trim_end().to_string())
 }
 
-/// Facts about a live process used to check owner records.
+/// What `/proc/PID/status` and `/proc/PID/stat` say about a live process,
+/// as the reader's pid and user namespaces see it. Any user may read both.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcIdentity {
-    /// Owner of `/proc/PID`: the effective uid (root for a non-dumpable
-    /// process, see [`ProcIdentity::file_uid_matches`]).
-    pub uid: u32,
+pub struct ProcInfo {
+    /// Effective uid.
+    pub euid: u32,
+    /// File-system uid: the owner of the files it creates.
+    pub fsuid: u32,
+    /// Effective gid.
+    pub egid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Its pid in its own (innermost) pid namespace: the pid it knows
+    /// itself by, which may differ from ours for it in a container.
+    pub own_pid: i32,
+    /// Stopped (`T`, e.g. Ctrl-Z) or traced (`t`).
+    pub stopped: bool,
     /// Start time in clock ticks after boot: tells a reused pid apart.
     pub start_time: u64,
     /// Command name.
     pub command: String,
 }
 
-impl ProcIdentity {
-    /// Whether a file owned by `file_uid` was created by this process's
-    /// user. A non-dumpable process shows as root in `/proc`; then its
-    /// real file-system uid is read from its status file.
-    pub fn file_uid_matches(&self, pid: i32, file_uid: u32) -> bool {
-        file_uid == self.uid || (self.uid == 0 && status_fsuid(pid) == Some(file_uid))
+impl ProcInfo {
+    /// Whether this process may open a node with the owner and mode of
+    /// `st` for reading and writing, by the mode bits (root may).
+    pub fn may_open_rw(&self, st: &rustix::fs::Stat) -> bool {
+        let need = if self.euid == 0 {
+            return true;
+        } else if self.euid == st.st_uid {
+            0o600
+        } else if self.egid == st.st_gid || self.groups.contains(&st.st_gid) {
+            0o060
+        } else {
+            0o006
+        };
+        st.st_mode & need == need
     }
 }
 
-/// Uid, start time and command of a live process, or `None` when it is
-/// gone: one open of `/proc/PID/stat`, whose inode owner is the uid.
-pub fn identity_of(pid: i32) -> Option<ProcIdentity> {
-    use std::io::Read;
-    let mut f = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    let uid = rustix::fs::fstat(&f).ok()?.st_uid;
-    let mut stat = String::with_capacity(512);
-    f.read_to_string(&mut stat).ok()?;
-    let (command, start_time) = parse_stat(&stat)?;
-    Some(ProcIdentity { uid, start_time, command })
+/// Read what [`ProcInfo`] holds for `pid`, or `None` when it is gone.
+pub fn proc_info(pid: i32) -> Option<ProcInfo> {
+    let status = read_small_file(&format!("/proc/{pid}/status")).ok()?;
+    let stat = read_small_file(&format!("/proc/{pid}/stat")).ok()?;
+    let (command, start_time) = parse_stat(&String::from_utf8_lossy(&stat))?;
+    parse_status(&String::from_utf8_lossy(&status), command, start_time)
 }
 
-fn status_fsuid(pid: i32) -> Option<u32> {
-    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(4)?.parse().ok()
+/// Parse `/proc/PID/status` (with the command and start time from `stat`).
+pub fn parse_status(status: &str, command: String, start_time: u64) -> Option<ProcInfo> {
+    let field = |name: &str| -> Vec<i64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let (uid, gid) = (field("Uid:"), field("Gid:"));
+    let as_id = |v: Option<&i64>| v.and_then(|&x| u32::try_from(x).ok());
+    let state = status.lines().find_map(|l| l.strip_prefix("State:")).map(str::trim).unwrap_or("");
+    let nspid = field("NSpid:");
+    Some(ProcInfo {
+        euid: as_id(uid.get(1))?,
+        fsuid: as_id(uid.get(3))?,
+        egid: as_id(gid.get(1))?,
+        groups: field("Groups:").iter().filter_map(|&g| u32::try_from(g).ok()).collect(),
+        own_pid: nspid.last().and_then(|&p| i32::try_from(p).ok()).unwrap_or(0),
+        stopped: state.starts_with('T') || state.starts_with('t'),
+        start_time,
+        command,
+    })
+}
+
+/// Our own start time (field 22 of `/proc/self/stat`), read once.
+pub fn own_start_time() -> u64 {
+    static ME: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ME.get_or_init(|| {
+        read_small_file("/proc/self/stat")
+            .ok()
+            .and_then(|b| parse_stat(&String::from_utf8_lossy(&b)))
+            .map(|(_, t)| t)
+            .unwrap_or(0)
+    })
 }
 
 /// Command name (field 2, in parentheses) and start time (field 22) of
@@ -246,14 +368,8 @@ pub fn parse_stat(stat: &str) -> Option<(String, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let command = stat.get(open + 1..close)?.to_string();
-    let start = stat[close + 1..].split_whitespace().nth(19)?.parse().ok()?;
+    let start = stat.get(close + 1..)?.split_whitespace().nth(19)?.parse().ok()?;
     Some((command, start))
-}
-
-/// Field 22 of `/proc/PID/stat`, counted after the command in parentheses
-/// (which may itself hold spaces and parentheses).
-pub fn parse_start_time(stat: &str) -> Option<u64> {
-    parse_stat(stat).map(|(_, t)| t)
 }
 
 /// Processes (other than us) that have a block device open, as far as
@@ -321,8 +437,35 @@ mod tests {
     #[test]
     fn start_time_survives_odd_command_names() {
         let stat = "42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
-        assert_eq!(parse_start_time(stat), Some(98765));
         assert_eq!(parse_stat(stat), Some(("a) b) (c".to_string(), 98765)));
-        assert_eq!(parse_start_time("garbage"), None);
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat(")("), None);
+    }
+
+    #[test]
+    fn status_gives_ids_namespace_pid_and_stopped_state() {
+        let status = "Name:\tsleep\nState:\tT (stopped)\nUid:\t1000\t1001\t1002\t1003\n\
+                      Gid:\t100\t101\t102\t103\nGroups:\t24 27 \nNSpid:\t4242\t7\n";
+        let p = parse_status(status, "sleep".into(), 5).unwrap();
+        assert_eq!((p.euid, p.fsuid, p.egid, p.own_pid, p.stopped), (1001, 1003, 101, 7, true));
+        assert_eq!(p.groups, vec![24, 27]);
+        assert!(parse_status("State:\tS\n", "x".into(), 0).is_none());
+    }
+
+    #[test]
+    fn scan_reads_past_short_reads() {
+        // The real table, read to its end, has at least the lock we hold.
+        let f = tempfile_in_tmp();
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        let st = rustix::fs::fstat(&f).unwrap();
+        let h = exclusive_holder(st.st_dev, st.st_ino).unwrap().expect("our lock is in /proc/locks");
+        assert_eq!(h.pid, Some(rustix::process::getpid().as_raw_nonzero().get()));
+    }
+
+    fn tempfile_in_tmp() -> std::fs::File {
+        let p = std::env::temp_dir().join(format!("discrec-holders-test.{}", std::process::id()));
+        let f = std::fs::File::create(&p).unwrap();
+        let _ = std::fs::remove_file(&p);
+        f
     }
 }

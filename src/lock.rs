@@ -8,17 +8,21 @@
 //!   systemd-udevd and `udevadm lock` already respect on block devices;
 //! * for block devices, an `O_EXCL` open: the kernel's own exclusive claim,
 //!   which makes `mount` and every other `O_EXCL` opener (libburn, xorriso,
-//!   cdrskin, growisofs) fail with `EBUSY`.
+//!   cdrskin, growisofs) fail with `EBUSY`. It also answers "is anything
+//!   mounted?" at no cost: the claim is refused while any mount namespace
+//!   has the drive mounted, so mounts are looked up only then.
 //!
-//! Waiting is fair: a waiter takes a ticket (a file `KEY.q.TICKET.PID` in
-//! the runtime directory, kept `flock`ed while it waits) and tries the drive
-//! only when no live, checked waiter holds an older ticket. Waiters sleep in
+//! Waiting is fair: a waiter takes a ticket (a file `TICKET.PID` in the
+//! drive's queue directory `discrec.KEY.q`, kept `flock`ed while it waits)
+//! and tries the drive only when no live waiter with an older ticket is in
+//! line. A waiter that is stopped (Ctrl-Z), or that leaves the drive free
+//! for [`TURN_GRACE`] without taking it, loses its turn. Waiters sleep in
 //! `poll` on inotify: the holder's release or death closes its descriptor
-//! on the node, which wakes them within microseconds.
+//! on the node, which wakes them within microseconds. A cancel descriptor
+//! (the CLI's signal pipe) ends the wait at once, with nothing taken.
 
-use std::fs;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,7 +32,7 @@ use rustix::io::Errno;
 use crate::error::{Error, Result};
 use crate::holders::{self, Holder, LockKind};
 use crate::mounts::{self, Mount};
-use crate::owner::{self, WrittenRecord};
+use crate::owner::{self, RecordDirs, WrittenRecord};
 use crate::target::{DriveKey, Target};
 
 /// How long a plain (non-waiting) acquire retries when it meets a transient
@@ -36,20 +40,21 @@ use crate::target::{DriveKey, Target};
 /// media change; udevd takes a shared `flock` while it probes).
 pub const TRANSIENT_GRACE: Duration = Duration::from_millis(500);
 
+/// How long a waiter with an older ticket may leave a free drive untaken
+/// before the next waiter goes ahead of it.
+pub const TURN_GRACE: Duration = Duration::from_millis(300);
+
 /// Longest sleep between checks while waiting, for changes that no inotify
 /// event announces (an unmount, a foreign `LOCK_UN` without close).
 const RECHECK: Duration = Duration::from_millis(50);
 
-/// Orders record writes against releases within this process. Two handles
-/// of one process write the same record name (`KEY.PID`); a release drops
-/// the lock and removes its record in one step under this mutex, so a
-/// handle that wins the lock right after cannot have its fresh record
-/// removed by the old holder.
-static RECORD_ORDER: Mutex<()> = Mutex::new(());
+/// While waiting, who holds the drive is looked up at most this often
+/// (the lookup reads `/proc/locks`, which is slow on a busy machine).
+const OWNER_LOOKUP_EVERY: Duration = Duration::from_millis(250);
 
-fn record_order() -> std::sync::MutexGuard<'static, ()> {
-    RECORD_ORDER.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Most queue entries a waiter reads per look; a queue flooded beyond it
+/// (anyone may write there) costs fairness, never the deadline.
+const MAX_QUEUE_SCAN: usize = 4096;
 
 /// A held drive.
 #[derive(Debug)]
@@ -75,11 +80,24 @@ impl Held {
         self.claim_fd.is_some()
     }
 
+    /// Let the lock, the claim (if held) and the record's lock survive
+    /// `exec`, so that the program this process becomes holds the drive
+    /// for as long as it runs, under the same pid and owner record.
+    pub fn keep_across_exec(&self) -> std::io::Result<()> {
+        let mut fds: Vec<BorrowedFd<'_>> = vec![self.lock_fd.as_fd()];
+        fds.extend(self.claim_fd.as_ref().map(|f| f.as_fd()));
+        fds.extend(self.record.iter().flat_map(|r| r.lock_fds()).map(|f| f.as_fd()));
+        for fd in fds {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        }
+        Ok(())
+    }
+
     /// Release: the lock goes first (readers then see the drive free), then
-    /// the record, in one step under [`RECORD_ORDER`].
+    /// the record (named after its own inode, so no later holder's record
+    /// can have its name).
     pub fn release(self) {
         let Held { lock_fd, claim_fd, record, .. } = self;
-        let _order = record_order();
         drop(claim_fd);
         drop(lock_fd);
         if let Some(r) = record {
@@ -88,13 +106,23 @@ impl Held {
     }
 }
 
-/// How long to keep trying.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Patience {
-    /// Fail at once on a real holder; retry transient openers briefly.
-    NoWait,
-    /// Wait until the instant, or forever.
-    Until(Option<Instant>),
+/// How long to keep trying, and how to give up.
+pub(crate) struct Patience<'a> {
+    /// Wait for the drive (else fail at once on a real holder, retrying
+    /// transient openers briefly).
+    pub wait: bool,
+    /// Give up at this instant (`None`: never).
+    pub limit: Option<Instant>,
+    /// Give up, taking nothing, as soon as this becomes readable.
+    pub cancel: Option<BorrowedFd<'a>>,
+    /// Told who is in the way whenever that changes.
+    pub on_wait: Option<&'a mut dyn FnMut(&Error)>,
+}
+
+impl Patience<'_> {
+    pub(crate) fn no_wait() -> Patience<'static> {
+        Patience { wait: false, limit: None, cancel: None, on_wait: None }
+    }
 }
 
 /// Why one try did not get the drive.
@@ -107,45 +135,66 @@ enum Miss {
 }
 
 /// Acquire the drive.
-pub(crate) fn acquire(target: &Target, run_dir: &Path, force: bool, client: &str, patience: Patience) -> Result<Held> {
+pub(crate) fn acquire(
+    target: &Target,
+    dirs: &RecordDirs,
+    force: bool,
+    client: &str,
+    mut patience: Patience<'_>,
+) -> Result<Held> {
     check_access(target)?;
     let lock_fd = open_node(target)?;
-    let waiting = matches!(patience, Patience::Until(_));
-    let start = Instant::now();
-    let limit = match patience {
-        Patience::NoWait => Some(start + TRANSIENT_GRACE),
-        Patience::Until(t) => t,
-    };
+    target.check_same(&lock_fd)?;
+    let waiting = patience.wait;
+    let limit = if waiting { patience.limit } else { Some(Instant::now() + TRANSIENT_GRACE) };
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
     let mut pause = Pause::default();
-    let ticket = if waiting { Ticket::join(run_dir, target.key).ok() } else { None };
+    let mut ticket = if waiting { Ticket::join(dirs, target.key).ok() } else { None };
+    let mut last_seen: Option<String> = None;
+    let mut last_lookup: Option<Instant> = None;
+    let mut tell = |err: &Error, patience: &mut Patience<'_>| {
+        let now = err.to_string();
+        if last_seen.as_deref() != Some(now.as_str()) {
+            if let Some(f) = patience.on_wait.as_mut() {
+                f(err);
+            }
+            last_seen = Some(now);
+        }
+    };
 
     // Phase 1: the flock. At the deadline one last try is made in any case.
     loop {
-        let my_turn = ticket.as_ref().is_none_or(|t| !t.has_predecessor(target));
+        let my_turn = match ticket.as_mut() {
+            Some(t) => !t.blocked(target, &lock_fd),
+            None => true,
+        };
         if my_turn || expired() {
-            match try_flock(&lock_fd, target, run_dir, !waiting) {
+            // Who holds it is looked up for the error; a waiter that is not
+            // at its deadline needs it only now and then.
+            let look = !waiting || expired() || last_lookup.is_none_or(|t| t.elapsed() >= OWNER_LOOKUP_EVERY);
+            match try_flock(&lock_fd, target, dirs, !waiting, look) {
                 Ok(()) => break,
                 Err(Miss::Fatal(e)) => return Err(e),
                 Err(Miss::Busy { err, transient }) => {
                     if (!waiting && !transient) || expired() {
                         return Err(err);
                     }
+                    if look {
+                        last_lookup = Some(Instant::now());
+                        tell(&err, &mut patience);
+                    }
                 }
             }
         }
-        pause.wait(target, run_dir, limit);
+        pause.wait(target, ticket.as_ref().map(|t| t.queue.as_fd()), limit, patience.cancel)?;
     }
     drop(ticket);
 
     // We hold the flock: publish the owner record.
     let since = SystemTime::now();
-    let (record, record_error) = {
-        let _order = record_order();
-        match owner::write_record(run_dir, target.key, &target.node, client, since) {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
+    let (record, record_error) = match owner::write_record(dirs, target.key, &target.node, client, since) {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e.to_string())),
     };
     let mut held = Held { lock_fd, claim_fd: None, record, still_mounted: Vec::new(), record_error };
 
@@ -163,9 +212,13 @@ pub(crate) fn acquire(target: &Target, run_dir: &Path, force: bool, client: &str
                     held.release();
                     return Err(err);
                 }
+                tell(&err, &mut patience);
             }
         }
-        pause.wait(target, run_dir, limit);
+        if let Err(e) = pause.wait(target, None, limit, patience.cancel) {
+            held.release();
+            return Err(e);
+        }
     }
 }
 
@@ -177,9 +230,11 @@ fn check_access(target: &Target) -> Result<()> {
         |e| match e {
             Errno::ROFS => Error::PermissionDenied {
                 target: target.given.clone(),
+                what: format!("{} cannot be written", target.given.display()),
+                kind: target.kind,
                 source: std::io::Error::other("it is on a read-only file system"),
             },
-            e => Error::io(&target.given, "cannot open", e.into()),
+            e => target.io_error("cannot open", e.into()),
         },
     )
 }
@@ -187,53 +242,81 @@ fn check_access(target: &Target) -> Result<()> {
 /// Open the node for locking: read-only, non-blocking (no medium needed).
 pub(crate) fn open_node(target: &Target) -> Result<OwnedFd> {
     rustix::fs::open(&target.node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
-        .map_err(|e| Error::io(&target.given, "cannot open", e.into()))
+        .map_err(|e| target.io_error("cannot open", e.into()))
 }
 
-/// `patient`: see [`crate::recorder::query_owner`]; a waiting caller tries
-/// again anyway and must not sleep here.
-fn try_flock(fd: &OwnedFd, target: &Target, run_dir: &Path, patient: bool) -> std::result::Result<(), Miss> {
+/// Whether some process holds an exclusive lock on the node: an exclusive
+/// `flock` (a shared `flock` of ours is refused then) or an exclusive POSIX
+/// or OFD lock (a POSIX read lock of ours is refused then). `None` when the
+/// node cannot be opened to ask. No `/proc/locks`, so it costs the same on
+/// a machine with 50,000 locks as on an idle one.
+pub(crate) fn held_exclusively(target: &Target) -> Option<bool> {
+    let fd = open_node(target).ok()?;
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Some(true),
+        Err(_) => return None,
+    }
+    Some(fcntl_locked(&fd))
+}
+
+/// Whether another process holds an exclusive POSIX or OFD lock on the
+/// file of `fd`: a POSIX read lock over the whole file is refused then.
+/// The probe lock is dropped at once.
+fn fcntl_locked(fd: &OwnedFd) -> bool {
+    match rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingUnlock);
+            false
+        }
+        Err(Errno::AGAIN | Errno::ACCESS) => true,
+        Err(_) => false,
+    }
+}
+
+/// `patient`: see [`crate::recorder::query_owner`]. `look`: find out who
+/// holds it (else the error names nobody).
+fn try_flock(fd: &OwnedFd, target: &Target, dirs: &RecordDirs, patient: bool, look: bool) -> Result<(), Miss> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(()),
-        Err(Errno::WOULDBLOCK) => Err(contention(target, run_dir, patient)),
-        Err(e) => Err(Miss::Fatal(Error::io(&target.given, "cannot lock", e.into()))),
+        Err(Errno::WOULDBLOCK) if look => Err(contention(target, dirs, patient)),
+        Err(Errno::WOULDBLOCK) => Err(Miss::Busy {
+            err: Error::DeviceInUse {
+                target: target.given.clone(),
+                holders: Vec::new(),
+                advice: "wait for its holder to finish",
+            },
+            transient: false,
+        }),
+        Err(e) => Err(Miss::Fatal(target.io_error("cannot lock", e.into()))),
     }
 }
 
 /// Who is in the way, as an error.
-fn contention(target: &Target, run_dir: &Path, patient: bool) -> Miss {
-    let view = match target.stat_node().and_then(|st| crate::recorder::query_owner(target, run_dir, &st, patient)) {
+fn contention(target: &Target, dirs: &RecordDirs, patient: bool) -> Miss {
+    let owner = match target.stat_node().and_then(|st| crate::recorder::query_owner(target, dirs, &st, patient)) {
         Ok(v) => v,
         Err(e) => return Miss::Fatal(e),
     };
-    match view.owner {
+    match owner {
         Some(owner) if owner.by_discrec => Miss::Busy {
             err: Error::RecorderLocked { target: target.given.clone(), owner: Box::new(owner) },
             transient: false,
         },
-        Some(owner) => {
-            // The kind of lock the foreign holder has, from the same read.
-            let lock = view
-                .node_locks
-                .iter()
-                .find(|l| l.exclusive && l.pid == owner.pid)
-                .map(|l| l.kind)
-                .unwrap_or(LockKind::Flock);
-            Miss::Busy {
-                err: Error::DeviceInUse {
-                    target: target.given.clone(),
-                    holders: vec![Holder::Lock { lock, pid: owner.pid, command: owner.command }],
-                    advice: "wait for that program to finish, or stop it",
-                },
-                transient: false,
-            }
-        }
+        Some(owner) => Miss::Busy {
+            err: Error::DeviceInUse {
+                target: target.given.clone(),
+                holders: vec![Holder::Lock { lock: owner.lock, pid: owner.pid, command: owner.command }],
+                advice: "wait for that program to finish, or stop it",
+            },
+            transient: false,
+        },
         // Nobody holds it exclusively: a shared flock (udevd probing) or the
         // holder let go meanwhile. Try again.
         None => Miss::Busy {
             err: Error::DeviceInUse {
                 target: target.given.clone(),
-                holders: view.node_locks.iter().map(Holder::from_lock).collect(),
+                holders: Vec::new(),
                 advice: "it is being probed; try again in a moment",
             },
             transient: true,
@@ -241,88 +324,108 @@ fn contention(target: &Target, run_dir: &Path, patient: bool) -> Miss {
     }
 }
 
-/// With the lock held: refuse foreign record locks, deal with mounts, then
-/// take the kernel claim.
-fn settle(target: &Target, force: bool, held: &mut Held) -> std::result::Result<(), Miss> {
+/// With the lock held: refuse foreign record locks, take the kernel claim,
+/// and only when the kernel refuses it look for mounts (and remove them
+/// with `force`).
+fn settle(target: &Target, force: bool, held: &mut Held) -> Result<(), Miss> {
     // flock and fcntl locks do not conflict, so a tool that only takes an
-    // fcntl lock (libburn does, beside O_EXCL) is found in /proc/locks.
-    if let Ok(st) = rustix::fs::fstat(&held.lock_fd) {
-        let me = rustix::process::getpid().as_raw_nonzero().get();
-        let foreign: Vec<Holder> = holders::locks_on(st.st_dev, st.st_ino)
+    // fcntl lock (libburn does, beside O_EXCL) is looked for on its own.
+    if fcntl_locked(&held.lock_fd) {
+        let foreign: Vec<Holder> = rustix::fs::fstat(&held.lock_fd)
+            .ok()
+            .and_then(|st| holders::locks_on(st.st_dev, st.st_ino).ok())
             .unwrap_or_default()
             .into_iter()
-            .filter(|l| l.exclusive && !(l.kind == LockKind::Flock && l.pid == Some(me)))
+            .filter(|l| l.exclusive && l.kind != LockKind::Flock)
             .map(|l| Holder::from_lock(&l))
             .collect();
-        if !foreign.is_empty() {
-            return Err(Miss::Busy {
-                err: Error::DeviceInUse {
-                    target: target.given.clone(),
-                    holders: foreign,
-                    advice: "wait for that program to finish, or stop it",
-                },
-                transient: false,
-            });
-        }
+        return Err(Miss::Busy {
+            err: Error::DeviceInUse {
+                target: target.given.clone(),
+                holders: foreign,
+                advice: "wait for that program to finish, or stop it",
+            },
+            transient: false,
+        });
     }
     // Files (virtual recorders) have no mounts and no kernel claim.
     let DriveKey::Block { major, minor } = target.key else { return Ok(()) };
+    held.still_mounted.clear();
+    let claim = || {
+        rustix::fs::open(
+            &target.node,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::EXCL,
+            Mode::empty(),
+        )
+    };
+    let busy = match claim() {
+        Ok(fd) => {
+            // Nothing is mounted from it anywhere: the kernel says so.
+            held.claim_fd = Some(fd);
+            return Ok(());
+        }
+        Err(Errno::BUSY) => Errno::BUSY,
+        Err(e) => return Err(Miss::Fatal(target.io_error("cannot open exclusively", e.into()))),
+    };
+    let _ = busy;
     let devs = target.device_numbers();
     let mounted = mounts::mounts_of(&devs);
-    held.still_mounted.clear();
     if !mounted.is_empty() {
         if !force {
             return Err(Miss::Busy {
                 err: Error::DeviceInUse {
                     target: target.given.clone(),
-                    holders: mounted.into_iter().map(|m| Holder::Mount { mount_point: m.mount_point }).collect(),
+                    holders: mounted.into_iter().map(|mount| Holder::Mount { mount }).collect(),
                     advice: "unmount it, or acquire with force (`discrec lock --force`) to have discrec unmount it",
                 },
                 transient: false,
             });
         }
-        held.still_mounted = mounts::unmount_all(&devs).into_iter().map(|(m, _)| m).collect();
-    }
-    let claim = rustix::fs::open(
-        &target.node,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::EXCL,
-        Mode::empty(),
-    );
-    match claim {
-        Ok(fd) => {
-            held.claim_fd = Some(fd);
-            Ok(())
-        }
-        // A busy mount that force could not remove holds the claim: grant
-        // anyway and report the volume as still mounted (spec C3).
-        Err(Errno::BUSY) if !held.still_mounted.is_empty() => Ok(()),
-        Err(Errno::BUSY) => {
-            let again = mounts::mounts_of(&devs);
-            if !again.is_empty() {
-                // Mounted between our check and the claim.
-                return Err(Miss::Busy {
-                    err: Error::DeviceInUse {
-                        target: target.given.clone(),
-                        holders: again.into_iter().map(|m| Holder::Mount { mount_point: m.mount_point }).collect(),
-                        advice: "unmount it, or acquire with force",
-                    },
-                    transient: !force,
-                });
-            }
-            let mut who = holders::kernel_holders(major, minor);
-            who.extend(holders::openers_of(rustix::fs::makedev(major, minor)));
-            Err(Miss::Busy {
-                err: Error::DeviceInUse {
+        let failed = mounts::unmount_all(&devs);
+        if let Some((m, _)) = failed.iter().find(|(_, e)| is_permission(e)) {
+            if !rustix::process::geteuid().is_root() {
+                let source = std::io::Error::from_raw_os_error(Errno::PERM.raw_os_error());
+                return Err(Miss::Fatal(Error::PermissionDenied {
                     target: target.given.clone(),
-                    holders: who,
-                    advice: "another program has it open exclusively; wait for it to finish",
-                },
-                // Short exclusive opens (cdrom_id) are retried briefly.
-                transient: true,
-            })
+                    what: format!(
+                        "force must unmount {m} from {}, and only root may unmount; unmount it yourself, or run as root",
+                        target.given.display()
+                    ),
+                    kind: target.kind,
+                    source,
+                }));
+            }
         }
-        Err(e) => Err(Miss::Fatal(Error::io(&target.given, "cannot open exclusively", e.into()))),
+        // What is still mounted, wherever: looked at again, not assumed
+        // gone from an error code (a copy in another user's namespace
+        // refuses with EINVAL and stays).
+        held.still_mounted = mounts::mounts_of(&devs);
+        if let Ok(fd) = claim() {
+            held.claim_fd = Some(fd);
+            held.still_mounted.clear();
+            return Ok(());
+        }
+        if !held.still_mounted.is_empty() {
+            // A mount force could not remove holds the claim: grant anyway
+            // and report the volume as still mounted (spec C3).
+            return Ok(());
+        }
     }
+    let mut who = holders::kernel_holders(major, minor);
+    who.extend(holders::openers_of(rustix::fs::makedev(major, minor)));
+    Err(Miss::Busy {
+        err: Error::DeviceInUse {
+            target: target.given.clone(),
+            holders: who,
+            advice: "another program has it open exclusively; wait for it to finish",
+        },
+        // Short exclusive opens (cdrom_id) are retried briefly.
+        transient: true,
+    })
+}
+
+fn is_permission(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error().map(Errno::from_raw_os_error), Some(Errno::PERM | Errno::ACCESS))
 }
 
 /// Re-checks after a wake-up whose try failed. The kernel sends the close
@@ -352,11 +455,18 @@ struct Pause {
 impl Pause {
     /// The first call only sets up the watches and returns, so that the
     /// caller's next try comes after them and no event is lost in between.
-    fn wait(&mut self, target: &Target, run_dir: &Path, limit: Option<Instant>) {
+    /// `Err(Cancelled)` when `cancel` became readable.
+    fn wait(
+        &mut self,
+        target: &Target,
+        queue: Option<BorrowedFd<'_>>,
+        limit: Option<Instant>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<()> {
         if !self.armed {
             self.armed = true;
-            self.watcher = Watcher::new(&target.node, run_dir).ok();
-            return;
+            self.watcher = Watcher::new(&target.node, queue).ok();
+            return check_cancel(target, cancel, Duration::ZERO);
         }
         let mut span = match self.after_event {
             Some(i) if i < QUICK.len() => QUICK[i],
@@ -367,12 +477,35 @@ impl Pause {
         }
         match &mut self.watcher {
             Some(w) => {
-                let woke = w.wait(span);
+                let (woke, cancelled) = w.wait(span, cancel);
+                if cancelled {
+                    return Err(Error::Cancelled { target: target.given.clone() });
+                }
                 self.after_event = if woke { Some(0) } else { self.after_event.map(|i| i + 1) };
+                Ok(())
             }
-            None => std::thread::sleep(span.min(Duration::from_millis(2))),
+            None => check_cancel(target, cancel, span.min(Duration::from_millis(2))),
         }
     }
+}
+
+/// Wait up to `span` for `cancel`; `Err(Cancelled)` if it fires.
+fn check_cancel(target: &Target, cancel: Option<BorrowedFd<'_>>, span: Duration) -> Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let Some(c) = cancel else {
+        std::thread::sleep(span);
+        return Ok(());
+    };
+    let mut fds = [PollFd::new(&c, PollFlags::IN)];
+    let ts = timespec(span);
+    match poll(&mut fds, Some(&ts)) {
+        Ok(n) if n > 0 => Err(Error::Cancelled { target: target.given.clone() }),
+        _ => Ok(()),
+    }
+}
+
+fn timespec(d: Duration) -> rustix::event::Timespec {
+    rustix::event::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as i64 }
 }
 
 /// Idle inotify instances, kept for the next wait: closing one destroys
@@ -383,14 +516,14 @@ static IDLE_INOTIFY: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 const MAX_IDLE_INOTIFY: usize = 4;
 
 /// inotify on the node (any close: a holder released or died) and on the
-/// runtime directory (records and tickets removed or closed).
+/// drive's queue directory (tickets closed or removed).
 struct Watcher {
     fd: Option<OwnedFd>,
     watches: Vec<i32>,
 }
 
 impl Watcher {
-    fn new(node: &Path, run_dir: &Path) -> std::io::Result<Watcher> {
+    fn new(node: &Path, queue: Option<BorrowedFd<'_>>) -> std::io::Result<Watcher> {
         use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
         let pooled = IDLE_INOTIFY.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let fd = match pooled {
@@ -400,22 +533,31 @@ impl Watcher {
         let mut w = Watcher { fd: Some(fd), watches: Vec::new() };
         let fd = w.fd.as_ref().expect("just set");
         w.watches.push(inotify::add_watch(fd, node, WatchFlags::CLOSE_WRITE | WatchFlags::CLOSE_NOWRITE)?);
-        // Without the directory we still wake on the node's events.
-        if let Ok(wd) = inotify::add_watch(fd, run_dir, WatchFlags::DELETE | WatchFlags::CLOSE_WRITE) {
-            w.watches.push(wd);
+        // Without the queue we still wake on the node's events.
+        if let Some(q) = queue {
+            let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&q));
+            if let Ok(wd) = inotify::add_watch(fd, path.as_str(), WatchFlags::DELETE | WatchFlags::CLOSE_WRITE) {
+                w.watches.push(wd);
+            }
         }
         Ok(w)
     }
 
-    /// Wait up to `span`; true when an event came.
-    fn wait(&mut self, span: Duration) -> bool {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let Some(fd) = &self.fd else { return false };
-        let ts = Timespec { tv_sec: span.as_secs() as i64, tv_nsec: span.subsec_nanos() as i64 };
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        let woke = matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0);
+    /// Wait up to `span`: (an event came, `cancel` fired).
+    fn wait(&mut self, span: Duration, cancel: Option<BorrowedFd<'_>>) -> (bool, bool) {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let Some(fd) = &self.fd else { return (false, false) };
+        let ts = timespec(span);
+        let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+        if let Some(c) = &cancel {
+            fds.push(PollFd::new(c, PollFlags::IN));
+        }
+        let n = poll(&mut fds, Some(&ts)).unwrap_or(0);
+        let cancelled = n > 0 && fds.get(1).is_some_and(|f| !f.revents().is_empty());
+        let woke = n > 0 && !fds[0].revents().is_empty();
+        drop(fds);
         drain(fd);
-        woke
+        (woke, cancelled)
     }
 }
 
@@ -441,155 +583,139 @@ impl Drop for Watcher {
     }
 }
 
-/// A waiter's place in line.
+/// A waiter's place in line: the file `TICKET.PID` in the drive's queue
+/// directory, `flock`ed while it waits.
 struct Ticket {
-    dir: OwnedFd,
+    queue: OwnedFd,
     name: String,
     _fd: OwnedFd,
-    run_dir: PathBuf,
-    prefix: String,
     order: (u128, i32),
+    /// Since when the drive has been free while older waiters let it be.
+    free_since: Option<Instant>,
 }
 
 impl Ticket {
-    fn join(run_dir: &Path, key: DriveKey) -> std::io::Result<Ticket> {
-        let dir = owner::open_run_dir(run_dir)?;
+    fn join(dirs: &RecordDirs, key: DriveKey) -> std::io::Result<Ticket> {
+        let queue = open_queue(dirs, key)?;
         let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
         let ticket = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
         let pid = rustix::process::getpid().as_raw_nonzero().get();
-        let prefix = format!("{key}.q.");
-        let name = format!("{prefix}{ticket:024}.{pid}");
+        let name = format!("{ticket:024}.{pid}");
         let fd = rustix::fs::openat(
-            &dir,
+            &queue,
             name.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         )?;
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
-        remove_leftovers(run_dir, key);
-        Ok(Ticket { dir, name, _fd: fd, run_dir: run_dir.to_path_buf(), prefix, order: (ticket, pid) })
+        Ok(Ticket { queue, name, _fd: fd, order: (ticket, pid), free_since: None })
     }
 
-    /// True when a live waiter with an older ticket is in line. A ticket
-    /// counts only when its file is `flock`ed by the pid in its name, is
-    /// owned by that process's uid, and that process may open the drive:
-    /// nobody can hold up the line with a planted file.
-    fn has_predecessor(&self, target: &Target) -> bool {
-        let Ok(entries) = fs::read_dir(&self.run_dir) else {
+    /// True while it is not our turn: a live, running waiter that may open
+    /// the drive holds an older ticket, and has not left the drive free
+    /// for [`TURN_GRACE`]. Tickets of dead waiters are removed on the way
+    /// (where the sticky bit lets us). A ticket counts only when its file
+    /// is owned by its waiter's user and locked: nobody holds up the line
+    /// with a planted file.
+    fn blocked(&mut self, target: &Target, lock_fd: &OwnedFd) -> bool {
+        let older = self.live_older(target);
+        if !older {
+            self.free_since = None;
             return false;
+        }
+        // Free? A shared flock of ours is refused while anyone holds it.
+        let free = match rustix::fs::flock(lock_fd, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => {
+                let _ = rustix::fs::flock(lock_fd, FlockOperation::NonBlockingUnlock);
+                true
+            }
+            Err(_) => false,
         };
-        let mut older: Vec<(PathBuf, i32)> = Vec::new();
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&self.prefix)) else {
+        if !free {
+            self.free_since = None;
+            return true;
+        }
+        let since = *self.free_since.get_or_insert_with(Instant::now);
+        since.elapsed() < TURN_GRACE
+    }
+
+    fn live_older(&self, target: &Target) -> bool {
+        let Ok(dir) = rustix::fs::Dir::read_from(&self.queue) else { return false };
+        let node_st = rustix::fs::stat(&target.node).ok();
+        let mut seen = 0;
+        for e in dir {
+            seen += 1;
+            if seen > MAX_QUEUE_SCAN {
+                return false;
+            }
+            let Ok(e) = e else { break };
+            let Some(name) = e.file_name().to_str().ok() else { continue };
+            let Some((t, p)) = name.split_once('.') else { continue };
+            let (Ok(t), Ok(p)) = (t.parse::<u128>(), p.parse::<i32>()) else { continue };
+            if (t, p) >= self.order {
                 continue;
-            };
-            let Some((t, p)) = rest.split_once('.') else {
-                continue;
-            };
-            let (Ok(t), Ok(p)) = (t.parse::<u128>(), p.parse::<i32>()) else {
-                continue;
-            };
-            if (t, p) < self.order {
-                older.push((e.path(), p));
+            }
+            if self.ticket_counts(name, p, node_st.as_ref()) {
+                return true;
             }
         }
-        if older.is_empty() {
+        false
+    }
+
+    fn ticket_counts(&self, name: &str, pid: i32, node: Option<&rustix::fs::Stat>) -> bool {
+        let Ok(fd) = rustix::fs::openat(
+            &self.queue,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else { return false };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return false;
         }
-        let locks = fs::read_to_string("/proc/locks").map(|t| holders::parse_proc_locks(&t)).unwrap_or_default();
-        let node_st = rustix::fs::stat(&target.node).ok();
-        older.iter().any(|(path, pid)| {
-            let Ok(st) = rustix::fs::lstat(path) else {
-                return false;
-            };
-            let Some(who) = holders::identity_of(*pid) else {
-                return false;
-            };
-            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
-                && who.file_uid_matches(*pid, st.st_uid)
-                && locks.iter().any(|l| {
-                    !l.waiting
-                        && l.kind == LockKind::Flock
-                        && l.dev == st.st_dev
-                        && l.ino == st.st_ino
-                        && l.pid == Some(*pid)
-                })
-                && node_st.as_ref().is_some_and(|n| may_open_rw(*pid, n))
-        })
+        // Nobody holds it: its waiter is gone. Remove it if we may.
+        if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared).is_ok() {
+            let _ = rustix::fs::unlinkat(&self.queue, name, rustix::fs::AtFlags::empty());
+            return false;
+        }
+        let Some(info) = holders::proc_info(pid) else { return false };
+        !info.stopped && info.fsuid == st.st_uid && node.is_some_and(|n| info.may_open_rw(n))
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
+        let _ = rustix::fs::unlinkat(&self.queue, self.name.as_str(), rustix::fs::AtFlags::empty());
     }
 }
 
-/// Remove records and tickets of `key` that nobody holds locked any more
-/// and whose process is gone (left by holders and waiters that were
-/// killed). Such files are never believed, but they would slow every later
-/// scan of the directory. The sticky bit lets us remove only our own
-/// user's (root: everyone's).
-fn remove_leftovers(run_dir: &Path, key: DriveKey) {
-    let Ok(entries) = fs::read_dir(run_dir) else { return };
-    let prefix = format!("{key}.");
-    let mut candidates: Vec<(PathBuf, u64, u64)> = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
-        // KEY.PID, KEY.PID.RANDOM or KEY.q.TICKET.PID: a file of a live pid
-        // may be in the instant between its creation and its lock.
-        let pid = match rest.strip_prefix("q.") {
-            Some(q) => q.rsplit('.').next(),
-            None => rest.split('.').next(),
-        };
-        let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else { continue };
-        if rustix::fs::stat(format!("/proc/{pid}").as_str()).is_ok() {
-            continue;
-        }
-        let path = e.path();
-        if let Ok(st) = rustix::fs::lstat(&path) {
-            if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile {
-                candidates.push((path, st.st_dev, st.st_ino));
+/// The queue directory of `key` (`discrec.KEY.q` beside the records),
+/// made sticky and writable for all by whoever comes first. It must be a
+/// real directory, sticky if others may write to it.
+fn open_queue(dirs: &RecordDirs, key: DriveKey) -> std::io::Result<OwnedFd> {
+    let base = dirs.open_for_writing()?;
+    let name = format!("discrec.{key}.q");
+    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
+    let fd = match rustix::fs::openat(&base, name.as_str(), flags, Mode::empty()) {
+        Err(Errno::NOENT) => {
+            match rustix::fs::mkdirat(&base, name.as_str(), Mode::from_raw_mode(0o1777)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
             }
+            let fd = rustix::fs::openat(&base, name.as_str(), flags, Mode::empty())?;
+            let st = rustix::fs::fstat(&fd)?;
+            if st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o7777 != 0o1777 {
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
+            }
+            fd
         }
+        r => r?,
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
+        return Err(std::io::Error::other("the queue directory is writable by others but not sticky"));
     }
-    if candidates.is_empty() {
-        return;
-    }
-    let Ok(locks) = holders::read_proc_locks() else { return };
-    for (path, dev, ino) in candidates {
-        if !locks.iter().any(|l| l.dev == dev && l.ino == ino) {
-            let _ = fs::remove_file(path);
-        }
-    }
-}
-
-/// Whether process `pid` may open a node with mode/owner `st` for reading
-/// and writing, by the mode bits and its credentials in `/proc/PID/status`.
-fn may_open_rw(pid: i32, st: &rustix::fs::Stat) -> bool {
-    let Ok(s) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
-    };
-    let field = |name: &str| -> Vec<u32> {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
-            .unwrap_or_default()
-    };
-    let (uid, gid, groups) = (field("Uid:"), field("Gid:"), field("Groups:"));
-    let (Some(&euid), Some(&egid)) = (uid.get(1), gid.get(1)) else {
-        return false;
-    };
-    let need = if euid == 0 {
-        return true;
-    } else if euid == st.st_uid {
-        0o600
-    } else if egid == st.st_gid || groups.contains(&st.st_gid) {
-        0o060
-    } else {
-        0o006
-    };
-    st.st_mode & need == need
+    Ok(fd)
 }

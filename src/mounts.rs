@@ -18,13 +18,16 @@ pub struct Mount {
     pub fs_type: String,
     /// A pid in the mount namespace, when it is not ours.
     pub namespace_pid: Option<i32>,
+    /// That process's command name.
+    pub namespace_command: Option<String>,
 }
 
 impl std::fmt::Display for Mount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.mount_point.display())?;
         if let Some(p) = self.namespace_pid {
-            write!(f, " (in the mount namespace of pid {p})")?;
+            let who = crate::holders::proc_label(Some(p), self.namespace_command.as_deref());
+            write!(f, " (in the mount namespace of {who})")?;
         }
         Ok(())
     }
@@ -89,7 +92,7 @@ pub fn mounts_of(devs: &[(u32, u32)]) -> Vec<Mount> {
         .map(|t| parse_mountinfo(&t, devs))
         .unwrap_or_default()
         .into_iter()
-        .map(|(mount_point, fs_type)| Mount { mount_point, fs_type, namespace_pid: None })
+        .map(|(mount_point, fs_type)| Mount { mount_point, fs_type, namespace_pid: None, namespace_command: None })
         .collect();
     let mut seen: HashSet<u64> = ns_inode("self").into_iter().collect();
     if let Ok(procs) = fs::read_dir("/proc") {
@@ -105,10 +108,12 @@ pub fn mounts_of(devs: &[(u32, u32)]) -> Vec<Mount> {
                 continue;
             }
             if let Ok(t) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) {
+                let command = crate::holders::command_of(pid);
                 out.extend(parse_mountinfo(&t, devs).into_iter().map(|(mount_point, fs_type)| Mount {
                     mount_point,
                     fs_type,
                     namespace_pid: Some(pid),
+                    namespace_command: command.clone(),
                 }));
             }
         }
@@ -132,7 +137,10 @@ pub fn unmount(m: &Mount) -> std::io::Result<()> {
 }
 
 /// Unmount every mount of the drive, innermost first. Returns the mounts
-/// that could not be removed (busy), with the reason.
+/// whose unmount failed, with the reason. An error does not tell whether
+/// the mount is still there (`EINVAL`: gone already through a shared peer,
+/// or a locked copy in another user namespace that stays): callers look
+/// again with [`mounts_of`].
 pub fn unmount_all(devs: &[(u32, u32)]) -> Vec<(Mount, std::io::Error)> {
     let mut failed = Vec::new();
     let mut mounts = mounts_of(devs);
@@ -140,10 +148,7 @@ pub fn unmount_all(devs: &[(u32, u32)]) -> Vec<(Mount, std::io::Error)> {
     mounts.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
     for m in mounts {
         if let Err(e) = unmount(&m) {
-            // Already gone (e.g. propagated unmount from a shared peer) is fine.
-            if e.raw_os_error() != Some(rustix::io::Errno::INVAL.raw_os_error()) {
-                failed.push((m, e));
-            }
+            failed.push((m, e));
         }
     }
     failed

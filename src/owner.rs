@@ -2,28 +2,41 @@
 //!
 //! The holder of a drive is whoever holds the `flock` on its node, as
 //! `/proc/locks` says (the kernel writes that table; nobody can fake it).
-//! The holder's client name comes from a record file it writes into the
-//! runtime directory (`/run/discrec`, mode 1777 like `/tmp`) and keeps
-//! `flock`ed for as long as it holds the drive. A record is believed only
-//! when all of these hold, so no other user can forge, pre-create,
-//! redirect or leave one stale:
+//! The holder's client name comes from a record file it writes when it
+//! wins the drive and keeps `flock`ed until it lets go. A record is
+//! believed only when all of these hold, so no other user can forge,
+//! pre-create, redirect or leave one stale:
 //!
+//! * it is named after its own inode, `discrec.KEY.INO`, and the reader
+//!   takes `INO` from a `flock` that `/proc/locks` shows held by the very
+//!   process that holds the drive: a name another user planted belongs to
+//!   another inode and is never opened as the holder's, and nobody can
+//!   make the holder lock a file it did not create;
 //! * it is opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a planted FIFO
-//!   cannot hang the reader), is a regular file with one link;
-//! * `/proc/locks` shows it `flock`ed by the very pid that holds the drive:
-//!   a dead holder's record is unlocked, a process that got a recycled pid
-//!   does not hold the old file, and nobody can make the holder lock a
-//!   file it did not create itself with `O_EXCL`;
-//! * the pid, uid and drive key written in it agree with that pid, the
-//!   file's owner (set by the kernel) and the drive.
+//!   cannot hang the reader) and is a regular file owned by the holder's
+//!   file-system uid (set by the kernel);
+//! * the drive key, pid and process start time written in it are the
+//!   holder's, as the holder sees its own pid (the reader maps the pid it
+//!   sees through `NSpid` in `/proc/PID/status`, so holders in containers
+//!   keep their names): a reused pid has another start time;
+//! * the holder may open the drive for reading and writing: a user who can
+//!   only read an image cannot pose as its client.
 //!
-//! The record is named `KEY.PID`; when another user has taken that name
-//! (which the sticky bit stops us from replacing) the holder keeps it
-//! under `KEY.PID.RANDOM`, and readers look for those too.
+//! Where records live ([`RecordDirs`]): `/run/discrec` (made by root, or
+//! by `contrib/tmpfiles.d/discrec.conf` at boot), else `/run/lock`, else
+//! `/tmp`, each only if it is a real directory owned by root that others
+//! cannot write to or that is sticky. Users cannot create, replace or
+//! unstick any of them, and the sticky bit keeps each user's records from
+//! others; readers search all of them. Since names follow inodes, no name
+//! another user takes in advance can keep a record from being written (a
+//! taken name is skipped for a fresh inode) or from being found, and no
+//! hot path lists a directory. A holder killed before it could remove its
+//! record leaves it behind, unlocked and never believed; the next acquire
+//! of the same drive by the same user removes it (a per-user pointer
+//! `discrec.KEY.last.UID` names it).
 
 use std::fmt;
-use std::fs;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,9 +45,6 @@ use rustix::fs::{FileType, Mode, OFlags};
 
 use crate::holders::{self, LockEntry, LockKind};
 use crate::target::DriveKey;
-
-/// Default runtime directory for owner records.
-pub const DEFAULT_RUN_DIR: &str = "/run/discrec";
 
 /// Largest record we read; anything bigger is not ours.
 const MAX_RECORD: usize = 4096;
@@ -58,6 +68,9 @@ pub struct Owner {
     pub by_discrec: bool,
     /// The holder's command name.
     pub command: Option<String>,
+    /// The kind of lock the holder has on the drive (a discrec client: `flock`).
+    #[serde(skip)]
+    pub lock: LockKind,
 }
 
 fn ser_since<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -97,7 +110,10 @@ impl fmt::Display for Owner {
 struct Record {
     v: u32,
     key: String,
+    /// The holder's pid as it sees itself (its own pid namespace).
     pid: i32,
+    /// The holder's uid as it sees itself (informational; the file owner
+    /// is what is checked).
     uid: u32,
     since_ns: u128,
     client: String,
@@ -107,76 +123,133 @@ struct Record {
     command: String,
 }
 
-/// Runtime directory for users who cannot create `/run/discrec` (only
-/// root can) on systems where nobody has: sticky like `/tmp` itself.
-pub const FALLBACK_RUN_DIR: &str = "/tmp/discrec";
+const RECORD_VERSION: u32 = 3;
 
-/// The runtime directory: `$DISCREC_RUN_DIR` if set; else `/run/discrec`
-/// when it exists or we are root (who creates it); else
-/// [`FALLBACK_RUN_DIR`]. Writers and readers pick alike. Records are
-/// believed for their lock and owner, never for their location, so the
-/// fallback is as safe; another user who pre-creates it can at worst turn
-/// client names off (the lock itself is unaffected). Install
-/// `contrib/tmpfiles.d/discrec.conf` to have `/run/discrec` at boot.
-pub fn run_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("DISCREC_RUN_DIR") {
-        return PathBuf::from(d);
+/// The system's record directories, in the order writers prefer them.
+pub const SYSTEM_RECORD_DIRS: [&str; 3] = ["/run/discrec", "/run/lock", "/tmp"];
+
+/// The directory root creates for records (and `contrib/tmpfiles.d` at boot).
+pub const DEFAULT_RUN_DIR: &str = SYSTEM_RECORD_DIRS[0];
+
+/// Where owner records and waiting tickets live: the system directories
+/// (see the module docs), or one directory given by `$DISCREC_RUN_DIR` or
+/// [`RecordDirs::only`] (tests, or systems that keep them elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordDirs {
+    only: Option<PathBuf>,
+}
+
+impl RecordDirs {
+    /// `$DISCREC_RUN_DIR` if set, else the system directories.
+    pub fn from_env() -> RecordDirs {
+        RecordDirs { only: std::env::var_os("DISCREC_RUN_DIR").filter(|d| !d.is_empty()).map(PathBuf::from) }
     }
-    if rustix::process::geteuid().is_root() || rustix::fs::lstat(DEFAULT_RUN_DIR).is_ok() {
-        PathBuf::from(DEFAULT_RUN_DIR)
-    } else {
-        PathBuf::from(FALLBACK_RUN_DIR)
+
+    /// Exactly this directory (which must be owned by root or by us, and
+    /// sticky if others may write to it).
+    pub fn only(dir: impl Into<PathBuf>) -> RecordDirs {
+        RecordDirs { only: Some(dir.into()) }
+    }
+
+    fn candidates(&self) -> Vec<&Path> {
+        match &self.only {
+            Some(d) => vec![d.as_path()],
+            None => SYSTEM_RECORD_DIRS.iter().map(Path::new).collect(),
+        }
+    }
+
+    /// Open a directory to search, if it passes the checks.
+    fn open_checked(&self, dir: &Path, create: bool) -> std::io::Result<OwnedFd> {
+        let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
+        let me = rustix::process::geteuid();
+        let may_create = create && (self.only.is_some() || (me.is_root() && dir == Path::new(DEFAULT_RUN_DIR)));
+        let fd = match rustix::fs::open(dir, flags, Mode::empty()) {
+            Err(rustix::io::Errno::NOENT) if may_create => {
+                match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o1777)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+                // mkdir is subject to the umask: set the mode we mean.
+                let st = rustix::fs::fstat(&fd)?;
+                if st.st_uid == me.as_raw() && st.st_mode & 0o7777 != 0o1777 {
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
+                }
+                fd
+            }
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                return Err(std::io::Error::other(format!("{} is not a directory", dir.display())))
+            }
+            r => r?,
+        };
+        let st = rustix::fs::fstat(&fd)?;
+        let owner_ok = st.st_uid == 0 || (self.only.is_some() && st.st_uid == me.as_raw());
+        if !owner_ok {
+            return Err(std::io::Error::other(format!(
+                "{} belongs to uid {}, not root; owner records are not kept there",
+                dir.display(),
+                st.st_uid
+            )));
+        }
+        if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
+            return Err(std::io::Error::other(format!(
+                "{} is writable by others but not sticky; owner records are not kept there (make it mode 1777)",
+                dir.display()
+            )));
+        }
+        Ok(fd)
+    }
+
+    /// The directory to write records and tickets into: the first that
+    /// passes the checks and that we may write to.
+    pub(crate) fn open_for_writing(&self) -> std::io::Result<OwnedFd> {
+        let mut why = Vec::new();
+        for dir in self.candidates() {
+            match self.open_checked(dir, true) {
+                Ok(fd) => {
+                    match rustix::fs::accessat(&fd, ".", rustix::fs::Access::WRITE_OK, rustix::fs::AtFlags::EACCESS) {
+                        Ok(()) => return Ok(fd),
+                        Err(e) => why.push(format!("{}: {e}", dir.display())),
+                    }
+                }
+                Err(e) => why.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        Err(std::io::Error::other(format!("no directory for owner records ({})", why.join("; "))))
+    }
+
+    /// The directories to search that sit on file system `dev`.
+    fn open_on_device(&self, dev: u64) -> impl Iterator<Item = OwnedFd> + '_ {
+        self.candidates().into_iter().filter_map(move |dir| {
+            let st = rustix::fs::stat(dir).ok()?;
+            (st.st_dev == dev).then(|| self.open_checked(dir, false).ok()).flatten()
+        })
     }
 }
 
-/// Open the runtime directory for writing records into, creating it
-/// (mode 1777) when it is missing and we may. It must be a real directory
-/// (opened with `O_NOFOLLOW`), and sticky if others may write to it, so
-/// that nobody else can remove or replace what we put there. Whoever owns
-/// it can at worst delete names: records are believed for their lock and
-/// file owner, never for their place. All writes go through the returned
-/// descriptor (`openat`, `renameat`), so the directory cannot be swapped
-/// for a link between this check and the writes.
-pub fn open_run_dir(dir: &Path) -> std::io::Result<OwnedFd> {
-    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
-    let fd = match rustix::fs::open(dir, flags, Mode::empty()) {
-        Err(rustix::io::Errno::NOENT) => {
-            match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o1777)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let fd = rustix::fs::open(dir, flags, Mode::empty())?;
-            // mkdir is subject to the umask: set the mode we mean on the
-            // directory we made.
-            let st = rustix::fs::fstat(&fd)?;
-            if st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o7777 != 0o1777 {
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
-            }
-            fd
-        }
-        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
-            return Err(std::io::Error::other(format!("{} is not a directory; owner records are off", dir.display())))
-        }
-        r => r?,
-    };
-    let st = rustix::fs::fstat(&fd)?;
-    if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
-        return Err(std::io::Error::other(format!(
-            "{} is writable by others but not sticky; owner records are off (make it mode 1777)",
-            dir.display()
-        )));
+impl Default for RecordDirs {
+    fn default() -> Self {
+        RecordDirs::from_env()
     }
-    Ok(fd)
 }
 
 /// Our own command name, read once.
 fn own_command() -> &'static str {
     static ME: OnceLock<String> = OnceLock::new();
-    ME.get_or_init(|| holders::command_of(rustix::process::getpid().as_raw_nonzero().get()).unwrap_or_default())
+    ME.get_or_init(|| holders::command_of(own_pid()).unwrap_or_default())
 }
 
-fn record_name(key: DriveKey, pid: i32) -> String {
-    format!("{key}.{pid}")
+fn own_pid() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+fn record_name(key: DriveKey, ino: u64) -> String {
+    format!("discrec.{key}.{ino}")
+}
+
+/// The per-user pointer to the last record written for `key`.
+fn pointer_name(key: DriveKey) -> String {
+    format!("discrec.{key}.last.{}", rustix::process::geteuid().as_raw())
 }
 
 /// A record this process wrote and keeps locked; removed on release.
@@ -184,7 +257,9 @@ fn record_name(key: DriveKey, pid: i32) -> String {
 pub struct WrittenRecord {
     dir: OwnedFd,
     name: String,
-    _lock: OwnedFd,
+    fd: OwnedFd,
+    /// The second inode of a record named after two.
+    salt: Option<OwnedFd>,
 }
 
 impl WrittenRecord {
@@ -192,23 +267,30 @@ impl WrittenRecord {
     pub fn remove(self) {
         let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
     }
+
+    /// The descriptor that holds the record's lock (kept across `exec` by
+    /// a wrapped command).
+    pub(crate) fn lock_fds(&self) -> impl Iterator<Item = &OwnedFd> {
+        std::iter::once(&self.fd).chain(self.salt.as_ref())
+    }
 }
 
-/// Write our owner record for `key`. Fails softly: `Err` carries why, and
-/// the lock works without a record (the owner shows without client name).
+/// Write our owner record for `key`. Call it holding the drive. Fails
+/// softly: `Err` carries why, and the lock works without a record (the
+/// owner then shows without client name).
 pub fn write_record(
-    dir: &Path,
+    dirs: &RecordDirs,
     key: DriveKey,
     node: &Path,
     client: &str,
     since: SystemTime,
 ) -> std::io::Result<WrittenRecord> {
-    let dirfd = open_run_dir(dir)?;
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let dirfd = dirs.open_for_writing()?;
+    remove_previous(&dirfd, key);
     let rec = Record {
-        v: 2,
+        v: RECORD_VERSION,
         key: key.to_string(),
-        pid,
+        pid: own_pid(),
         uid: rustix::process::geteuid().as_raw(),
         since_ns: since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos(),
         client: client.to_string(),
@@ -217,15 +299,62 @@ pub fn write_record(
     };
     let body = serde_json::to_vec(&rec).map_err(std::io::Error::other)?;
     // Write under a fresh random name (O_EXCL|O_NOFOLLOW: never through a
-    // link, never into someone else's file), lock it, then rename it onto
-    // KEY.PID. The sticky bit refuses the rename when another user planted
-    // that name; then the record keeps its random name, which readers also
-    // look for.
-    let final_name = record_name(key, pid);
+    // link, never into someone else's file), lock it, then give it the name
+    // of its inode without replacing anything. A name another user took in
+    // advance is skipped for a new inode; the files whose names were taken
+    // are kept meanwhile, so that the file system cannot hand the same
+    // inode number out again. Inode numbers can be guessed, so an attacker
+    // may have taken the names of many inodes to come: then the record is
+    // named after two of our inodes, `discrec.KEY.INO.SALT`, the second
+    // also kept locked. Taking every pair in advance is out of reach.
+    let mut made: Vec<(String, OwnedFd, u64)> = Vec::new();
+    let result = (|| -> std::io::Result<WrittenRecord> {
+        for attempt in 0..SINGLE_TRIES + PAIR_TRIES {
+            let (tmp, fd, ino) = make_locked(&dirfd, key, &body)?;
+            let pair = attempt >= SINGLE_TRIES;
+            let name = match (pair, made.first()) {
+                (true, Some((_, _, first))) => format!("{}.{ino}", record_name(key, *first)),
+                _ => record_name(key, ino),
+            };
+            // In a pair, the first inode made is the record, the new one the salt.
+            let from = if pair { made[0].0.clone() } else { tmp.clone() };
+            made.push((tmp, fd, ino));
+            match rustix::fs::renameat_with(&dirfd, from.as_str(), &dirfd, name.as_str(), rustix::fs::RenameFlags::NOREPLACE)
+            {
+                Ok(()) => {
+                    let record = if pair { made.remove(0) } else { made.pop().expect("just pushed") };
+                    let salt = if pair { made.pop().map(|(n, fd, _)| (n, fd)) } else { None };
+                    if let Some((n, _)) = &salt {
+                        // Locked, and so in /proc/locks, without a name of its own.
+                        let _ = rustix::fs::unlinkat(&dirfd, n.as_str(), rustix::fs::AtFlags::empty());
+                    }
+                    point_to(&dirfd, key, &name);
+                    return Ok(WrittenRecord { dir: dirfd.try_clone()?, name, fd: record.1, salt: salt.map(|s| s.1) });
+                }
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(std::io::Error::other(
+            "every name tried for the owner record was taken in advance by someone; the lock holds, but others see it without its client name",
+        ))
+    })();
+    for (tmp, _, _) in made {
+        let _ = rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
+    }
+    result
+}
+
+/// Tries of a name after one inode, then of a name after two.
+const SINGLE_TRIES: usize = 8;
+const PAIR_TRIES: usize = 8;
+
+/// A new record file under a random name: locked, public, holding `body`.
+fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(String, OwnedFd, u64)> {
     for _ in 0..8 {
-        let tmp = format!("{final_name}.{:016x}", random_u64());
+        let tmp = format!("discrec.{key}.new.{:016x}", random_u64());
         let fd = match rustix::fs::openat(
-            &dirfd,
+            dir,
             tmp.as_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
@@ -234,131 +363,243 @@ pub fn write_record(
             Err(rustix::io::Errno::EXIST) => continue,
             Err(e) => return Err(e.into()),
         };
-        let written = (|| -> std::io::Result<()> {
+        let written = (|| -> std::io::Result<u64> {
             rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
             // The umask may have taken read bits away; records are public.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
-            if rustix::io::write(&fd, &body)? != body.len() {
+            if rustix::io::write(&fd, body)? != body.len() {
                 return Err(std::io::Error::other("short write of the owner record"));
             }
-            Ok(())
+            Ok(rustix::fs::fstat(&fd)?.st_ino)
         })();
-        let unlink_tmp = || rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
-        if let Err(e) = written {
-            let _ = unlink_tmp();
-            return Err(e);
-        }
-        return match rustix::fs::renameat(&dirfd, tmp.as_str(), &dirfd, final_name.as_str()) {
-            Ok(()) => Ok(WrittenRecord { dir: dirfd, name: final_name, _lock: fd }),
-            Err(rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => {
-                Ok(WrittenRecord { dir: dirfd, name: tmp, _lock: fd })
-            }
+        return match written {
+            Ok(ino) => Ok((tmp, fd, ino)),
             Err(e) => {
-                let _ = unlink_tmp();
-                Err(e.into())
+                let _ = rustix::fs::unlinkat(dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+                Err(e)
             }
         };
     }
     Err(std::io::Error::other("could not create a record file with a fresh name"))
 }
 
+/// Point our per-user pointer for `key` at `name` (best effort: another
+/// user may hold the pointer's name, which only turns the clean-up off).
+fn point_to(dir: &OwnedFd, key: DriveKey, name: &str) {
+    let ptr = pointer_name(key);
+    let tmp = format!("{ptr}.new.{:016x}", random_u64());
+    if rustix::fs::symlinkat(name, dir, tmp.as_str()).is_ok()
+        && rustix::fs::renameat(dir, tmp.as_str(), dir, ptr.as_str()).is_err()
+    {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), rustix::fs::AtFlags::empty());
+    }
+}
+
+/// Remove the record our user last wrote for `key`, if its writer died
+/// without removing it (nobody holds its lock). We hold the drive, so no
+/// live client of ours can be using it.
+fn remove_previous(dir: &OwnedFd, key: DriveKey) {
+    let Ok(target) = rustix::fs::readlinkat(dir, pointer_name(key).as_str(), Vec::new()) else { return };
+    let Ok(name) = target.into_string() else { return };
+    if !name.starts_with(&format!("discrec.{key}.")) || name.contains('/') {
+        return;
+    }
+    let Ok(fd) = rustix::fs::openat(
+        dir,
+        name.as_str(),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    let Ok(st) = rustix::fs::fstat(&fd) else { return };
+    let mine = st.st_uid == rustix::process::geteuid().as_raw()
+        && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+    if mine && rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok() {
+        // Still the same file under that name?
+        if rustix::fs::statat(dir, name.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|now| now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+        {
+            let _ = rustix::fs::unlinkat(dir, name.as_str(), rustix::fs::AtFlags::empty());
+        }
+    }
+}
+
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
         let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        return t.as_nanos() as u64 ^ (rustix::process::getpid().as_raw_nonzero().get() as u64) << 32;
+        return t.as_nanos() as u64 ^ (own_pid() as u64) << 32;
     }
     u64::from_ne_bytes(b)
 }
 
-/// Read and check the record of holder `pid`; `None` when there is no
-/// record that passes every check. `locks` is all of `/proc/locks`.
-fn read_record(dir: &Path, key: DriveKey, pid: i32, locks: &[LockEntry]) -> Option<(Record, u32)> {
-    let primary = dir.join(record_name(key, pid));
-    if let Some(r) = read_checked(&primary, key, pid, locks) {
-        return Some(r);
-    }
-    // Fallback names, used when the primary name was taken by someone else.
-    let prefix = format!("{}.", record_name(key, pid));
-    let entries = fs::read_dir(dir).ok()?;
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
-        .find_map(|e| read_checked(&e.path(), key, pid, locks))
-}
-
-/// A checked record and its owner's uid.
-fn read_checked(path: &Path, key: DriveKey, pid: i32, locks: &[LockEntry]) -> Option<(Record, u32)> {
-    let fd =
-        rustix::fs::open(path, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-            .ok()?;
-    let st = rustix::fs::fstat(fd.as_fd()).ok()?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
-        || st.st_nlink != 1
-        || st.st_size as usize > MAX_RECORD
-    {
-        return None;
-    }
-    let locked_by_holder = locks.iter().any(|l| {
-        !l.waiting
-            && l.kind == LockKind::Flock
-            && l.exclusive
-            && l.pid == Some(pid)
-            && l.dev == st.st_dev
-            && l.ino == st.st_ino
-    });
-    if !locked_by_holder {
-        return None;
-    }
-    let mut buf = [0u8; MAX_RECORD];
-    let n = holders::read_once(&fd, &mut buf).ok()?;
-    let r: Record = serde_json::from_slice(&buf[..n]).ok()?;
-    (r.v == 2 && r.pid == pid && r.uid == st.st_uid && r.key == key.to_string()).then_some((r, st.st_uid))
-}
-
-/// The owner of the drive whose node is `(dev, ino)`, from all of
-/// `/proc/locks` and the holder's record. `None` when nothing holds an
-/// exclusive lock on the node.
-pub fn owner_from_locks(dir: &Path, key: DriveKey, dev: u64, ino: u64, locks: &[LockEntry]) -> Option<Owner> {
-    let on_node = |l: &&LockEntry| !l.waiting && l.exclusive && l.dev == dev && l.ino == ino;
-    let l = locks.iter().filter(on_node).find(|l| l.kind == LockKind::Flock).or_else(|| locks.iter().find(on_node))?;
-    let Some(pid) = l.pid else {
-        return Some(Owner {
-            client_name: None,
-            pid: None,
-            uid: None,
-            user: None,
-            since: None,
-            by_discrec: false,
-            command: None,
-        });
+/// The record named after inode `(dev, ino)`, which `/proc/locks` shows
+/// `flock`ed by holder `pid`: checked as the module docs say. `node` is the
+/// drive node's `stat` (for the may-open check).
+fn read_record(
+    dirs: &RecordDirs,
+    key: DriveKey,
+    pid: i32,
+    (dev, ino): (u64, u64),
+    salt: Option<u64>,
+    node: &rustix::fs::Stat,
+) -> Option<Owner> {
+    let name = match salt {
+        Some(salt) => format!("{}.{salt}", record_name(key, ino)),
+        None => record_name(key, ino),
     };
-    // The lock can outlive its taker for a moment (a child between fork and
-    // exec holds copies of its descriptors): a dead taker is never
-    // reported as a discrec owner.
-    let alive = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok();
-    if l.kind == LockKind::Flock && alive.is_some() {
-        if let Some((r, uid)) = read_record(dir, key, pid, locks) {
-            return Some(Owner {
-                client_name: Some(r.client),
-                pid: Some(pid),
-                uid: Some(uid),
-                user: crate::users::name_of(uid),
-                since: Some(UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
-                by_discrec: true,
-                command: Some(r.command),
+    for dir in dirs.open_on_device(dev) {
+        let Ok(fd) = rustix::fs::openat(
+            &dir,
+            name.as_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else { continue };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+            || st.st_ino != ino
+            || st.st_dev != dev
+            || st.st_size as usize > MAX_RECORD
+        {
+            continue;
+        }
+        let mut buf = [0u8; MAX_RECORD];
+        let Ok(n) = holders::read_once(&fd, &mut buf) else { continue };
+        let Ok(r) = serde_json::from_slice::<Record>(&buf[..n]) else { continue };
+        if r.v != RECORD_VERSION || r.key != key.to_string() {
+            continue;
+        }
+        // Who the holder is, from /proc (as our namespaces see it).
+        let info = holders::proc_info(pid)?;
+        if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
+            continue;
+        }
+        return Some(Owner {
+            client_name: Some(r.client),
+            pid: Some(pid),
+            uid: Some(st.st_uid),
+            user: crate::users::name_of(st.st_uid),
+            since: Some(UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
+            by_discrec: true,
+            command: Some(r.command),
+            lock: LockKind::Flock,
+        });
+    }
+    None
+}
+
+/// How many `flock`s read just before the drive's lock are kept as
+/// candidates for the holder's record (taken right after the drive's lock
+/// on the same CPU, it comes just before it in `/proc/locks`).
+const RECENT: usize = 64;
+
+/// The owner of the drive whose node has `stat` `node`, from `/proc/locks`
+/// and the holder's record; `None` when nothing holds an exclusive lock on
+/// the node. Reads `/proc/locks` only as far as it must: up to the drive's
+/// lock and the holder's record lock.
+pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> std::io::Result<Option<Owner>> {
+    use std::ops::ControlFlow::{Break, Continue};
+    let (dev, ino) = (node.st_dev, node.st_ino);
+    let mut recent: std::collections::VecDeque<LockEntry> = std::collections::VecDeque::with_capacity(RECENT);
+    let mut holder: Option<LockEntry> = None;
+    let mut fcntl_holder: Option<LockEntry> = None;
+    let mut found: Option<Owner> = None;
+    // The holder's other locked inodes, each tried once as a record.
+    let mut tried: Vec<(u64, u64)> = Vec::new();
+    let mut seen_before_holder = 0usize;
+    let is_candidate = |l: &LockEntry, pid: i32| {
+        !l.waiting && l.exclusive && l.kind == LockKind::Flock && l.pid == Some(pid) && (l.dev, l.ino) != (dev, ino)
+    };
+    let try_single = |l: &LockEntry, pid: i32, tried: &mut Vec<(u64, u64)>| -> Option<Owner> {
+        if !is_candidate(l, pid) || tried.contains(&(l.dev, l.ino)) {
+            return None;
+        }
+        tried.push((l.dev, l.ino));
+        read_record(dirs, key, pid, (l.dev, l.ino), None, node)
+    };
+    holders::scan_proc_locks(|l| match &holder {
+        None => {
+            if !l.waiting && l.exclusive && l.dev == dev && l.ino == ino {
+                if l.kind != LockKind::Flock {
+                    fcntl_holder.get_or_insert(l);
+                    return Continue(());
+                }
+                let pid = l.pid;
+                holder = Some(l);
+                let Some(pid) = pid else { return Break(()) };
+                for r in recent.iter().rev() {
+                    if let Some(o) = try_single(r, pid, &mut tried) {
+                        found = Some(o);
+                        return Break(());
+                    }
+                }
+                return Continue(());
+            }
+            seen_before_holder += 1;
+            if !l.waiting && l.exclusive && l.kind == LockKind::Flock {
+                if recent.len() == RECENT {
+                    recent.pop_front();
+                }
+                recent.push_back(l);
+            }
+            Continue(())
+        }
+        Some(h) => match h.pid.and_then(|pid| try_single(&l, pid, &mut tried)) {
+            Some(o) => {
+                found = Some(o);
+                Break(())
+            }
+            None => Continue(()),
+        },
+    })?;
+    let Some(holder) = holder.or(fcntl_holder) else { return Ok(None) };
+    if let (None, LockKind::Flock, Some(pid)) = (&found, holder.kind, holder.pid) {
+        // The record's lock came before the drive's, out of reach of the
+        // recent ones: look again up to the drive's lock.
+        let mut left = seen_before_holder;
+        holders::scan_proc_locks(|l| {
+            if left == 0 {
+                return Break(());
+            }
+            left -= 1;
+            match try_single(&l, pid, &mut tried) {
+                Some(o) => {
+                    found = Some(o);
+                    Break(())
+                }
+                None => Continue(()),
+            }
+        })?;
+        // A record named after two of the holder's inodes (see write_record).
+        if found.is_none() {
+            found = tried.iter().find_map(|&(d, i)| {
+                tried
+                    .iter()
+                    .filter(|&&(d2, i2)| d2 == d && i2 != i)
+                    .find_map(|&(_, salt)| read_record(dirs, key, pid, (d, i), Some(salt), node))
             });
         }
     }
-    // Not a discrec client: what the kernel says about the process.
-    let uid = alive.map(|s| s.st_uid);
-    Some(Owner {
+    if let Some(o) = found {
+        return Ok(Some(o));
+    }
+    Ok(Some(foreign_owner(holder.pid, holder.kind)))
+}
+
+/// A holder that is not a discrec client: what the kernel says about it.
+pub(crate) fn foreign_owner(pid: Option<i32>, lock: LockKind) -> Owner {
+    let uid = pid.and_then(|p| rustix::fs::stat(format!("/proc/{p}").as_str()).ok()).map(|s| s.st_uid);
+    Owner {
         client_name: None,
-        pid: Some(pid),
+        pid,
         uid,
         user: uid.and_then(crate::users::name_of),
         since: None,
         by_discrec: false,
-        command: holders::command_of(pid),
-    })
+        command: pid.and_then(holders::command_of),
+        lock,
+    }
 }

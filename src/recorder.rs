@@ -2,6 +2,7 @@
 //! `IDiscRecorder2` is to an application. Each handle is one client; nested
 //! acquires on a handle only count.
 
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -10,14 +11,14 @@ use crate::error::{Error, Result};
 use crate::holders::{self, Holder};
 use crate::lock::{self, Held, Patience};
 use crate::mounts::{self, Mount};
-use crate::owner::{self, Owner};
+use crate::owner::{self, Owner, RecordDirs};
 use crate::target::{Target, TargetKind};
 
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
 pub struct Recorder {
     target: Target,
-    run_dir: PathBuf,
+    dirs: RecordDirs,
     count: u32,
     held: Option<Held>,
     client_name: Option<String>,
@@ -51,14 +52,19 @@ impl Recorder {
     /// Missing targets are `ERROR_DEV_NOT_EXIST`; targets the caller may
     /// not open for reading and writing are `E_ACCESSDENIED`.
     pub fn open(path: impl AsRef<Path>) -> Result<Recorder> {
-        Self::open_in(path, owner::run_dir())
+        Self::open_with(path, RecordDirs::from_env())
     }
 
-    /// Like [`Recorder::open`] with an explicit runtime directory for owner
-    /// records (tests, or systems that keep it elsewhere).
+    /// Like [`Recorder::open`] with one explicit directory for owner
+    /// records and tickets (tests, or systems that keep them elsewhere).
     pub fn open_in(path: impl AsRef<Path>, run_dir: impl Into<PathBuf>) -> Result<Recorder> {
+        Self::open_with(path, RecordDirs::only(run_dir))
+    }
+
+    /// Like [`Recorder::open`] with the given record directories.
+    pub fn open_with(path: impl AsRef<Path>, dirs: RecordDirs) -> Result<Recorder> {
         let target = Target::resolve(path.as_ref())?;
-        Ok(Recorder { target, run_dir: run_dir.into(), count: 0, held: None, client_name: None, closed: false })
+        Ok(Recorder { target, dirs, count: 0, held: None, client_name: None, closed: false })
     }
 
     /// The resolved target.
@@ -97,7 +103,7 @@ impl Recorder {
     /// `AcquireExclusiveAccess(force, clientName)` (spec C1-C4): exclusive
     /// use of the drive, or an error at once if someone else has it.
     pub fn acquire_exclusive_access(&mut self, force: bool, client_name: &str) -> Result<()> {
-        self.acquire_with(force, client_name, Patience::NoWait)
+        self.acquire_with(force, client_name, Patience::no_wait())
     }
 
     /// Like [`Recorder::acquire_exclusive_access`], but wait for the drive:
@@ -110,11 +116,20 @@ impl Recorder {
         client_name: &str,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        let until = timeout.map(|t| Instant::now() + t);
-        self.acquire_with(force, client_name, Patience::Until(until))
+        self.acquire_exclusive_access_waiting(force, client_name, Wait { timeout, ..Wait::default() })
     }
 
-    fn acquire_with(&mut self, force: bool, client_name: &str, patience: Patience) -> Result<()> {
+    /// The waiting acquire with everything a waiting program may want:
+    /// a deadline, a descriptor that cancels the wait when it becomes
+    /// readable (e.g. a signal pipe; `E_IMAPI_REQUEST_CANCELLED`, nothing
+    /// taken), and a callback told who is in the way whenever that changes.
+    pub fn acquire_exclusive_access_waiting(&mut self, force: bool, client_name: &str, wait: Wait<'_>) -> Result<()> {
+        let Wait { timeout, cancel, on_wait } = wait;
+        let limit = timeout.map(|t| Instant::now() + t);
+        self.acquire_with(force, client_name, Patience { wait: true, limit, cancel, on_wait })
+    }
+
+    fn acquire_with(&mut self, force: bool, client_name: &str, patience: Patience<'_>) -> Result<()> {
         self.check_open()?;
         client_name::validate(client_name)?;
         if self.count > 0 {
@@ -124,7 +139,7 @@ impl Recorder {
             })?;
             return Ok(());
         }
-        let held = lock::acquire(&self.target, &self.run_dir, force, client_name, patience)?;
+        let held = lock::acquire(&self.target, &self.dirs, force, client_name, patience)?;
         self.held = Some(held);
         self.count = 1;
         self.client_name = Some(client_name.to_string());
@@ -163,7 +178,7 @@ impl Recorder {
     /// false and no client name.
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
-        Ok(query_owner(&self.target, &self.run_dir, &self.target.stat_node()?, true)?.owner)
+        Ok(query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)?)
     }
 
     /// A guard that releases on drop.
@@ -216,6 +231,23 @@ impl Recorder {
         }
     }
 
+    /// Let what this handle holds survive `exec`: the program this process
+    /// becomes keeps the drive, under this handle's client name and with
+    /// this pid, for as long as it runs, and the kernel frees it when that
+    /// program ends (`discrec lock -- COMMAND` uses this). Call
+    /// [`Recorder::hand_over_claim`] first if the program opens the drive
+    /// with `O_EXCL` itself.
+    pub fn keep_across_exec(&mut self) -> Result<()> {
+        self.check_open()?;
+        match self.held.as_ref() {
+            Some(h) => h.keep_across_exec().map_err(|e| Error::Fail {
+                what: format!("cannot keep the lock of {} across exec", self.target.given.display()),
+                source: e,
+            }),
+            None => Err(Error::NotLocked { target: self.target.given.clone() }),
+        }
+    }
+
     /// Whether this handle holds the kernel's exclusive claim.
     pub fn holds_kernel_claim(&self) -> bool {
         self.held.as_ref().is_some_and(|h| h.has_claim())
@@ -224,9 +256,10 @@ impl Recorder {
     /// Lock state, owner, mounts and other lockers of the drive.
     pub fn status(&self) -> Result<DriveStatus> {
         self.check_open()?;
-        let OwnerView { owner, node_locks } =
-            query_owner(&self.target, &self.run_dir, &self.target.stat_node()?, true)?;
-        let other_locks = node_locks
+        let st = self.target.stat_node()?;
+        let owner = query_owner(&self.target, &self.dirs, &st, true)?;
+        let other_locks = holders::locks_on(st.st_dev, st.st_ino)
+            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?
             .iter()
             .filter(|l| !(l.exclusive && owner.as_ref().is_some_and(|o| o.pid == l.pid)))
             .map(Holder::from_lock)
@@ -258,42 +291,57 @@ impl Drop for Recorder {
     }
 }
 
-/// What one look at `/proc/locks` says about a drive.
-pub(crate) struct OwnerView {
-    /// The holder, if any.
-    pub owner: Option<Owner>,
-    /// Every lock held on the drive's node, from the same read.
-    pub node_locks: Vec<holders::LockEntry>,
-}
-
 /// The owner of a drive from the kernel's lock table and the holder's record.
 ///
-/// `patient`: a holder without a record may be a discrec client in the
-/// instant between winning the lock and writing its record (or a holder
-/// being torn down); look again for up to 3 ms before calling it a foreign
-/// holder. Callers that retry on their own pass false.
-pub(crate) fn query_owner(target: &Target, run_dir: &Path, st: &rustix::fs::Stat, patient: bool) -> Result<OwnerView> {
-    let look = || -> Result<OwnerView> {
-        let locks = holders::read_proc_locks()
-            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
-        let owner = owner::owner_from_locks(run_dir, target.key, st.st_dev, st.st_ino, &locks);
-        let node_locks = locks.into_iter().filter(|l| !l.waiting && l.dev == st.st_dev && l.ino == st.st_ino).collect();
-        Ok(OwnerView { owner, node_locks })
+/// A free drive is answered without `/proc/locks` (see
+/// [`lock::held_exclusively`]). `patient`: a holder without a record may
+/// be a discrec client in the instant between winning the lock and
+/// writing its record (or a holder being torn down); look again for up to
+/// 3 ms before calling it a foreign holder. Callers that retry on their
+/// own pass false.
+pub(crate) fn query_owner(
+    target: &Target,
+    dirs: &RecordDirs,
+    st: &rustix::fs::Stat,
+    patient: bool,
+) -> Result<Option<Owner>> {
+    if lock::held_exclusively(target) == Some(false) {
+        return Ok(None);
+    }
+    let look = || -> Result<Option<Owner>> {
+        owner::find_owner(dirs, target.key, st)
+            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })
     };
+    let started = Instant::now();
     let first = look()?;
-    let Some(o) = first.owner.as_ref().filter(|o| patient && !o.by_discrec && o.pid.is_some()) else {
+    let Some(o) = first.as_ref().filter(|o| patient && !o.by_discrec && o.pid.is_some()) else {
         return Ok(first);
     };
     let pid = o.pid;
+    // On a machine whose lock table takes long to read, one look again.
+    let tries = if started.elapsed() > Duration::from_millis(10) { 1 } else { 3 };
     let mut last = first;
-    for _ in 0..3 {
+    for _ in 0..tries {
         std::thread::sleep(Duration::from_millis(1));
         last = look()?;
-        if !last.owner.as_ref().is_some_and(|a| a.pid == pid && !a.by_discrec) {
+        if !last.as_ref().is_some_and(|a| a.pid == pid && !a.by_discrec) {
             break;
         }
     }
     Ok(last)
+}
+
+/// How a waiting acquire waits (see
+/// [`Recorder::acquire_exclusive_access_waiting`]).
+#[derive(Default)]
+pub struct Wait<'a> {
+    /// Give up after this long (`None`: wait forever).
+    pub timeout: Option<Duration>,
+    /// Give up, taking nothing, when this descriptor becomes readable.
+    pub cancel: Option<BorrowedFd<'a>>,
+    /// Called with the error that says who is in the way, whenever that
+    /// changes (the first time too).
+    pub on_wait: Option<&'a mut dyn FnMut(&Error)>,
 }
 
 /// Holds exclusive access; releases it when dropped.

@@ -107,9 +107,40 @@ impl Target {
     }
 
     /// `stat` of the node discrec locks (its inode is what `/proc/locks`
-    /// names).
+    /// names). An image file replaced under its name since the handle was
+    /// opened is gone for this handle: `ERROR_DEV_NOT_EXIST`.
     pub fn stat_node(&self) -> Result<Stat> {
-        rustix::fs::stat(&self.node).map_err(|e| Error::io(&self.given, "cannot stat", e.into()))
+        let st = rustix::fs::stat(&self.node).map_err(|e| self.io_error("cannot stat", e.into()))?;
+        self.check_stat(&st)?;
+        Ok(st)
+    }
+
+    /// Check that an open descriptor of the node is this drive: a file
+    /// renamed over an image between resolving and opening would put the
+    /// lock on one inode and the owner record on another.
+    pub fn check_same(&self, fd: &impl std::os::fd::AsFd) -> Result<()> {
+        let st = rustix::fs::fstat(fd).map_err(|e| self.io_error("cannot stat", e.into()))?;
+        self.check_stat(&st)
+    }
+
+    fn check_stat(&self, st: &Stat) -> Result<()> {
+        let same = match self.key {
+            DriveKey::File { dev, ino } => st.st_dev == dev && st.st_ino == ino,
+            DriveKey::Block { major, minor } => {
+                FileType::from_raw_mode(st.st_mode) == FileType::BlockDevice
+                    && st.st_rdev == rustix::fs::makedev(major, minor)
+            }
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(Error::DeviceNotExist { target: self.given.clone(), gone: true })
+        }
+    }
+
+    /// Map an I/O error met while doing `what` on this target.
+    pub(crate) fn io_error(&self, what: &str, e: std::io::Error) -> Error {
+        Error::io_on(&self.given, self.kind, what, e)
     }
 
     /// The sysfs directory of a block device.

@@ -345,11 +345,15 @@ fn c7_leftover_record_of_a_recycled_pid_is_not_believed() {
     let key = discrec::Target::resolve(&img).unwrap().key.to_string();
     let pid = holder.id();
     let uid = rustix::process::geteuid().as_raw();
+    // Named after its own inode, as a real record is.
+    let tmp = s.run.join("ghost");
     std::fs::write(
-        s.run.join(format!("{key}.{pid}")),
-        format!(r#"{{"v":2,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Ghost","node":"/x","command":"discrec"}}"#),
+        &tmp,
+        format!(r#"{{"v":3,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Ghost","node":"/x","command":"discrec"}}"#),
     )
     .unwrap();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&tmp).unwrap());
+    std::fs::rename(&tmp, s.run.join(format!("discrec.{key}.{ino}"))).unwrap();
     let o = r.exclusive_access_owner().unwrap().unwrap();
     assert_eq!((o.client_name.as_deref(), o.by_discrec, o.command.as_deref()), (None, false, Some("sleep")));
     assert_eq!(o.pid, Some(pid as i32));
@@ -380,21 +384,38 @@ fn cli_lock_passes_sigterm_to_the_command_and_releases() {
     assert_eq!(o.status.code(), Some(1), "released");
 }
 
+/// The regular files in the runtime directory whose names start with `prefix`.
+fn files_named(run: &std::path::Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
 #[test]
-fn waiters_remove_leftovers_of_killed_holders() {
+fn next_acquire_removes_leftovers_of_killed_holders() {
     let s = Scratch::new();
     let img = s.image("rec.iso");
-    let mut a = s.probe();
-    a.cmd(&format!("open h {}", img.display()));
-    a.cmd("acquire h 0 Doomed");
     let key = discrec::Target::resolve(&img).unwrap().key.to_string();
-    let leftover = s.run.join(format!("{key}.{}", a.pid));
-    assert!(leftover.exists(), "the holder's record");
-    a.kill9();
-    assert!(leftover.exists(), "SIGKILL leaves the record file behind (never believed)");
+    let prefix = format!("discrec.{key}.");
+    for round in 0..20 {
+        let mut a = s.probe();
+        a.cmd(&format!("open h {}", img.display()));
+        assert_eq!(a.cmd("acquire h 0 Doomed")["ok"], true);
+        assert_eq!(files_named(&s.run, &prefix).len(), 1, "round {round}: the holder's record");
+        a.kill9();
+        assert_eq!(files_named(&s.run, &prefix).len(), 1, "SIGKILL leaves the record file behind (never believed)");
+        let r = Recorder::open_in(&img, &s.run).unwrap();
+        assert!(r.exclusive_access_owner().unwrap().is_none(), "a leftover is not an owner");
+    }
+    // One plain acquire of the drive (no waiting) clears what is left.
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
-    r.acquire_exclusive_access_wait(false, "Next", Some(Duration::from_secs(1))).unwrap();
-    assert!(!leftover.exists(), "a waiter cleared it");
-    let names: Vec<_> = std::fs::read_dir(&s.run).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 1, "only the new holder's record is left: {names:?}");
+    r.acquire_exclusive_access(false, "Next").unwrap();
+    let left = files_named(&s.run, &prefix);
+    assert_eq!(left.len(), 1, "only the new holder's record is left: {left:?}");
+    r.release_exclusive_access().unwrap();
+    assert!(files_named(&s.run, &prefix).is_empty(), "release removes the record");
 }

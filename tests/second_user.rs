@@ -21,7 +21,7 @@ fn uid_of(user: &str) -> u32 {
 
 fn forged_json(key: &str, pid: i32, uid: u32) -> String {
     format!(
-        r#"{{"v":2,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Evil","node":"/x","command":"evil"}}"#
+        r#"{{"v":3,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Evil","node":"/x","command":"evil"}}"#
     )
 }
 
@@ -73,6 +73,17 @@ fn no_lock_without_access_but_owner_query_works() {
     assert_eq!(r["error"], "E_ACCESSDENIED");
 }
 
+/// The inode number the next file made in `dir` is likely to get (tmpfs
+/// and ext4 hand them out nearly in order): an attacker's best guess at
+/// the name of the next owner record.
+fn next_inode_guess(dir: &std::path::Path) -> u64 {
+    let p = dir.join(format!(".guess.{}", std::process::id()));
+    std::fs::write(&p, b"").unwrap();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap());
+    std::fs::remove_file(&p).unwrap();
+    ino
+}
+
 #[test]
 fn precreated_forged_symlinked_and_fifo_records_are_never_believed() {
     if !second_user() {
@@ -85,21 +96,24 @@ fn precreated_forged_symlinked_and_fifo_records_are_never_believed() {
     std::fs::write(&sentinel, b"untouched").unwrap();
     for attack in ["forged-file", "symlink-to-root-file", "symlink-to-forgery", "fifo"] {
         // The victim, an unprivileged user like the attacker, exists (its
-        // pid is known) but has not locked yet.
+        // pid is known) but has not locked yet. The attacker takes every
+        // record name the victim's record is likely to get: the next 3,000
+        // inode numbers of the runtime directory's file system.
         let mut victim = Probe::spawn(&s.run, Some(USER3));
         let pid = victim.pid;
-        let name = s.run.join(format!("{key}.{pid}"));
+        let guess = next_inode_guess(&s.run);
         let forged = forged_json(&key, pid, uid_of(USER3));
-        let script = match attack {
-            "forged-file" => format!("printf '%s' '{forged}' > '{}'", name.display()),
-            "symlink-to-root-file" => format!("ln -s '{}' '{}'", sentinel.display(), name.display()),
-            "symlink-to-forgery" => format!(
-                "printf '%s' '{forged}' > '{run}/mine' && ln -s '{run}/mine' '{}'",
-                name.display(),
-                run = s.run.display()
-            ),
-            _ => format!("mkfifo '{}'", name.display()),
+        let plant = match attack {
+            "forged-file" => format!("printf '%s' '{forged}' > \"$n\""),
+            "symlink-to-root-file" => format!("ln -s '{}' \"$n\"", sentinel.display()),
+            "symlink-to-forgery" => format!("ln -s '{run}/mine' \"$n\"", run = s.run.display()),
+            _ => "mkfifo \"$n\"".to_string(),
         };
+        let script = format!(
+            "printf '%s' '{forged}' > '{run}/mine'; i={guess}; end=$((i + 3000)); \
+             while [ $i -lt $end ]; do n='{run}/discrec.{key}.'$i; {plant} || exit 1; i=$((i + 1)); done",
+            run = s.run.display()
+        );
         let (ok, err) = as_user2(&script);
         assert!(ok, "{attack}: the attacker could not even plant: {err}");
         victim.cmd(&format!("open h {}", img.display()));
@@ -112,8 +126,7 @@ fn precreated_forged_symlinked_and_fifo_records_are_never_believed() {
         assert_eq!(std::fs::read(&sentinel).unwrap(), b"untouched", "{attack}: written through a link");
         victim.cmd("release h");
         assert!(Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().is_none());
-        let _ = std::fs::remove_file(&name);
-        let _ = std::fs::remove_file(s.run.join("mine"));
+        let _ = as_user2(&format!("rm -f '{}'/discrec.* '{}/mine'", s.run.display(), s.run.display()));
     }
 }
 
@@ -129,15 +142,86 @@ fn records_of_another_user_for_a_live_holder_are_not_believed() {
     victim.cmd(&format!("open h {}", img.display()));
     assert_eq!(victim.cmd("acquire h 0 Real Owner")["ok"], true);
     let pid = victim.pid;
-    // Fallback-named forgeries, exact in every field but the file owner.
+    let real: Vec<_> = std::fs::read_dir(&s.run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&format!("discrec.{key}.")))
+        .filter(|p| p.symlink_metadata().unwrap().file_type().is_file())
+        .collect();
+    assert_eq!(real.len(), 1, "one record: {real:?}");
+    // The attacker cannot remove or replace the real record (sticky)...
     let forged = forged_json(&key, pid, uid_of(USER3));
-    let (ok, _) = as_user2(&format!("printf '%s' '{forged}' > '{}/{key}.{pid}.0000000000000001'", s.run.display()));
-    assert!(ok);
-    // And the attacker cannot remove or replace the real record (sticky).
-    let (removed, _) = as_user2(&format!("rm -f '{}/{key}.{pid}'", s.run.display()));
+    let (removed, _) = as_user2(&format!("rm -f '{}'", real[0].display()));
     assert!(!removed, "another user removed the record");
+    let (replaced, _) = as_user2(&format!(
+        "printf '%s' '{forged}' > '{run}/f' && mv -f '{run}/f' '{}'",
+        real[0].display(),
+        run = s.run.display()
+    ));
+    assert!(!replaced, "another user replaced the record");
+    // ...and a forgery exact in every field, locked by a live process of
+    // the attacker, is not the holder's.
+    let script = format!(
+        "exec python3 -c \"import os,fcntl,time; fd=os.open('{run}/f', os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); \
+         os.link('{run}/f', '{run}/discrec.{key}.%d' % os.fstat(fd).st_ino); print('ok', flush=True); time.sleep(30)\"",
+        run = s.run.display()
+    );
+    let mut attacker = std::process::Command::new("setpriv")
+        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ok");
+    }
     let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
-    assert_eq!(o.client_name.as_deref(), Some("Real Owner"));
+    assert_eq!((o.client_name.as_deref(), o.pid), (Some("Real Owner"), Some(pid)));
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+}
+
+#[test]
+fn read_access_is_not_enough_to_pose_as_a_client() {
+    // A user who may only read an image takes its flock and writes a
+    // record in its own name, as a discrec client would: it must show as
+    // the foreign program it is, and the owner's acquire says so.
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("mine.iso");
+    chmod(&img, 0o644);
+    let key = key_of(&img);
+    let script = format!(
+        "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
+         p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
+         os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
+         os.rename(p, '{run}/discrec.{key}.%d' % os.fstat(fd).st_ino); print('ok', flush=True); time.sleep(30)\"",
+        img = img.display(),
+        run = s.run.display()
+    );
+    let mut attacker = std::process::Command::new("setpriv")
+        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ok");
+    }
+    let mut r = Recorder::open_in(&img, &s.run).unwrap();
+    let o = r.exclusive_access_owner().unwrap().unwrap();
+    assert_eq!((o.client_name.as_deref(), o.by_discrec, o.user.as_deref()), (None, false, Some(USER2)), "{o:?}");
+    let e = r.acquire_exclusive_access(false, "Owner").unwrap_err();
+    assert_eq!(e.name(), "E_ACCESSDENIED", "{e}");
+    assert!(e.to_string().contains("python3"), "names the program: {e}");
+    let _ = attacker.kill();
+    let _ = attacker.wait();
 }
 
 #[test]
@@ -180,7 +264,7 @@ fn planted_tickets_cannot_hold_up_waiters() {
     holder.cmd("acquire h 0 Holder");
     // An "older" ticket, really flocked by a live process of the attacker.
     let script = format!(
-        "exec python3 -c \"import os,fcntl,time; p='{run}/{key}.q.000000000000000000000001.%d' % os.getpid(); fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(30)\"",
+        "exec python3 -c \"import os,fcntl,time; q='{run}/discrec.{key}.q'; os.path.isdir(q) or (os.mkdir(q), os.chmod(q, 0o1777)); p=q+'/000000000000000000000001.%d' % os.getpid(); fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(30)\"",
         run = s.run.display()
     );
     let mut attacker = std::process::Command::new("setpriv")
