@@ -79,9 +79,16 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// Spawn under a wrapper command (`unshare ...`, `setpriv ...`).
+    pub fn spawn_wrapped(run: &Path, wrapper: &[&str]) -> Probe {
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..]).arg(PROBE);
+        Probe::start(run, c)
+    }
+
     /// Spawn; with `as_user`, run as that user via setpriv.
     pub fn spawn(run: &Path, as_user: Option<&str>) -> Probe {
-        let mut c = match as_user {
+        let c = match as_user {
             Some(u) => {
                 // The build tree may not be reachable for other users (e.g.
                 // under /root); run a world-readable copy.
@@ -93,6 +100,10 @@ impl Probe {
             }
             None => Command::new(PROBE),
         };
+        Probe::start(run, c)
+    }
+
+    fn start(run: &Path, mut c: Command) -> Probe {
         c.env("DISCREC_RUN_DIR", run).stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = c.spawn().expect("spawn discrec-probe");
         let stdin = child.stdin.take().unwrap();
@@ -292,4 +303,94 @@ pub fn world_readable_copy(exe: &str) -> PathBuf {
         std::fs::rename(&tmp, &dst).unwrap();
     }
     dst
+}
+
+/// Unrelated load: processes that hold `n` `flock`s on files of their own,
+/// as a build server or a desktop does (at most 15,000 per process: the
+/// open-file limit here is 20,000). Killed on drop.
+pub struct LockLoad {
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl LockLoad {
+    pub fn new(n: usize) -> LockLoad {
+        let dir = tempfile::Builder::new().prefix("discrec-load").tempdir().unwrap();
+        let mut children = Vec::new();
+        let mut left = n;
+        let mut part = 0;
+        while left > 0 {
+            let k = left.min(15_000);
+            let script = format!(
+                "import fcntl,os,sys,time\nfds=[]\nfor i in range({k}):\n    fd=os.open('{d}/{part}.%d' % i, os.O_CREAT|os.O_RDWR, 0o600)\n    fcntl.flock(fd, fcntl.LOCK_EX)\n    fds.append(fd)\nprint('ready', flush=True)\nsys.stdin.read()\n",
+                d = dir.path().display()
+            );
+            let mut c = Command::new("python3")
+                .args(["-c", &script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("python3 (it holds the unrelated locks)");
+            let mut line = String::new();
+            BufReader::new(c.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "ready", "lock load did not start");
+            children.push(c);
+            left -= k;
+            part += 1;
+        }
+        LockLoad { children, _dir: dir }
+    }
+}
+
+impl Drop for LockLoad {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Unrelated load: `n` idle processes, and `namespaces` of them each in a
+/// mount namespace of its own (needs root for those). Killed on drop.
+pub struct ProcLoad {
+    children: Vec<Child>,
+}
+
+impl ProcLoad {
+    pub fn new(n: usize, namespaces: usize) -> ProcLoad {
+        let mut children = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut c = if i < namespaces {
+                let mut c = Command::new("unshare");
+                c.args(["-m", "--propagation", "private", "sleep", "600"]);
+                c
+            } else {
+                let mut c = Command::new("sleep");
+                c.arg("600");
+                c
+            };
+            children.push(c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
+        }
+        ProcLoad { children }
+    }
+}
+
+impl Drop for ProcLoad {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+        }
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// How long `f` takes, in milliseconds, printed under `what`.
+pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t = Instant::now();
+    let v = f();
+    eprintln!("timing: {what}: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    v
 }

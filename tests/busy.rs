@@ -1,0 +1,248 @@
+//! A busy machine: tens of thousands of unrelated locks, thousands of
+//! processes, a flooded runtime directory, stopped waiters, holders in
+//! other pid namespaces, an image renamed over while it is opened. Every
+//! answer must stay right; times are printed (`timing:` lines), and the
+//! costs are measured in `cargo bench --bench scale`.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use discrec::Recorder;
+
+/// How many unrelated locks the busy tests put on the machine.
+const LOCKS: usize = 50_000;
+
+#[test]
+fn owner_status_and_refusal_are_right_with_50000_unrelated_locks() {
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let _load = timed("taking 50,000 unrelated flocks", || LockLoad::new(LOCKS));
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    assert!(timed("owner of a free drive", || r.exclusive_access_owner().unwrap()).is_none());
+
+    let mut holder = s.probe();
+    holder.cmd(&format!("open h {}", img.display()));
+    assert_eq!(holder.cmd("acquire h 0 Busy Burner")["ok"], true);
+    // Many looks: the holder's locks land on either CPU's list.
+    for _ in 0..5 {
+        let o = timed("owner of a held drive", || r.exclusive_access_owner().unwrap()).expect("held");
+        assert_eq!((o.client_name.as_deref(), o.pid), (Some("Busy Burner"), Some(holder.pid)));
+    }
+    let st = timed("status of a held drive", || r.status().unwrap());
+    assert!(st.locked && st.owner.as_ref().unwrap().by_discrec, "{st:?}");
+    let out = s.discrec().args(["owner"]).arg(&img).output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).trim()), (Some(0), "Busy Burner"));
+
+    let mut other = Recorder::open_in(&img, &s.run).unwrap();
+    let t = Instant::now();
+    let e = other.acquire_exclusive_access(false, "Second").unwrap_err();
+    eprintln!("timing: refusal: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{e}");
+    assert!(e.to_string().contains("Busy Burner"), "{e}");
+
+    // A holder that is not a discrec client is named for what it is.
+    holder.cmd("release h");
+    let mut flock =
+        Command::new("flock").arg("--no-fork").arg(&img).args(["sleep", "30"]).stdout(Stdio::null()).spawn().unwrap();
+    assert!(eventually(Duration::from_secs(5), || r.exclusive_access_owner().unwrap().is_some()));
+    let o = timed("owner held by flock(1)", || r.exclusive_access_owner().unwrap()).unwrap();
+    assert_eq!((o.by_discrec, o.pid, o.command.as_deref()), (false, Some(flock.id() as i32), Some("sleep")));
+    let _ = flock.kill();
+    let _ = flock.wait();
+}
+
+#[test]
+fn a_flooded_runtime_directory_costs_no_deadline() {
+    // Anyone may write to the runtime directory: 200,000 files in it and
+    // in the drive's queue must not slow a query or stretch a deadline.
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let key = discrec::Target::resolve(&img).unwrap().key.to_string();
+    let queue = s.run.join(format!("discrec.{key}.q"));
+    std::fs::create_dir(&queue).unwrap();
+    chmod(&queue, 0o1777);
+    timed("flooding the runtime directory", || {
+        for i in 0..150_000u32 {
+            std::fs::File::create(s.run.join(format!("junk.{i}"))).unwrap();
+        }
+        for i in 0..50_000u32 {
+            // Names that sort first and look like tickets.
+            std::fs::File::create(queue.join(format!("{i:024}.1"))).unwrap();
+        }
+    });
+    let mut flock =
+        Command::new("flock").arg("--no-fork").arg(&img).args(["sleep", "30"]).stdout(Stdio::null()).spawn().unwrap();
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    assert!(eventually(Duration::from_secs(5), || r.exclusive_access_owner().unwrap().is_some()));
+    let t = Instant::now();
+    let o = r.exclusive_access_owner().unwrap().unwrap();
+    let took = t.elapsed();
+    eprintln!("timing: owner query, flooded directory: {:.2} ms", took.as_secs_f64() * 1e3);
+    assert!(!o.by_discrec);
+    assert!(took < Duration::from_millis(100), "an owner query lists no directory: {took:?}");
+
+    let t = Instant::now();
+    let out = s.discrec().args(["lock", "--wait=1"]).arg(&img).output().unwrap();
+    let took = t.elapsed();
+    eprintln!("timing: lock --wait=1, flooded directory: {:.2} ms", took.as_secs_f64() * 1e3);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < Duration::from_millis(1600), "the deadline holds: {took:?}");
+
+    // When the holder goes, a waiter gets the drive at once.
+    let mut w = s.probe();
+    w.cmd(&format!("open h {}", img.display()));
+    w.send("wait h 10 Waiter");
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let _ = flock.kill();
+    let _ = flock.wait();
+    assert_eq!(w.answer()["ok"], true);
+    eprintln!("timing: waiter after the holder's death, flooded directory: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_stopped_waiter_loses_its_turn() {
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let p = img.display().to_string();
+    let mut holder = s.probe();
+    holder.cmd(&format!("open h {p}"));
+    holder.cmd("acquire h 0 Holder");
+    let mut first = s.probe();
+    first.cmd(&format!("open h {p}"));
+    first.send("wait h - First");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut second = s.probe();
+    second.cmd(&format!("open h {p}"));
+    second.send("wait h 10 Second");
+    std::thread::sleep(Duration::from_millis(100));
+    // Ctrl-Z on the first waiter.
+    let pid = rustix::process::Pid::from_raw(first.pid).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let t = Instant::now();
+    holder.cmd("release h");
+    assert_eq!(second.answer()["ok"], true, "the second waiter gets the drive");
+    eprintln!("timing: past a stopped waiter: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    second.cmd("release h");
+    assert_eq!(first.answer()["ok"], true, "the first gets it when it runs again");
+}
+
+#[test]
+fn a_waiter_that_never_takes_its_turn_loses_it() {
+    // A live, running process that holds an older ticket but never tries
+    // (a hostile or hung waiter) holds the line up for a bounded time only.
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let key = discrec::Target::resolve(&img).unwrap().key.to_string();
+    let queue = s.run.join(format!("discrec.{key}.q"));
+    std::fs::create_dir(&queue).unwrap();
+    chmod(&queue, 0o1777);
+    let script = format!(
+        "import os,fcntl,time; fd=os.open('{q}/000000000000000000000001.%d' % os.getpid(), os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(60)",
+        q = queue.display()
+    );
+    let mut squatter = Command::new("python3").args(["-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(squatter.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ok");
+    }
+    let mut r = Recorder::open_in(&img, &s.run).unwrap();
+    let t = Instant::now();
+    r.acquire_exclusive_access_wait(false, "Next", Some(Duration::from_secs(5))).unwrap();
+    eprintln!("timing: past a waiter that never tries: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+}
+
+#[test]
+fn a_holder_in_another_pid_namespace_keeps_its_name() {
+    if !is_root() {
+        skip("needs root (unshare --pid)");
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let mut inner = Probe::spawn_wrapped(&s.run, &["unshare", "--pid", "--fork", "--mount-proc"]);
+    assert_eq!(inner.pid, 1, "the probe sees itself as pid 1 in its namespace");
+    inner.cmd(&format!("open h {}", img.display()));
+    assert_eq!(inner.cmd("acquire h 0 Container Burner")["ok"], true);
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    let o = r.exclusive_access_owner().unwrap().expect("held");
+    assert_eq!(o.client_name.as_deref(), Some("Container Burner"), "{o:?}");
+    assert!(o.by_discrec);
+    let host_pid = o.pid.unwrap();
+    assert_ne!(host_pid, 1, "the pid is given as the reader's namespace sees it");
+    let comm = std::fs::read_to_string(format!("/proc/{host_pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "discrec-probe");
+    let mut other = Recorder::open_in(&img, &s.run).unwrap();
+    assert_eq!(other.acquire_exclusive_access(false, "Host").unwrap_err().name(), "E_IMAPI_RECORDER_LOCKED");
+}
+
+#[test]
+fn an_image_renamed_over_while_opening_never_splits_lock_and_record() {
+    // A loop renames other files over the target; every acquire either
+    // fails cleanly or holds the inode its owner record names.
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renamer = {
+        let (dir, img, stop) = (s.dir.path().to_path_buf(), img.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let tmp = dir.join(format!("swap.{i}"));
+                std::fs::write(&tmp, [0u8; 512]).unwrap();
+                chmod(&tmp, 0o666);
+                std::fs::rename(&tmp, &img).unwrap();
+                i += 1;
+            }
+        })
+    };
+    let (mut ok, mut gone) = (0, 0);
+    for _ in 0..300 {
+        let Ok(mut r) = Recorder::open_in(&img, &s.run) else { continue };
+        match r.acquire_exclusive_access(false, "Swapped") {
+            Ok(()) => {
+                // The owner of the inode this handle locked is us, by name.
+                let key = r.target().key;
+                let o = discrec::owner::find_owner(
+                    &discrec::owner::RecordDirs::only(&s.run),
+                    key,
+                    &held_stat(&r),
+                )
+                .unwrap()
+                .expect("the inode we hold is held");
+                assert_eq!(o.client_name.as_deref(), Some("Swapped"), "{o:?}");
+                ok += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.name(), "ERROR_DEV_NOT_EXIST", "{e}");
+                gone += 1;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    renamer.join().unwrap();
+    eprintln!("renamed over: {ok} acquires held their inode, {gone} saw the image replaced");
+    assert!(ok > 0);
+}
+
+/// The `stat` of the inode a handle holds (its key), as `/proc/locks` names it.
+fn held_stat(r: &Recorder) -> rustix::fs::Stat {
+    let discrec::target::DriveKey::File { dev, ino } = r.target().key else { panic!("a file") };
+    // Any stat will do for the may-open check; dev and ino are the key's.
+    let mut st = rustix::fs::stat("/").unwrap();
+    st.st_dev = dev;
+    st.st_ino = ino;
+    st.st_mode = 0o100666;
+    st
+}
