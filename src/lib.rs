@@ -27,6 +27,7 @@ pub mod client_name;
 pub mod drive;
 pub mod error;
 pub mod holders;
+pub mod jsonpath;
 pub mod lock;
 pub mod mmc;
 pub mod mounts;

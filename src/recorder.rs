@@ -29,8 +29,10 @@ pub struct Recorder {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DriveStatus {
     /// The target as given.
+    #[serde(serialize_with = "crate::jsonpath::serialize")]
     pub target: PathBuf,
     /// The node discrec locks.
+    #[serde(serialize_with = "crate::jsonpath::serialize")]
     pub node: PathBuf,
     /// Block device or file.
     pub kind: TargetKind,
