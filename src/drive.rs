@@ -32,6 +32,26 @@ pub enum TrayState {
     Unknown,
 }
 
+impl TrayState {
+    /// The documented name, as in `--json`: `no_disc`, `tray_open`,
+    /// `not_ready`, `disc_ok`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrayState::NoDisc => "no_disc",
+            TrayState::TrayOpen => "tray_open",
+            TrayState::NotReady => "not_ready",
+            TrayState::DiscOk => "disc_ok",
+            TrayState::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for TrayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 const CDROM_DRIVE_STATUS: u32 = 0x5326;
 const CDROM_LOCKDOOR: u32 = 0x5329;
 const CDSL_CURRENT: usize = i32::MAX as usize;
@@ -307,5 +327,18 @@ impl Recorder {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrayState;
+
+    #[test]
+    fn tray_state_text_is_its_json_name() {
+        for t in [TrayState::NoDisc, TrayState::TrayOpen, TrayState::NotReady, TrayState::DiscOk, TrayState::Unknown] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+            assert_eq!(t.to_string(), t.as_str());
+        }
     }
 }
