@@ -3,12 +3,13 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use discrec::{Error, Owner, Recorder};
+use discrec::drive::{DriveDetails, DriveInfo};
+use discrec::{jsonpath, DriveStatus, Error, Owner, Recorder};
 
 fn exit_codes_help() -> String {
     let mut s = String::from("Exit codes:\n");
@@ -81,6 +82,9 @@ enum Cmd {
         /// Client name for the moment discrec holds the drive
         #[arg(long, default_value = "discrec", value_name = "NAME")]
         client: String,
+        /// Print one JSON object when done: target, action, ok
+        #[arg(long)]
+        json: bool,
         /// Drive
         target: PathBuf,
     },
@@ -93,6 +97,9 @@ enum Cmd {
         /// Client name for the moment discrec holds the drive
         #[arg(long, default_value = "discrec", value_name = "NAME")]
         client: String,
+        /// Print one JSON object when done: target, action, ok
+        #[arg(long)]
+        json: bool,
         /// Drive
         target: PathBuf,
     },
@@ -120,19 +127,18 @@ struct LockArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let r = match cli.cmd {
         Cmd::Lock(a) => lock(a),
         Cmd::Owner { json, target } => owner(json, &target),
         Cmd::Status { json, targets } => status(json, &targets),
         Cmd::List { json } => list(json),
         Cmd::Info { json, target } => info(json, &target),
-        Cmd::Eject { close, client, target } => Recorder::open(&target)
-            .and_then(|mut r| if close { r.close_tray(&client) } else { r.eject(&client) })
-            .map(|()| 0),
-        Cmd::Tray { action, client, target } => {
-            Recorder::open(&target).and_then(|mut r| r.set_tray_locked(&client, action == "lock")).map(|()| 0)
-        }
+        Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
+        Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -143,8 +149,89 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every failure, on stderr: `discrec: MESSAGE (NAME 0xHEX)`. A closed
+/// stderr is no reason to panic: the exit code still tells.
 fn report(e: &Error) {
-    eprintln!("discrec: {e} ({} 0x{:08X})", e.name(), e.code());
+    let _ = writeln!(std::io::stderr(), "discrec: {e} ({} 0x{:08X})", e.name(), e.code());
+}
+
+/// clap could not parse the command line, or was asked for help or the
+/// version. Help and version are printed as clap prints them (exit 0); a
+/// usage error is reported like every other failure, as E_INVALIDARG
+/// (exit 2), on one line: clap's message and tips, and where to look.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let cli = Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).filter(|n| *n != "help").collect();
+    // The top level takes no option with a value: the first word that is
+    // not an option is the subcommand.
+    let sub = std::env::args().skip(1).find(|a| !a.starts_with('-')).filter(|a| names.contains(&a.as_str()));
+    let help = match &sub {
+        Some(s) => format!("discrec {s} --help"),
+        None => "discrec --help".into(),
+    };
+    let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        format!("no command given (one of {})", names.join(", "))
+    } else {
+        // clap's text: "error: MESSAGE", indented continuation lines, tips
+        // in paragraphs of their own, then usage and a pointer to --help.
+        let text = e.render().to_string();
+        let mut parts: Vec<String> = Vec::new();
+        let (mut new_paragraph, mut skipping) = (true, false);
+        for line in text.lines() {
+            let t = line.trim();
+            if t.is_empty() {
+                (new_paragraph, skipping) = (true, false);
+                continue;
+            }
+            skipping |= t.starts_with("Usage:") || t.starts_with("For more information");
+            if skipping {
+                continue;
+            }
+            match parts.last_mut() {
+                Some(last) if !new_paragraph && line.starts_with(char::is_whitespace) => {
+                    last.push(' ');
+                    last.push_str(t);
+                }
+                _ => parts.push(t.strip_prefix("error: ").unwrap_or(t).to_string()),
+            }
+            new_paragraph = false;
+        }
+        parts.join("; ")
+    };
+    let err = Error::InvalidArgument(format!("{message}; see `{help}`"));
+    report(&err);
+    ExitCode::from(err.exit_code())
+}
+
+/// Print one line on stdout. A reader that went away (`discrec list |
+/// head -1`) ends the output quietly: this line and every later one are
+/// dropped, and the command finishes as if they had been read. Any other
+/// failure to write is E_FAIL.
+fn say(line: impl std::fmt::Display) -> Result<(), Error> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        r => r.map_err(|e| Error::Fail { what: "cannot write to standard output".into(), source: e }),
+    }
+}
+
+/// A value as JSON; a failure is E_FAIL, never a silently missing field.
+fn to_json(what: &str, v: &impl serde::Serialize) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Fail { what: format!("cannot write {what} as JSON"), source: e.into() })
 }
 
 fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
@@ -309,71 +396,118 @@ fn owner_json(o: Option<&Owner>) -> serde_json::Value {
     }
 }
 
-fn owner(json: bool, target: &PathBuf) -> Result<u8, Error> {
+fn owner(json: bool, target: &Path) -> Result<u8, Error> {
     let rec = Recorder::open(target)?;
     let o = rec.exclusive_access_owner()?;
     if json {
-        println!("{}", owner_json(o.as_ref()));
+        say(owner_json(o.as_ref()))?;
     } else if let Some(o) = &o {
-        println!("{}", o.display_name());
+        say(o.display_name())?;
     }
     Ok(if o.is_some() { 0 } else { 1 })
 }
 
-fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
-    let mut first_err: Option<Error> = None;
-    for t in targets {
-        match Recorder::open(t).and_then(|r| r.status()) {
-            Ok(s) => {
-                if json {
-                    let mut v = serde_json::to_value(&s).unwrap_or_default();
-                    v["owner"] = owner_json(s.owner.as_ref());
-                    v["mounts"] = s.mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().into();
-                    println!("{v}");
-                } else {
-                    let mut line = format!("{}: ", t.display());
-                    match &s.owner {
-                        Some(o) => {
-                            line.push_str(&format!("held by {o}"));
-                            if let Some(since) = o.since {
-                                line.push_str(&format!(" since {}", humantime::format_rfc3339_seconds(since)));
-                            }
-                        }
-                        None => line.push_str("free"),
-                    }
-                    if !s.mounts.is_empty() {
-                        line.push_str(&format!(
-                            "; mounted at {}",
-                            s.mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                    println!("{line}");
-                }
-            }
-            Err(e) => {
-                report(&e);
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(0),
+/// The error of one target, for `--json` output.
+fn error_json(target: &Path, e: &Error) -> serde_json::Value {
+    serde_json::json!({
+        "target": jsonpath::value(target),
+        "error": {"name": e.name(), "code": e.code(), "message": e.to_string()},
+    })
+}
+
+/// A mount for `--json`: its mount point written as every path is
+/// (`discrec::jsonpath`), then what its text form adds after it.
+fn mount_json(m: &discrec::mounts::Mount) -> String {
+    let text = m.to_string();
+    match text.strip_prefix(&m.mount_point.display().to_string()) {
+        Some(rest) => format!("{}{rest}", jsonpath::encode(&m.mount_point)),
+        None => text,
     }
 }
 
+fn status_json(s: &DriveStatus) -> Result<serde_json::Value, Error> {
+    let mut v = to_json(&format!("the status of {}", s.target.display()), s)?;
+    v["owner"] = owner_json(s.owner.as_ref());
+    v["mounts"] = s.mounts.iter().map(mount_json).collect::<Vec<_>>().into();
+    Ok(v)
+}
+
+fn status_line(t: &Path, s: &DriveStatus) -> String {
+    let mut line = format!("{}: ", t.display());
+    match &s.owner {
+        Some(o) => {
+            line.push_str(&format!("held by {o}"));
+            if let Some(since) = o.since {
+                line.push_str(&format!(" since {}", humantime::format_rfc3339_seconds(since)));
+            }
+        }
+        None => line.push_str("free"),
+    }
+    if !s.mounts.is_empty() {
+        line.push_str(&format!(
+            "; mounted at {}",
+            s.mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    line
+}
+
+/// One line per target. A target that fails is reported (once, on stderr;
+/// with `--json` also as a line naming it) and the others still go; the
+/// exit code is the first failure's.
+fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
+    let mut code = 0;
+    for t in targets {
+        match Recorder::open(t).and_then(|r| r.status()) {
+            Ok(s) if json => say(status_json(&s)?)?,
+            Ok(s) => say(status_line(t, &s))?,
+            Err(e) => {
+                if json {
+                    say(error_json(t, &e))?;
+                }
+                report(&e);
+                if code == 0 {
+                    code = e.exit_code();
+                }
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// A drive's `list` fields as JSON, its paths written as every path is
+/// (`discrec::jsonpath`). `DriveDetails` flattens these fields, so this
+/// serves `info` too.
+fn drive_json(what: &str, v: &impl serde::Serialize, i: &DriveInfo) -> Result<serde_json::Value, Error> {
+    let mut v = to_json(what, v)?;
+    v["device"] = jsonpath::value(&i.device);
+    v["sg"] = i.sg.as_deref().map(jsonpath::value).unwrap_or_default();
+    v["links"] = i.links.iter().map(|l| jsonpath::value(l)).collect::<Vec<_>>().into();
+    Ok(v)
+}
+
+/// `i` without its paths, which serde could only write when they are
+/// UTF-8; [`drive_json`] puts them back.
+fn without_paths(i: &DriveInfo) -> DriveInfo {
+    DriveInfo { device: PathBuf::new(), sg: None, links: Vec::new(), ..i.clone() }
+}
+
 fn list(json: bool) -> Result<u8, Error> {
-    let drives: Vec<discrec::drive::DriveInfo> = discrec::drive::recorder_paths()
+    let drives: Vec<DriveInfo> = discrec::drive::recorder_paths()
         .iter()
         .filter_map(|p| Recorder::open(p).ok())
         .map(|r| r.drive_info())
         .collect();
     if json {
-        println!("{}", serde_json::to_string(&drives).unwrap_or_default());
+        let all = drives
+            .iter()
+            .map(|d| drive_json(&format!("{}", d.device.display()), &without_paths(d), d))
+            .collect::<Result<Vec<_>, _>>()?;
+        say(serde_json::Value::from(all))?;
         return Ok(0);
     }
     if drives.is_empty() {
-        println!("no recorders (nothing in /sys/class/block/sr*)");
+        say("no recorders (nothing in /sys/class/block/sr*)")?;
     }
     for d in &drives {
         let ident = match (&d.vendor, &d.product, &d.revision) {
@@ -381,7 +515,7 @@ fn list(json: bool) -> Result<u8, Error> {
             _ => format!("(no answer: {})", d.error.as_deref().unwrap_or("?")),
         };
         let sg = d.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into());
-        let mut line = format!("{}  {sg}  {ident}  bus {}  tray {:?}", d.device.display(), d.bus, d.tray);
+        let mut line = format!("{}  {sg}  {ident}  bus {}  tray {}", d.device.display(), d.bus, d.tray);
         if let Some(o) = &d.owner {
             line.push_str(&format!("  held by {o}"));
         }
@@ -391,40 +525,72 @@ fn list(json: bool) -> Result<u8, Error> {
         for l in &d.links {
             line.push_str(&format!("\n    {}", l.display()));
         }
-        println!("{line}");
+        say(line)?;
     }
     Ok(0)
 }
 
-fn info(json: bool, target: &PathBuf) -> Result<u8, Error> {
+fn info(json: bool, target: &Path) -> Result<u8, Error> {
     let d = Recorder::open(target)?.drive_details()?;
     if json {
-        println!("{}", serde_json::to_string(&d).unwrap_or_default());
+        let bare = DriveDetails { info: without_paths(&d.info), ..d.clone() };
+        say(drive_json(&format!("{}", target.display()), &bare, &d.info)?)?;
         return Ok(0);
     }
     let i = &d.info;
-    println!("device:    {}", i.device.display());
-    println!("sg:        {}", i.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into()));
-    println!(
+    say(format_args!("device:    {}", i.device.display()))?;
+    say(format_args!("sg:        {}", i.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into())))?;
+    say(format_args!(
         "identity:  {} {} {}",
         i.vendor.as_deref().unwrap_or("?"),
         i.product.as_deref().unwrap_or("?"),
         i.revision.as_deref().unwrap_or("?")
-    );
-    println!("bus:       {}", i.bus);
-    println!("tray:      {:?}", i.tray);
-    println!("profile:   {}", d.current_profile.as_deref().unwrap_or("none (no medium)"));
+    ))?;
+    say(format_args!("bus:       {}", i.bus))?;
+    say(format_args!("tray:      {}", i.tray))?;
+    say(format_args!("profile:   {}", d.current_profile.as_deref().unwrap_or("none (no medium)")))?;
     for p in &d.profiles {
-        println!("  supports {} {}{}", p.code, p.name, if p.current { " (current)" } else { "" });
+        say(format_args!("  supports {} {}{}", p.code, p.name, if p.current { " (current)" } else { "" }))?;
     }
     for f in &d.features {
-        println!("  feature {:#06x} {}{}", f.code, f.name.unwrap_or("?"), if f.current { " (current)" } else { "" });
+        say(format_args!(
+            "  feature {:#06x} {}{}",
+            f.code,
+            f.name.unwrap_or("?"),
+            if f.current { " (current)" } else { "" }
+        ))?;
     }
-    println!("can load:  {:?}; can eject: {:?}; can lock: {:?}", d.can_load, d.can_eject, d.can_lock);
-    println!("mode pages: {}", d.mode_pages.join(" "));
+    say(format_args!("can load:  {:?}; can eject: {:?}; can lock: {:?}", d.can_load, d.can_eject, d.can_lock))?;
+    say(format_args!("mode pages: {}", d.mode_pages.join(" ")))?;
     match &i.owner {
-        Some(o) => println!("held by:   {o}"),
-        None => println!("held by:   nobody"),
+        Some(o) => say(format_args!("held by:   {o}"))?,
+        None => say("held by:   nobody")?,
+    }
+    Ok(0)
+}
+
+/// `{"target": ..., "action": ..., "ok": true}` for `eject` and `tray`.
+fn action_json(target: &Path, action: &str) -> serde_json::Value {
+    serde_json::json!({"target": jsonpath::value(target), "action": action, "ok": true})
+}
+
+fn eject(close: bool, client: &str, json: bool, target: &Path) -> Result<u8, Error> {
+    let mut rec = Recorder::open(target)?;
+    if close {
+        rec.close_tray(client)?;
+    } else {
+        rec.eject(client)?;
+    }
+    if json {
+        say(action_json(target, if close { "close" } else { "eject" }))?;
+    }
+    Ok(0)
+}
+
+fn tray(action: &str, client: &str, json: bool, target: &Path) -> Result<u8, Error> {
+    Recorder::open(target)?.set_tray_locked(client, action == "lock")?;
+    if json {
+        say(action_json(target, action))?;
     }
     Ok(0)
 }
