@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use discrec::drive::{DriveDetails, DriveInfo};
+use discrec::recorder::Wait;
 use discrec::{jsonpath, DriveStatus, Error, Owner, Recorder};
 
 fn exit_codes_help() -> String {
@@ -103,6 +104,18 @@ enum Cmd {
         /// Drive
         target: PathBuf,
     },
+    /// Internal: after `lock -- COMMAND` on a block device, wait for PID to
+    /// end, then tell udev the medium changed (spec C11)
+    #[command(hide = true, name = "media-changed-after")]
+    MediaChangedAfter {
+        /// Already detached from the process that started it
+        #[arg(long)]
+        detached: bool,
+        /// The process that became COMMAND
+        pid: i32,
+        /// The drive's node
+        node: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -116,12 +129,18 @@ struct LockArgs {
     /// Wait for the drive: forever, or at most SECONDS (fractions allowed)
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "inf")]
     wait: Option<String>,
-    /// Print a JSON object instead of `locked TARGET`
+    /// Without COMMAND: print a JSON object instead of `locked TARGET`
     #[arg(long)]
     json: bool,
+    /// Say on stderr when the drive is taken, and whom a wait waits for (a terminal always hears that)
+    #[arg(long, short)]
+    verbose: bool,
+    /// Keep the kernel's exclusive claim for COMMAND too (for writers that do not open the drive with O_EXCL themselves, e.g. dd); tools that do (xorriso, growisofs, cdrskin) then fail with EBUSY
+    #[arg(long)]
+    keep_claim: bool,
     /// Drive (/dev/srN, a by-id link, an sg node) or image file
     target: PathBuf,
-    /// Command to run while holding the drive
+    /// Command to become while holding the drive: it keeps the drive as long as it runs, and its stdout, signals and exit status are its own (discrec prints nothing on stdout)
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
@@ -133,6 +152,7 @@ fn main() -> ExitCode {
     };
     let r = match cli.cmd {
         Cmd::Lock(a) => lock(a),
+        Cmd::MediaChangedAfter { detached, pid, node } => media_changed_after(pid, &node, detached),
         Cmd::Owner { json, target } => owner(json, &target),
         Cmd::Status { json, targets } => status(json, &targets),
         Cmd::List { json } => list(json),
@@ -204,7 +224,14 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         }
         parts.join("; ")
     };
-    let err = Error::InvalidArgument(format!("{message}; see `{help}`"));
+    // `--wait 5`: the value must be attached (`--wait` alone waits forever).
+    let args: Vec<String> = std::env::args().collect();
+    let wait_hint = args
+        .windows(2)
+        .find(|w| w[0] == "--wait" && w[1].parse::<f64>().is_ok())
+        .map(|w| format!("; to wait at most {0} seconds write --wait={0}", w[1]))
+        .unwrap_or_default();
+    let err = Error::InvalidArgument(format!("{message}{wait_hint}; see `{help}`"));
     report(&err);
     ExitCode::from(err.exit_code())
 }
@@ -251,133 +278,197 @@ fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
 
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait.as_deref().map(parse_wait).transpose()?;
-    let mut rec = Recorder::open(&a.target)?;
-    // Signals are caught before the lock is taken, so that none of them can
-    // end us between acquiring and printing or running the command.
-    let signals =
-        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
-    match wait {
-        None => rec.acquire_exclusive_access(a.force, &a.client)?,
-        Some(t) => rec.acquire_exclusive_access_wait(a.force, &a.client, t)?,
-    }
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        let v = serde_json::json!({
-            "locked": true,
-            "target": a.target,
-            "node": rec.target().node,
-            "client_name": a.client,
-            "pid": std::process::id(),
-            "volume_still_mounted": rec.volume_still_mounted().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-            "owner_record_error": rec.owner_record_error(),
-        });
-        let _ = writeln!(out, "{v}");
-    } else {
-        let _ = writeln!(out, "locked {}", a.target.display());
-        for m in rec.volume_still_mounted() {
-            eprintln!("discrec: warning: {m} is busy and still mounted");
+    if let (Some("inf"), Some(t)) = (a.wait.as_deref(), a.target.to_str()) {
+        // `--wait 5 DRIVE`: clap took 5 for the drive.
+        if t.parse::<f64>().is_ok() && !a.target.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "`--wait {t}` names {t} as the drive; write --wait={t} to wait at most {t} seconds"
+            )));
         }
     }
-    if let Some(e) = rec.owner_record_error() {
-        eprintln!("discrec: warning: no owner record ({e}); others see the lock without its client name");
+    let mut rec = Recorder::open(&a.target)?;
+    // Signals are caught before the lock is taken: while waiting, one ends
+    // the wait at once with nothing taken; once held, nothing ends us
+    // between acquiring and reporting or running the command.
+    let signals =
+        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
+    let acquired = match wait {
+        None => rec.acquire_exclusive_access(a.force, &a.client),
+        Some(timeout) => {
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let verbose = a.verbose;
+            let target = a.target.clone();
+            let mut tell = |e: &Error| {
+                if tty || verbose {
+                    let _ =
+                        writeln!(std::io::stderr(), "discrec: waiting for {}: {}", target.display(), waiting_for(e));
+                }
+            };
+            let w = Wait { timeout, cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
+            rec.acquire_exclusive_access_waiting(a.force, &a.client, w)
+        }
+    };
+    if let Err(e) = acquired {
+        if let (Error::Cancelled { .. }, Some(sig)) = (&e, signals.which()) {
+            report(&e);
+            return Ok(128u8.saturating_add(sig.as_raw() as u8));
+        }
+        return Err(e);
     }
-    let _ = out.flush();
-    drop(out);
+    for m in rec.volume_still_mounted() {
+        let _ = writeln!(std::io::stderr(), "discrec: warning: {m} is busy and still mounted");
+    }
+    if let Some(e) = rec.owner_record_error() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "discrec: warning: no owner record ({e}); others see the lock without its client name"
+        );
+    }
+    if a.verbose {
+        let _ = writeln!(std::io::stderr(), "discrec: locked {} as \"{}\"", a.target.display(), a.client);
+    }
 
     if a.command.is_empty() {
+        if a.json {
+            say(serde_json::json!({
+                "locked": true,
+                "target": jsonpath::value(&a.target),
+                "node": jsonpath::value(&rec.target().node),
+                "client_name": a.client,
+                "pid": std::process::id(),
+                "volume_still_mounted": rec.volume_still_mounted().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                "owner_record_error": rec.owner_record_error(),
+            }))?;
+        } else {
+            say(format_args!("locked {}", a.target.display()))?;
+        }
         // Hold until told to stop.
-        signals.wait(None);
+        signals.wait();
         rec.release_exclusive_access()?;
         return Ok(0);
     }
-    // Hand the kernel claim to the command, keep the lock (README: "Wrapping a tool").
-    rec.hand_over_claim()?;
-    let mut child = match std::process::Command::new(&a.command[0]).args(&a.command[1..]).spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("discrec: cannot run {}: {e}", a.command[0]);
-            return Ok(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
-        }
-    };
-    // Wait for the command; pass SIGTERM and SIGHUP on to it, so that a
-    // `kill` of discrec stops the command too (SIGINT from a terminal
-    // reaches it by itself). No thread: poll the command's pidfd and the
-    // signal pipes.
-    if let Some(pidfd) = rustix::process::Pid::from_raw(child.id() as i32)
-        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
-    {
-        while let Some(sig) = signals.wait(Some(&pidfd)) {
-            if let Some(s) = sig {
-                let _ = rustix::process::pidfd_send_signal(&pidfd, s);
-            }
-        }
-    }
-    let status = child.wait().map_err(|e| Error::Fail { what: format!("waiting for {}", a.command[0]), source: e })?;
-    rec.release_exclusive_access()?;
-    use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => c as u8,
-        (None, Some(s)) => 128u8.saturating_add(s as u8),
-        _ => 1,
-    })
+    run_holding(rec, &a)
 }
 
-/// SIGINT, SIGTERM and SIGHUP, caught into pipes (signal-hook writes a
-/// byte from the handler), so that `lock` can wait for them with `poll`.
+/// Become COMMAND, holding the drive (README: "Wrapping a tool"). The
+/// lock, the record's lock and (with --keep-claim) the kernel claim are
+/// kept across `exec`, so they last exactly as long as COMMAND runs, under
+/// this pid and client name, whoever kills whom; stdout, stdin, signals
+/// and the exit status are COMMAND's own. A detached helper tells udev
+/// the medium changed once COMMAND is gone (spec C11).
+fn run_holding(mut rec: Recorder, a: &LockArgs) -> Result<u8, Error> {
+    if !a.keep_claim {
+        rec.hand_over_claim()?;
+    }
+    if rec.target().kind == discrec::TargetKind::BlockDevice {
+        spawn_media_change_helper(&rec.target().node);
+    }
+    rec.keep_across_exec()?;
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new(&a.command[0]).args(&a.command[1..]).exec();
+    // Still here: COMMAND could not be run. The lock goes with `rec`.
+    let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+    report(&Error::Fail { what: format!("cannot run {} (exit {code})", a.command[0]), source: e });
+    Ok(code)
+}
+
+/// Start `discrec media-changed-after PID NODE` detached from us (it
+/// forks again and its first process exits at once), so that it is no
+/// child of COMMAND's and holds none of our descriptors (they are
+/// close-on-exec until [`Recorder::keep_across_exec`]).
+fn spawn_media_change_helper(node: &Path) {
+    let Ok(exe) = std::env::current_exe() else { return };
+    let spawned = std::process::Command::new(exe)
+        .arg("media-changed-after")
+        .arg(std::process::id().to_string())
+        .arg(node)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut c) = spawned {
+        let _ = c.wait();
+    }
+}
+
+/// The hidden `media-changed-after PID NODE`: detach, wait for PID to end,
+/// then send the `change` uevent of NODE (root only; spec C11).
+fn media_changed_after(pid: i32, node: &Path, detached: bool) -> Result<u8, Error> {
+    if !detached {
+        let exe = std::env::current_exe().map_err(|e| Error::Fail { what: "cannot find discrec".into(), source: e })?;
+        let _ = std::process::Command::new(exe)
+            .args(["media-changed-after", "--detached", &pid.to_string()])
+            .arg(node)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        return Ok(0);
+    }
+    let Some(p) = rustix::process::Pid::from_raw(pid) else { return Ok(0) };
+    let Ok(pidfd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else { return Ok(0) };
+    let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+    while !matches!(rustix::event::poll(&mut fds, None), Ok(n) if n > 0) {}
+    if let Ok(rec) = Recorder::open(node) {
+        let _ = discrec::notify::media_changed(rec.target());
+    }
+    Ok(0)
+}
+
+/// Who is in the way, for the waiting line on a terminal.
+fn waiting_for(e: &Error) -> String {
+    match e {
+        Error::RecorderLocked { owner, .. } => {
+            let mut s = format!("held by {owner}");
+            if let Some(since) = owner.since {
+                s.push_str(&format!(" since {}", humantime::format_rfc3339_seconds(since)));
+            }
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught into one pipe (signal-hook writes a
+/// byte from the handler) and a flag each, so that `lock` can wait for
+/// them with `poll` and the library can end a wait on them.
 struct StopSignals {
-    int: UnixStream,
-    term: UnixStream,
-    hup: UnixStream,
+    pipe: UnixStream,
+    flags: [(rustix::process::Signal, std::sync::Arc<std::sync::atomic::AtomicBool>); 3],
 }
 
 impl StopSignals {
     fn install() -> std::io::Result<StopSignals> {
-        let pipe = |sig| -> std::io::Result<UnixStream> {
-            let (rd, wr) = UnixStream::pair()?;
-            rd.set_nonblocking(true)?;
-            signal_hook::low_level::pipe::register(sig, wr)?;
-            Ok(rd)
-        };
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        Ok(StopSignals { int: pipe(SIGINT)?, term: pipe(SIGTERM)?, hup: pipe(SIGHUP)? })
+        use rustix::process::Signal;
+        let (rd, wr) = UnixStream::pair()?;
+        rd.set_nonblocking(true)?;
+        let flags = [Signal::TERM, Signal::HUP, Signal::INT].map(|s| (s, Default::default()));
+        for (sig, flag) in &flags {
+            signal_hook::flag::register(sig.as_raw(), std::sync::Arc::clone(flag))?;
+            signal_hook::low_level::pipe::register(sig.as_raw(), wr.try_clone()?)?;
+        }
+        Ok(StopSignals { pipe: rd, flags })
     }
 
-    /// Block until a signal comes or `until` (a pidfd) becomes readable.
-    /// `None`: `until` is ready. `Some(sig)`: a signal came; `sig` is the
-    /// one to pass on (`None` for SIGINT).
-    fn wait(&self, until: Option<&rustix::fd::OwnedFd>) -> Option<Option<rustix::process::Signal>> {
+    /// Readable once a signal came.
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.pipe)
+    }
+
+    /// The signal that came, if one did.
+    fn which(&self) -> Option<rustix::process::Signal> {
+        self.flags.iter().find(|(_, f)| f.load(std::sync::atomic::Ordering::SeqCst)).map(|(s, _)| *s)
+    }
+
+    /// Block until a signal comes.
+    fn wait(&self) {
         use rustix::event::{poll, PollFd, PollFlags};
         loop {
-            let mut fds = vec![
-                PollFd::new(&self.int, PollFlags::IN),
-                PollFd::new(&self.term, PollFlags::IN),
-                PollFd::new(&self.hup, PollFlags::IN),
-            ];
-            if let Some(u) = until {
-                fds.push(PollFd::new(u, PollFlags::IN));
-            }
-            if poll(&mut fds, None).is_err() {
-                continue; // EINTR
-            }
-            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
-            drop(fds);
-            let mut buf = [0u8; 16];
-            for (i, s) in [&self.int, &self.term, &self.hup].into_iter().enumerate() {
-                if ready[i] {
-                    while matches!((&*s).read(&mut buf), Ok(n) if n > 0) {}
-                }
-            }
-            if ready[1] {
-                return Some(Some(rustix::process::Signal::TERM));
-            }
-            if ready[2] {
-                return Some(Some(rustix::process::Signal::HUP));
-            }
-            if ready[0] {
-                return Some(None);
-            }
-            if ready.get(3) == Some(&true) {
-                return None;
+            let mut fds = [PollFd::new(&self.pipe, PollFlags::IN)];
+            if matches!(poll(&mut fds, None), Ok(n) if n > 0) {
+                let mut buf = [0u8; 16];
+                while matches!((&self.pipe).read(&mut buf), Ok(n) if n > 0) {}
+                return;
             }
         }
     }

@@ -319,8 +319,13 @@ pub fn write_record(
             // In a pair, the first inode made is the record, the new one the salt.
             let from = if pair { made[0].0.clone() } else { tmp.clone() };
             made.push((tmp, fd, ino));
-            match rustix::fs::renameat_with(&dirfd, from.as_str(), &dirfd, name.as_str(), rustix::fs::RenameFlags::NOREPLACE)
-            {
+            match rustix::fs::renameat_with(
+                &dirfd,
+                from.as_str(),
+                &dirfd,
+                name.as_str(),
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
                 Ok(()) => {
                     let record = if pair { made.remove(0) } else { made.pop().expect("just pushed") };
                     let salt = if pair { made.pop().map(|(n, fd, _)| (n, fd)) } else { None };
@@ -484,7 +489,8 @@ fn read_record(
             user: crate::users::name_of(st.st_uid),
             since: Some(UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
             by_discrec: true,
-            command: Some(r.command),
+            // What it runs now: a `discrec lock -- COMMAND` holder became COMMAND.
+            command: Some(if info.command.is_empty() { r.command } else { info.command }),
             lock: LockKind::Flock,
         });
     }

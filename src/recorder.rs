@@ -180,7 +180,7 @@ impl Recorder {
     /// false and no client name.
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
-        Ok(query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)?)
+        query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)
     }
 
     /// A guard that releases on drop.
@@ -320,8 +320,9 @@ pub(crate) fn query_owner(
         return Ok(first);
     };
     let pid = o.pid;
-    // On a machine whose lock table takes long to read, one look again.
-    let tries = if started.elapsed() > Duration::from_millis(10) { 1 } else { 3 };
+    // A look that took long spans that instant by itself (a lock table of
+    // tens of thousands of entries): no second look then.
+    let tries = if started.elapsed() > Duration::from_millis(10) { 0 } else { 3 };
     let mut last = first;
     for _ in 0..tries {
         std::thread::sleep(Duration::from_millis(1));

@@ -214,13 +214,9 @@ fn an_image_renamed_over_while_opening_never_splits_lock_and_record() {
             Ok(()) => {
                 // The owner of the inode this handle locked is us, by name.
                 let key = r.target().key;
-                let o = discrec::owner::find_owner(
-                    &discrec::owner::RecordDirs::only(&s.run),
-                    key,
-                    &held_stat(&r),
-                )
-                .unwrap()
-                .expect("the inode we hold is held");
+                let o = discrec::owner::find_owner(&discrec::owner::RecordDirs::only(&s.run), key, &held_stat(&r))
+                    .unwrap()
+                    .expect("the inode we hold is held");
                 assert_eq!(o.client_name.as_deref(), Some("Swapped"), "{o:?}");
                 ok += 1;
             }

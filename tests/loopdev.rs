@@ -228,45 +228,110 @@ fn the_lock_belongs_to_the_drive_not_the_node() {
     }
 }
 
-#[test]
-fn c11_release_sends_a_change_uevent() {
-    if !loop_ok() {
-        return;
+/// Listens for kernel uevents (netlink, as udev does).
+struct Uevents {
+    sock: rustix::fd::OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Uevents {
+    fn new() -> Uevents {
+        use rustix::net::{netlink, socket_with, AddressFamily, SocketFlags, SocketType};
+        let sock =
+            socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT))
+                .unwrap();
+        rustix::net::bind(&sock, &netlink::SocketAddrNetlink::new(0, 1)).unwrap();
+        rustix::net::sockopt::set_socket_timeout(
+            &sock,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(Duration::from_millis(200)),
+        )
+        .unwrap();
+        Uevents { sock, buf: vec![0u8; 8192] }
     }
-    use rustix::net::{netlink, socket_with, AddressFamily, SocketFlags, SocketType};
-    let s = Scratch::new();
-    let lo = Loop::new(8);
-    let sock =
-        socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT))
-            .unwrap();
-    rustix::net::bind(&sock, &netlink::SocketAddrNetlink::new(0, 1)).unwrap();
-    rustix::net::sockopt::set_socket_timeout(
-        &sock,
-        rustix::net::sockopt::Timeout::Recv,
-        Some(Duration::from_millis(200)),
-    )
-    .unwrap();
-    let name = lo.dev.file_name().unwrap().to_str().unwrap().to_string();
-    let mut buf = vec![0u8; 8192];
-    let saw_change = |buf: &mut Vec<u8>| -> bool {
-        let end = std::time::Instant::now() + Duration::from_secs(2);
+
+    /// Whether a `change` event for block device `name` comes within `within`.
+    fn change_of(&mut self, name: &str, within: Duration) -> bool {
+        let end = std::time::Instant::now() + within;
         while std::time::Instant::now() < end {
-            if let Ok((n, _)) = rustix::net::recv(&sock, buf.as_mut_slice(), rustix::net::RecvFlags::empty()) {
-                let head = String::from_utf8_lossy(&buf[..n.min(200)]).into_owned();
+            if let Ok((n, _)) = rustix::net::recv(&self.sock, self.buf.as_mut_slice(), rustix::net::RecvFlags::empty())
+            {
+                let head = String::from_utf8_lossy(&self.buf[..n.min(200)]).into_owned();
                 if head.starts_with("change@") && head.split('\0').next().unwrap().ends_with(&format!("/{name}")) {
                     return true;
                 }
             }
         }
         false
-    };
+    }
+}
+
+#[test]
+fn c11_release_sends_a_change_uevent() {
+    if !loop_ok() {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(8);
+    let mut events = Uevents::new();
+    let name = lo.dev.file_name().unwrap().to_str().unwrap().to_string();
     let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
     r.acquire_exclusive_access(false, "Notifier").unwrap();
     r.acquire_exclusive_access(false, "Notifier").unwrap();
     r.release_exclusive_access().unwrap();
-    assert!(!saw_change(&mut buf), "no change event while still held (count 1)");
+    assert!(!events.change_of(&name, Duration::from_secs(2)), "no change event while still held (count 1)");
     r.release_exclusive_access().unwrap();
-    assert!(saw_change(&mut buf), "change event after the last release");
+    assert!(events.change_of(&name, Duration::from_secs(2)), "change event after the last release");
+}
+
+#[test]
+fn c11_lock_command_sends_a_change_uevent_when_the_command_ends() {
+    if !loop_ok() {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(8);
+    let mut events = Uevents::new();
+    let name = lo.dev.file_name().unwrap().to_str().unwrap().to_string();
+    let mut c = s.discrec();
+    c.args(["lock", "--client", "Notifier"]).arg(&lo.dev).args(["--", "sh", "-c", "echo go; exec sleep 1"]);
+    let (mut holder, line) = spawn_holder(c);
+    assert_eq!(line.trim(), "go");
+    assert!(!events.change_of(&name, Duration::from_millis(600)), "no change event while the command runs");
+    holder.wait().unwrap();
+    assert!(events.change_of(&name, Duration::from_secs(2)), "change event after the command ended");
+}
+
+#[test]
+fn cli_lock_keep_claim_keeps_mount_out_while_a_plain_writer_runs() {
+    // A writer that does not open the drive exclusively itself (dd, a
+    // script) keeps the kernel claim with --keep-claim: nothing mounts the
+    // drive while it runs, whoever is killed, until the writer ends.
+    if !loop_ok() {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(16);
+    lo.mkfs("ext2");
+    let mnt = s.dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mut c = s.discrec();
+    c.args(["lock", "--keep-claim", "--client", "Plain Writer"]).arg(&lo.dev).args([
+        "--",
+        "sh",
+        "-c",
+        "echo go; exec sleep 30",
+    ]);
+    let (mut holder, line) = spawn_holder(c);
+    assert_eq!(line.trim(), "go");
+    assert!(excl_open_fails(&lo.dev), "the claim is kept for the command");
+    let m = Command::new("mount").arg(&lo.dev).arg(&mnt).stderr(Stdio::null()).status().unwrap();
+    assert!(!m.success(), "mount must fail while the command runs");
+    let o = Recorder::open_in(&lo.dev, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+    assert_eq!((o.client_name.as_deref(), o.pid), (Some("Plain Writer"), Some(holder.id() as i32)));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(!excl_open_fails(&lo.dev), "free when the command is gone");
 }
 
 #[test]
@@ -291,7 +356,7 @@ fn cli_lock_hands_the_drive_to_an_exclusive_tool_and_keeps_the_owner() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("locked {}\nWrapped Burn\n", lo.dev.display()));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Wrapped Burn\n");
 }
 
 #[test]
@@ -331,4 +396,79 @@ fn force_unmounts_in_other_mount_namespaces() {
     assert!(r.holds_kernel_claim(), "unmounted there too, so the claim is ours");
     let _ = ns.kill();
     let _ = ns.wait();
+}
+
+#[test]
+fn force_is_granted_with_a_locked_copy_in_another_users_namespace() {
+    // A sandbox (`unshare -Urm`) of another user keeps a copy of the mount
+    // that root cannot remove: force unmounts the real one, and is granted
+    // with the copy reported as still mounted, naming its process (C3).
+    if !loop_ok() || !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(16);
+    lo.mkfs("ext4");
+    let mnt = s.dir.path().join("mnt");
+    mount(&lo.dev, &mnt);
+    let mut sandbox = Command::new("setpriv")
+        .args([
+            "--reuid",
+            USER2,
+            "--regid",
+            USER2,
+            "--init-groups",
+            "unshare",
+            "-Urm",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 30",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(sandbox.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
+    r.acquire_exclusive_access(true, "Forced").unwrap();
+    assert!(!is_mounted(&mnt), "the real mount is gone");
+    let still = r.volume_still_mounted().to_vec();
+    assert_eq!(still.len(), 1, "{still:?}");
+    assert_eq!(still[0].namespace_pid, Some(sandbox.id() as i32), "{still:?}");
+    assert!(still[0].to_string().contains(&format!("sleep (pid {})", sandbox.id())), "{}", still[0]);
+    let o = r.exclusive_access_owner().unwrap().unwrap();
+    assert_eq!(o.client_name.as_deref(), Some("Forced"));
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+}
+
+#[test]
+fn force_without_root_says_it_needs_root() {
+    if !loop_ok() || !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(16);
+    lo.mkfs("ext2");
+    let mnt = s.dir.path().join("mnt");
+    mount(&lo.dev, &mnt);
+    chmod(&lo.dev, 0o666);
+    let exe = world_readable_copy(DISCREC);
+    let o = Command::new("setpriv")
+        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "env"])
+        .arg(format!("DISCREC_RUN_DIR={}", s.run.display()))
+        .arg(exe)
+        .args(["lock", "--force"])
+        .arg(&lo.dev)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("only root may unmount") && err.contains("E_ACCESSDENIED"), "{err}");
+    assert!(!err.contains("busy"), "{err}");
+    assert!(is_mounted(&mnt), "nothing was unmounted");
+    Command::new("umount").arg(&mnt).status().unwrap();
 }

@@ -307,17 +307,105 @@ fn cli_lock_runs_command_and_passes_its_status() {
     let o =
         s.discrec().args(["lock", "--client", "Wrapper"]).arg(&img).args(["--", "sh", "-c", &script]).output().unwrap();
     assert_eq!(o.status.code(), Some(7), "exit status of the command");
-    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("locked {}\nWrapper\n", img.display()));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Wrapper\n", "stdout is the command's alone");
     let o = s.discrec().arg("lock").arg(&img).args(["--", "/nonexistent/cmd"]).output().unwrap();
     assert_eq!(o.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("discrec: cannot run /nonexistent/cmd") && err.trim_end().ends_with("(E_FAIL 0x80004005)"),
+        "{err}"
+    );
+    // The command is the process: its death by a signal is the status.
     let o = s.discrec().arg("lock").arg(&img).args(["--", "sh", "-c", "kill -9 $$"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(128 + 9));
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(o.status.signal(), Some(9));
     let o = s.discrec().args(["lock", "--wait=abc"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    // --json: one object.
+    // --json with a command: stdout is still the command's.
     let o = s.discrec().args(["lock", "--json", "--client", "J"]).arg(&img).args(["--", "true"]).output().unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["locked"].as_bool(), v["client_name"].as_str()), (Some(true), Some("J")));
+    assert_eq!((o.status.code(), o.stdout.len()), (Some(0), 0));
+    // `--wait 5 IMG` (with a space) is not a drive named 5.
+    let o = s.discrec().args(["lock", "--wait", "5"]).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--wait=5"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn cli_lock_output_of_the_command_is_its_own() {
+    // `discrec lock F -- cat FILE | wc -l` counts FILE's lines only.
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let file = s.dir.path().join("three-lines");
+    std::fs::write(&file, "a\nb\nc\n").unwrap();
+    let script = format!(
+        "DISCREC_RUN_DIR={} {DISCREC} lock {} -- cat {} | wc -l",
+        s.run.display(),
+        img.display(),
+        file.display()
+    );
+    let o = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "3");
+}
+
+#[test]
+fn cli_lock_the_command_keeps_the_lock_whoever_is_killed() {
+    // The command is the holder: the pid discrec was started as runs the
+    // command, holds the drive under the client name, and frees it when
+    // the command ends, however it ends.
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let mut c = s.discrec();
+    c.args(["lock", "--client", "Keeper"]).arg(&img).args(["--", "sh", "-c", "echo $$; exec sleep 30"]);
+    let (mut holder, line) = spawn_holder(c);
+    assert_eq!(line.trim().parse::<u32>().unwrap(), holder.id(), "the command runs as the pid discrec was");
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    let o = r.exclusive_access_owner().unwrap().expect("held while the command runs");
+    assert_eq!(
+        (o.client_name.as_deref(), o.pid, o.command.as_deref()),
+        (Some("Keeper"), Some(holder.id() as i32), Some("sleep"))
+    );
+    let mut other = Recorder::open_in(&img, &s.run).unwrap();
+    assert_eq!(other.acquire_exclusive_access(false, "Other").unwrap_err().name(), "E_IMAPI_RECORDER_LOCKED");
+    // kill -9 of the pid `discrec lock ... &` gave ($!): the command itself.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(eventually(Duration::from_secs(1), || r.exclusive_access_owner().unwrap().is_none()));
+    other.acquire_exclusive_access(false, "Other").unwrap();
+}
+
+#[test]
+fn cli_lock_wait_gives_up_on_a_signal_and_takes_nothing() {
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let mut holder = s.probe();
+    holder.cmd(&format!("open h {}", img.display()));
+    holder.cmd("acquire h 0 First");
+    for (sig, code) in [(rustix::process::Signal::TERM, 143), (rustix::process::Signal::INT, 130)] {
+        let mut w = s
+            .discrec()
+            .args(["lock", "--wait", "--verbose", "--client", "Waiter"])
+            .arg(&img)
+            .args(["--", "true"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It says whom it waits for.
+        let mut err = std::io::BufReader::new(w.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+        assert!(line.contains("waiting for") && line.contains("\"First\""), "{line}");
+        let t = Instant::now();
+        rustix::process::kill_process(rustix::process::Pid::from_raw(w.id() as i32).unwrap(), sig).unwrap();
+        let st = w.wait().unwrap();
+        assert_eq!(st.code(), Some(code), "{sig:?}");
+        assert!(t.elapsed() < Duration::from_millis(500), "gave up at once: {:?}", t.elapsed());
+        // It took nothing, not even when the drive frees later.
+        let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+        assert_eq!(o.client_name.as_deref(), Some("First"));
+    }
+    holder.cmd("release h");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().is_none());
 }
 
 #[test]
@@ -359,29 +447,6 @@ fn c7_leftover_record_of_a_recycled_pid_is_not_believed() {
     assert_eq!(o.pid, Some(pid as i32));
     let _ = holder.kill();
     let _ = holder.wait();
-}
-
-#[test]
-fn cli_lock_passes_sigterm_to_the_command_and_releases() {
-    let s = Scratch::new();
-    let img = s.image("rec.iso");
-    let mut c = s.discrec();
-    c.args(["lock", "--client", "Long Job"]).arg(&img).args(["--", "sleep", "30"]);
-    let (mut holder, line) = spawn_holder(c);
-    assert!(line.starts_with("locked "));
-    let pid = rustix::process::Pid::from_raw(holder.id() as i32).unwrap();
-    // SIGINT alone (as `kill -INT` of discrec only) does not end the hold.
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    let o = s.discrec().arg("owner").arg(&img).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "Long Job\n");
-    let t = Instant::now();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let st = holder.wait().unwrap();
-    assert_eq!(st.code(), Some(128 + 15), "the command died of the forwarded SIGTERM");
-    assert!(t.elapsed() < Duration::from_secs(5));
-    let o = s.discrec().arg("owner").arg(&img).output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "released");
 }
 
 /// The regular files in the runtime directory whose names start with `prefix`.

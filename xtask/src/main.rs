@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+mod torture;
+
 /// Modules the guest loads (with their dependencies, in order).
 const MODULES: &[&str] = &["sr_mod", "sg", "ata_piix", "virtio_pci", "virtio_scsi", "isofs"];
 
@@ -90,8 +92,18 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("torture") => match torture::torture(&root(), &args[1..]) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask torture: {e}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask guest-test\n  boots a QEMU guest with real sr drives and runs the drive tests in it");
+            eprintln!(
+                "usage: cargo xtask guest-test | torture [--quick] [--minutes N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
+            );
             ExitCode::from(2)
         }
     }
