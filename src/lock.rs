@@ -56,9 +56,26 @@ const OWNER_LOOKUP_EVERY: Duration = Duration::from_millis(250);
 /// (anyone may write there) costs fairness, never the deadline.
 const MAX_QUEUE_SCAN: usize = 4096;
 
+/// Drives this process holds and the owner it holds each as: a process
+/// that asks about a drive it holds itself is answered from here, exactly
+/// and without reading `/proc/locks`. Entries carry the pid that made them,
+/// so a forked child (which holds nothing of its own) does not use them.
+static HELD_HERE: Mutex<Vec<(DriveKey, i32, crate::owner::Owner)>> = Mutex::new(Vec::new());
+
+fn held_here_table() -> std::sync::MutexGuard<'static, Vec<(DriveKey, i32, crate::owner::Owner)>> {
+    HELD_HERE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The owner of `key` if this very process holds it.
+pub(crate) fn held_here(key: DriveKey) -> Option<crate::owner::Owner> {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    held_here_table().iter().find(|(k, pid, _)| *k == key && *pid == me).map(|(_, _, o)| o.clone())
+}
+
 /// A held drive.
 #[derive(Debug)]
 pub(crate) struct Held {
+    key: DriveKey,
     lock_fd: OwnedFd,
     claim_fd: Option<OwnedFd>,
     record: Option<WrittenRecord>,
@@ -97,7 +114,9 @@ impl Held {
     /// the record (named after its own inode, so no later holder's record
     /// can have its name).
     pub fn release(self) {
-        let Held { lock_fd, claim_fd, record, .. } = self;
+        let Held { key, lock_fd, claim_fd, record, .. } = self;
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        held_here_table().retain(|(k, pid, _)| !(*k == key && *pid == me));
         drop(claim_fd);
         drop(lock_fd);
         if let Some(r) = record {
@@ -169,9 +188,15 @@ pub(crate) fn acquire(
             None => true,
         };
         if my_turn || expired() {
-            // Who holds it is looked up for the error; a waiter that is not
-            // at its deadline needs it only now and then.
-            let look = !waiting || expired() || last_lookup.is_none_or(|t| t.elapsed() >= OWNER_LOOKUP_EVERY);
+            // Who holds it is looked up for the error. A waiter needs it only
+            // at its deadline, and to tell its caller whom it waits for: then
+            // at first, and again after a change (an event), at most every
+            // OWNER_LOOKUP_EVERY (the lookup reads /proc/locks, which is slow
+            // on a busy machine).
+            let look = !waiting
+                || expired()
+                || (patience.on_wait.is_some()
+                    && last_lookup.is_none_or(|t| pause.changed && t.elapsed() >= OWNER_LOOKUP_EVERY));
             match try_flock(&lock_fd, target, dirs, !waiting, look) {
                 Ok(()) => break,
                 Err(Miss::Fatal(e)) => return Err(e),
@@ -181,6 +206,7 @@ pub(crate) fn acquire(
                     }
                     if look {
                         last_lookup = Some(Instant::now());
+                        pause.changed = false;
                         tell(&err, &mut patience);
                     }
                 }
@@ -196,13 +222,20 @@ pub(crate) fn acquire(
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let mut held = Held { lock_fd, claim_fd: None, record, still_mounted: Vec::new(), record_error };
+    let mut held = Held { key: target.key, lock_fd, claim_fd: None, record, still_mounted: Vec::new(), record_error };
 
     // Phase 2: foreign locks, mounts and the kernel claim, holding the
     // lock meanwhile.
     loop {
         match settle(target, force, &mut held) {
-            Ok(()) => return Ok(held),
+            Ok(()) => {
+                if held.record.is_some() {
+                    let pid = rustix::process::getpid().as_raw_nonzero().get();
+                    let owner = crate::owner::own_owner(client, since);
+                    held_here_table().push((target.key, pid, owner));
+                }
+                return Ok(held);
+            }
             Err(Miss::Fatal(err)) => {
                 held.release();
                 return Err(err);
@@ -450,6 +483,8 @@ struct Pause {
     armed: bool,
     /// Index into [`QUICK`] after an event; `None` when idle.
     after_event: Option<usize>,
+    /// An event came since the caller last cleared this.
+    changed: bool,
 }
 
 impl Pause {
@@ -482,9 +517,13 @@ impl Pause {
                     return Err(Error::Cancelled { target: target.given.clone() });
                 }
                 self.after_event = if woke { Some(0) } else { self.after_event.map(|i| i + 1) };
+                self.changed |= woke;
                 Ok(())
             }
-            None => check_cancel(target, cancel, span.min(Duration::from_millis(2))),
+            None => {
+                self.changed = true;
+                check_cancel(target, cancel, span.min(Duration::from_millis(2)))
+            }
         }
     }
 }

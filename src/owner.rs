@@ -595,6 +595,21 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
     Ok(Some(foreign_owner(holder.pid, holder.kind)))
 }
 
+/// Ourselves as the owner, holding a drive under `client` since `since`.
+pub(crate) fn own_owner(client: &str, since: SystemTime) -> Owner {
+    let uid = rustix::process::geteuid().as_raw();
+    Owner {
+        client_name: Some(client.to_string()),
+        pid: Some(own_pid()),
+        uid: Some(uid),
+        user: crate::users::name_of(uid),
+        since: Some(since),
+        by_discrec: true,
+        command: Some(own_command().to_string()),
+        lock: LockKind::Flock,
+    }
+}
+
 /// A holder that is not a discrec client: what the kernel says about it.
 pub(crate) fn foreign_owner(pid: Option<i32>, lock: LockKind) -> Owner {
     let uid = pid.and_then(|p| rustix::fs::stat(format!("/proc/{p}").as_str()).ok()).map(|s| s.st_uid);

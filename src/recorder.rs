@@ -307,6 +307,9 @@ pub(crate) fn query_owner(
     st: &rustix::fs::Stat,
     patient: bool,
 ) -> Result<Option<Owner>> {
+    if let Some(me) = lock::held_here(target.key) {
+        return Ok(Some(me));
+    }
     if lock::held_exclusively(target) == Some(false) {
         return Ok(None);
     }

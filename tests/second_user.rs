@@ -289,3 +289,53 @@ fn planted_tickets_cannot_hold_up_waiters() {
     let _ = attacker.kill();
     let _ = attacker.wait();
 }
+
+#[test]
+fn names_do_not_vanish_whatever_another_user_does_to_shared_directories() {
+    // The system's record directories, no DISCREC_RUN_DIR: /run/discrec
+    // does not exist (no tmpfiles.d yet), a user holds an image, another
+    // user squats every name the old design used and floods /run/lock;
+    // root and users must still see the holder as a discrec client.
+    if !second_user() {
+        return;
+    }
+    let _serial = system_dirs_lock();
+    let _ = std::fs::remove_dir_all(discrec::owner::DEFAULT_RUN_DIR);
+    let s = Scratch::new();
+    let img = s.image("shared.iso");
+    let (ok, err) = as_user2(
+        "rm -rf /tmp/discrec; ln -s /etc /tmp/discrec && mkdir -p /tmp/discrec.d && \
+         for i in $(seq 1 2000); do : > /run/lock/discrec.junk.$i; done",
+    );
+    assert!(ok, "{err}");
+    let mut victim = Probe::spawn_system(USER3);
+    victim.cmd(&format!("open h {}", img.display()));
+    assert_eq!(victim.cmd("acquire h 0 Victim Burner")["ok"], true);
+    // Root, with the system directories (and now creating /run/discrec).
+    std::env::remove_var("DISCREC_RUN_DIR");
+    let mut r = Recorder::open(&img).unwrap();
+    let o = r.exclusive_access_owner().unwrap().expect("held");
+    assert_eq!((o.client_name.as_deref(), o.by_discrec, o.user.as_deref()), (Some("Victim Burner"), true, Some(USER3)));
+    let e = r.acquire_exclusive_access(false, "Root").unwrap_err();
+    assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{e}");
+    let mut other = Probe::spawn_system(USER2);
+    other.cmd(&format!("open h {}", img.display()));
+    let a = other.cmd("acquire h 0 Other");
+    assert_eq!(a["error"], "E_IMAPI_RECORDER_LOCKED", "{a}");
+    assert_eq!(other.cmd("owner h")["owner"]["client_name"], "Victim Burner");
+    // /run/discrec appears (root made it) while the record sits elsewhere.
+    let mut rooted = Recorder::open(s.image("other.iso")).unwrap();
+    rooted.acquire_exclusive_access(false, "Root").unwrap();
+    assert!(std::path::Path::new(discrec::owner::DEFAULT_RUN_DIR).is_dir());
+    assert_eq!(other.cmd("owner h")["owner"]["client_name"], "Victim Burner");
+    victim.cmd("release h");
+    assert!(Recorder::open(&img).unwrap().exclusive_access_owner().unwrap().is_none());
+    let _ = as_user2("rm -f /tmp/discrec /run/lock/discrec.junk.*; rmdir /tmp/discrec.d");
+}
+
+/// Tests that use the system's record directories run one at a time.
+fn system_dirs_lock() -> std::fs::File {
+    let f = std::fs::File::create("/tmp/discrec-test-system-dirs.lock").unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    f
+}

@@ -103,8 +103,22 @@ impl Probe {
         Probe::start(run, c)
     }
 
+    /// Spawn as `user` with the system's record directories (no
+    /// `DISCREC_RUN_DIR`).
+    pub fn spawn_system(user: &str) -> Probe {
+        let exe = world_readable_copy(PROBE);
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid", user, "--regid", user, "--init-groups", "--reset-env"]).arg(exe);
+        Probe::begin(c)
+    }
+
     fn start(run: &Path, mut c: Command) -> Probe {
-        c.env("DISCREC_RUN_DIR", run).stdin(Stdio::piped()).stdout(Stdio::piped());
+        c.env("DISCREC_RUN_DIR", run);
+        Probe::begin(c)
+    }
+
+    fn begin(mut c: Command) -> Probe {
+        c.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = c.spawn().expect("spawn discrec-probe");
         let stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());

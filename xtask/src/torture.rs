@@ -133,13 +133,19 @@ fn phase_witness(bins: &Bins, rounds: u64, tag: &str) -> Result<(u64, u64, Durat
     let children: Vec<Child> = (0..16).map(|_| spawn_cycler(bins, &s, rounds)).collect::<Result<_, _>>()?;
     let (mut done, mut violations) = (0u64, 0u64);
     for mut c in children {
-        let mut out = String::new();
-        c.stdout.take().expect("piped").read_to_string(&mut out).map_err(|e| e.to_string())?;
+        // Lines: the greeting, `open`, then the cycle's answer.
+        let mut out = std::io::BufReader::new(c.stdout.take().expect("piped"));
+        let mut answer = String::new();
+        for _ in 0..3 {
+            answer.clear();
+            std::io::BufRead::read_line(&mut out, &mut answer).map_err(|e| e.to_string())?;
+        }
         let _ = c.kill();
         let _ = c.wait();
-        // Lines: the greeting, `open`, then the cycle's answer.
-        let answer = out.lines().nth(2).ok_or_else(|| format!("a client gave no answer: {out:?}"))?;
-        let v: serde_json::Value = serde_json::from_str(answer).map_err(|e| format!("{e}: {answer}"))?;
+        if answer.is_empty() {
+            return Err("a client gave no answer".into());
+        }
+        let v: serde_json::Value = serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer}"))?;
         done += v["cycles"].as_u64().unwrap_or(0);
         for m in v["violations"].as_array().into_iter().flatten() {
             eprintln!("torture: violation: {m}");
@@ -258,6 +264,9 @@ fn phase_kills(bins: &Bins, plan: &Plan, tag: &str) -> Result<KillReport, String
     let mut kills = 0u64;
     let mut stale = 0u64;
     while deadline.map_or(kills < plan.kills, |d| Instant::now() < d) {
+        while workers.len() < 6 {
+            add(&mut workers, &mut rng)?;
+        }
         std::thread::sleep(Duration::from_micros(200 + rng.below(3000)));
         let i = rng.below(workers.len() as u64) as usize;
         let mut w = workers.swap_remove(i);
