@@ -150,6 +150,31 @@ fn t_sigkill_releases_the_drive() -> R {
     Ok(())
 }
 
+fn t_wrapped_command_keeps_the_drive_whoever_is_killed() -> R {
+    // `lock --keep-claim -- COMMAND`: COMMAND is the holder, with the
+    // kernel claim, for as long as it runs; killing the pid discrec was
+    // started as kills COMMAND and frees the drive.
+    let mut c = ok(
+        Command::new("/bin/discrec")
+            .args(["lock", "--keep-claim", "--client", "Plain Writer", IDE, "--", "sh", "-c", "echo $$; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .spawn(),
+        "spawn discrec lock",
+    )?;
+    let mut line = String::new();
+    ok(BufReader::new(c.stdout.as_mut().unwrap()).read_line(&mut line), "read")?;
+    ensure!(line.trim() == c.id().to_string(), "the command runs as discrec's pid: {line:?} vs {}", c.id());
+    ensure!(!excl_open(IDE)?, "the command keeps the kernel claim");
+    let (m, _) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
+    ensure!(!m, "mounted while the command held the drive");
+    let (code, name) = owner_cli(IDE);
+    ensure!(code == Some(0) && name == "Plain Writer", "owner: {code:?} {name:?}");
+    ok(c.kill(), "kill")?;
+    let _ = c.wait();
+    ensure!(excl_open(IDE)?, "free once the command is gone");
+    Ok(())
+}
+
 fn t_mounted_refused_then_forced() -> R {
     let (m, out) = sh("mount -t iso9660 -o ro /dev/sr0 /mnt");
     ensure!(m, "mount: {out}");
@@ -203,12 +228,7 @@ fn t_wrapped_tool_gets_o_excl_and_owner_stays() -> R {
         "run",
     )?;
     let out = String::from_utf8_lossy(&o.stdout);
-    ensure!(
-        o.status.success() && out == "locked /dev/sr0\nWrapped\n",
-        "{:?} {out:?} {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ensure!(o.status.success() && out == "Wrapped\n", "{:?} {out:?} {}", o.status, String::from_utf8_lossy(&o.stderr));
     Ok(())
 }
 
@@ -473,7 +493,7 @@ fn t_wrapped_xorriso_works_while_owner_is_ours() -> R {
     )?;
     let out = String::from_utf8_lossy(&o.stdout);
     let toc = std::fs::read_to_string("/tmp/toc").unwrap_or_default();
-    ensure!(o.status.success() && out == "locked /dev/sr0\nWrapper\nxorriso=0\n", "{out:?}; xorriso said: {toc}");
+    ensure!(o.status.success() && out == "Wrapper\nxorriso=0\n", "{out:?}; xorriso said: {toc}");
     Ok(())
 }
 
@@ -492,7 +512,7 @@ fn t_cdrskin_refused_while_held_and_works_wrapped() -> R {
     )?;
     let out = String::from_utf8_lossy(&o.stdout);
     let said = std::fs::read_to_string("/tmp/cdrskin").unwrap_or_default();
-    ensure!(o.status.success() && out == "locked /dev/sr0\nWrapper\ncdrskin=0\n", "{out:?}; cdrskin said: {said}");
+    ensure!(o.status.success() && out == "Wrapper\ncdrskin=0\n", "{out:?}; cdrskin said: {said}");
     Ok(())
 }
 
@@ -621,6 +641,7 @@ fn main() {
         ("no_medium_maps_to_imapi_code", t_no_medium_maps_to_imapi_code),
         ("acquire_nest_owner_and_kernel_claim", t_acquire_nest_owner_and_kernel_claim),
         ("sg_node_and_block_node_are_one_lock", t_sg_node_and_block_node_are_one_lock),
+        ("wrapped_command_keeps_the_drive_whoever_is_killed", t_wrapped_command_keeps_the_drive_whoever_is_killed),
         ("empty_drive_locks_without_medium", t_empty_drive_locks_without_medium),
         ("sigkill_releases_the_drive", t_sigkill_releases_the_drive),
         ("mounted_refused_then_forced", t_mounted_refused_then_forced),
