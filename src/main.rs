@@ -104,18 +104,6 @@ enum Cmd {
         /// Drive
         target: PathBuf,
     },
-    /// Internal: after `lock -- COMMAND` on a block device, wait for PID to
-    /// end, then tell udev the medium changed (spec C11)
-    #[command(hide = true, name = "media-changed-after")]
-    MediaChangedAfter {
-        /// Already detached from the process that started it
-        #[arg(long)]
-        detached: bool,
-        /// The process that became COMMAND
-        pid: i32,
-        /// The drive's node
-        node: PathBuf,
-    },
 }
 
 #[derive(Args)]
@@ -152,7 +140,6 @@ fn main() -> ExitCode {
     };
     let r = match cli.cmd {
         Cmd::Lock(a) => lock(a),
-        Cmd::MediaChangedAfter { detached, pid, node } => media_changed_after(pid, &node, detached),
         Cmd::Owner { json, target } => owner(json, &target),
         Cmd::Status { json, targets } => status(json, &targets),
         Cmd::List { json } => list(json),
@@ -354,15 +341,13 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
 /// lock, the record's lock and (with --keep-claim) the kernel claim are
 /// kept across `exec`, so they last exactly as long as COMMAND runs, under
 /// this pid and client name, whoever kills whom; stdout, stdin, signals
-/// and the exit status are COMMAND's own. A detached helper tells udev
+/// and the exit status are COMMAND's own. A detached process tells udev
 /// the medium changed once COMMAND is gone (spec C11).
 fn run_holding(mut rec: Recorder, a: &LockArgs) -> Result<u8, Error> {
     if !a.keep_claim {
         rec.hand_over_claim()?;
     }
-    if rec.target().kind == discrec::TargetKind::BlockDevice {
-        spawn_media_change_helper(&rec.target().node);
-    }
+    discrec::notify::media_changed_when_this_process_ends(rec.target());
     rec.keep_across_exec()?;
     use std::os::unix::process::CommandExt;
     let e = std::process::Command::new(&a.command[0]).args(&a.command[1..]).exec();
@@ -370,49 +355,6 @@ fn run_holding(mut rec: Recorder, a: &LockArgs) -> Result<u8, Error> {
     let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
     report(&Error::Fail { what: format!("cannot run {} (exit {code})", a.command[0]), source: e });
     Ok(code)
-}
-
-/// Start `discrec media-changed-after PID NODE` detached from us (it
-/// forks again and its first process exits at once), so that it is no
-/// child of COMMAND's and holds none of our descriptors (they are
-/// close-on-exec until [`Recorder::keep_across_exec`]).
-fn spawn_media_change_helper(node: &Path) {
-    let Ok(exe) = std::env::current_exe() else { return };
-    let spawned = std::process::Command::new(exe)
-        .arg("media-changed-after")
-        .arg(std::process::id().to_string())
-        .arg(node)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    if let Ok(mut c) = spawned {
-        let _ = c.wait();
-    }
-}
-
-/// The hidden `media-changed-after PID NODE`: detach, wait for PID to end,
-/// then send the `change` uevent of NODE (root only; spec C11).
-fn media_changed_after(pid: i32, node: &Path, detached: bool) -> Result<u8, Error> {
-    if !detached {
-        let exe = std::env::current_exe().map_err(|e| Error::Fail { what: "cannot find discrec".into(), source: e })?;
-        let _ = std::process::Command::new(exe)
-            .args(["media-changed-after", "--detached", &pid.to_string()])
-            .arg(node)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        return Ok(0);
-    }
-    let Some(p) = rustix::process::Pid::from_raw(pid) else { return Ok(0) };
-    let Ok(pidfd) = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) else { return Ok(0) };
-    let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
-    while !matches!(rustix::event::poll(&mut fds, None), Ok(n) if n > 0) {}
-    if let Ok(rec) = Recorder::open(node) {
-        let _ = discrec::notify::media_changed(rec.target());
-    }
-    Ok(0)
 }
 
 /// Who is in the way, for the waiting line on a terminal.

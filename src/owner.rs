@@ -477,11 +477,19 @@ fn read_record(
         if r.v != RECORD_VERSION || r.key != key.to_string() {
             continue;
         }
-        // Who the holder is, from /proc (as our namespaces see it).
-        let info = holders::proc_info(pid)?;
-        if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
-            continue;
+        // Who the holder is, from /proc (as our namespaces see it). The
+        // owner of /proc/PID is its effective uid; where that and the pid
+        // settle every check, nothing more is read. Else its status file
+        // says (file-system uid, groups, its own pid in a container).
+        let proc_uid = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?.st_uid;
+        let quick = r.pid == pid && st.st_uid == proc_uid && may_open_rw_by_uid(proc_uid, node);
+        if !quick {
+            let info = holders::proc_info(pid)?;
+            if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
+                continue;
+            }
         }
+        let command = holders::command_of(pid).filter(|c| !c.is_empty()).unwrap_or(r.command);
         return Some(Owner {
             client_name: Some(r.client),
             pid: Some(pid),
@@ -490,11 +498,18 @@ fn read_record(
             since: Some(UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
             by_discrec: true,
             // What it runs now: a `discrec lock -- COMMAND` holder became COMMAND.
-            command: Some(if info.command.is_empty() { r.command } else { info.command }),
+            command: Some(command),
             lock: LockKind::Flock,
         });
     }
     None
+}
+
+/// Whether a process with effective uid `uid` may open `node` for reading
+/// and writing, when that follows from the uid alone (root, the owner, or
+/// everyone may); `false` means "ask its groups".
+fn may_open_rw_by_uid(uid: u32, node: &rustix::fs::Stat) -> bool {
+    uid == 0 || (uid == node.st_uid && node.st_mode & 0o600 == 0o600) || node.st_mode & 0o006 == 0o006
 }
 
 /// How many `flock`s read just before the drive's lock are kept as

@@ -1,5 +1,7 @@
 //! The only `unsafe` in discrec: system calls whose safe wrappers need a
 //! promise from the caller. Each function states the promise it keeps.
+//! Everything goes through rustix except `fork(2)` and `close_range(2)`,
+//! which rustix does not offer, through libc.
 
 use std::os::fd::AsFd;
 
@@ -163,4 +165,57 @@ pub fn sg_io(
         resid: hdr.resid,
         sense: sense[..n].to_vec(),
     })
+}
+
+/// Run `f` in a detached process: forked twice, so that it is nobody's
+/// child (its parent exits at once and is reaped here) and holds none of
+/// our descriptors (every one from 3 up is closed before `f` runs, since
+/// a fork without exec keeps even close-on-exec ones, and a copy of a lock
+/// descriptor would keep the lock). Stdio is left as it is. Costs two
+/// forks instead of two program starts.
+///
+/// Call only while the process has one thread (the `discrec` command line
+/// does, right before it becomes a wrapped command): a forked child of a
+/// threaded process may find an allocator lock held by a thread it does
+/// not have.
+pub(crate) fn detached(f: impl FnOnce()) {
+    // SAFETY: fork in a single-threaded process (the caller's promise).
+    // The child only forks again and exits with _exit, which runs no
+    // destructors or atexit handlers of the parent's state.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => {}
+        0 => {
+            // SAFETY: as above; the grandchild runs `f` and ends with _exit.
+            if unsafe { libc::fork() } == 0 {
+                let _ = rustix::process::setsid();
+                close_from(3);
+                f();
+            }
+            // SAFETY: _exit ends this process at once, as a forked child should.
+            unsafe { libc::_exit(0) }
+        }
+        child => {
+            let _ =
+                rustix::process::waitpid(rustix::process::Pid::from_raw(child), rustix::process::WaitOptions::empty());
+        }
+    }
+}
+
+/// Close every descriptor from `first` up.
+fn close_from(first: i32) {
+    // SAFETY: close_range(2) takes plain integers and touches no memory.
+    let r =
+        unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) };
+    if r != 0 {
+        // Kernels before 5.9: what /proc/self/fd lists.
+        let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+            .unwrap_or_default();
+        for fd in fds.into_iter().filter(|&fd| fd >= first) {
+            // SAFETY: closing a descriptor number we own; nothing else in this
+            // process uses it any more.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
