@@ -52,9 +52,11 @@ const RECHECK: Duration = Duration::from_millis(50);
 /// (the lookup reads `/proc/locks`, which is slow on a busy machine).
 const OWNER_LOOKUP_EVERY: Duration = Duration::from_millis(250);
 
-/// Most queue entries a waiter reads per look; a queue flooded beyond it
-/// (anyone may write there) costs fairness, never the deadline.
-const MAX_QUEUE_SCAN: usize = 4096;
+/// Most queue entries, and longest time, a waiter spends per look at the
+/// queue; a queue flooded beyond it (anyone may write there) costs
+/// fairness, never the deadline.
+const MAX_QUEUE_SCAN: usize = 1024;
+const MAX_QUEUE_TIME: Duration = Duration::from_millis(5);
 
 /// Drives this process holds and the owner it holds each as: a process
 /// that asks about a drive it holds itself is answered from here, exactly
@@ -681,10 +683,11 @@ impl Ticket {
     fn live_older(&self, target: &Target) -> bool {
         let Ok(dir) = rustix::fs::Dir::read_from(&self.queue) else { return false };
         let node_st = rustix::fs::stat(&target.node).ok();
+        let started = Instant::now();
         let mut seen = 0;
         for e in dir {
             seen += 1;
-            if seen > MAX_QUEUE_SCAN {
+            if seen > MAX_QUEUE_SCAN || started.elapsed() > MAX_QUEUE_TIME {
                 return false;
             }
             let Ok(e) = e else { break };

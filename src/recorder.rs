@@ -310,12 +310,24 @@ pub(crate) fn query_owner(
     if let Some(me) = lock::held_here(target.key) {
         return Ok(Some(me));
     }
-    if lock::held_exclusively(target) == Some(false) {
+    let probed = lock::held_exclusively(target);
+    if probed == Some(false) {
         return Ok(None);
     }
     let look = || -> Result<Option<Owner>> {
-        owner::find_owner(dirs, target.key, st)
-            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })
+        // /proc/locks is read a page at a time by position: locks freed
+        // ahead of the one we look for while we read shift it past us (any
+        // user can churn locks). The probe said someone holds it, so
+        // "nobody" is read again, and a holder never found is reported as
+        // unknown rather than the drive as free.
+        for _ in 0..3 {
+            let found = owner::find_owner(dirs, target.key, st)
+                .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
+            if found.is_some() || probed != Some(true) || lock::held_exclusively(target) != Some(true) {
+                return Ok(found);
+            }
+        }
+        Ok(Some(owner::foreign_owner(None, holders::LockKind::Flock)))
     };
     let started = Instant::now();
     let first = look()?;

@@ -242,3 +242,43 @@ fn held_stat(r: &Recorder) -> rustix::fs::Stat {
     st.st_mode = 0o100666;
     st
 }
+
+#[test]
+fn a_held_drive_is_never_reported_free_while_others_churn_locks() {
+    // /proc/locks is read a page at a time by position; another user who
+    // frees and retakes thousands of locks ahead of the holder's shifts it
+    // past the reader. The drive must never be reported free.
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let mut holder = s.probe();
+    holder.cmd(&format!("open h {}", img.display()));
+    assert_eq!(holder.cmd("acquire h 0 Victim Burner")["ok"], true);
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "import fcntl,os\nfds=[os.open('{d}/%d' % i, os.O_CREAT|os.O_RDWR, 0o600) for i in range(2000)]\nprint('ready', flush=True)\nwhile True:\n    for fd in fds: fcntl.flock(fd, fcntl.LOCK_EX)\n    for fd in fds: fcntl.flock(fd, fcntl.LOCK_UN)\n",
+        d = dir.path().display()
+    );
+    let mut churn = Command::new("python3").args(["-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(churn.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    let (mut named, mut unknown) = (0, 0);
+    for _ in 0..60 {
+        let o = r.exclusive_access_owner().unwrap().expect("a held drive is never reported free");
+        if o.client_name.as_deref() == Some("Victim Burner") {
+            named += 1;
+        } else {
+            assert_eq!((o.pid, o.by_discrec), (None, false), "never a wrong owner: {o:?}");
+            unknown += 1;
+        }
+        let st = r.status().unwrap();
+        assert!(st.locked, "status must not say free");
+    }
+    eprintln!("churning: {named} named, {unknown} holder not found in /proc/locks");
+    let _ = churn.kill();
+    let _ = churn.wait();
+}

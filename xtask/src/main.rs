@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask guest-test | torture [--quick] [--minutes N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
+                "usage: cargo xtask guest-test | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
             );
             ExitCode::from(2)
         }

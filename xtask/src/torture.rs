@@ -15,7 +15,8 @@
 //!
 //! The default is the long run the README quotes (10,000 rounds per
 //! client, ≥ 10,000 kills, 10 million fuzz runs per target); `--quick` is
-//! CI's short run. `--minutes N` bounds the kill phase instead of its count.
+//! CI's short run. `--minutes N` bounds the kill phase instead of its count;
+//! `--fuzz-runs N` sets the fuzzing (0: none).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -387,12 +388,16 @@ fn fuzz(root: &Path, runs: u64) -> Result<(), String> {
 
 pub fn torture(root: &Path, args: &[String]) -> Result<bool, String> {
     let quick = args.iter().any(|a| a == "--quick");
-    let minutes = args.windows(2).find(|w| w[0] == "--minutes").and_then(|w| w[1].parse::<f64>().ok());
-    let plan = if quick {
+    let value = |name: &str| args.windows(2).find(|w| w[0] == name).and_then(|w| w[1].parse::<f64>().ok());
+    let minutes = value("--minutes");
+    let mut plan = if quick {
         Plan { rounds: 300, kills: 600, minutes, fuzz_runs: 0, load_locks: 50_000, load_procs: 2_000 }
     } else {
         Plan { rounds: 10_000, kills: 10_000, minutes, fuzz_runs: 10_000_000, load_locks: 50_000, load_procs: 2_000 }
     };
+    if let Some(n) = value("--fuzz-runs") {
+        plan.fuzz_runs = n as u64;
+    }
     let bins = build(root)?;
     let mut ok = true;
     for loaded in [false, true] {
