@@ -15,10 +15,9 @@
 //! * it is opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a planted FIFO
 //!   cannot hang the reader) and is a regular file owned by the holder's
 //!   file-system uid (set by the kernel);
-//! * the drive key, pid and process start time written in it are the
-//!   holder's, as the holder sees its own pid (the reader maps the pid it
-//!   sees through `NSpid` in `/proc/PID/status`, so holders in containers
-//!   keep their names): a reused pid has another start time;
+//! * the drive key and pid written in it are the holder's, as the holder
+//!   sees its own pid (the reader maps the pid it sees through `NSpid` in
+//!   `/proc/PID/status`, so holders in containers keep their names);
 //! * the holder may open the drive for reading and writing: a user who can
 //!   only read an image cannot pose as its client.
 //!
@@ -27,10 +26,12 @@
 //! `/tmp`, each only if it is a real directory owned by root that others
 //! cannot write to or that is sticky. Users cannot create, replace or
 //! unstick any of them, and the sticky bit keeps each user's records from
-//! others; readers search all of them. Since names follow inodes, no name
-//! another user takes in advance can keep a record from being written (a
-//! taken name is skipped for a fresh inode) or from being found, and no
-//! hot path lists a directory. A holder killed before it could remove its
+//! others; readers search all of them. Since names follow inodes, a name
+//! another user takes in advance is skipped for a fresh inode, and no hot
+//! path lists a directory. (Inode numbers can be guessed and hard links
+//! are free, so a user who takes enough names in advance can still keep a
+//! record from being written: the README lists this among the known
+//! limits.) A holder killed before it could remove its
 //! record leaves it behind, unlocked and never believed; the next acquire
 //! of the same drive by the same user removes it (a per-user pointer
 //! `discrec.KEY.last.UID` names it).
