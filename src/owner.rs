@@ -7,11 +7,13 @@
 //! believed only when all of these hold, so no other user can forge,
 //! pre-create, redirect or leave one stale:
 //!
-//! * it is named after its own inode, `discrec.KEY.INO`, and the reader
-//!   takes `INO` from a `flock` that `/proc/locks` shows held by the very
-//!   process that holds the drive: a name another user planted belongs to
-//!   another inode and is never opened as the holder's, and nobody can
-//!   make the holder lock a file it did not create;
+//! * the holder marks it with a POSIX lock on one byte at a random offset
+//!   and names it after that offset, `discrec.KEY.MARK`; the reader takes
+//!   the offset and the file's inode from the mark, which `/proc/locks`
+//!   shows held by the very process that holds the drive, and opens that
+//!   name only to find that inode: nobody can guess a name in advance, a
+//!   planted file is another inode, and nobody can make the holder lock a
+//!   file it did not create;
 //! * it is opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a planted FIFO
 //!   cannot hang the reader) and is a regular file owned by the holder's
 //!   file-system uid (set by the kernel);
@@ -26,12 +28,8 @@
 //! `/tmp`, each only if it is a real directory owned by root that others
 //! cannot write to or that is sticky. Users cannot create, replace or
 //! unstick any of them, and the sticky bit keeps each user's records from
-//! others; readers search all of them. Since names follow inodes, a name
-//! another user takes in advance is skipped for a fresh inode, and no hot
-//! path lists a directory. (Inode numbers can be guessed and hard links
-//! are free, so a user who takes enough names in advance can still keep a
-//! record from being written: the README lists this among the known
-//! limits.) A holder killed before it could remove its
+//! others; readers search all of them. Names are 62 random bits, so no
+//! name can be taken in advance, and no hot path lists a directory. A holder killed before it could remove its
 //! record leaves it behind, unlocked and never believed; the next acquire
 //! of the same drive by the same user removes it (a per-user pointer
 //! `discrec.KEY.last.UID` names it).
@@ -244,8 +242,9 @@ fn own_pid() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
 }
 
-fn record_name(key: DriveKey, ino: u64) -> String {
-    format!("discrec.{key}.{ino}")
+/// A record's name: the drive's key and the offset of its POSIX mark.
+fn record_name(key: DriveKey, mark: u64) -> String {
+    format!("discrec.{key}.{mark}")
 }
 
 /// The per-user pointer to the last record written for `key`.
@@ -259,8 +258,6 @@ pub struct WrittenRecord {
     dir: OwnedFd,
     name: String,
     fd: OwnedFd,
-    /// The second inode of a record named after two.
-    salt: Option<OwnedFd>,
 }
 
 impl WrittenRecord {
@@ -272,7 +269,7 @@ impl WrittenRecord {
     /// The descriptor that holds the record's lock (kept across `exec` by
     /// a wrapped command).
     pub(crate) fn lock_fds(&self) -> impl Iterator<Item = &OwnedFd> {
-        std::iter::once(&self.fd).chain(self.salt.as_ref())
+        std::iter::once(&self.fd)
     }
 }
 
@@ -300,60 +297,38 @@ pub fn write_record(
     };
     let body = serde_json::to_vec(&rec).map_err(std::io::Error::other)?;
     // Write under a fresh random name (O_EXCL|O_NOFOLLOW: never through a
-    // link, never into someone else's file), lock it, then give it the name
-    // of its inode without replacing anything. A name another user took in
-    // advance is skipped for a new inode; the files whose names were taken
-    // are kept meanwhile, so that the file system cannot hand the same
-    // inode number out again. Inode numbers can be guessed, so an attacker
-    // may have taken the names of many inodes to come: then the record is
-    // named after two of our inodes, `discrec.KEY.INO.SALT`, the second
-    // also kept locked. Taking every pair in advance is out of reach.
-    let mut made: Vec<(String, OwnedFd, u64)> = Vec::new();
-    let result = (|| -> std::io::Result<WrittenRecord> {
-        for attempt in 0..SINGLE_TRIES + PAIR_TRIES {
-            let (tmp, fd, ino) = make_locked(&dirfd, key, &body)?;
-            let pair = attempt >= SINGLE_TRIES;
-            let name = match (pair, made.first()) {
-                (true, Some((_, _, first))) => format!("{}.{ino}", record_name(key, *first)),
-                _ => record_name(key, ino),
-            };
-            // In a pair, the first inode made is the record, the new one the salt.
-            let from = if pair { made[0].0.clone() } else { tmp.clone() };
-            made.push((tmp, fd, ino));
-            match rustix::fs::renameat_with(
-                &dirfd,
-                from.as_str(),
-                &dirfd,
-                name.as_str(),
-                rustix::fs::RenameFlags::NOREPLACE,
-            ) {
-                Ok(()) => {
-                    let record = if pair { made.remove(0) } else { made.pop().expect("just pushed") };
-                    let salt = if pair { made.pop().map(|(n, fd, _)| (n, fd)) } else { None };
-                    if let Some((n, _)) = &salt {
-                        // Locked, and so in /proc/locks, without a name of its own.
-                        let _ = rustix::fs::unlinkat(&dirfd, n.as_str(), rustix::fs::AtFlags::empty());
-                    }
-                    point_to(&dirfd, key, &name);
-                    return Ok(WrittenRecord { dir: dirfd.try_clone()?, name, fd: record.1, salt: salt.map(|s| s.1) });
-                }
-                Err(rustix::io::Errno::EXIST) => continue,
-                Err(e) => return Err(e.into()),
+    // link, never into someone else's file), lock it, mark it with a POSIX
+    // lock on one byte at a random offset, then give it the name of that
+    // offset without replacing anything. /proc/locks shows the offset to
+    // every reader, next to our pid and the file's inode; nobody can guess
+    // it in advance, so nobody can take the name before us.
+    for _ in 0..8 {
+        let (tmp, fd, _) = make_locked(&dirfd, key, &body)?;
+        let unlink_tmp = || rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
+        let mark = random_u64() >> 2 | 1;
+        if let Err(e) = crate::sys::posix_lock_byte(&fd, mark) {
+            let _ = unlink_tmp();
+            return Err(e);
+        }
+        let name = record_name(key, mark);
+        match rustix::fs::renameat_with(&dirfd, tmp.as_str(), &dirfd, name.as_str(), rustix::fs::RenameFlags::NOREPLACE)
+        {
+            Ok(()) => {
+                point_to(&dirfd, key, &name);
+                return Ok(WrittenRecord { dir: dirfd, name, fd });
+            }
+            Err(rustix::io::Errno::EXIST) => {
+                let _ = unlink_tmp();
+                continue;
+            }
+            Err(e) => {
+                let _ = unlink_tmp();
+                return Err(e.into());
             }
         }
-        Err(std::io::Error::other(
-            "every name tried for the owner record was taken in advance by someone; the lock holds, but others see it without its client name",
-        ))
-    })();
-    for (tmp, _, _) in made {
-        let _ = rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
     }
-    result
+    Err(std::io::Error::other("every name tried for the owner record was taken"))
 }
-
-/// Tries of a name after one inode, then of a name after two.
-const SINGLE_TRIES: usize = 8;
-const PAIR_TRIES: usize = 8;
 
 /// A new record file under a random name: locked, public, holding `body`.
 fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(String, OwnedFd, u64)> {
@@ -447,14 +422,10 @@ fn read_record(
     dirs: &RecordDirs,
     key: DriveKey,
     pid: i32,
-    (dev, ino): (u64, u64),
-    salt: Option<u64>,
+    (dev, ino, mark): (u64, u64, u64),
     node: &rustix::fs::Stat,
 ) -> Option<Owner> {
-    let name = match salt {
-        Some(salt) => format!("{}.{salt}", record_name(key, ino)),
-        None => record_name(key, ino),
-    };
+    let name = record_name(key, mark);
     for dir in dirs.open_on_device(dev) {
         let Ok(fd) = rustix::fs::openat(
             &dir,
@@ -513,15 +484,16 @@ fn may_open_rw_by_uid(uid: u32, node: &rustix::fs::Stat) -> bool {
     uid == 0 || (uid == node.st_uid && node.st_mode & 0o600 == 0o600) || node.st_mode & 0o006 == 0o006
 }
 
-/// How many `flock`s read just before the drive's lock are kept as
-/// candidates for the holder's record (taken right after the drive's lock
-/// on the same CPU, it comes just before it in `/proc/locks`).
+/// How many locks read just before the drive's lock are kept as candidates
+/// for the holder's record mark (taken right after the drive's lock on the
+/// same CPU, it comes just before it in `/proc/locks`).
 const RECENT: usize = 64;
 
 /// The owner of the drive whose node has `stat` `node`, from `/proc/locks`
 /// and the holder's record; `None` when nothing holds an exclusive lock on
 /// the node. Reads `/proc/locks` only as far as it must: up to the drive's
-/// lock and the holder's record lock.
+/// lock and the holder's record mark (a POSIX lock of the holder on one
+/// byte of its record, at the offset that names it).
 pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> std::io::Result<Option<Owner>> {
     use std::ops::ControlFlow::{Break, Continue};
     let (dev, ino) = (node.st_dev, node.st_ino);
@@ -529,18 +501,17 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
     let mut holder: Option<LockEntry> = None;
     let mut fcntl_holder: Option<LockEntry> = None;
     let mut found: Option<Owner> = None;
-    // The holder's other locked inodes, each tried once as a record.
-    let mut tried: Vec<(u64, u64)> = Vec::new();
+    // The holder's marks, each tried once.
+    let mut tried: Vec<(u64, u64, u64)> = Vec::new();
     let mut seen_before_holder = 0usize;
-    let is_candidate = |l: &LockEntry, pid: i32| {
-        !l.waiting && l.exclusive && l.kind == LockKind::Flock && l.pid == Some(pid) && (l.dev, l.ino) != (dev, ino)
-    };
-    let try_single = |l: &LockEntry, pid: i32, tried: &mut Vec<(u64, u64)>| -> Option<Owner> {
-        if !is_candidate(l, pid) || tried.contains(&(l.dev, l.ino)) {
+    let is_mark = |l: &LockEntry| !l.waiting && l.exclusive && l.kind == LockKind::Posix;
+    let try_mark = |l: &LockEntry, pid: i32, tried: &mut Vec<(u64, u64, u64)>| -> Option<Owner> {
+        let m = (l.dev, l.ino, l.start);
+        if !is_mark(l) || l.pid != Some(pid) || (l.dev, l.ino) == (dev, ino) || tried.contains(&m) {
             return None;
         }
-        tried.push((l.dev, l.ino));
-        read_record(dirs, key, pid, (l.dev, l.ino), None, node)
+        tried.push(m);
+        read_record(dirs, key, pid, m, node)
     };
     holders::scan_proc_locks(|l| match &holder {
         None => {
@@ -553,7 +524,7 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
                 holder = Some(l);
                 let Some(pid) = pid else { return Break(()) };
                 for r in recent.iter().rev() {
-                    if let Some(o) = try_single(r, pid, &mut tried) {
+                    if let Some(o) = try_mark(r, pid, &mut tried) {
                         found = Some(o);
                         return Break(());
                     }
@@ -561,7 +532,7 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
                 return Continue(());
             }
             seen_before_holder += 1;
-            if !l.waiting && l.exclusive && l.kind == LockKind::Flock {
+            if is_mark(&l) {
                 if recent.len() == RECENT {
                     recent.pop_front();
                 }
@@ -569,7 +540,7 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
             }
             Continue(())
         }
-        Some(h) => match h.pid.and_then(|pid| try_single(&l, pid, &mut tried)) {
+        Some(h) => match h.pid.and_then(|pid| try_mark(&l, pid, &mut tried)) {
             Some(o) => {
                 found = Some(o);
                 Break(())
@@ -579,15 +550,15 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
     })?;
     let Some(holder) = holder.or(fcntl_holder) else { return Ok(None) };
     if let (None, LockKind::Flock, Some(pid)) = (&found, holder.kind, holder.pid) {
-        // The record's lock came before the drive's, out of reach of the
-        // recent ones: look again up to the drive's lock.
+        // The mark came before the drive's lock, out of reach of the recent
+        // ones: look again up to the drive's lock.
         let mut left = seen_before_holder;
         holders::scan_proc_locks(|l| {
             if left == 0 {
                 return Break(());
             }
             left -= 1;
-            match try_single(&l, pid, &mut tried) {
+            match try_mark(&l, pid, &mut tried) {
                 Some(o) => {
                     found = Some(o);
                     Break(())
@@ -595,15 +566,6 @@ pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> 
                 None => Continue(()),
             }
         })?;
-        // A record named after two of the holder's inodes (see write_record).
-        if found.is_none() {
-            found = tried.iter().find_map(|&(d, i)| {
-                tried
-                    .iter()
-                    .filter(|&&(d2, i2)| d2 == d && i2 != i)
-                    .find_map(|&(_, salt)| read_record(dirs, key, pid, (d, i), Some(salt), node))
-            });
-        }
     }
     if let Some(o) = found {
         return Ok(Some(o));

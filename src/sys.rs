@@ -167,6 +167,25 @@ pub fn sg_io(
     })
 }
 
+/// Take a POSIX write lock (`F_SETLK`) on the one byte at `offset` of the
+/// file of `fd` (opened for writing). It shows in `/proc/locks` with our
+/// pid and the offset, and goes away when this process ends or closes any
+/// descriptor of the file. rustix only locks whole files.
+pub(crate) fn posix_lock_byte(fd: &impl std::os::fd::AsFd, offset: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero is a valid `struct flock`; every field used is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = libc::off_t::try_from(offset).map_err(|_| std::io::Error::other("lock offset out of range"))?;
+    fl.l_len = 1;
+    // SAFETY: F_SETLK reads the `struct flock` we own for the duration of the call.
+    if unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_SETLK, &fl) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Run `f` in a detached process: forked twice, so that it is nobody's
 /// child (its parent exits at once and is reaped here) and holds none of
 /// our descriptors (every one from 3 up is closed before `f` runs, since

@@ -199,7 +199,7 @@ fn read_access_is_not_enough_to_pose_as_a_client() {
         "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
          p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
          os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
-         os.rename(p, '{run}/discrec.{key}.%d' % os.fstat(fd).st_ino); print('ok', flush=True); time.sleep(30)\"",
+         fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); print('ok', flush=True); time.sleep(30)\"",
         img = img.display(),
         run = s.run.display()
     );
