@@ -682,7 +682,7 @@ impl Ticket {
 
     fn live_older(&self, target: &Target) -> bool {
         let Ok(dir) = rustix::fs::Dir::read_from(&self.queue) else { return false };
-        let node_st = rustix::fs::stat(&target.node).ok();
+        let node = rustix::fs::stat(&target.node).ok().map(|st| holders::NodeAccess::of(&target.node, &st));
         let started = Instant::now();
         let mut seen = 0;
         for e in dir {
@@ -697,14 +697,14 @@ impl Ticket {
             if (t, p) >= self.order {
                 continue;
             }
-            if self.ticket_counts(name, p, node_st.as_ref()) {
+            if self.ticket_counts(name, p, node.as_ref()) {
                 return true;
             }
         }
         false
     }
 
-    fn ticket_counts(&self, name: &str, pid: i32, node: Option<&rustix::fs::Stat>) -> bool {
+    fn ticket_counts(&self, name: &str, pid: i32, node: Option<&holders::NodeAccess>) -> bool {
         let Ok(fd) = rustix::fs::openat(
             &self.queue,
             name,

@@ -218,7 +218,16 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .find(|w| w[0] == "--wait" && w[1].parse::<f64>().is_ok())
         .map(|w| format!("; to wait at most {0} seconds write --wait={0}", w[1]))
         .unwrap_or_default();
-    let err = Error::InvalidArgument(format!("{message}{wait_hint}; see `{help}`"));
+    // `discrec lock IMG cmd`: the command needs `--` before it.
+    let dash_hint = if sub.as_deref() == Some("lock")
+        && e.kind() == ErrorKind::UnknownArgument
+        && !args.iter().any(|a| a == "--")
+    {
+        "; to run a command while holding the drive, put `--` before it (`discrec lock TARGET -- COMMAND`)"
+    } else {
+        ""
+    };
+    let err = Error::InvalidArgument(format!("{message}{wait_hint}{dash_hint}; see `{help}`"));
     report(&err);
     ExitCode::from(err.exit_code())
 }
@@ -258,13 +267,19 @@ fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
         .map(|s| Some(Duration::from_secs_f64(s)))
         .ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "--wait={w} is not a number of seconds; write e.g. --wait=2.5, or --wait to wait forever"
+                "--wait={w} is not a number of seconds from 0 to 999999999; write e.g. --wait=2.5, or --wait to wait forever"
             ))
         })
 }
 
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait.as_deref().map(parse_wait).transpose()?;
+    if a.command.is_empty() && std::env::args().next_back().as_deref() == Some("--") {
+        return Err(Error::InvalidArgument(
+            "`--` is not followed by a command; name the command to run, or leave out `--` to just hold the drive"
+                .into(),
+        ));
+    }
     if let (Some("inf"), Some(t)) = (a.wait.as_deref(), a.target.to_str()) {
         // `--wait 5 DRIVE`: clap took 5 for the drive.
         if t.parse::<f64>().is_ok() && !a.target.exists() {

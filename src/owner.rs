@@ -423,8 +423,14 @@ fn read_record(
     key: DriveKey,
     pid: i32,
     (dev, ino, mark): (u64, u64, u64),
-    node: &rustix::fs::Stat,
+    node: &holders::NodeAccess,
 ) -> Option<Owner> {
+    // Our own record: opening it would drop our mark (a process's POSIX
+    // locks on a file go with any close of it). A process asking about a
+    // drive it holds is answered from memory before this (`lock::held_here`).
+    if pid == own_pid() {
+        return None;
+    }
     let name = record_name(key, mark);
     for dir in dirs.open_on_device(dev) {
         let Ok(fd) = rustix::fs::openat(
@@ -454,7 +460,7 @@ fn read_record(
         // settle every check, nothing more is read. Else its status file
         // says (file-system uid, groups, its own pid in a container).
         let proc_uid = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?.st_uid;
-        let quick = r.pid == pid && st.st_uid == proc_uid && may_open_rw_by_uid(proc_uid, node);
+        let quick = r.pid == pid && st.st_uid == proc_uid && node.allows_rw_by_uid(proc_uid) == Some(true);
         if !quick {
             let info = holders::proc_info(pid)?;
             if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
@@ -477,26 +483,25 @@ fn read_record(
     None
 }
 
-/// Whether a process with effective uid `uid` may open `node` for reading
-/// and writing, when that follows from the uid alone (root, the owner, or
-/// everyone may); `false` means "ask its groups".
-fn may_open_rw_by_uid(uid: u32, node: &rustix::fs::Stat) -> bool {
-    uid == 0 || (uid == node.st_uid && node.st_mode & 0o600 == 0o600) || node.st_mode & 0o006 == 0o006
-}
-
 /// How many locks read just before the drive's lock are kept as candidates
 /// for the holder's record mark (taken right after the drive's lock on the
 /// same CPU, it comes just before it in `/proc/locks`).
 const RECENT: usize = 64;
 
-/// The owner of the drive whose node has `stat` `node`, from `/proc/locks`
+/// The owner of the drive whose node `node_path` has `stat` `node_st`, from `/proc/locks`
 /// and the holder's record; `None` when nothing holds an exclusive lock on
 /// the node. Reads `/proc/locks` only as far as it must: up to the drive's
 /// lock and the holder's record mark (a POSIX lock of the holder on one
 /// byte of its record, at the offset that names it).
-pub fn find_owner(dirs: &RecordDirs, key: DriveKey, node: &rustix::fs::Stat) -> std::io::Result<Option<Owner>> {
+pub fn find_owner(
+    dirs: &RecordDirs,
+    key: DriveKey,
+    node_path: &Path,
+    node_st: &rustix::fs::Stat,
+) -> std::io::Result<Option<Owner>> {
     use std::ops::ControlFlow::{Break, Continue};
-    let (dev, ino) = (node.st_dev, node.st_ino);
+    let (dev, ino) = (node_st.st_dev, node_st.st_ino);
+    let node = &holders::NodeAccess::of(node_path, node_st);
     let mut recent: std::collections::VecDeque<LockEntry> = std::collections::VecDeque::with_capacity(RECENT);
     let mut holder: Option<LockEntry> = None;
     let mut fcntl_holder: Option<LockEntry> = None;

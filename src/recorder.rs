@@ -321,7 +321,7 @@ pub(crate) fn query_owner(
         // "nobody" is read again, and a holder never found is reported as
         // unknown rather than the drive as free.
         for _ in 0..3 {
-            let found = owner::find_owner(dirs, target.key, st)
+            let found = owner::find_owner(dirs, target.key, &target.node, st)
                 .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
             if found.is_some() || probed != Some(true) || lock::held_exclusively(target) != Some(true) {
                 return Ok(found);

@@ -359,6 +359,10 @@ fn cli_lock_the_command_keeps_the_lock_whoever_is_killed() {
     let (mut holder, line) = spawn_holder(c);
     assert_eq!(line.trim().parse::<u32>().unwrap(), holder.id(), "the command runs as the pid discrec was");
     let r = Recorder::open_in(&img, &s.run).unwrap();
+    // `sh` becomes `sleep` a moment after it printed its pid.
+    assert!(eventually(Duration::from_secs(2), || {
+        r.exclusive_access_owner().unwrap().is_some_and(|o| o.command.as_deref() == Some("sleep"))
+    }));
     let o = r.exclusive_access_owner().unwrap().expect("held while the command runs");
     assert_eq!(
         (o.client_name.as_deref(), o.pid, o.command.as_deref()),
