@@ -339,3 +339,64 @@ fn system_dirs_lock() -> std::fs::File {
     rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
     f
 }
+
+/// Give `path` a POSIX access ACL: the mode's owner, group and other bits,
+/// plus `user` with `perm` (as setfacl would write it; root only).
+fn set_acl_user(path: &std::path::Path, user: &str, perm: u16) {
+    let uid = uid_of(user);
+    let mut b = 2u32.to_le_bytes().to_vec();
+    for (tag, p, id) in [(1u16, 6u16, 0u32), (2, perm, uid), (4, 6, 0), (0x10, 6, 0), (0x20, 6, 0)] {
+        b.extend(tag.to_le_bytes());
+        b.extend(p.to_le_bytes());
+        b.extend(id.to_le_bytes());
+    }
+    rustix::fs::setxattr(path, "system.posix_acl_access", &b, rustix::fs::XattrFlags::empty())
+        .expect("set a POSIX ACL (the file system must support them)");
+}
+
+#[test]
+fn an_acl_that_denies_writing_is_not_enough_to_pose_as_a_client() {
+    // The image is 0666, but an ACL gives the second user read access only:
+    // it may not use the drive, so its flock and record (with a mark) are
+    // those of a foreign program.
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("acl.iso");
+    set_acl_user(&img, USER2, 4);
+    let key = key_of(&img);
+    let script = format!(
+        "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
+         p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
+         os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
+         fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); print('ok', flush=True); time.sleep(30)\"",
+        img = img.display(),
+        run = s.run.display()
+    );
+    let mut attacker = std::process::Command::new("setpriv")
+        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ok");
+    }
+    let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+    assert_eq!((o.client_name.as_deref(), o.by_discrec), (None, false), "{o:?}");
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+
+    // And a user the ACL lets write to a 0640 image is a real client.
+    let img2 = s.image("acl-rw.iso");
+    chmod(&img2, 0o640);
+    set_acl_user(&img2, USER3, 6);
+    let mut user = Probe::spawn(&s.run, Some(USER3));
+    user.cmd(&format!("open h {}", img2.display()));
+    assert_eq!(user.cmd("acquire h 0 ACL Burner")["ok"], true);
+    let o = Recorder::open_in(&img2, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+    assert_eq!((o.client_name.as_deref(), o.by_discrec), (Some("ACL Burner"), true), "{o:?}");
+}
