@@ -43,9 +43,10 @@ fn setup() -> Setup {
 /// The system calls a discrec acquire+release on a file makes, done bare:
 /// access check, open + fstat + flock of the image, the record directory
 /// (open, fstat, access), the last-record pointer (readlink, open of what
-/// it names), the owner record (create, flock, chmod, write, fstat, rename
-/// without replace), the pointer (symlink, rename), the foreign fcntl-lock
-/// probe (POSIX read lock and unlock), then close, unlink and close.
+/// it names), the owner record (create, flock, chmod, write, POSIX mark,
+/// rename without replace), the pointer (symlink, rename), the foreign
+/// fcntl-lock probe (POSIX read lock and unlock), then close, unlink and
+/// close.
 fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
     use rustix::fs::{Access, AtFlags};
     rustix::fs::accessat(rustix::fs::CWD, node, Access::READ_OK | Access::WRITE_OK, AtFlags::EACCESS).unwrap();
@@ -73,8 +74,10 @@ fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
     rustix::fs::flock(&rec, FlockOperation::NonBlockingLockExclusive).unwrap();
     rustix::fs::fchmod(&rec, Mode::from_raw_mode(0o644)).unwrap();
     rustix::io::write(&rec, body).unwrap();
-    let ino = rustix::fs::fstat(&rec).unwrap().st_ino;
-    let name = format!("k.{ino}");
+    // The mark: a POSIX lock on one byte at the offset that names the record
+    // (rustix locks whole files only; a whole-file lock costs the same call).
+    rustix::fs::fcntl_lock(&rec, FlockOperation::NonBlockingLockExclusive).unwrap();
+    let name = format!("k.{n}");
     rustix::fs::renameat_with(&dir, tmp.as_str(), &dir, name.as_str(), rustix::fs::RenameFlags::NOREPLACE).unwrap();
     let ptmp = format!("ptr.new.{n:016x}");
     rustix::fs::symlinkat(name.as_str(), &dir, ptmp.as_str()).unwrap();

@@ -303,7 +303,7 @@ pub fn write_record(
     // every reader, next to our pid and the file's inode; nobody can guess
     // it in advance, so nobody can take the name before us.
     for _ in 0..8 {
-        let (tmp, fd, _) = make_locked(&dirfd, key, &body)?;
+        let (tmp, fd) = make_locked(&dirfd, key, &body)?;
         let unlink_tmp = || rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
         let mark = random_u64() >> 2 | 1;
         if let Err(e) = crate::sys::posix_lock_byte(&fd, mark) {
@@ -331,7 +331,7 @@ pub fn write_record(
 }
 
 /// A new record file under a random name: locked, public, holding `body`.
-fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(String, OwnedFd, u64)> {
+fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(String, OwnedFd)> {
     for _ in 0..8 {
         let tmp = format!("discrec.{key}.new.{:016x}", random_u64());
         let fd = match rustix::fs::openat(
@@ -344,17 +344,17 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
             Err(rustix::io::Errno::EXIST) => continue,
             Err(e) => return Err(e.into()),
         };
-        let written = (|| -> std::io::Result<u64> {
+        let written = (|| -> std::io::Result<()> {
             rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
             // The umask may have taken read bits away; records are public.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
             if rustix::io::write(&fd, body)? != body.len() {
                 return Err(std::io::Error::other("short write of the owner record"));
             }
-            Ok(rustix::fs::fstat(&fd)?.st_ino)
+            Ok(())
         })();
         return match written {
-            Ok(ino) => Ok((tmp, fd, ino)),
+            Ok(()) => Ok((tmp, fd)),
             Err(e) => {
                 let _ = rustix::fs::unlinkat(dir, tmp.as_str(), rustix::fs::AtFlags::empty());
                 Err(e)
