@@ -147,13 +147,7 @@ fn a_waiter_that_never_takes_its_turn_loses_it() {
         "import os,fcntl,time; fd=os.open('{q}/000000000000000000000001.%d' % os.getpid(), os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(60)",
         q = queue.display()
     );
-    let mut squatter = Command::new("python3").args(["-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(squatter.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ok");
-    }
+    let mut squatter = spawn_ready(Command::new("python3").args(["-c", &script]), "ok");
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
     let t = Instant::now();
     r.acquire_exclusive_access_wait(false, "Next", Some(Duration::from_secs(5))).unwrap();
@@ -258,13 +252,7 @@ fn a_held_drive_is_never_reported_free_while_others_churn_locks() {
         "import fcntl,os\nfds=[os.open('{d}/%d' % i, os.O_CREAT|os.O_RDWR, 0o600) for i in range(2000)]\nprint('ready', flush=True)\nwhile True:\n    for fd in fds: fcntl.flock(fd, fcntl.LOCK_EX)\n    for fd in fds: fcntl.flock(fd, fcntl.LOCK_UN)\n",
         d = dir.path().display()
     );
-    let mut churn = Command::new("python3").args(["-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(churn.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready");
-    }
+    let mut churn = spawn_ready(Command::new("python3").args(["-c", &script]), "ready");
     let r = Recorder::open_in(&img, &s.run).unwrap();
     let (mut named, mut unknown) = (0, 0);
     for _ in 0..60 {

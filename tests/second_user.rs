@@ -166,17 +166,7 @@ fn records_of_another_user_for_a_live_holder_are_not_believed() {
          os.link('{run}/f', '{run}/discrec.{key}.%d' % os.fstat(fd).st_ino); print('ok', flush=True); time.sleep(30)\"",
         run = s.run.display()
     );
-    let mut attacker = std::process::Command::new("setpriv")
-        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ok");
-    }
+    let mut attacker = spawn_as_user2_ready(&script);
     let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
     assert_eq!((o.client_name.as_deref(), o.pid), (Some("Real Owner"), Some(pid)));
     let _ = attacker.kill();
@@ -195,25 +185,7 @@ fn read_access_is_not_enough_to_pose_as_a_client() {
     let img = s.image("mine.iso");
     chmod(&img, 0o644);
     let key = key_of(&img);
-    let script = format!(
-        "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
-         p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
-         os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
-         fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); print('ok', flush=True); time.sleep(30)\"",
-        img = img.display(),
-        run = s.run.display()
-    );
-    let mut attacker = std::process::Command::new("setpriv")
-        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ok");
-    }
+    let mut attacker = spawn_as_user2_ready(&pose_script(&img, &s.run, &key));
     let mut r = Recorder::open_in(&img, &s.run).unwrap();
     let o = r.exclusive_access_owner().unwrap().unwrap();
     assert_eq!((o.client_name.as_deref(), o.by_discrec, o.user.as_deref()), (None, false, Some(USER2)), "{o:?}");
@@ -267,17 +239,7 @@ fn planted_tickets_cannot_hold_up_waiters() {
         "exec python3 -c \"import os,fcntl,time; q='{run}/discrec.{key}.q'; os.path.isdir(q) or (os.mkdir(q), os.chmod(q, 0o1777)); p=q+'/000000000000000000000001.%d' % os.getpid(); fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(30)\"",
         run = s.run.display()
     );
-    let mut attacker = std::process::Command::new("setpriv")
-        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ok");
-    }
+    let mut attacker = spawn_as_user2_ready(&script);
     let mut waiter = s.probe();
     waiter.cmd(&format!("open h {}", img.display()));
     waiter.send("wait h 10 Waiter");
@@ -366,25 +328,7 @@ fn an_acl_that_denies_writing_is_not_enough_to_pose_as_a_client() {
     let img = s.image("acl.iso");
     set_acl_user(&img, USER2, 4);
     let key = key_of(&img);
-    let script = format!(
-        "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
-         p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
-         os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
-         fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); print('ok', flush=True); time.sleep(30)\"",
-        img = img.display(),
-        run = s.run.display()
-    );
-    let mut attacker = std::process::Command::new("setpriv")
-        .args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", &script])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(attacker.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ok");
-    }
+    let mut attacker = spawn_as_user2_ready(&pose_script(&img, &s.run, &key));
     let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
     assert_eq!((o.client_name.as_deref(), o.by_discrec), (None, false), "{o:?}");
     let _ = attacker.kill();
@@ -399,4 +343,18 @@ fn an_acl_that_denies_writing_is_not_enough_to_pose_as_a_client() {
     assert_eq!(user.cmd("acquire h 0 ACL Burner")["ok"], true);
     let o = Recorder::open_in(&img2, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
     assert_eq!((o.client_name.as_deref(), o.by_discrec), (Some("ACL Burner"), true), "{o:?}");
+}
+
+/// A script that poses as a discrec client named "Victim Burner" on `img`
+/// the way a real one holds a drive: the image's flock (a read-only open
+/// is enough for that), and a record with a mark, as write_record makes it.
+fn pose_script(img: &std::path::Path, run: &std::path::Path, key: &str) -> String {
+    format!(
+        "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
+         p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
+         os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
+         fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); print('ok', flush=True); time.sleep(30)\"",
+        img = img.display(),
+        run = run.display()
+    )
 }

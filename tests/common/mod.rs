@@ -158,6 +158,16 @@ impl Drop for Probe {
     }
 }
 
+/// Start `c` with its stdout piped and wait for its first line, which
+/// must be `word` (the helper scripts say when they are set up).
+pub fn spawn_ready(c: &mut Command, word: &str) -> Child {
+    let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), word, "the helper did not get ready");
+    child
+}
+
 /// Poll `f` until it is true or `within` passes.
 pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + within;
@@ -283,6 +293,14 @@ pub fn as_user2(script: &str) -> (bool, String) {
         .output()
         .unwrap();
     (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// Run a shell script as the second user, once it printed `ok`.
+pub fn spawn_as_user2_ready(script: &str) -> Child {
+    spawn_ready(
+        Command::new("setpriv").args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", script]),
+        "ok",
+    )
 }
 
 /// A copy of `exe` in a directory every user can reach, made once per
