@@ -337,7 +337,9 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
         let fd = match rustix::fs::openat(
             dir,
             tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            // Readable too: a holder that became another program reads its
+            // own record through this descriptor (see record_files).
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         ) {
             Ok(fd) => fd,
@@ -425,23 +427,7 @@ fn read_record(
     (dev, ino, mark): (u64, u64, u64),
     node: &holders::NodeAccess,
 ) -> Option<Owner> {
-    // Our own record: opening it would drop our mark (a process's POSIX
-    // locks on a file go with any close of it). A process asking about a
-    // drive it holds is answered from memory before this (`lock::held_here`).
-    if pid == own_pid() {
-        return None;
-    }
-    let name = record_name(key, mark);
-    for dir in dirs.open_on_device(dev) {
-        let Ok(fd) = rustix::fs::openat(
-            &dir,
-            name.as_str(),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
-        };
-        let Ok(st) = rustix::fs::fstat(&fd) else { continue };
+    for (st, buf) in record_files(dirs, key, pid, (dev, ino, mark)) {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
             || st.st_ino != ino
             || st.st_dev != dev
@@ -449,9 +435,7 @@ fn read_record(
         {
             continue;
         }
-        let mut buf = [0u8; MAX_RECORD];
-        let Ok(n) = holders::read_once(&fd, &mut buf) else { continue };
-        let Ok(r) = serde_json::from_slice::<Record>(&buf[..n]) else { continue };
+        let Ok(r) = serde_json::from_slice::<Record>(&buf) else { continue };
         if r.v != RECORD_VERSION || r.key != key.to_string() {
             continue;
         }
@@ -481,6 +465,58 @@ fn read_record(
         });
     }
     None
+}
+
+/// The files that may be the record marked at `(dev, ino, mark)`, with
+/// their `stat` and contents (at most [`MAX_RECORD`] bytes). Another
+/// process's record is opened by its name. Our own is read through the
+/// descriptor we already have (we are a holder that became another
+/// program through `exec`, such as `discrec lock -- sh -c '... && discrec
+/// owner ...'` whose shell execs its last command): opening and closing
+/// the file again would drop our mark, since a process's POSIX locks on a
+/// file go with any close of it.
+fn record_files(
+    dirs: &RecordDirs,
+    key: DriveKey,
+    pid: i32,
+    (dev, ino, mark): (u64, u64, u64),
+) -> Vec<(rustix::fs::Stat, Vec<u8>)> {
+    let mut out = Vec::new();
+    if pid == own_pid() {
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return out };
+        for e in fds.flatten() {
+            let Some(n) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            // stat through the link: the file itself, with nothing opened.
+            let Ok(st) = rustix::fs::stat(format!("/proc/self/fd/{n}").as_str()) else { continue };
+            if (st.st_dev, st.st_ino) != (dev, ino) {
+                continue;
+            }
+            let mut buf = vec![0u8; MAX_RECORD];
+            if let Ok(len) = crate::sys::pread_own_fd(n, &mut buf) {
+                buf.truncate(len);
+                out.push((st, buf));
+                break;
+            }
+        }
+        return out;
+    }
+    let name = record_name(key, mark);
+    for dir in dirs.open_on_device(dev) {
+        let Ok(fd) = rustix::fs::openat(
+            &dir,
+            name.as_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else { continue };
+        let mut buf = vec![0u8; MAX_RECORD];
+        let Ok(len) = holders::read_once(&fd, &mut buf) else { continue };
+        buf.truncate(len);
+        out.push((st, buf));
+    }
+    out
 }
 
 /// How many locks read just before the drive's lock are kept as candidates

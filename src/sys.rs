@@ -186,6 +186,20 @@ pub(crate) fn posix_lock_byte(fd: &impl std::os::fd::AsFd, offset: u64) -> std::
     Ok(())
 }
 
+/// Read up to `buf.len()` bytes from offset 0 of our own descriptor `fd`
+/// (a number found in `/proc/self/fd`), without opening or closing
+/// anything: closing a descriptor of a file drops this process's POSIX
+/// locks on it. The descriptor may have been opened for writing only;
+/// then this fails.
+pub(crate) fn pread_own_fd(fd: i32, buf: &mut [u8]) -> std::io::Result<usize> {
+    // SAFETY: `fd` was listed in /proc/self/fd just now, so it is open in
+    // this process; it is only borrowed for one pread and never closed
+    // here. Should another thread close it meanwhile, the read fails or
+    // reads another file, whose contents the caller checks like any other.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::pread(fd, buf, 0).map_err(Into::into)
+}
+
 /// Run `f` in a detached process: forked twice, so that it is nobody's
 /// child (its parent exits at once and is reaped here) and holds none of
 /// our descriptors (every one from 3 up is closed before `f` runs, since

@@ -331,6 +331,33 @@ fn cli_lock_runs_command_and_passes_its_status() {
 }
 
 #[test]
+fn cli_lock_a_command_that_becomes_discrec_owner_names_its_client() {
+    // `sh -c '... && discrec owner ...'` may exec its last command: the
+    // holder itself then asks who holds the drive. It must name the client
+    // and must not lose its record's mark by asking (others still see it).
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let script = format!("DISCREC_RUN_DIR={} exec {DISCREC} owner {}", s.run.display(), img.display());
+    let o = s
+        .discrec()
+        .args(["lock", "--client", "Self Aware"])
+        .arg(&img)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()), (Some(0), "Self Aware\n"));
+    // A holder that asks twice, then is asked by another process.
+    let script = format!(
+        "DISCREC_RUN_DIR={run} {DISCREC} lock --client Twice {img} -- sh -c 'exec {DISCREC} owner {img}' && \
+         DISCREC_RUN_DIR={run} {DISCREC} lock --client Twice {img} -- sh -c '{DISCREC} owner {img}; exec {DISCREC} owner {img}'",
+        run = s.run.display(),
+        img = img.display()
+    );
+    let o = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Twice\nTwice\nTwice\n");
+}
+
+#[test]
 fn cli_lock_output_of_the_command_is_its_own() {
     // `discrec lock F -- cat FILE | wc -l` counts FILE's lines only.
     let s = Scratch::new();
