@@ -187,6 +187,18 @@ impl Recorder {
     /// another client holds the drive (C10); commands that touch the medium
     /// or tray go through [`Recorder::with_exclusive_access`].
     fn command_fd(&self) -> Result<OwnedFd> {
+        self.require_drive()?;
+        let t = self.target();
+        // Read-write where we may (the kernel allows more commands then).
+        rustix::fs::open(&t.node, OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+            .or_else(|_| rustix::fs::open(&t.node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()))
+            .map_err(|e| Error::io(&t.given, "cannot open", e.into()))
+    }
+
+    /// Drive commands need a drive: an image file is `E_INVALIDARG`, before
+    /// any lock is looked at (a held image would otherwise be refused as
+    /// locked, for something that can never work).
+    fn require_drive(&self) -> Result<()> {
         let t = self.target();
         if t.kind != crate::TargetKind::BlockDevice {
             return Err(Error::InvalidArgument(format!(
@@ -194,10 +206,7 @@ impl Recorder {
                 t.given.display()
             )));
         }
-        // Read-write where we may (the kernel allows more commands then).
-        rustix::fs::open(&t.node, OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-            .or_else(|_| rustix::fs::open(&t.node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()))
-            .map_err(|e| Error::io(&t.given, "cannot open", e.into()))
+        Ok(())
     }
 
     /// INQUIRY: vendor, product, revision.
@@ -293,6 +302,7 @@ impl Recorder {
     /// under `client_name` unless this handle holds it (C8); refused with
     /// `E_IMAPI_RECORDER_LOCKED` while another client holds the drive (C10).
     pub fn eject(&mut self, client_name: &str) -> Result<()> {
+        self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {
             let fd = rec.command_fd()?;
             mmc::start_stop(fd.as_fd(), &rec.target().given, false)
@@ -301,6 +311,7 @@ impl Recorder {
 
     /// Close the tray (load the medium). C8 and C10 as for [`Recorder::eject`].
     pub fn close_tray(&mut self, client_name: &str) -> Result<()> {
+        self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {
             let fd = rec.command_fd()?;
             mmc::start_stop(fd.as_fd(), &rec.target().given, true)
@@ -312,6 +323,7 @@ impl Recorder {
     /// the cdrom layer unlocks on last close otherwise). C8 and C10 as for
     /// [`Recorder::eject`].
     pub fn set_tray_locked(&mut self, client_name: &str, locked: bool) -> Result<()> {
+        self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {
             let fd = rec.command_fd()?;
             let given = &rec.target().given;
