@@ -435,18 +435,6 @@ pub fn parse_status(status: &str, command: String, start_time: u64) -> Option<Pr
     })
 }
 
-/// Our own start time (field 22 of `/proc/self/stat`), read once.
-pub fn own_start_time() -> u64 {
-    static ME: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *ME.get_or_init(|| {
-        read_small_file("/proc/self/stat")
-            .ok()
-            .and_then(|b| parse_stat(&String::from_utf8_lossy(&b)))
-            .map(|(_, t)| t)
-            .unwrap_or(0)
-    })
-}
-
 /// Command name (field 2, in parentheses) and start time (field 22) of
 /// `/proc/PID/stat`. The command may itself hold spaces and parentheses.
 pub fn parse_stat(stat: &str) -> Option<(String, u64)> {

@@ -393,16 +393,16 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> Result<(), Miss> {
             Mode::empty(),
         )
     };
-    let busy = match claim() {
+    match claim() {
         Ok(fd) => {
             // Nothing is mounted from it anywhere: the kernel says so.
             held.claim_fd = Some(fd);
             return Ok(());
         }
-        Err(Errno::BUSY) => Errno::BUSY,
+        // Refused: a mount, or another exclusive opener. Look which.
+        Err(Errno::BUSY) => {}
         Err(e) => return Err(Miss::Fatal(target.io_error("cannot open exclusively", e.into()))),
-    };
-    let _ = busy;
+    }
     let devs = target.device_numbers();
     let mounted = mounts::mounts_of(&devs);
     if !mounted.is_empty() {
