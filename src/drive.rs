@@ -57,6 +57,8 @@ const CDROM_LOCKDOOR: u32 = 0x5329;
 const CDSL_CURRENT: usize = i32::MAX as usize;
 
 /// All recorders the kernel knows: `/dev/srN`, in order.
+#[doc(alias = "IDiscMaster2")]
+#[doc(alias = "MsftDiscMaster2")]
 pub fn recorder_paths() -> Vec<PathBuf> {
     let mut names: Vec<String> = fs::read_dir("/sys/class/block")
         .map(|d| {
@@ -210,6 +212,12 @@ impl Recorder {
     }
 
     /// INQUIRY: vendor, product, revision.
+    #[doc(alias = "VendorId")]
+    #[doc(alias = "ProductId")]
+    #[doc(alias = "ProductRevision")]
+    #[doc(alias = "get_VendorId")]
+    #[doc(alias = "get_ProductId")]
+    #[doc(alias = "get_ProductRevision")]
     pub fn inquiry(&self) -> Result<Inquiry> {
         let fd = self.command_fd()?;
         mmc::inquiry(fd.as_fd(), &self.target().given)
@@ -254,6 +262,8 @@ impl Recorder {
     }
 
     /// What `discrec list` shows.
+    #[doc(alias = "VolumePathNames")]
+    #[doc(alias = "get_VolumePathNames")]
     pub fn drive_info(&self) -> DriveInfo {
         let t = self.target();
         let mut error = None;
@@ -276,6 +286,12 @@ impl Recorder {
     }
 
     /// What `discrec info` shows.
+    #[doc(alias = "SupportedProfiles")]
+    #[doc(alias = "CurrentProfiles")]
+    #[doc(alias = "SupportedFeaturePages")]
+    #[doc(alias = "CurrentFeaturePages")]
+    #[doc(alias = "SupportedModePages")]
+    #[doc(alias = "DeviceCanLoadMedia")]
     pub fn drive_details(&self) -> Result<DriveDetails> {
         let info = self.drive_info();
         let fd = self.command_fd()?;
@@ -301,6 +317,7 @@ impl Recorder {
     /// Eject the medium (open the tray). Takes exclusive access for itself
     /// under `client_name` unless this handle holds it (C8); refused with
     /// `E_IMAPI_RECORDER_LOCKED` while another client holds the drive (C10).
+    #[doc(alias = "EjectMedia")]
     pub fn eject(&mut self, client_name: &str) -> Result<()> {
         self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {
@@ -310,6 +327,7 @@ impl Recorder {
     }
 
     /// Close the tray (load the medium). C8 and C10 as for [`Recorder::eject`].
+    #[doc(alias = "CloseTray")]
     pub fn close_tray(&mut self, client_name: &str) -> Result<()> {
         self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {

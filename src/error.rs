@@ -17,6 +17,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// Unexpected failure with no better code (E_FAIL).
     #[error("{what}: {source}")]
+    #[doc(alias = "E_FAIL")]
     Fail {
         /// What discrec was doing.
         what: String,
@@ -28,6 +29,7 @@ pub enum Error {
     /// The device is in use by something that is not a discrec client: a
     /// mounted file system, an exclusive opener, a foreign lock (E_ACCESSDENIED).
     #[error("{} is in use: {}; {}", target.display(), describe_holders(holders), advice)]
+    #[doc(alias = "E_ACCESSDENIED")]
     DeviceInUse {
         /// The target as the caller named it.
         target: PathBuf,
@@ -40,6 +42,7 @@ pub enum Error {
     /// The caller may not open the device or image, or may not do what was
     /// asked of it (E_ACCESSDENIED).
     #[error("{what} ({source}); {}", permission_advice(*kind))]
+    #[doc(alias = "E_ACCESSDENIED")]
     PermissionDenied {
         /// The target.
         target: PathBuf,
@@ -54,18 +57,22 @@ pub enum Error {
 
     /// A bad client name or other argument (E_INVALIDARG).
     #[error("{0}")]
+    #[doc(alias = "E_INVALIDARG")]
     InvalidArgument(String),
 
     /// Out of memory (E_OUTOFMEMORY).
     #[error("out of memory while {0}")]
+    #[doc(alias = "E_OUTOFMEMORY")]
     OutOfMemory(String),
 
     /// The drive did not accept a command in time (E_IMAPI_RECORDER_COMMAND_TIMEOUT).
     #[error("the drive did not accept {0} in time; check the drive and its cable, then try again")]
+    #[doc(alias = "E_IMAPI_RECORDER_COMMAND_TIMEOUT")]
     CommandTimeout(String),
 
     /// The recorder handle was closed (ERROR_INVALID_HANDLE).
     #[error("the recorder handle for {} is closed; open the recorder again", target.display())]
+    #[doc(alias = "ERROR_INVALID_HANDLE")]
     InvalidHandle {
         /// The target the handle was opened on.
         target: PathBuf,
@@ -73,6 +80,7 @@ pub enum Error {
 
     /// The device or image does not exist, or is gone (ERROR_DEV_NOT_EXIST).
     #[error("{} does not exist{}; check the path (`discrec list` shows the drives discrec sees)", target.display(), if *gone { " any more" } else { "" })]
+    #[doc(alias = "ERROR_DEV_NOT_EXIST")]
     DeviceNotExist {
         /// The target.
         target: PathBuf,
@@ -82,6 +90,7 @@ pub enum Error {
 
     /// Another discrec client holds exclusive access (E_IMAPI_RECORDER_LOCKED).
     #[error("{} is locked by {}; wait for it (`discrec lock --wait`) or ask its owner to release it", target.display(), owner)]
+    #[doc(alias = "E_IMAPI_RECORDER_LOCKED")]
     RecorderLocked {
         /// The target.
         target: PathBuf,
@@ -91,6 +100,7 @@ pub enum Error {
 
     /// The drive has no medium (E_IMAPI_RECORDER_MEDIA_NO_MEDIA).
     #[error("there is no medium in {}; insert a disc and try again", target.display())]
+    #[doc(alias = "E_IMAPI_RECORDER_MEDIA_NO_MEDIA")]
     NoMedium {
         /// The target.
         target: PathBuf,
@@ -98,6 +108,7 @@ pub enum Error {
 
     /// The medium is still spinning up (E_IMAPI_RECORDER_MEDIA_BECOMING_READY).
     #[error("the medium in {} is becoming ready; try again in a few seconds", target.display())]
+    #[doc(alias = "E_IMAPI_RECORDER_MEDIA_BECOMING_READY")]
     BecomingReady {
         /// The target.
         target: PathBuf,
@@ -117,6 +128,7 @@ pub enum Error {
     /// A wait was cancelled (a signal, or the caller's cancel descriptor);
     /// nothing was taken (E_IMAPI_REQUEST_CANCELLED).
     #[error("waiting for {} was cancelled; nothing was taken", target.display())]
+    #[doc(alias = "E_IMAPI_REQUEST_CANCELLED")]
     Cancelled {
         /// The target.
         target: PathBuf,
@@ -124,6 +136,7 @@ pub enum Error {
 
     /// Release without a matching acquire (ERROR_INVALID_FUNCTION as HRESULT).
     #[error("this handle holds no exclusive access to {}, so there is nothing to release; call release once per acquire", target.display())]
+    #[doc(alias = "ERROR_INVALID_FUNCTION")]
     NotLocked {
         /// The target.
         target: PathBuf,

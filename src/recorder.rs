@@ -16,6 +16,8 @@ use crate::target::{Target, TargetKind};
 
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
+#[doc(alias = "IDiscRecorder2")]
+#[doc(alias = "MsftDiscRecorder2")]
 pub struct Recorder {
     target: Target,
     dirs: RecordDirs,
@@ -53,6 +55,7 @@ impl Recorder {
     ///
     /// Missing targets are `ERROR_DEV_NOT_EXIST`; targets the caller may
     /// not open for reading and writing are `E_ACCESSDENIED`.
+    #[doc(alias = "InitializeDiscRecorder")]
     pub fn open(path: impl AsRef<Path>) -> Result<Recorder> {
         Self::open_with(path, RecordDirs::from_env())
     }
@@ -70,6 +73,8 @@ impl Recorder {
     }
 
     /// The resolved target.
+    #[doc(alias = "ActiveDiscRecorder")]
+    #[doc(alias = "get_ActiveDiscRecorder")]
     pub fn target(&self) -> &Target {
         &self.target
     }
@@ -104,6 +109,7 @@ impl Recorder {
 
     /// `AcquireExclusiveAccess(force, clientName)` (spec C1-C4): exclusive
     /// use of the drive, or an error at once if someone else has it.
+    #[doc(alias = "AcquireExclusiveAccess")]
     pub fn acquire_exclusive_access(&mut self, force: bool, client_name: &str) -> Result<()> {
         self.acquire_with(force, client_name, Patience::no_wait())
     }
@@ -152,6 +158,7 @@ impl Recorder {
     /// when the count reaches zero, and then user space is told the medium
     /// changed (spec C11). Releasing a handle that holds nothing is
     /// `ERROR_INVALID_FUNCTION`.
+    #[doc(alias = "ReleaseExclusiveAccess")]
     pub fn release_exclusive_access(&mut self) -> Result<()> {
         self.check_open()?;
         if self.count == 0 {
@@ -178,6 +185,8 @@ impl Recorder {
     /// process of any user who can see it; `None` when it is free. Holders
     /// that are not discrec clients are reported too, with `by_discrec`
     /// false and no client name.
+    #[doc(alias = "ExclusiveAccessOwner")]
+    #[doc(alias = "get_ExclusiveAccessOwner")]
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
         query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)
