@@ -705,14 +705,7 @@ impl Ticket {
     }
 
     fn ticket_counts(&self, name: &str, pid: i32, node: Option<&holders::NodeAccess>) -> bool {
-        let Ok(fd) = rustix::fs::openat(
-            &self.queue,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            return false;
-        };
+        let Ok(fd) = owner::open_public(&self.queue, name) else { return false };
         let Ok(st) = rustix::fs::fstat(&fd) else { return false };
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return false;
@@ -739,25 +732,5 @@ impl Drop for Ticket {
 fn open_queue(dirs: &RecordDirs, key: DriveKey) -> std::io::Result<OwnedFd> {
     let base = dirs.open_for_writing()?;
     let name = format!("discrec.{key}.q");
-    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
-    let fd = match rustix::fs::openat(&base, name.as_str(), flags, Mode::empty()) {
-        Err(Errno::NOENT) => {
-            match rustix::fs::mkdirat(&base, name.as_str(), Mode::from_raw_mode(0o1777)) {
-                Ok(()) | Err(Errno::EXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let fd = rustix::fs::openat(&base, name.as_str(), flags, Mode::empty())?;
-            let st = rustix::fs::fstat(&fd)?;
-            if st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o7777 != 0o1777 {
-                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
-            }
-            fd
-        }
-        r => r?,
-    };
-    let st = rustix::fs::fstat(&fd)?;
-    if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
-        return Err(std::io::Error::other("the queue directory is writable by others but not sticky"));
-    }
-    Ok(fd)
+    owner::open_sticky_dir(base.as_fd(), Path::new(&name), true).map(|(fd, _)| fd)
 }

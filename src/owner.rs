@@ -159,41 +159,15 @@ impl RecordDirs {
 
     /// Open a directory to search, if it passes the checks.
     fn open_checked(&self, dir: &Path, create: bool) -> std::io::Result<OwnedFd> {
-        let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
         let me = rustix::process::geteuid();
         let may_create = create && (self.only.is_some() || (me.is_root() && dir == Path::new(DEFAULT_RUN_DIR)));
-        let fd = match rustix::fs::open(dir, flags, Mode::empty()) {
-            Err(rustix::io::Errno::NOENT) if may_create => {
-                match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o1777)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                let fd = rustix::fs::open(dir, flags, Mode::empty())?;
-                // mkdir is subject to the umask: set the mode we mean.
-                let st = rustix::fs::fstat(&fd)?;
-                if st.st_uid == me.as_raw() && st.st_mode & 0o7777 != 0o1777 {
-                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
-                }
-                fd
-            }
-            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
-                return Err(std::io::Error::other(format!("{} is not a directory", dir.display())))
-            }
-            r => r?,
-        };
-        let st = rustix::fs::fstat(&fd)?;
+        let (fd, st) = open_sticky_dir(rustix::fs::CWD, dir, may_create)?;
         let owner_ok = st.st_uid == 0 || (self.only.is_some() && st.st_uid == me.as_raw());
         if !owner_ok {
             return Err(std::io::Error::other(format!(
                 "{} belongs to uid {}, not root; owner records are not kept there",
                 dir.display(),
                 st.st_uid
-            )));
-        }
-        if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
-            return Err(std::io::Error::other(format!(
-                "{} is writable by others but not sticky; owner records are not kept there (make it mode 1777)",
-                dir.display()
             )));
         }
         Ok(fd)
@@ -224,6 +198,52 @@ impl RecordDirs {
             (st.st_dev == dev).then(|| self.open_checked(dir, false).ok()).flatten()
         })
     }
+}
+
+/// Open the directory `name` under `at` (never through a link), with its
+/// `stat`. When it is missing and `create`, make it sticky and writable
+/// for all, like /tmp (the mode set after mkdir, which the umask trims).
+/// A directory others may write to but that is not sticky is refused: in
+/// it, anyone could remove or replace what we put there.
+pub(crate) fn open_sticky_dir(
+    at: std::os::fd::BorrowedFd<'_>,
+    name: &Path,
+    create: bool,
+) -> std::io::Result<(OwnedFd, rustix::fs::Stat)> {
+    let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY;
+    let fd = match rustix::fs::openat(at, name, flags, Mode::empty()) {
+        Err(rustix::io::Errno::NOENT) if create => {
+            match rustix::fs::mkdirat(at, name, Mode::from_raw_mode(0o1777)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let fd = rustix::fs::openat(at, name, flags, Mode::empty())?;
+            let st = rustix::fs::fstat(&fd)?;
+            if st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o7777 != 0o1777 {
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777))?;
+            }
+            fd
+        }
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+            return Err(std::io::Error::other(format!("{} is not a directory", name.display())))
+        }
+        r => r?,
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is writable by others but not sticky; nothing of discrec's is kept there (make it mode 1777)",
+            name.display()
+        )));
+    }
+    Ok((fd, st))
+}
+
+/// Open a file another process made, to read it: never through a link,
+/// never blocking on a FIFO someone planted.
+pub(crate) fn open_public(dir: &OwnedFd, name: &str) -> std::io::Result<OwnedFd> {
+    rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        .map_err(Into::into)
 }
 
 impl Default for RecordDirs {
@@ -387,14 +407,7 @@ fn remove_previous(dir: &OwnedFd, key: DriveKey) {
     if !name.starts_with(&format!("discrec.{key}.")) || name.contains('/') {
         return;
     }
-    let Ok(fd) = rustix::fs::openat(
-        dir,
-        name.as_str(),
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return;
-    };
+    let Ok(fd) = open_public(dir, name.as_str()) else { return };
     let Ok(st) = rustix::fs::fstat(&fd) else { return };
     let mine = st.st_uid == rustix::process::geteuid().as_raw()
         && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
@@ -502,14 +515,7 @@ fn record_files(
     }
     let name = record_name(key, mark);
     for dir in dirs.open_on_device(dev) {
-        let Ok(fd) = rustix::fs::openat(
-            &dir,
-            name.as_str(),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            continue;
-        };
+        let Ok(fd) = open_public(&dir, name.as_str()) else { continue };
         let Ok(st) = rustix::fs::fstat(&fd) else { continue };
         let mut buf = vec![0u8; MAX_RECORD];
         let Ok(len) = holders::read_once(&fd, &mut buf) else { continue };
