@@ -143,7 +143,7 @@ fn benches(c: &mut Criterion, s: &Setup) {
     assert!(q.exclusive_access_owner().unwrap().unwrap().by_discrec);
     g.bench_function("discrec", |b| b.iter(|| black_box(q.exclusive_access_owner().unwrap())));
     g.bench_function("read_proc_locks", |b| {
-        b.iter(|| black_box(discrec::holders::read_small_file("/proc/locks").unwrap()))
+        b.iter(|| black_box(discrec::procfs::read_small_file("/proc/locks").unwrap()))
     });
     g.finish();
     let _ = holder.kill();

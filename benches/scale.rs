@@ -49,7 +49,7 @@ fn row(what: &str, ours: Duration, base: Option<(&str, Duration)>) {
 }
 
 fn read_proc_locks_to_end() {
-    let b = discrec::holders::read_small_file("/proc/locks").unwrap();
+    let b = discrec::procfs::read_small_file("/proc/locks").unwrap();
     std::hint::black_box(b);
 }
 

@@ -1,44 +1,207 @@
-//! discrec: exclusive access to disc recorders on Linux.
-//!
-//! The contract of IMAPI2's `IDiscRecorder2::AcquireExclusiveAccess`, built
-//! from kernel objects that die with their process: a `flock` on the drive
-//! node and, for block devices, an `O_EXCL` open. See
-//! `docs/exclusive-access.md` for the contract (rows C1-C11).
-//!
-//! ```no_run
-//! use discrec::Recorder;
-//! let mut rec = Recorder::open("/dev/sr0")?;
-//! let guard = rec.lock(false, "My Burner")?;
-//! // ... burn ...
-//! drop(guard);
-//! # Ok::<(), discrec::Error>(())
-//! ```
-//!
-//! Modules, one concept each: [`recorder`] (handle and lock count),
-//! [`lock`] (cross-process lock and fair waiting), [`drive`] (discovery,
-//! identity, tray), [`mmc`] (MMC commands over SG_IO), [`owner`] (owner
-//! records), [`holders`] (who holds a drive, from `/proc`), [`mounts`],
-//! [`target`] (drive identity), [`client_name`], [`notify`] (media change),
-//! [`error`].
+//! The `discrec` command line over the discrec library: argument parsing
+//! ([`args`]) and output (`output`) only. Every decision is the
+//! library's; each subcommand below is one or two library calls and what
+//! to print. Kept as a library target so that tools (man pages, shell
+//! completions) can reach the clap definitions.
 
-#![deny(missing_docs)]
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-pub mod client_name;
-pub mod drive;
-pub mod error;
-pub mod holders;
-pub mod jsonpath;
-pub mod lock;
-pub mod mmc;
-pub mod mounts;
-pub mod notify;
-pub mod owner;
-pub mod recorder;
-mod sys;
-pub mod target;
-pub mod users;
+use clap::Parser;
+use discrec::recorder::Wait;
+use discrec::{jsonpath, Error, Owner, Recorder};
 
-pub use error::{Error, Result};
-pub use owner::Owner;
-pub use recorder::{DriveStatus, ExclusiveAccess, Recorder};
-pub use target::{Target, TargetKind};
+pub mod args;
+mod output;
+mod signals;
+
+use args::{Cli, Cmd, LockArgs};
+use output::{note, report, say};
+use signals::StopSignals;
+
+/// Run the command line on this process's arguments; the exit code.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match args::usage_error(&e) {
+                None => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                Some(err) => {
+                    report(&err);
+                    ExitCode::from(err.exit_code())
+                }
+            };
+        }
+    };
+    let r = match cli.cmd {
+        Cmd::Lock(a) => lock(a),
+        Cmd::Owner { json, target } => owner(json, &target),
+        Cmd::Status { json, targets } => status(json, &targets),
+        Cmd::List { json } => list(json),
+        Cmd::Info { json, target } => info(json, &target),
+        Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
+        Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn lock(a: LockArgs) -> Result<u8, Error> {
+    let wait = a.wait()?;
+    let mut rec = Recorder::open(&a.target)?;
+    // Signals are caught before the lock is taken: while waiting, one ends
+    // the wait at once with nothing taken; once held, nothing ends us
+    // between acquiring and reporting or running the command.
+    let signals =
+        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
+    let acquired = match wait {
+        None => rec.acquire_exclusive_access(a.force, &a.client),
+        Some(timeout) => {
+            let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
+            let mut tell = |e: &Error| {
+                if tell_waits {
+                    let who = match e {
+                        Error::RecorderLocked { owner, .. } => owner.held_by(),
+                        other => other.to_string(),
+                    };
+                    note(format_args!("waiting for {}: {who}", a.target.display()));
+                }
+            };
+            let w = Wait { timeout, cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
+            rec.acquire_exclusive_access_waiting(a.force, &a.client, w)
+        }
+    };
+    if let Err(e) = acquired {
+        if let (Error::Cancelled { .. }, Some(sig)) = (&e, signals.which()) {
+            report(&e);
+            return Ok(128u8.saturating_add(sig.as_raw() as u8));
+        }
+        return Err(e);
+    }
+    for m in rec.volume_still_mounted() {
+        note(format_args!("warning: {m} is busy and still mounted"));
+    }
+    if let Some(e) = rec.owner_record_error() {
+        note(format_args!("warning: no owner record ({e}); others see the lock without its client name"));
+    }
+    if a.verbose {
+        note(format_args!("locked {} as \"{}\"", a.target.display(), a.client));
+    }
+
+    if let Some((program, args)) = a.command.split_first() {
+        // Become COMMAND, holding the drive (README: "Wrapping a tool").
+        let mut command = std::process::Command::new(program);
+        command.args(args);
+        let e = rec.exec_holding(&mut command, a.keep_claim)?;
+        // Still here: COMMAND could not be run; the drive was released.
+        let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+        report(&Error::Fail { what: format!("cannot run {program} (exit {code})"), source: e });
+        return Ok(code);
+    }
+    if a.json {
+        say(serde_json::json!({
+            "locked": true,
+            "target": jsonpath::value(&a.target),
+            "node": jsonpath::value(&rec.target().node),
+            "client_name": a.client,
+            "pid": std::process::id(),
+            "volume_still_mounted": rec.volume_still_mounted().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            "owner_record_error": rec.owner_record_error(),
+        }))?;
+    } else {
+        say(format_args!("locked {}", a.target.display()))?;
+    }
+    // Hold until told to stop.
+    signals.wait();
+    rec.release_exclusive_access()?;
+    Ok(0)
+}
+
+fn owner(json: bool, target: &Path) -> Result<u8, Error> {
+    let o = Recorder::open(target)?.exclusive_access_owner()?;
+    if json {
+        say(Owner::answer_json(o.as_ref()))?;
+    } else if let Some(o) = &o {
+        say(o.display_name())?;
+    }
+    Ok(if o.is_some() { 0 } else { 1 })
+}
+
+/// One line per target. A target that fails is reported (once, on stderr;
+/// with `--json` also as a line naming it) and the others still go; the
+/// exit code is the first failure's.
+fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
+    let mut code = 0;
+    for t in targets {
+        match Recorder::open(t).and_then(|r| r.status()) {
+            Ok(s) if json => say(output::json(&format!("the status of {}", s.target.display()), &s)?)?,
+            Ok(s) => say(output::status_line(t, &s))?,
+            Err(e) => {
+                if json {
+                    say(output::error_json(t, &e))?;
+                }
+                report(&e);
+                if code == 0 {
+                    code = e.exit_code();
+                }
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn list(json: bool) -> Result<u8, Error> {
+    let drives = discrec::drive::list();
+    if json {
+        say(output::json("the drive list", &drives)?)?;
+        return Ok(0);
+    }
+    if drives.is_empty() {
+        say("no recorders (nothing in /sys/class/block/sr*)")?;
+    }
+    for d in &drives {
+        say(output::list_entry(d))?;
+    }
+    Ok(0)
+}
+
+fn info(json: bool, target: &Path) -> Result<u8, Error> {
+    let d = Recorder::open(target)?.drive_details()?;
+    if json {
+        say(output::json(&target.display().to_string(), &d)?)?;
+        return Ok(0);
+    }
+    for line in output::info_lines(&d) {
+        say(line)?;
+    }
+    Ok(0)
+}
+
+fn eject(close: bool, client: &str, json: bool, target: &Path) -> Result<u8, Error> {
+    let mut rec = Recorder::open(target)?;
+    if close {
+        rec.close_tray(client)?;
+    } else {
+        rec.eject(client)?;
+    }
+    if json {
+        say(output::action_json(target, if close { "close" } else { "eject" }))?;
+    }
+    Ok(0)
+}
+
+fn tray(action: &str, client: &str, json: bool, target: &Path) -> Result<u8, Error> {
+    Recorder::open(target)?.set_tray_locked(client, action == "lock")?;
+    if json {
+        say(output::action_json(target, action))?;
+    }
+    Ok(0)
+}

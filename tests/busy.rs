@@ -233,7 +233,7 @@ fn an_image_renamed_over_while_opening_never_splits_lock_and_record() {
                 // The record names the inode this handle locked (the key),
                 // and that inode is the one the lock is on.
                 let key = r.target().key;
-                let discrec::target::DriveKey::File { dev, ino } = key else { panic!("a file") };
+                let discrec::key::DriveKey::File { dev, ino } = key else { panic!("a file") };
                 let locks = discrec::holders::locks_on(dev, ino).unwrap();
                 let me = std::process::id() as i32;
                 assert!(locks.iter().any(|l| l.exclusive && l.pid == Some(me)), "the lock is on the key's inode");

@@ -262,7 +262,7 @@ fn names_do_not_vanish_whatever_another_user_does_to_shared_directories() {
         return;
     }
     let _serial = system_dirs_lock();
-    let _ = std::fs::remove_dir_all(discrec::owner::DEFAULT_RUN_DIR);
+    let _ = std::fs::remove_dir_all(discrec::records::DEFAULT_RUN_DIR);
     let s = Scratch::new();
     let img = s.image("shared.iso");
     let (ok, err) = as_user2(
@@ -288,7 +288,7 @@ fn names_do_not_vanish_whatever_another_user_does_to_shared_directories() {
     // /run/discrec appears (root made it) while the record sits elsewhere.
     let mut rooted = Recorder::open(s.image("other.iso")).unwrap();
     rooted.acquire_exclusive_access(false, "Root").unwrap();
-    assert!(std::path::Path::new(discrec::owner::DEFAULT_RUN_DIR).is_dir());
+    assert!(std::path::Path::new(discrec::records::DEFAULT_RUN_DIR).is_dir());
     assert_eq!(other.cmd("owner h")["owner"]["client_name"], "Victim Burner");
     victim.cmd("release h");
     assert!(Recorder::open(&img).unwrap().exclusive_access_owner().unwrap().is_none());

@@ -197,7 +197,7 @@ fn guest_test() -> Result<bool, String> {
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .args(["build", "--release", "--quiet", "--target", "x86_64-unknown-linux-gnu", "--target-dir"])
         .arg(&out)
-        .args(["-p", "discrec", "-p", "discrec-guest", "--bin", "discrec", "--bin", "discrec-guest"]))?;
+        .args(["-p", "discrec-cli", "-p", "discrec-guest", "--bin", "discrec", "--bin", "discrec-guest"]))?;
     let bins = out.join("x86_64-unknown-linux-gnu/release");
 
     // 2. The initramfs.

@@ -361,27 +361,35 @@ fn load(locks: usize, procs: usize) -> Result<Vec<Child>, String> {
     Ok(out)
 }
 
+/// The fuzz crates: the MMC crate's (drive replies) and the library's
+/// (kernel tables). They share one target directory, as in `scripts/fuzz`.
+const FUZZ_CRATES: [&str; 2] = ["crates/mmc/fuzz", "crates/discrec/fuzz"];
+
 fn fuzz(root: &Path, runs: u64) -> Result<(), String> {
-    let fuzz = root.join("fuzz");
-    let list = Command::new("cargo").current_dir(&fuzz).env("RUSTC_BOOTSTRAP", "1").args(["fuzz", "list"]).output();
-    let list = match list {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        _ => return Err("cargo fuzz is not installed (cargo install cargo-fuzz --locked)".into()),
-    };
-    for t in list.lines().map(str::trim).filter(|t| !t.is_empty()) {
-        let started = Instant::now();
-        let st = Command::new("cargo")
-            .current_dir(&fuzz)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--debug-assertions", t, "--", &format!("-runs={runs}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !st.success() {
-            return Err(format!("fuzz target {t} failed (see fuzz/artifacts/{t})"));
+    for dir in FUZZ_CRATES {
+        let fuzz = root.join(dir);
+        let cargo = || {
+            let mut c = Command::new("cargo");
+            c.current_dir(&fuzz).env("RUSTC_BOOTSTRAP", "1").env("CARGO_TARGET_DIR", root.join("target/fuzz"));
+            c
+        };
+        let list = match cargo().args(["fuzz", "list"]).output() {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            _ => return Err("cargo fuzz is not installed (cargo install cargo-fuzz --locked)".into()),
+        };
+        for t in list.lines().map(str::trim).filter(|t| !t.is_empty()) {
+            let started = Instant::now();
+            let st = cargo()
+                .args(["fuzz", "run", "--debug-assertions", t, "--", &format!("-runs={runs}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err(format!("fuzz target {t} failed (see {dir}/artifacts/{t})"));
+            }
+            println!("torture: fuzz {t}: {runs} runs, no crash ({:.0} s)", started.elapsed().as_secs_f64());
         }
-        println!("torture: fuzz {t}: {runs} runs, no crash ({:.0} s)", started.elapsed().as_secs_f64());
     }
     Ok(())
 }

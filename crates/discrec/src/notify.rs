@@ -2,7 +2,8 @@
 //! space the medium changed, so udev, udisks and desktops look at the drive
 //! afresh, as Windows does by making the medium look removed and re-inserted.
 
-use crate::target::{DriveKey, Target};
+use crate::key::DriveKey;
+use crate::target::Target;
 
 /// Send a `change` uevent for a block device. Needs write access to its
 /// sysfs `uevent` file (root); returns the error otherwise.

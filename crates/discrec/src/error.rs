@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use crate::holders::Holder;
+use crate::key::TargetKind;
 use crate::owner::Owner;
-use crate::target::TargetKind;
 
 /// Result alias used throughout discrec.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -206,6 +206,31 @@ impl Error {
     /// Map an I/O error met while doing `what` on `target`, a drive.
     pub(crate) fn io(target: &std::path::Path, what: &str, source: std::io::Error) -> Error {
         Error::io_on(target, TargetKind::BlockDevice, what, source)
+    }
+
+    /// Map a drive command that failed on `target` (as the MMC layer tells
+    /// it) to IMAPI2's terms: no medium and becoming ready get their own
+    /// codes, a timeout is `E_IMAPI_RECORDER_COMMAND_TIMEOUT`, a vanished
+    /// device `ERROR_DEV_NOT_EXIST`, any other refusal names the command
+    /// and the decoded sense.
+    pub(crate) fn drive_command(target: &std::path::Path, e: discrec_mmc::Error) -> Error {
+        use discrec_mmc::{Error as Mmc, Sense};
+        match e {
+            Mmc::Transport { command, source } => Error::io(target, command, source),
+            Mmc::Timeout { command } => Error::CommandTimeout(format!("{command} on {}", target.display())),
+            Mmc::DeviceGone { .. } => Error::DeviceNotExist { target: target.to_path_buf(), gone: true },
+            Mmc::Sense { sense: Sense { key: 2, asc: 0x3a, .. }, .. } => {
+                Error::NoMedium { target: target.to_path_buf() }
+            }
+            Mmc::Sense { sense: Sense { key: 2, asc: 0x04, ascq: 0x01 }, .. } => {
+                Error::BecomingReady { target: target.to_path_buf() }
+            }
+            other => Error::DeviceCommand {
+                target: target.to_path_buf(),
+                what: other.command().to_string(),
+                detail: other.detail(),
+            },
+        }
     }
 
     /// Map an I/O error met while doing `what` on `target` of `kind`.

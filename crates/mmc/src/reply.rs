@@ -1,19 +1,11 @@
-//! MMC commands over `SG_IO` (INQUIRY, TEST UNIT READY, GET
-//! CONFIGURATION, MODE SENSE, START STOP UNIT, PREVENT ALLOW MEDIUM
-//! REMOVAL) and the parsers of their replies. The parsers are pure
-//! functions over bytes that never panic, whatever the device (or a fuzzer)
-//! sends; `fuzz/` has a target for each.
-
-use std::os::fd::BorrowedFd;
-
-use crate::error::Error;
-use crate::sys::{self, DataIn, SgStatus};
-
-/// Default command timeout.
-pub const TIMEOUT_MS: u32 = 30_000;
+//! Parsers of drive replies (INQUIRY, GET CONFIGURATION, MODE SENSE) and
+//! the MMC names of profiles and features. Pure functions over bytes that
+//! never panic, whatever the device (or a fuzzer) sends; `fuzz/` has a
+//! target for each.
 
 /// Standard INQUIRY data: who made the drive.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Inquiry {
     /// Peripheral device type (5: CD/DVD).
     pub device_type: u8,
@@ -47,7 +39,8 @@ pub fn parse_inquiry(b: &[u8]) -> Option<Inquiry> {
 }
 
 /// One feature from GET CONFIGURATION.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Feature {
     /// Feature code.
     pub code: u16,
@@ -60,7 +53,8 @@ pub struct Feature {
 }
 
 /// GET CONFIGURATION reply: profiles and features.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Configuration {
     /// The current profile (0: none, e.g. no medium).
     pub current_profile: u16,
@@ -242,165 +236,6 @@ pub fn parse_mode_pages(b: &[u8]) -> Vec<u8> {
     pages
 }
 
-/// Sense key, additional sense code and qualifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sense {
-    /// Sense key.
-    pub key: u8,
-    /// Additional sense code.
-    pub asc: u8,
-    /// Additional sense code qualifier.
-    pub ascq: u8,
-}
-
-/// Parse fixed (0x70/0x71) or descriptor (0x72/0x73) sense data.
-pub fn parse_sense(b: &[u8]) -> Option<Sense> {
-    match b.first()? & 0x7f {
-        0x70 | 0x71 if b.len() >= 14 => Some(Sense { key: b[2] & 0x0f, asc: b[12], ascq: b[13] }),
-        0x72 | 0x73 if b.len() >= 4 => Some(Sense { key: b[1] & 0x0f, asc: b[2], ascq: b[3] }),
-        _ => None,
-    }
-}
-
-impl Sense {
-    /// What it means, for a person.
-    pub fn describe(&self) -> String {
-        let what = match (self.key, self.asc, self.ascq) {
-            (2, 0x3a, _) => "no medium",
-            (2, 0x04, 0x01) => "the medium is becoming ready",
-            (2, 0x04, _) => "the drive is not ready",
-            (_, 0x53, 0x02) => "medium removal is prevented (the tray is locked)",
-            (_, 0x53, 0x00) => "the medium could not be loaded or ejected (is the tray locked?)",
-            (5, 0x20, _) => "the drive does not support this command",
-            (5, 0x24, _) => "invalid field in the command",
-            (6, 0x28, _) => "the medium changed",
-            (6, 0x29, _) => "the drive was reset",
-            (3, _, _) => "medium error",
-            (4, _, _) => "hardware error",
-            _ => "the drive refused the command",
-        };
-        format!("{what} (sense {:X}/{:02X}/{:02X})", self.key, self.asc, self.ascq)
-    }
-}
-
-/// Map a failed command's status to an error.
-fn check(target: &std::path::Path, what: &str, st: &SgStatus) -> Result<(), Error> {
-    // host DID_TIME_OUT, or driver DRIVER_TIMEOUT.
-    if st.host_status == 0x03 || st.driver_status & 0x0f == 0x06 {
-        return Err(Error::CommandTimeout(format!("{what} on {}", target.display())));
-    }
-    // DID_NO_CONNECT / DID_BAD_TARGET: the device went away.
-    if st.host_status == 0x01 || st.host_status == 0x04 {
-        return Err(Error::DeviceNotExist { target: target.to_path_buf(), gone: true });
-    }
-    if st.status == 0 && st.host_status == 0 && st.driver_status & 0x0f == 0 {
-        return Ok(());
-    }
-    let sense = parse_sense(&st.sense);
-    match sense {
-        Some(Sense { key: 2, asc: 0x3a, .. }) => Err(Error::NoMedium { target: target.to_path_buf() }),
-        Some(Sense { key: 2, asc: 0x04, ascq: 0x01 }) => Err(Error::BecomingReady { target: target.to_path_buf() }),
-        Some(s) => {
-            Err(Error::DeviceCommand { target: target.to_path_buf(), what: what.to_string(), detail: s.describe() })
-        }
-        None => Err(Error::DeviceCommand {
-            target: target.to_path_buf(),
-            what: what.to_string(),
-            detail: format!(
-                "status {:#04x}, host status {:#06x}, driver status {:#06x}",
-                st.status, st.host_status, st.driver_status
-            ),
-        }),
-    }
-}
-
-fn io_err(target: &std::path::Path, what: &str, e: std::io::Error) -> Error {
-    Error::io(target, what, e)
-}
-
-/// Run a command that returns data; the bytes actually transferred.
-fn data_in(fd: BorrowedFd<'_>, target: &std::path::Path, what: &str, cdb: &[u8], len: usize) -> Result<Vec<u8>, Error> {
-    let mut buf = vec![0u8; len];
-    let st = sys::sg_io(fd, cdb, DataIn::FromDevice(&mut buf), TIMEOUT_MS).map_err(|e| io_err(target, what, e))?;
-    check(target, what, &st)?;
-    let got = len.saturating_sub(st.resid.max(0) as usize);
-    buf.truncate(got);
-    Ok(buf)
-}
-
-fn no_data(fd: BorrowedFd<'_>, target: &std::path::Path, what: &str, cdb: &[u8]) -> Result<(), Error> {
-    let st = sys::sg_io(fd, cdb, DataIn::None, TIMEOUT_MS).map_err(|e| io_err(target, what, e))?;
-    check(target, what, &st)
-}
-
-/// INQUIRY (96 bytes of standard data).
-pub fn inquiry(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<Inquiry, Error> {
-    let b = data_in(fd, target, "INQUIRY", &[0x12, 0, 0, 0, 96, 0], 96)?;
-    parse_inquiry(&b).ok_or_else(|| Error::DeviceCommand {
-        target: target.to_path_buf(),
-        what: "INQUIRY".into(),
-        detail: format!("short reply ({} bytes)", b.len()),
-    })
-}
-
-/// GET CONFIGURATION, all features (RT=0).
-pub fn get_configuration(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<Configuration, Error> {
-    let len: u16 = 8192;
-    let [hi, lo] = len.to_be_bytes();
-    let b = data_in(fd, target, "GET CONFIGURATION", &[0x46, 0, 0, 0, 0, 0, 0, hi, lo, 0], len as usize)?;
-    Ok(parse_configuration(&b).unwrap_or_default())
-}
-
-/// Mode pages MMC defines for optical drives: asked one by one when the
-/// drive does not answer for all pages at once (QEMU's ATAPI drive does not).
-const MMC_MODE_PAGES: [u8; 7] = [0x01, 0x05, 0x07, 0x0d, 0x0e, 0x1a, 0x2a];
-
-fn mode_sense(fd: BorrowedFd<'_>, target: &std::path::Path, page: u8) -> Result<Vec<u8>, Error> {
-    let len: u16 = 4096;
-    let [hi, lo] = len.to_be_bytes();
-    // DBD=1 (no block descriptors), PC=0 (current values).
-    data_in(fd, target, "MODE SENSE", &[0x5a, 0x08, page & 0x3f, 0, 0, 0, 0, hi, lo, 0], len as usize)
-}
-
-/// MODE SENSE(10): the page codes the drive has.
-pub fn mode_pages(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<Vec<u8>, Error> {
-    if let Ok(b) = mode_sense(fd, target, 0x3f) {
-        let pages = parse_mode_pages(&b);
-        if !pages.is_empty() {
-            return Ok(pages);
-        }
-    }
-    let mut pages = Vec::new();
-    for p in MMC_MODE_PAGES {
-        if let Ok(b) = mode_sense(fd, target, p) {
-            pages.extend(parse_mode_pages(&b).into_iter().filter(|&q| q == p));
-        }
-    }
-    Ok(pages)
-}
-
-/// TEST UNIT READY: `Ok` when a medium is ready.
-pub fn test_unit_ready(fd: BorrowedFd<'_>, target: &std::path::Path) -> Result<(), Error> {
-    no_data(fd, target, "TEST UNIT READY", &[0, 0, 0, 0, 0, 0])
-}
-
-/// START STOP UNIT with LoEj: eject (`load` false) or load / close the
-/// tray (`load` true).
-pub fn start_stop(fd: BorrowedFd<'_>, target: &std::path::Path, load: bool) -> Result<(), Error> {
-    let op = if load { 0x03 } else { 0x02 };
-    no_data(
-        fd,
-        target,
-        if load { "START STOP UNIT (load)" } else { "START STOP UNIT (eject)" },
-        &[0x1b, 0, 0, 0, op, 0],
-    )
-}
-
-/// PREVENT ALLOW MEDIUM REMOVAL.
-pub fn prevent_removal(fd: BorrowedFd<'_>, target: &std::path::Path, prevent: bool) -> Result<(), Error> {
-    no_data(fd, target, "PREVENT ALLOW MEDIUM REMOVAL", &[0x1e, 0, 0, 0, prevent as u8, 0])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,15 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn sense_formats_and_mode_pages() {
-        let mut fixed = [0u8; 18];
-        fixed[0] = 0x70;
-        fixed[2] = 0x02;
-        fixed[12] = 0x3a;
-        assert_eq!(parse_sense(&fixed), Some(Sense { key: 2, asc: 0x3a, ascq: 0 }));
-        assert_eq!(parse_sense(&[0x72, 0x05, 0x53, 0x02]), Some(Sense { key: 5, asc: 0x53, ascq: 2 }));
-        assert_eq!(parse_sense(&[0x70, 0, 2]), None);
-        assert!(Sense { key: 5, asc: 0x53, ascq: 2 }.describe().contains("tray is locked"));
+    fn mode_pages_and_truncation() {
         let mut m = vec![0, 0, 0, 0, 0, 0, 0, 0, 0x01, 2, 0, 0, 0x2a, 4, 1, 2, 3, 4];
         m[1] = (m.len() - 2) as u8;
         assert_eq!(parse_mode_pages(&m), vec![0x01, 0x2a]);

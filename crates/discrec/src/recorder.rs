@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use crate::client_name;
 use crate::error::{Error, Result};
 use crate::holders::{self, Holder};
+use crate::key::TargetKind;
 use crate::lock::{self, Held, Patience};
 use crate::mounts::{self, Mount};
-use crate::owner::{self, Owner, RecordDirs};
-use crate::target::{Target, TargetKind};
+use crate::owner::Owner;
+use crate::query::query_owner;
+use crate::records::RecordDirs;
+use crate::target::Target;
 
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
@@ -41,8 +44,10 @@ pub struct DriveStatus {
     /// True when some client holds exclusive access (this handle included).
     pub locked: bool,
     /// The holder, when held.
+    #[serde(serialize_with = "Owner::serialize_answer")]
     pub owner: Option<Owner>,
     /// File systems mounted from the drive.
+    #[serde(serialize_with = "Mount::serialize_as_text")]
     pub mounts: Vec<Mount>,
     /// Other locks on the node (e.g. udevd probing with a shared flock).
     pub other_locks: Vec<Holder>,
@@ -259,6 +264,36 @@ impl Recorder {
         }
     }
 
+    /// Become `command` (`exec`), holding the drive: the lock, the owner
+    /// record's lock and, with `keep_claim`, the kernel's `O_EXCL` claim
+    /// survive `exec`, so `command` holds the drive under this handle's
+    /// client name, with this pid, for exactly as long as it runs, whoever
+    /// kills whom; its stdout, signals and exit status are its own. Without
+    /// `keep_claim` the claim is handed over ([`Recorder::hand_over_claim`])
+    /// so that a tool that opens the drive with `O_EXCL` itself can. A
+    /// detached process sends the media-change uevent once `command` has
+    /// ended (spec C11; see [`crate::notify`]). This is `discrec lock TARGET
+    /// -- COMMAND`.
+    ///
+    /// Call it from a process with one thread (the detached helper is
+    /// forked). It returns only when `command` could not be run: `Err` when
+    /// the handle could not be made ready (it holds nothing, or is closed),
+    /// `Ok` with `exec`'s error otherwise. Either way `self` is dropped on
+    /// return, which releases the drive.
+    pub fn exec_holding(mut self, command: &mut std::process::Command, keep_claim: bool) -> Result<std::io::Error> {
+        use std::os::unix::process::CommandExt;
+        if !keep_claim {
+            self.hand_over_claim()?;
+        }
+        self.check_open()?;
+        if self.held.is_none() {
+            return Err(Error::NotLocked { target: self.target.given.clone() });
+        }
+        crate::notify::media_changed_when_this_process_ends(&self.target);
+        self.keep_across_exec()?;
+        Ok(command.exec())
+    }
+
     /// Whether this handle holds the kernel's exclusive claim.
     pub fn holds_kernel_claim(&self) -> bool {
         self.held.as_ref().is_some_and(|h| h.has_claim())
@@ -301,68 +336,6 @@ impl Drop for Recorder {
         self.release_all();
     }
 }
-
-/// The owner of a drive from the kernel's lock table and the holder's record.
-///
-/// A free drive is answered without `/proc/locks` (see
-/// [`lock::held_exclusively`]). `patient`: a holder without a record may
-/// be a discrec client in the instant between winning the lock and
-/// writing its record (or a holder being torn down); look again for up to
-/// 3 ms before calling it a foreign holder. Callers that retry on their
-/// own pass false.
-pub(crate) fn query_owner(
-    target: &Target,
-    dirs: &RecordDirs,
-    st: &rustix::fs::Stat,
-    patient: bool,
-) -> Result<Option<Owner>> {
-    if let Some(me) = lock::held_here(target.key) {
-        return Ok(Some(me));
-    }
-    let probed = lock::held_exclusively(target);
-    if probed == Some(false) {
-        return Ok(None);
-    }
-    let look = || -> Result<Option<Owner>> {
-        // /proc/locks is read a page at a time by position: locks freed
-        // ahead of the one we look for while we read shift it past us (any
-        // user can churn locks). The probe said someone holds it, so
-        // "nobody" is read again, and a holder never found is reported as
-        // unknown rather than the drive as free.
-        for _ in 0..CHURN_RETRIES {
-            let found = owner::find_owner(dirs, target.key, &target.node, st)
-                .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
-            if found.is_some() || probed != Some(true) || lock::held_exclusively(target) != Some(true) {
-                return Ok(found);
-            }
-        }
-        Ok(Some(owner::foreign_owner(None, holders::LockKind::Flock)))
-    };
-    let started = Instant::now();
-    let first = look()?;
-    let Some(o) = first.as_ref().filter(|o| patient && !o.by_discrec && o.pid.is_some()) else {
-        return Ok(first);
-    };
-    let pid = o.pid;
-    // A look that took long spans that instant by itself (a lock table of
-    // tens of thousands of entries): no second look then.
-    let tries = if started.elapsed() > Duration::from_millis(10) { 0 } else { 3 };
-    let mut last = first;
-    for _ in 0..tries {
-        std::thread::sleep(Duration::from_millis(1));
-        last = look()?;
-        if !last.as_ref().is_some_and(|a| a.pid == pid && !a.by_discrec) {
-            break;
-        }
-    }
-    Ok(last)
-}
-
-/// How often a scan that missed the holder of a drive the probe says is
-/// held is done again: each miss needs locks freed ahead of the holder's
-/// during that very read (measured: 1 in 15 looks missed all of 3 scans
-/// while another process churned 2,000 locks).
-const CHURN_RETRIES: usize = 10;
 
 /// How a waiting acquire waits (see
 /// [`Recorder::acquire_exclusive_access_waiting`]).

@@ -29,11 +29,16 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::access::NodeAccess;
 use crate::error::{Error, Result};
 use crate::holders::{self, Holder, LockKind};
+use crate::key::DriveKey;
 use crate::mounts::{self, Mount};
-use crate::owner::{self, RecordDirs, WrittenRecord};
-use crate::target::{DriveKey, Target};
+use crate::owner::own_owner;
+use crate::procfs::proc_info;
+use crate::query::{self, open_node};
+use crate::records::{self, RecordDirs, WrittenRecord};
+use crate::target::Target;
 
 /// How long a plain (non-waiting) acquire retries when it meets a transient
 /// opener (udev's `cdrom_id` opens with `O_EXCL` for a few ms after each
@@ -57,22 +62,6 @@ const OWNER_LOOKUP_EVERY: Duration = Duration::from_millis(250);
 /// fairness, never the deadline.
 const MAX_QUEUE_SCAN: usize = 1024;
 const MAX_QUEUE_TIME: Duration = Duration::from_millis(5);
-
-/// Drives this process holds and the owner it holds each as: a process
-/// that asks about a drive it holds itself is answered from here, exactly
-/// and without reading `/proc/locks`. Entries carry the pid that made them,
-/// so a forked child (which holds nothing of its own) does not use them.
-static HELD_HERE: Mutex<Vec<(DriveKey, i32, crate::owner::Owner)>> = Mutex::new(Vec::new());
-
-fn held_here_table() -> std::sync::MutexGuard<'static, Vec<(DriveKey, i32, crate::owner::Owner)>> {
-    HELD_HERE.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The owner of `key` if this very process holds it.
-pub(crate) fn held_here(key: DriveKey) -> Option<crate::owner::Owner> {
-    let me = rustix::process::getpid().as_raw_nonzero().get();
-    held_here_table().iter().find(|(k, pid, _)| *k == key && *pid == me).map(|(_, _, o)| o.clone())
-}
 
 /// A held drive.
 #[derive(Debug)]
@@ -117,8 +106,7 @@ impl Held {
     /// can have its name).
     pub fn release(self) {
         let Held { key, lock_fd, claim_fd, record, .. } = self;
-        let me = rustix::process::getpid().as_raw_nonzero().get();
-        held_here_table().retain(|(k, pid, _)| !(*k == key && *pid == me));
+        query::forget_held(key);
         drop(claim_fd);
         drop(lock_fd);
         if let Some(r) = record {
@@ -220,7 +208,7 @@ pub(crate) fn acquire(
 
     // We hold the flock: publish the owner record.
     let since = SystemTime::now();
-    let (record, record_error) = match owner::write_record(dirs, target.key, &target.node, client, since) {
+    let (record, record_error) = match records::write_record(dirs, target.key, &target.node, client, since) {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -232,9 +220,7 @@ pub(crate) fn acquire(
         match settle(target, force, &mut held) {
             Ok(()) => {
                 if held.record.is_some() {
-                    let pid = rustix::process::getpid().as_raw_nonzero().get();
-                    let owner = crate::owner::own_owner(client, since);
-                    held_here_table().push((target.key, pid, owner));
+                    query::register_held(target.key, own_owner(client, since));
                 }
                 return Ok(held);
             }
@@ -274,42 +260,7 @@ fn check_access(target: &Target) -> Result<()> {
     )
 }
 
-/// Open the node for locking: read-only, non-blocking (no medium needed).
-pub(crate) fn open_node(target: &Target) -> Result<OwnedFd> {
-    rustix::fs::open(&target.node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
-        .map_err(|e| target.io_error("cannot open", e.into()))
-}
-
-/// Whether some process holds an exclusive lock on the node: an exclusive
-/// `flock` (a shared `flock` of ours is refused then) or an exclusive POSIX
-/// or OFD lock (a POSIX read lock of ours is refused then). `None` when the
-/// node cannot be opened to ask. No `/proc/locks`, so it costs the same on
-/// a machine with 50,000 locks as on an idle one.
-pub(crate) fn held_exclusively(target: &Target) -> Option<bool> {
-    let fd = open_node(target).ok()?;
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => return Some(true),
-        Err(_) => return None,
-    }
-    Some(fcntl_locked(&fd))
-}
-
-/// Whether another process holds an exclusive POSIX or OFD lock on the
-/// file of `fd`: a POSIX read lock over the whole file is refused then.
-/// The probe lock is dropped at once.
-fn fcntl_locked(fd: &OwnedFd) -> bool {
-    match rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => {
-            let _ = rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingUnlock);
-            false
-        }
-        Err(Errno::AGAIN | Errno::ACCESS) => true,
-        Err(_) => false,
-    }
-}
-
-/// `patient`: see [`crate::recorder::query_owner`]. `look`: find out who
+/// `patient`: see [`query::query_owner`]. `look`: find out who
 /// holds it (else the error names nobody).
 fn try_flock(fd: &OwnedFd, target: &Target, dirs: &RecordDirs, patient: bool, look: bool) -> Result<(), Miss> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
@@ -329,7 +280,7 @@ fn try_flock(fd: &OwnedFd, target: &Target, dirs: &RecordDirs, patient: bool, lo
 
 /// Who is in the way, as an error.
 fn contention(target: &Target, dirs: &RecordDirs, patient: bool) -> Miss {
-    let owner = match target.stat_node().and_then(|st| crate::recorder::query_owner(target, dirs, &st, patient)) {
+    let owner = match target.stat_node().and_then(|st| query::query_owner(target, dirs, &st, patient)) {
         Ok(v) => v,
         Err(e) => return Miss::Fatal(e),
     };
@@ -365,7 +316,7 @@ fn contention(target: &Target, dirs: &RecordDirs, patient: bool) -> Miss {
 fn settle(target: &Target, force: bool, held: &mut Held) -> Result<(), Miss> {
     // flock and fcntl locks do not conflict, so a tool that only takes an
     // fcntl lock (libburn does, beside O_EXCL) is looked for on its own.
-    if fcntl_locked(&held.lock_fd) {
+    if query::fcntl_locked(&held.lock_fd) {
         let foreign: Vec<Holder> = rustix::fs::fstat(&held.lock_fd)
             .ok()
             .and_then(|st| holders::locks_on(st.st_dev, st.st_ino).ok())
@@ -682,7 +633,7 @@ impl Ticket {
 
     fn live_older(&self, target: &Target) -> bool {
         let Ok(dir) = rustix::fs::Dir::read_from(&self.queue) else { return false };
-        let node = rustix::fs::stat(&target.node).ok().map(|st| holders::NodeAccess::of(&target.node, &st));
+        let node = rustix::fs::stat(&target.node).ok().map(|st| NodeAccess::of(&target.node, &st));
         let started = Instant::now();
         let mut seen = 0;
         for e in dir {
@@ -704,8 +655,8 @@ impl Ticket {
         false
     }
 
-    fn ticket_counts(&self, name: &str, pid: i32, node: Option<&holders::NodeAccess>) -> bool {
-        let Ok(fd) = owner::open_public(&self.queue, name) else { return false };
+    fn ticket_counts(&self, name: &str, pid: i32, node: Option<&NodeAccess>) -> bool {
+        let Ok(fd) = records::open_public(&self.queue, name) else { return false };
         let Ok(st) = rustix::fs::fstat(&fd) else { return false };
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return false;
@@ -715,7 +666,7 @@ impl Ticket {
             let _ = rustix::fs::unlinkat(&self.queue, name, rustix::fs::AtFlags::empty());
             return false;
         }
-        let Some(info) = holders::proc_info(pid) else { return false };
+        let Some(info) = proc_info(pid) else { return false };
         !info.stopped && info.fsuid == st.st_uid && node.is_some_and(|n| info.may_open_rw(n))
     }
 }
@@ -732,5 +683,5 @@ impl Drop for Ticket {
 fn open_queue(dirs: &RecordDirs, key: DriveKey) -> std::io::Result<OwnedFd> {
     let base = dirs.open_for_writing()?;
     let name = format!("discrec.{key}.q");
-    owner::open_sticky_dir(base.as_fd(), Path::new(&name), true).map(|(fd, _)| fd)
+    records::open_sticky_dir(base.as_fd(), Path::new(&name), true).map(|(fd, _)| fd)
 }

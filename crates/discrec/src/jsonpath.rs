@@ -92,6 +92,19 @@ pub fn serialize<P: AsRef<Path>, S: serde::Serializer>(path: &P, s: S) -> Result
     s.serialize_str(&encode(path.as_ref()))
 }
 
+/// [`serialize`] for an optional path: `null` when absent.
+pub fn serialize_option<P: AsRef<Path>, S: serde::Serializer>(path: &Option<P>, s: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(p) => s.serialize_some(&encode(p.as_ref())),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`serialize`] for a list of paths.
+pub fn serialize_all<P: AsRef<Path>, S: serde::Serializer>(paths: &[P], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(paths.iter().map(|p| encode(p.as_ref())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

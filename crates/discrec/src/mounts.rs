@@ -13,6 +13,7 @@ use rustix::mount::UnmountFlags;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mount {
     /// Where it is mounted, as seen in its namespace.
+    #[serde(serialize_with = "crate::jsonpath::serialize")]
     pub mount_point: PathBuf,
     /// File system type.
     pub fs_type: String,
@@ -26,10 +27,28 @@ impl std::fmt::Display for Mount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.mount_point.display())?;
         if let Some(p) = self.namespace_pid {
-            let who = crate::holders::proc_label(Some(p), self.namespace_command.as_deref());
+            let who = crate::procfs::proc_label(Some(p), self.namespace_command.as_deref());
             write!(f, " (in the mount namespace of {who})")?;
         }
         Ok(())
+    }
+}
+
+impl Mount {
+    /// The text form ([`Display`](std::fmt::Display)) with the mount point
+    /// written as every path in JSON is ([`crate::jsonpath`]).
+    pub fn json_text(&self) -> String {
+        let text = self.to_string();
+        match text.strip_prefix(&self.mount_point.display().to_string()) {
+            Some(rest) => format!("{}{rest}", crate::jsonpath::encode(&self.mount_point)),
+            None => text,
+        }
+    }
+
+    /// For `#[serde(serialize_with)]`: mounts as a list of their
+    /// [`Mount::json_text`], as `status --json` shows them.
+    pub fn serialize_as_text<S: serde::Serializer>(mounts: &[Mount], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(mounts.iter().map(Mount::json_text))
     }
 }
 
@@ -44,7 +63,7 @@ pub fn parse_mountinfo(text: &str, devs: &[(u32, u32)]) -> Vec<(PathBuf, String)
         else {
             continue;
         };
-        let Some(mm) = crate::target::parse_maj_min(mm) else {
+        let Some(mm) = crate::key::parse_maj_min(mm) else {
             continue;
         };
         if !devs.contains(&mm) {
@@ -108,7 +127,7 @@ pub fn mounts_of(devs: &[(u32, u32)]) -> Vec<Mount> {
                 continue;
             }
             if let Ok(t) = fs::read_to_string(format!("/proc/{pid}/mountinfo")) {
-                let command = crate::holders::command_of(pid);
+                let command = crate::procfs::command_of(pid);
                 out.extend(parse_mountinfo(&t, devs).into_iter().map(|(mount_point, fs_type)| Mount {
                     mount_point,
                     fs_type,

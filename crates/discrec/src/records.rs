@@ -1,4 +1,5 @@
-//! Owner records (spec C7): who holds a drive, readable by anyone.
+//! Owner records (spec C7): who holds a drive, readable by anyone, and
+//! the owner query that reads them.
 //!
 //! The holder of a drive is whoever holds the `flock` on its node, as
 //! `/proc/locks` says (the kernel writes that table; nobody can fake it).
@@ -34,75 +35,20 @@
 //! of the same drive by the same user removes it (a per-user pointer
 //! `discrec.KEY.last.UID` names it).
 
-use std::fmt;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FileType, Mode, OFlags};
 
+use crate::access::NodeAccess;
 use crate::holders::{self, LockEntry, LockKind};
-use crate::target::DriveKey;
+use crate::key::DriveKey;
+use crate::owner::{foreign_owner, own_command, own_pid, Owner};
+use crate::procfs::{command_of, proc_info, read_once};
 
 /// Largest record we read; anything bigger is not ours.
 const MAX_RECORD: usize = 4096;
-
-/// The owner of a drive, as `exclusive_access_owner` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Owner {
-    /// The client name given at acquire; `None` for holders that are not
-    /// discrec clients.
-    pub client_name: Option<String>,
-    /// Holder pid, when visible from our pid namespace.
-    pub pid: Option<i32>,
-    /// Holder uid.
-    pub uid: Option<u32>,
-    /// Holder user name.
-    pub user: Option<String>,
-    /// When the lock was taken (discrec holders only).
-    #[serde(serialize_with = "ser_since")]
-    pub since: Option<SystemTime>,
-    /// True when the holder is a discrec client.
-    pub by_discrec: bool,
-    /// The holder's command name.
-    pub command: Option<String>,
-    /// The kind of lock the holder has on the drive (a discrec client: `flock`).
-    #[serde(skip)]
-    pub lock: LockKind,
-}
-
-fn ser_since<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_some(&humantime::format_rfc3339_millis(*t).to_string()),
-        None => s.serialize_none(),
-    }
-}
-
-impl Owner {
-    /// The name to show a person: the client name, else `command (pid N)`.
-    pub fn display_name(&self) -> String {
-        match &self.client_name {
-            Some(n) => n.clone(),
-            None => holders::proc_label(self.pid, self.command.as_deref()),
-        }
-    }
-}
-
-impl fmt::Display for Owner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.client_name {
-            Some(n) => {
-                write!(f, "\"{n}\" ({}", holders::proc_label(self.pid, self.command.as_deref()))?;
-                if let Some(u) = &self.user {
-                    write!(f, ", user {u}")?;
-                }
-                write!(f, ")")
-            }
-            None => write!(f, "{}", self.display_name()),
-        }
-    }
-}
 
 /// What a record says. Only believed after the checks in the module docs.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -250,16 +196,6 @@ impl Default for RecordDirs {
     fn default() -> Self {
         RecordDirs::from_env()
     }
-}
-
-/// Our own command name, read once.
-fn own_command() -> &'static str {
-    static ME: OnceLock<String> = OnceLock::new();
-    ME.get_or_init(|| holders::command_of(own_pid()).unwrap_or_default())
-}
-
-fn own_pid() -> i32 {
-    rustix::process::getpid().as_raw_nonzero().get()
 }
 
 /// A record's name: the drive's key and the offset of its POSIX mark.
@@ -438,7 +374,7 @@ fn read_record(
     key: DriveKey,
     pid: i32,
     (dev, ino, mark): (u64, u64, u64),
-    node: &holders::NodeAccess,
+    node: &NodeAccess,
 ) -> Option<Owner> {
     for (st, buf) in record_files(dirs, key, pid, (dev, ino, mark)) {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
@@ -459,12 +395,12 @@ fn read_record(
         let proc_uid = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?.st_uid;
         let quick = r.pid == pid && st.st_uid == proc_uid && node.allows_rw_by_uid(proc_uid) == Some(true);
         if !quick {
-            let info = holders::proc_info(pid)?;
+            let info = proc_info(pid)?;
             if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
                 continue;
             }
         }
-        let command = holders::command_of(pid).filter(|c| !c.is_empty()).unwrap_or(r.command);
+        let command = command_of(pid).filter(|c| !c.is_empty()).unwrap_or(r.command);
         return Some(Owner {
             client_name: Some(r.client),
             pid: Some(pid),
@@ -518,7 +454,7 @@ fn record_files(
         let Ok(fd) = open_public(&dir, name.as_str()) else { continue };
         let Ok(st) = rustix::fs::fstat(&fd) else { continue };
         let mut buf = vec![0u8; MAX_RECORD];
-        let Ok(len) = holders::read_once(&fd, &mut buf) else { continue };
+        let Ok(len) = read_once(&fd, &mut buf) else { continue };
         buf.truncate(len);
         out.push((st, buf));
     }
@@ -543,7 +479,7 @@ pub fn find_owner(
 ) -> std::io::Result<Option<Owner>> {
     use std::ops::ControlFlow::{Break, Continue};
     let (dev, ino) = (node_st.st_dev, node_st.st_ino);
-    let node = &holders::NodeAccess::of(node_path, node_st);
+    let node = &NodeAccess::of(node_path, node_st);
     let mut recent: std::collections::VecDeque<LockEntry> = std::collections::VecDeque::with_capacity(RECENT);
     let mut holder: Option<LockEntry> = None;
     let mut fcntl_holder: Option<LockEntry> = None;
@@ -618,34 +554,4 @@ pub fn find_owner(
         return Ok(Some(o));
     }
     Ok(Some(foreign_owner(holder.pid, holder.kind)))
-}
-
-/// Ourselves as the owner, holding a drive under `client` since `since`.
-pub(crate) fn own_owner(client: &str, since: SystemTime) -> Owner {
-    let uid = rustix::process::geteuid().as_raw();
-    Owner {
-        client_name: Some(client.to_string()),
-        pid: Some(own_pid()),
-        uid: Some(uid),
-        user: crate::users::name_of(uid),
-        since: Some(since),
-        by_discrec: true,
-        command: Some(own_command().to_string()),
-        lock: LockKind::Flock,
-    }
-}
-
-/// A holder that is not a discrec client: what the kernel says about it.
-pub(crate) fn foreign_owner(pid: Option<i32>, lock: LockKind) -> Owner {
-    let uid = pid.and_then(|p| rustix::fs::stat(format!("/proc/{p}").as_str()).ok()).map(|s| s.st_uid);
-    Owner {
-        client_name: None,
-        pid,
-        uid,
-        user: uid.and_then(crate::users::name_of),
-        since: None,
-        by_discrec: false,
-        command: pid.and_then(holders::command_of),
-        lock,
-    }
 }

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 
+use discrec_mmc::{self as mmc, cdrom, Inquiry};
+
 use crate::error::{Error, Result};
-use crate::mmc::{self, Inquiry};
+use crate::key::TargetKind;
+use crate::mounts::mounts_of;
 use crate::owner::Owner;
 use crate::recorder::Recorder;
-use crate::sys;
 
 /// Tray and medium state, from `CDROM_DRIVE_STATUS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -52,10 +54,6 @@ impl std::fmt::Display for TrayState {
     }
 }
 
-const CDROM_DRIVE_STATUS: u32 = 0x5326;
-const CDROM_LOCKDOOR: u32 = 0x5329;
-const CDSL_CURRENT: usize = i32::MAX as usize;
-
 /// All recorders the kernel knows: `/dev/srN`, in order.
 #[doc(alias = "IDiscMaster2")]
 #[doc(alias = "MsftDiscMaster2")]
@@ -74,14 +72,25 @@ pub fn recorder_paths() -> Vec<PathBuf> {
     names.into_iter().map(|n| Path::new("/dev").join(n)).collect()
 }
 
+/// What `discrec list` shows: every recorder the kernel knows, in order
+/// ([`recorder_paths`]), each with [`Recorder::drive_info`]. A drive that
+/// cannot be opened (gone meanwhile) is left out.
+#[doc(alias = "IDiscMaster2")]
+pub fn list() -> Vec<DriveInfo> {
+    recorder_paths().iter().filter_map(|p| Recorder::open(p).ok()).map(|r| r.drive_info()).collect()
+}
+
 /// What `discrec list` shows for one recorder.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DriveInfo {
     /// Block device node.
+    #[serde(serialize_with = "crate::jsonpath::serialize")]
     pub device: PathBuf,
     /// Its SCSI generic sibling.
+    #[serde(serialize_with = "crate::jsonpath::serialize_option")]
     pub sg: Option<PathBuf>,
     /// Links udev made in `/dev/disk/by-id` and `/dev/disk/by-path`.
+    #[serde(serialize_with = "crate::jsonpath::serialize_all")]
     pub links: Vec<PathBuf>,
     /// INQUIRY identity (None with `error` set when the drive did not answer).
     pub vendor: Option<String>,
@@ -202,7 +211,7 @@ impl Recorder {
     /// locked, for something that can never work).
     fn require_drive(&self) -> Result<()> {
         let t = self.target();
-        if t.kind != crate::TargetKind::BlockDevice {
+        if t.kind != TargetKind::BlockDevice {
             return Err(Error::InvalidArgument(format!(
                 "{} is an image file; drive commands need a drive (/dev/srN)",
                 t.given.display()
@@ -220,20 +229,20 @@ impl Recorder {
     #[doc(alias = "get_ProductRevision")]
     pub fn inquiry(&self) -> Result<Inquiry> {
         let fd = self.command_fd()?;
-        mmc::inquiry(fd.as_fd(), &self.target().given)
+        mmc::inquiry(fd.as_fd()).map_err(|e| Error::drive_command(&self.target().given, e))
     }
 
     /// Tray and medium state.
     pub fn tray_state(&self) -> Result<TrayState> {
         let fd = self.command_fd()?;
-        let r = sys::cdrom_ioctl(fd.as_fd(), CDROM_DRIVE_STATUS, CDSL_CURRENT)
+        let r = cdrom::drive_status(fd.as_fd())
             .map_err(|e| Error::io(&self.target().given, "cannot read the drive status of", e))?;
         Ok(match r {
-            1 => TrayState::NoDisc,
-            2 => TrayState::TrayOpen,
-            3 => TrayState::NotReady,
-            4 => TrayState::DiscOk,
-            _ => TrayState::Unknown,
+            cdrom::DriveStatus::NoDisc => TrayState::NoDisc,
+            cdrom::DriveStatus::TrayOpen => TrayState::TrayOpen,
+            cdrom::DriveStatus::NotReady => TrayState::NotReady,
+            cdrom::DriveStatus::DiscOk => TrayState::DiscOk,
+            cdrom::DriveStatus::NoInfo => TrayState::Unknown,
         })
     }
 
@@ -245,7 +254,7 @@ impl Recorder {
     pub fn check_medium(&self) -> Result<()> {
         self.refuse_if_held_by_another()?;
         let fd = self.command_fd()?;
-        mmc::test_unit_ready(fd.as_fd(), &self.target().given)
+        mmc::test_unit_ready(fd.as_fd()).map_err(|e| Error::drive_command(&self.target().given, e))
     }
 
     /// C10 for commands that read the medium without changing it.
@@ -278,7 +287,7 @@ impl Recorder {
             revision: inq.as_ref().map(|i| i.revision.clone()),
             bus: bus_of(self),
             tray: self.tray_state().unwrap_or(TrayState::Unknown),
-            mounts: crate::mounts::mounts_of(&t.device_numbers()).iter().map(|m| m.to_string()).collect(),
+            mounts: mounts_of(&t.device_numbers()).iter().map(|m| m.to_string()).collect(),
             locked: owner.is_some(),
             owner,
             error,
@@ -296,8 +305,8 @@ impl Recorder {
         let info = self.drive_info();
         let fd = self.command_fd()?;
         let given = &self.target().given;
-        let conf = mmc::get_configuration(fd.as_fd(), given)?;
-        let pages = mmc::mode_pages(fd.as_fd(), given).unwrap_or_default();
+        let conf = mmc::get_configuration(fd.as_fd()).map_err(|e| Error::drive_command(given, e))?;
+        let pages = mmc::mode_pages(fd.as_fd());
         Ok(DriveDetails {
             info,
             current_profile: (conf.current_profile != 0).then(|| profile(conf.current_profile)),
@@ -322,7 +331,7 @@ impl Recorder {
         self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {
             let fd = rec.command_fd()?;
-            mmc::start_stop(fd.as_fd(), &rec.target().given, false)
+            mmc::start_stop(fd.as_fd(), false).map_err(|e| Error::drive_command(&rec.target().given, e))
         })
     }
 
@@ -332,7 +341,7 @@ impl Recorder {
         self.require_drive()?;
         self.with_exclusive_access(client_name, |rec| {
             let fd = rec.command_fd()?;
-            mmc::start_stop(fd.as_fd(), &rec.target().given, true)
+            mmc::start_stop(fd.as_fd(), true).map_err(|e| Error::drive_command(&rec.target().given, e))
         })
     }
 
@@ -345,7 +354,7 @@ impl Recorder {
         self.with_exclusive_access(client_name, |rec| {
             let fd = rec.command_fd()?;
             let given = &rec.target().given;
-            let r = sys::cdrom_ioctl(fd.as_fd(), CDROM_LOCKDOOR, locked as usize)
+            let r = cdrom::lock_door(fd.as_fd(), locked)
                 .map_err(|e| Error::io(given, "cannot lock or unlock the tray of", e))?;
             // The driver returns a positive SCSI result when the drive refused.
             if r != 0 {

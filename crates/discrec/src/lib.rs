@@ -1,0 +1,70 @@
+//! discrec: exclusive access to disc recorders on Linux.
+//!
+//! The contract of IMAPI2's `IDiscRecorder2::AcquireExclusiveAccess`, built
+//! from kernel objects that die with their process: a `flock` on the drive
+//! node and, for block devices, an `O_EXCL` open. See
+//! `docs/exclusive-access.md` for the contract (rows C1-C11).
+//!
+//! ```no_run
+//! use discrec::Recorder;
+//! let mut rec = Recorder::open("/dev/sr0")?;
+//! let guard = rec.lock(false, "My Burner")?;
+//! // ... burn ...
+//! drop(guard);
+//! # Ok::<(), discrec::Error>(())
+//! ```
+//!
+//! # Modules, bottom up
+//!
+//! Each module uses only modules listed before it, so the crate reads from
+//! the top of this list down:
+//!
+//! | Module | Owns |
+//! |---|---|
+//! | `sys` (private) | the only `unsafe` of this crate: fork, byte-range locks, `pread` of our own descriptor, entering a mount namespace |
+//! | [`users`] | user names for uids, from `/etc/passwd` |
+//! | [`jsonpath`] | how a path (bytes) is written as a JSON string, reversibly |
+//! | [`access`] | who may open a node for reading and writing (mode, groups, ACL) |
+//! | [`procfs`] | `/proc` read to its real end; a process's command, credentials, pid, state |
+//! | [`key`] | the identity of a drive ([`key::DriveKey`]) and its kind |
+//! | [`mounts`] | mounts of a drive in every namespace; unmounting for `force` |
+//! | [`holders`] | who holds or uses a drive, from `/proc/locks`, `/proc/*/fd` and sysfs |
+//! | [`owner`] | the [`Owner`] of a drive (`ExclusiveAccessOwner`) |
+//! | [`error`] | [`Error`], each variant with its IMAPI2 / Win32 value |
+//! | [`client_name`] | client names (C4) |
+//! | [`target`] | what a user names, resolved to the drive behind it |
+//! | [`records`] | owner records: written by the holder, believed only when proven |
+//! | [`notify`] | the media-change uevent after release (C11) |
+//! | [`query`] | the owner query: who holds a drive, busy machine or not |
+//! | [`lock`] | the cross-process lock and fair waiting |
+//! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
+//! | [`drive`] | discovery, identity and tray (`IDiscMaster2`, `EjectMedia`), over [`discrec_mmc`] |
+
+#![deny(missing_docs)]
+
+// In dependency order, bottom up (`rustfmt.toml` keeps this order).
+mod sys;
+pub mod users;
+pub mod jsonpath;
+pub mod access;
+pub mod procfs;
+pub mod key;
+pub mod mounts;
+pub mod holders;
+pub mod owner;
+pub mod error;
+pub mod client_name;
+pub mod target;
+pub mod records;
+pub mod notify;
+pub mod query;
+pub mod lock;
+pub mod recorder;
+pub mod drive;
+
+pub use discrec_mmc as mmc;
+pub use error::{Error, Result};
+pub use key::{DriveKey, TargetKind};
+pub use owner::Owner;
+pub use recorder::{DriveStatus, ExclusiveAccess, Recorder};
+pub use target::Target;

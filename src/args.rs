@@ -1,0 +1,241 @@
+//! The command line's grammar (clap definitions) and what a usage error
+//! says: one line, `E_INVALIDARG`, with a hint for the usual slips.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use discrec::Error;
+
+fn exit_codes_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (code, name, what) in discrec::error::EXIT_CODES {
+        if name.is_empty() {
+            s.push_str(&format!("  {code:>3}  {what}\n"));
+        } else {
+            s.push_str(&format!("  {code:>3}  {name}: {what}\n"));
+        }
+    }
+    s.push_str(
+        "  lock -- COMMAND exits with COMMAND's status (128+N if killed by signal N; 126/127 if it cannot run)\n",
+    );
+    s
+}
+
+/// `discrec`: the whole command line.
+#[derive(Parser)]
+#[command(name = "discrec", version, about = "Exclusive access to disc recorders: who holds a drive, and keep everyone else off it", after_help = exit_codes_help())]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Hold exclusive access to a recorder, or run COMMAND while holding it
+    #[command(after_help = exit_codes_help())]
+    Lock(LockArgs),
+    /// Print the client name of whoever holds a recorder (exit 1 when free)
+    #[command(after_help = exit_codes_help())]
+    Owner {
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        /// Drive (/dev/srN, a by-id link, an sg node) or image file
+        target: PathBuf,
+    },
+    /// Show for each recorder whether it is free, held (by whom) or mounted
+    #[command(after_help = exit_codes_help())]
+    Status {
+        /// One JSON object per line, one line per target
+        #[arg(long)]
+        json: bool,
+        /// Drives or image files
+        #[arg(required = true)]
+        targets: Vec<PathBuf>,
+    },
+    /// List every recorder: device, sg node, links, vendor, product, revision, bus, tray, mounts, owner
+    #[command(after_help = exit_codes_help())]
+    List {
+        /// One JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything `list` shows for one drive, plus MMC profiles, features and mode pages
+    #[command(after_help = exit_codes_help())]
+    Info {
+        /// One JSON object
+        #[arg(long)]
+        json: bool,
+        /// Drive (/dev/srN, a by-id link, an sg node)
+        target: PathBuf,
+    },
+    /// Eject the medium, or close the tray with --close (refused while another client holds the drive)
+    #[command(after_help = exit_codes_help())]
+    Eject {
+        /// Close the tray (load) instead
+        #[arg(long)]
+        close: bool,
+        /// Client name for the moment discrec holds the drive
+        #[arg(long, default_value = "discrec", value_name = "NAME")]
+        client: String,
+        /// Print one JSON object when done: target, action, ok
+        #[arg(long)]
+        json: bool,
+        /// Drive
+        target: PathBuf,
+    },
+    /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
+    #[command(after_help = exit_codes_help())]
+    Tray {
+        /// lock or unlock
+        #[arg(value_parser = ["lock", "unlock"])]
+        action: String,
+        /// Client name for the moment discrec holds the drive
+        #[arg(long, default_value = "discrec", value_name = "NAME")]
+        client: String,
+        /// Print one JSON object when done: target, action, ok
+        #[arg(long)]
+        json: bool,
+        /// Drive
+        target: PathBuf,
+    },
+}
+
+/// `discrec lock`.
+#[derive(Args)]
+pub struct LockArgs {
+    /// Unmount file systems mounted from the drive (a busy one stays mounted and is reported)
+    #[arg(long)]
+    pub force: bool,
+    /// Client name other programs see as the owner (A-Z a-z 0-9 space . , : ; _ -, at most 63)
+    #[arg(long, default_value = "discrec", value_name = "NAME")]
+    pub client: String,
+    /// Wait for the drive: forever, or at most SECONDS (fractions allowed)
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "inf")]
+    pub wait: Option<String>,
+    /// Without COMMAND: print a JSON object instead of `locked TARGET`
+    #[arg(long)]
+    pub json: bool,
+    /// Say on stderr when the drive is taken, and whom a wait waits for (a terminal always hears that)
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Keep the kernel's exclusive claim for COMMAND too (for writers that do not open the drive with O_EXCL themselves, e.g. dd); tools that do (xorriso, growisofs, cdrskin) then fail with EBUSY
+    #[arg(long)]
+    pub keep_claim: bool,
+    /// Drive (/dev/srN, a by-id link, an sg node) or image file
+    pub target: PathBuf,
+    /// Command to become while holding the drive: it keeps the drive as long as it runs, and its stdout, signals and exit status are its own (discrec prints nothing on stdout)
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl LockArgs {
+    /// How long to wait: `None` without `--wait`, `Some(None)` to wait
+    /// forever. Also refuses the two usual slips clap lets through: an
+    /// empty `--`, and `--wait 5 DRIVE` (clap took 5 for the drive).
+    pub fn wait(&self) -> Result<Option<Option<Duration>>, Error> {
+        let wait = self.wait.as_deref().map(parse_wait).transpose()?;
+        if self.command.is_empty() && std::env::args().next_back().as_deref() == Some("--") {
+            return Err(Error::InvalidArgument(
+                "`--` is not followed by a command; name the command to run, or leave out `--` to just hold the drive"
+                    .into(),
+            ));
+        }
+        if let (Some("inf"), Some(t)) = (self.wait.as_deref(), self.target.to_str()) {
+            if t.parse::<f64>().is_ok() && !self.target.exists() {
+                return Err(Error::InvalidArgument(format!(
+                    "`--wait {t}` names {t} as the drive; write --wait={t} to wait at most {t} seconds"
+                )));
+            }
+        }
+        Ok(wait)
+    }
+}
+
+/// `--wait=SECONDS`: `inf` (bare `--wait`) is forever.
+fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
+    if w == "inf" {
+        return Ok(None);
+    }
+    w.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+        .map(|s| Some(Duration::from_secs_f64(s)))
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "--wait={w} is not a number of seconds from 0 to 999999999; write e.g. --wait=2.5, or --wait to wait forever"
+            ))
+        })
+}
+
+/// What clap could not parse, as the one-line `E_INVALIDARG` every other
+/// failure gets; `None` for help and version, which clap prints itself.
+pub fn usage_error(e: &clap::Error) -> Option<Error> {
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return None;
+    }
+    let cli = Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).filter(|n| *n != "help").collect();
+    // The top level takes no option with a value: the first word that is
+    // not an option is the subcommand.
+    let sub = std::env::args().skip(1).find(|a| !a.starts_with('-')).filter(|a| names.contains(&a.as_str()));
+    let help = match &sub {
+        Some(s) => format!("discrec {s} --help"),
+        None => "discrec --help".into(),
+    };
+    let message = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        format!("no command given (one of {})", names.join(", "))
+    } else {
+        one_line(&e.render().to_string())
+    };
+    // `--wait 5`: the value must be attached (`--wait` alone waits forever).
+    let args: Vec<String> = std::env::args().collect();
+    let wait_hint = args
+        .windows(2)
+        .find(|w| w[0] == "--wait" && w[1].parse::<f64>().is_ok())
+        .map(|w| format!("; to wait at most {0} seconds write --wait={0}", w[1]))
+        .unwrap_or_default();
+    // `discrec lock IMG cmd`: the command needs `--` before it.
+    let dash_hint = if sub.as_deref() == Some("lock")
+        && e.kind() == ErrorKind::UnknownArgument
+        && !args.iter().any(|a| a == "--")
+    {
+        "; to run a command while holding the drive, put `--` before it (`discrec lock TARGET -- COMMAND`)"
+    } else {
+        ""
+    };
+    Some(Error::InvalidArgument(format!("{message}{wait_hint}{dash_hint}; see `{help}`")))
+}
+
+/// clap's text ("error: MESSAGE", indented continuation lines, tips in
+/// paragraphs of their own, then usage and a pointer to --help) as one
+/// line: the message and tips joined by `; `.
+fn one_line(text: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let (mut new_paragraph, mut skipping) = (true, false);
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            (new_paragraph, skipping) = (true, false);
+            continue;
+        }
+        skipping |= t.starts_with("Usage:") || t.starts_with("For more information");
+        if skipping {
+            continue;
+        }
+        match parts.last_mut() {
+            Some(last) if !new_paragraph && line.starts_with(char::is_whitespace) => {
+                last.push(' ');
+                last.push_str(t);
+            }
+            _ => parts.push(t.strip_prefix("error: ").unwrap_or(t).to_string()),
+        }
+        new_paragraph = false;
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,133 @@
+//! What the command line prints: lines on stdout that end quietly when the
+//! reader goes away, JSON through the library's `Serialize` forms, the text
+//! forms of each command, and failures on stderr as
+//! `discrec: MESSAGE (NAME 0xHEX)`.
+
+use std::io::Write;
+use std::path::Path;
+
+use discrec::drive::{DriveDetails, DriveInfo};
+use discrec::{jsonpath, DriveStatus, Error};
+
+/// Every failure, on stderr: `discrec: MESSAGE (NAME 0xHEX)`. A closed
+/// stderr is no reason to panic: the exit code still tells.
+pub fn report(e: &Error) {
+    let _ = writeln!(std::io::stderr(), "discrec: {e} ({} 0x{:08X})", e.name(), e.code());
+}
+
+/// A line on stderr that is not a failure (`warning: ...`, `waiting for ...`).
+pub fn note(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "discrec: {line}");
+}
+
+/// Print one line on stdout. A reader that went away (`discrec list |
+/// head -1`) ends the output quietly: this line and every later one are
+/// dropped, and the command finishes as if they had been read. Any other
+/// failure to write is E_FAIL.
+pub fn say(line: impl std::fmt::Display) -> Result<(), Error> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        r => r.map_err(|e| Error::Fail { what: "cannot write to standard output".into(), source: e }),
+    }
+}
+
+/// A value as JSON (keys in order); a failure is E_FAIL, never a silently
+/// missing field.
+pub fn json(what: &str, v: &impl serde::Serialize) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Fail { what: format!("cannot write {what} as JSON"), source: e.into() })
+}
+
+/// The error of one target, for `--json` output.
+pub fn error_json(target: &Path, e: &Error) -> serde_json::Value {
+    serde_json::json!({
+        "target": jsonpath::value(target),
+        "error": {"name": e.name(), "code": e.code(), "message": e.to_string()},
+    })
+}
+
+/// `{"target": ..., "action": ..., "ok": true}` for `eject` and `tray`.
+pub fn action_json(target: &Path, action: &str) -> serde_json::Value {
+    serde_json::json!({"target": jsonpath::value(target), "action": action, "ok": true})
+}
+
+/// `status`: `TARGET: free` or `TARGET: held by OWNER since TIME`, then
+/// the mounts.
+pub fn status_line(t: &Path, s: &DriveStatus) -> String {
+    let mut line = format!("{}: ", t.display());
+    match &s.owner {
+        Some(o) => line.push_str(&o.held_by()),
+        None => line.push_str("free"),
+    }
+    if !s.mounts.is_empty() {
+        line.push_str(&format!(
+            "; mounted at {}",
+            s.mounts.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    line
+}
+
+/// `list`: one line per drive, its links indented below it.
+pub fn list_entry(d: &DriveInfo) -> String {
+    let ident = match (&d.vendor, &d.product, &d.revision) {
+        (Some(v), Some(p), Some(r)) => format!("{v} {p} {r}"),
+        _ => format!("(no answer: {})", d.error.as_deref().unwrap_or("?")),
+    };
+    let sg = d.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into());
+    let mut line = format!("{}  {sg}  {ident}  bus {}  tray {}", d.device.display(), d.bus, d.tray);
+    if let Some(o) = &d.owner {
+        line.push_str(&format!("  held by {o}"));
+    }
+    if !d.mounts.is_empty() {
+        line.push_str(&format!("  mounted at {}", d.mounts.join(", ")));
+    }
+    for l in &d.links {
+        line.push_str(&format!("\n    {}", l.display()));
+    }
+    line
+}
+
+/// `info`: one `field: value` line each, then profiles and features.
+pub fn info_lines(d: &DriveDetails) -> Vec<String> {
+    let i = &d.info;
+    let mut out = vec![
+        format!("device:    {}", i.device.display()),
+        format!("sg:        {}", i.sg.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into())),
+        format!(
+            "identity:  {} {} {}",
+            i.vendor.as_deref().unwrap_or("?"),
+            i.product.as_deref().unwrap_or("?"),
+            i.revision.as_deref().unwrap_or("?")
+        ),
+        format!("bus:       {}", i.bus),
+        format!("tray:      {}", i.tray),
+        format!("profile:   {}", d.current_profile.as_deref().unwrap_or("none (no medium)")),
+    ];
+    for p in &d.profiles {
+        out.push(format!("  supports {} {}{}", p.code, p.name, if p.current { " (current)" } else { "" }));
+    }
+    for f in &d.features {
+        out.push(format!(
+            "  feature {:#06x} {}{}",
+            f.code,
+            f.name.unwrap_or("?"),
+            if f.current { " (current)" } else { "" }
+        ));
+    }
+    out.push(format!("can load:  {:?}; can eject: {:?}; can lock: {:?}", d.can_load, d.can_eject, d.can_lock));
+    out.push(format!("mode pages: {}", d.mode_pages.join(" ")));
+    out.push(match &i.owner {
+        Some(o) => format!("held by:   {o}"),
+        None => "held by:   nobody".into(),
+    });
+    out
+}
