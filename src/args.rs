@@ -138,7 +138,7 @@ impl LockArgs {
     /// empty `--`, and `--wait 5 DRIVE` (clap took 5 for the drive).
     pub fn wait(&self) -> Result<Option<Option<Duration>>, Error> {
         let wait = self.wait.as_deref().map(parse_wait).transpose()?;
-        if self.command.is_empty() && std::env::args().next_back().as_deref() == Some("--") {
+        if self.command.is_empty() && std::env::args_os().next_back().is_some_and(|a| a == "--") {
             return Err(Error::InvalidArgument(
                 "`--` is not followed by a command; name the command to run, or leave out `--` to just hold the drive"
                     .into(),
@@ -183,7 +183,9 @@ pub fn usage_error(e: &clap::Error) -> Option<Error> {
     let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).filter(|n| *n != "help").collect();
     // The top level takes no option with a value: the first word that is
     // not an option is the subcommand.
-    let sub = std::env::args().skip(1).find(|a| !a.starts_with('-')).filter(|a| names.contains(&a.as_str()));
+    // Arguments as the user gave them: paths need not be UTF-8.
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let sub = args.iter().skip(1).find(|a| !a.starts_with('-')).filter(|a| names.contains(&a.as_str())).cloned();
     let help = match &sub {
         Some(s) => format!("discrec {s} --help"),
         None => "discrec --help".into(),
@@ -194,7 +196,6 @@ pub fn usage_error(e: &clap::Error) -> Option<Error> {
         one_line(&e.render().to_string())
     };
     // `--wait 5`: the value must be attached (`--wait` alone waits forever).
-    let args: Vec<String> = std::env::args().collect();
     let wait_hint = args
         .windows(2)
         .find(|w| w[0] == "--wait" && w[1].parse::<f64>().is_ok())

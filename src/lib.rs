@@ -68,11 +68,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
             let mut tell = |e: &Error| {
                 if tell_waits {
-                    let who = match e {
-                        Error::RecorderLocked { owner, .. } => owner.held_by(),
-                        other => other.to_string(),
-                    };
-                    note(format_args!("waiting for {}: {who}", a.target.display()));
+                    note(format_args!("waiting for {}: {}", a.target.display(), e.in_the_way()));
                 }
             };
             let w = Wait { timeout, cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
@@ -100,11 +96,8 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         // Become COMMAND, holding the drive (README: "Wrapping a tool").
         let mut command = std::process::Command::new(program);
         command.args(args);
-        let e = rec.exec_holding(&mut command, a.keep_claim)?;
-        // Still here: COMMAND could not be run; the drive was released.
-        let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
-        report(&Error::Fail { what: format!("cannot run {program} (exit {code})"), source: e });
-        return Ok(code);
+        // Back only if COMMAND could not be run; the drive is released.
+        return Err(rec.exec_holding(&mut command, a.keep_claim));
     }
     if a.json {
         say(serde_json::json!({

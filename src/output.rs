@@ -40,18 +40,16 @@ pub fn say(line: impl std::fmt::Display) -> Result<(), Error> {
     }
 }
 
-/// A value as JSON (keys in order); a failure is E_FAIL, never a silently
-/// missing field.
+/// A value as JSON (keys sorted: every form goes through
+/// `serde_json::Value`); a failure is E_FAIL, never a silently missing
+/// field.
 pub fn json(what: &str, v: &impl serde::Serialize) -> Result<serde_json::Value, Error> {
     serde_json::to_value(v).map_err(|e| Error::Fail { what: format!("cannot write {what} as JSON"), source: e.into() })
 }
 
 /// The error of one target, for `--json` output.
 pub fn error_json(target: &Path, e: &Error) -> serde_json::Value {
-    serde_json::json!({
-        "target": jsonpath::value(target),
-        "error": {"name": e.name(), "code": e.code(), "message": e.to_string()},
-    })
+    serde_json::json!({"target": jsonpath::value(target), "error": e.json()})
 }
 
 /// `{"target": ..., "action": ..., "ok": true}` for `eject` and `tray`.

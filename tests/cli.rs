@@ -199,3 +199,23 @@ fn drive_commands_on_an_image_are_invalid_arguments_json_or_not() {
     let o = s.discrec().args(["eject"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{:?}", stderr_lines(&o));
 }
+
+#[test]
+fn non_utf8_arguments_never_panic() {
+    let s = Scratch::new();
+    let img = s.dir.path().join(OsStr::from_bytes(b"d\xff.img"));
+    std::fs::write(&img, vec![0u8; 4096]).unwrap();
+    // Held under a non-UTF-8 path while a command runs, then free.
+    let o = s.discrec().arg("lock").arg(&img).args(["--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // A usage error next to a non-UTF-8 argument is still E_INVALIDARG.
+    let o = s.discrec().args(["status", "--bogus"]).arg(&img).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(INVALIDARG) && !err.contains("panicked"), "{err}");
+    // An empty `--` after a non-UTF-8 path is refused, not a panic.
+    let o = s.discrec().arg("lock").arg(&img).arg("--").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`--` is not followed by a command"), "{err}");
+}

@@ -258,7 +258,7 @@ impl Recorder {
     }
 
     /// C10 for commands that read the medium without changing it.
-    fn refuse_if_held_by_another(&self) -> Result<()> {
+    pub(crate) fn refuse_if_held_by_another(&self) -> Result<()> {
         if self.lock_count() > 0 {
             return Ok(());
         }
@@ -296,11 +296,17 @@ impl Recorder {
 
     /// What `discrec info` shows.
     #[doc(alias = "SupportedProfiles")]
+    #[doc(alias = "get_SupportedProfiles")]
     #[doc(alias = "CurrentProfiles")]
+    #[doc(alias = "get_CurrentProfiles")]
     #[doc(alias = "SupportedFeaturePages")]
+    #[doc(alias = "get_SupportedFeaturePages")]
     #[doc(alias = "CurrentFeaturePages")]
+    #[doc(alias = "get_CurrentFeaturePages")]
     #[doc(alias = "SupportedModePages")]
+    #[doc(alias = "get_SupportedModePages")]
     #[doc(alias = "DeviceCanLoadMedia")]
+    #[doc(alias = "get_DeviceCanLoadMedia")]
     pub fn drive_details(&self) -> Result<DriveDetails> {
         let info = self.drive_info();
         let fd = self.command_fd()?;

@@ -116,6 +116,7 @@ pub enum Error {
 
     /// The drive refused a command, with what its sense data says (E_FAIL).
     #[error("{} refused {what}: {detail}", target.display())]
+    #[doc(alias = "E_FAIL")]
     DeviceCommand {
         /// The target.
         target: PathBuf,
@@ -132,6 +133,133 @@ pub enum Error {
     Cancelled {
         /// The target.
         target: PathBuf,
+    },
+
+    /// The command to run holding the drive could not be run (`exec`
+    /// failed; E_FAIL). Exit 127 when it was not found, else 126, as a
+    /// shell says.
+    #[error("cannot run {program} (exit {}): {cause}", if cause.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 })]
+    CannotRun {
+        /// The program.
+        program: String,
+        /// What `exec` said.
+        cause: std::io::Error,
+    },
+
+    /// A write was cancelled (`cancel_write`, or a signal); the track and
+    /// session were closed where the medium needs it and the drive was
+    /// released (E_IMAPI_REQUEST_CANCELLED).
+    #[error("writing to {} was cancelled after {sectors_written} sectors; {}", target.display(), if *sectors_written == 0 { "nothing was written" } else { "the medium holds an incomplete recording" })]
+    #[doc(alias = "E_IMAPI_REQUEST_CANCELLED")]
+    WriteCancelled {
+        /// The target.
+        target: PathBuf,
+        /// Sectors written before the cancel.
+        sectors_written: u64,
+    },
+
+    /// A second write on a writer that is writing
+    /// (E_IMAPI_DF2DATA_WRITE_IN_PROGRESS).
+    #[error("a write to {} is already in progress on this writer; wait for it to finish or cancel it", target.display())]
+    #[doc(alias = "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS")]
+    WriteInProgress {
+        /// The target.
+        target: PathBuf,
+    },
+
+    /// `cancel_write` with no write running
+    /// (E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS).
+    #[error("no write to {} is in progress, so there is nothing to cancel", target.display())]
+    #[doc(alias = "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS")]
+    WriteNotInProgress {
+        /// The target.
+        target: PathBuf,
+    },
+
+    /// The source is not a stream discrec can write: its length is not a
+    /// whole number of 2048-byte sectors, or it is empty
+    /// (E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED).
+    #[error("{0}")]
+    #[doc(alias = "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED")]
+    StreamNotSupported(String),
+
+    /// The source is larger than the free space on the medium
+    /// (E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA).
+    #[error("{source_name} needs {needed} sectors but the medium in {} has {free} free; use a larger disc or a smaller source", target.display())]
+    #[doc(alias = "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA")]
+    StreamTooLarge {
+        /// The target.
+        target: PathBuf,
+        /// The source, as named.
+        source_name: String,
+        /// Sectors the source needs.
+        needed: u64,
+        /// Sectors free on the medium.
+        free: u64,
+    },
+
+    /// The medium is not blank (E_IMAPI_DF2DATA_MEDIA_NOT_BLANK).
+    #[error("{detail}")]
+    #[doc(alias = "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK")]
+    MediaNotBlank {
+        /// The target.
+        target: PathBuf,
+        /// What is on it and what to do.
+        detail: String,
+    },
+
+    /// discrec cannot write the medium in the drive
+    /// (E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED).
+    #[error("{detail}; insert a blank DVD+R")]
+    #[doc(alias = "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED")]
+    MediaNotSupported {
+        /// The target.
+        target: PathBuf,
+        /// What the medium is and why it cannot be written.
+        detail: String,
+    },
+
+    /// The recorder cannot write at all
+    /// (E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED).
+    #[error("{detail}; use a drive that writes DVD+R")]
+    #[doc(alias = "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED")]
+    RecorderNotSupported {
+        /// The target.
+        target: PathBuf,
+        /// Why.
+        detail: String,
+    },
+
+    /// A bad client name given to a writer
+    /// (E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID).
+    #[error("{0}")]
+    #[doc(alias = "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID")]
+    WriterClientName(String),
+
+    /// What was read back differs from what was written
+    /// (E_IMAPI_BURN_VERIFICATION_FAILED).
+    #[error("verification failed: sectors {first} to {last} of {} differ from {source_name}; the disc is not a good copy", target.display())]
+    #[doc(alias = "E_IMAPI_BURN_VERIFICATION_FAILED")]
+    VerificationFailed {
+        /// The target.
+        target: PathBuf,
+        /// The source, as named.
+        source_name: String,
+        /// First sector of the first range that differs.
+        first: u64,
+        /// Last sector of that range.
+        last: u64,
+    },
+
+    /// The source could not be read to its announced length: unreadable,
+    /// shorter than announced, or a file that changed or vanished while
+    /// it was read (E_FAIL).
+    #[error("{source_name}: {detail}")]
+    Source {
+        /// The source, as named (a path, `-`, or a file inside a directory).
+        source_name: String,
+        /// What went wrong and what to do.
+        detail: String,
     },
 
     /// Release without a matching acquire (ERROR_INVALID_FUNCTION as HRESULT).
@@ -159,7 +287,17 @@ impl Error {
             Error::NoMedium { .. } => "E_IMAPI_RECORDER_MEDIA_NO_MEDIA",
             Error::BecomingReady { .. } => "E_IMAPI_RECORDER_MEDIA_BECOMING_READY",
             Error::DeviceCommand { .. } => "E_FAIL",
-            Error::Cancelled { .. } => "E_IMAPI_REQUEST_CANCELLED",
+            Error::Cancelled { .. } | Error::WriteCancelled { .. } => "E_IMAPI_REQUEST_CANCELLED",
+            Error::WriteInProgress { .. } => "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS",
+            Error::WriteNotInProgress { .. } => "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS",
+            Error::StreamNotSupported(_) => "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED",
+            Error::StreamTooLarge { .. } => "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA",
+            Error::MediaNotBlank { .. } => "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK",
+            Error::MediaNotSupported { .. } => "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED",
+            Error::RecorderNotSupported { .. } => "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED",
+            Error::WriterClientName(_) => "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID",
+            Error::VerificationFailed { .. } => "E_IMAPI_BURN_VERIFICATION_FAILED",
+            Error::Source { .. } | Error::CannotRun { .. } => "E_FAIL",
         }
     }
 
@@ -179,7 +317,17 @@ impl Error {
             Error::NoMedium { .. } => 0xC0AA_0202,
             Error::BecomingReady { .. } => 0xC0AA_0205,
             Error::DeviceCommand { .. } => 0x8000_4005,
-            Error::Cancelled { .. } => 0xC0AA_0002,
+            Error::Cancelled { .. } | Error::WriteCancelled { .. } => 0xC0AA_0002,
+            Error::WriteInProgress { .. } => 0xC0AA_0400,
+            Error::WriteNotInProgress { .. } => 0xC0AA_0401,
+            Error::StreamNotSupported(_) => 0xC0AA_0403,
+            Error::StreamTooLarge { .. } => 0xC0AA_0404,
+            Error::MediaNotBlank { .. } => 0xC0AA_0405,
+            Error::MediaNotSupported { .. } => 0xC0AA_0406,
+            Error::RecorderNotSupported { .. } => 0xC0AA_0407,
+            Error::WriterClientName(_) => 0xC0AA_0408,
+            Error::VerificationFailed { .. } => 0xC0AA_0007,
+            Error::Source { .. } | Error::CannotRun { .. } => 0x8000_4005,
         }
     }
 
@@ -199,7 +347,34 @@ impl Error {
             Error::NoMedium { .. } => 12,
             Error::BecomingReady { .. } => 13,
             Error::DeviceCommand { .. } => 14,
-            Error::Cancelled { .. } => 15,
+            Error::Cancelled { .. } | Error::WriteCancelled { .. } => 15,
+            Error::WriteInProgress { .. } => 16,
+            Error::WriteNotInProgress { .. } => 17,
+            Error::StreamNotSupported(_) => 18,
+            Error::StreamTooLarge { .. } => 19,
+            Error::MediaNotBlank { .. } => 20,
+            Error::MediaNotSupported { .. } => 21,
+            Error::RecorderNotSupported { .. } => 22,
+            Error::WriterClientName(_) => 23,
+            Error::VerificationFailed { .. } => 24,
+            Error::Source { .. } => 25,
+            Error::CannotRun { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => 127,
+            Error::CannotRun { .. } => 126,
+        }
+    }
+
+    /// The error as JSON, as `--json` output reports a failure:
+    /// `{"name": "E_...", "code": 3232366096, "message": "..."}`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"name": self.name(), "code": self.code(), "message": self.to_string()})
+    }
+
+    /// Who or what is in the way, for a waiter to show: `held by OWNER
+    /// since TIME` for another client, else the message.
+    pub fn in_the_way(&self) -> String {
+        match self {
+            Error::RecorderLocked { owner, .. } => owner.held_by(),
+            other => other.to_string(),
         }
     }
 
@@ -216,7 +391,7 @@ impl Error {
     pub(crate) fn drive_command(target: &std::path::Path, e: discrec_mmc::Error) -> Error {
         use discrec_mmc::{Error as Mmc, Sense};
         match e {
-            Mmc::Transport { command, source } => Error::io(target, command, source),
+            Mmc::Transport { command, cause } => Error::io(target, command, cause),
             Mmc::Timeout { command } => Error::CommandTimeout(format!("{command} on {}", target.display())),
             Mmc::DeviceGone { .. } => Error::DeviceNotExist { target: target.to_path_buf(), gone: true },
             Mmc::Sense { sense: Sense { key: 2, asc: 0x3a, .. }, .. } => {
@@ -252,7 +427,9 @@ impl Error {
     }
 }
 
-/// The exit codes of `discrec`, for `--help` and the README.
+/// The exit codes of `discrec`, for `--help` and the README. `lock --
+/// COMMAND` exits with COMMAND's status, or [`Error::CannotRun`]'s 126 or
+/// 127.
 pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (0, "", "success (`owner`: the recorder is held)"),
     (1, "", "`owner`: the recorder is free"),
@@ -272,8 +449,18 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (
         15,
         "E_IMAPI_REQUEST_CANCELLED 0xC0AA0002",
-        "a wait was cancelled (`lock` exits 128+N when signal N ends its wait)",
+        "a wait or a write was cancelled (`lock` exits 128+N when signal N ends its wait)",
     ),
+    (16, "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS 0xC0AA0400", "a write is already in progress on this writer"),
+    (17, "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS 0xC0AA0401", "cancel with no write in progress"),
+    (18, "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED 0xC0AA0403", "the source is not whole 2048-byte sectors"),
+    (19, "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA 0xC0AA0404", "the source does not fit on the medium"),
+    (20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK 0xC0AA0405", "the medium is not blank"),
+    (21, "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED 0xC0AA0406", "discrec cannot write this medium"),
+    (22, "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED 0xC0AA0407", "the drive cannot write"),
+    (23, "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID 0xC0AA0408", "bad client name for a write"),
+    (24, "E_IMAPI_BURN_VERIFICATION_FAILED 0xC0AA0007", "what was read back differs from the source"),
+    (25, "E_FAIL 0x80004005", "the source could not be read as announced (the message names it)"),
 ];
 
 fn describe_holders(holders: &[Holder]) -> String {
@@ -293,5 +480,47 @@ fn permission_advice(kind: TargetKind) -> &'static str {
             "ask for access to the device (on Debian: the `cdrom` group for optical drives, `disk` for others)"
         }
         TargetKind::File => "ask the image's owner for write access, or use a copy of your own",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use discrec_mmc::{Error as Mmc, Sense};
+    use std::path::Path;
+
+    #[test]
+    fn drive_command_maps_to_imapi_codes() {
+        let t = Path::new("/dev/sr0");
+        let sense = |key, asc, ascq| Mmc::Sense { command: "TEST UNIT READY", sense: Sense { key, asc, ascq } };
+        assert_eq!(Error::drive_command(t, sense(2, 0x3a, 0)).name(), "E_IMAPI_RECORDER_MEDIA_NO_MEDIA");
+        assert_eq!(Error::drive_command(t, sense(2, 0x04, 0x01)).code(), 0xC0AA_0205);
+        let other = Error::drive_command(t, sense(5, 0x24, 0));
+        assert_eq!((other.name(), other.exit_code()), ("E_FAIL", 14));
+        assert!(other.to_string().contains("TEST UNIT READY") && other.to_string().contains("5/24/00"), "{other}");
+        let timeout = Error::drive_command(t, Mmc::Timeout { command: "INQUIRY" });
+        assert_eq!(timeout.code(), 0xC0AA_020D);
+        assert!(timeout.to_string().contains("INQUIRY on /dev/sr0"), "{timeout}");
+        let gone = Error::drive_command(t, Mmc::DeviceGone { command: "INQUIRY", host_status: 1 });
+        assert_eq!(gone.name(), "ERROR_DEV_NOT_EXIST");
+        let short = Error::drive_command(t, Mmc::ShortReply { command: "INQUIRY", len: 3 });
+        assert!(short.to_string().ends_with("refused INQUIRY: short reply (3 bytes)"), "{short}");
+    }
+
+    #[test]
+    fn cannot_run_exits_as_a_shell_does() {
+        let missing = Error::CannotRun { program: "nope".into(), cause: std::io::ErrorKind::NotFound.into() };
+        assert_eq!((missing.exit_code(), missing.name()), (127, "E_FAIL"));
+        assert!(missing.to_string().starts_with("cannot run nope (exit 127): "), "{missing}");
+        let denied = Error::CannotRun { program: "x".into(), cause: std::io::ErrorKind::PermissionDenied.into() };
+        assert_eq!(denied.exit_code(), 126);
+    }
+
+    #[test]
+    fn every_code_has_a_line_in_the_exit_code_table() {
+        let codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _, _)| *c).collect();
+        for c in 2..=25u8 {
+            assert!(codes.contains(&c), "exit code {c} is not in EXIT_CODES");
+        }
     }
 }

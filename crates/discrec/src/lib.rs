@@ -33,14 +33,17 @@
 //! | [`error`] | [`Error`], each variant with its IMAPI2 / Win32 value |
 //! | [`client_name`] | client names (C4) |
 //! | [`target`] | what a user names, resolved to the drive behind it |
+//! | [`medium`] | the medium in a recorder: type, state flags, capacity, whether it can be written |
 //! | [`records`] | owner records: written by the holder, believed only when proven |
 //! | [`notify`] | the media-change uevent after release (C11) |
 //! | [`query`] | the owner query: who holds a drive, busy machine or not |
 //! | [`lock`] | the cross-process lock and fair waiting |
 //! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
 //! | [`drive`] | discovery, identity and tray (`IDiscMaster2`, `EjectMedia`), over [`discrec_mmc`] |
+//! | [`writer`] | the data writer (`IDiscFormat2Data`): write, progress, cancel, verify |
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 // In dependency order, bottom up (`rustfmt.toml` keeps this order).
 mod sys;
@@ -55,12 +58,14 @@ pub mod owner;
 pub mod error;
 pub mod client_name;
 pub mod target;
+pub mod medium;
 pub mod records;
 pub mod notify;
 pub mod query;
 pub mod lock;
 pub mod recorder;
 pub mod drive;
+pub mod writer;
 
 pub use discrec_mmc as mmc;
 pub use error::{Error, Result};
@@ -68,3 +73,4 @@ pub use key::{DriveKey, TargetKind};
 pub use owner::Owner;
 pub use recorder::{DriveStatus, ExclusiveAccess, Recorder};
 pub use target::Target;
+pub use writer::{DataWriter, Source};

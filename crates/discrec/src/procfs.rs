@@ -82,6 +82,13 @@ impl ProcInfo {
     }
 }
 
+/// How many threads this process has (`Threads:` of `/proc/self/status`).
+pub fn threads_of_self() -> Option<u32> {
+    let status = read_small_file("/proc/self/status").ok()?;
+    let status = String::from_utf8_lossy(&status);
+    status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// Read what [`ProcInfo`] holds for `pid`, or `None` when it is gone.
 pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     let status = read_small_file(&format!("/proc/{pid}/status")).ok()?;

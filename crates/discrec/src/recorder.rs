@@ -275,23 +275,32 @@ impl Recorder {
     /// ended (spec C11; see [`crate::notify`]). This is `discrec lock TARGET
     /// -- COMMAND`.
     ///
-    /// Call it from a process with one thread (the detached helper is
-    /// forked). It returns only when `command` could not be run: `Err` when
-    /// the handle could not be made ready (it holds nothing, or is closed),
-    /// `Ok` with `exec`'s error otherwise. Either way `self` is dropped on
-    /// return, which releases the drive.
-    pub fn exec_holding(mut self, command: &mut std::process::Command, keep_claim: bool) -> Result<std::io::Error> {
+    /// The media-change helper is forked, which is safe only in a process
+    /// with one thread; in a threaded process (a C or Python host) it is
+    /// left out and no uevent follows COMMAND. It returns only when
+    /// `command` could not be run: the handle held nothing or was closed,
+    /// or `exec` failed ([`Error::CannotRun`]); either way `self` is
+    /// dropped on return, which releases the drive.
+    pub fn exec_holding(mut self, command: &mut std::process::Command, keep_claim: bool) -> Error {
         use std::os::unix::process::CommandExt;
-        if !keep_claim {
-            self.hand_over_claim()?;
+        let mut ready = || -> Result<()> {
+            self.check_open()?;
+            if self.held.is_none() {
+                return Err(Error::NotLocked { target: self.target.given.clone() });
+            }
+            if !keep_claim {
+                self.hand_over_claim()?;
+            }
+            if crate::procfs::threads_of_self() == Some(1) {
+                crate::notify::media_changed_when_this_process_ends(&self.target);
+            }
+            self.keep_across_exec()
+        };
+        if let Err(e) = ready() {
+            return e;
         }
-        self.check_open()?;
-        if self.held.is_none() {
-            return Err(Error::NotLocked { target: self.target.given.clone() });
-        }
-        crate::notify::media_changed_when_this_process_ends(&self.target);
-        self.keep_across_exec()?;
-        Ok(command.exec())
+        let cause = command.exec();
+        Error::CannotRun { program: command.get_program().to_string_lossy().into_owned(), cause }
     }
 
     /// Whether this handle holds the kernel's exclusive claim.

@@ -3,6 +3,7 @@
 //! caller. Each function states the promise it keeps. Everything goes
 //! through rustix except `fork(2)`, `close_range(2)` and byte-range
 //! `fcntl` locks, which rustix does not offer, through libc.
+#![allow(unsafe_code)]
 
 use std::os::fd::AsFd;
 

@@ -1,74 +1,153 @@
-//! The layout the README promises, checked on the sources: the modules of
-//! this crate form a straight line (each uses only modules declared before
-//! it in `src/lib.rs`, so the crate reads bottom up with no cycle), and
-//! `unsafe` appears only in `sys`.
+//! The layout the README promises, checked on the sources of both library
+//! crates (`discrec` and `discrec-mmc`): each crate's modules form a
+//! straight line (each uses only modules declared before it in its
+//! `lib.rs`, so the crate reads bottom up with no import cycle). Paths
+//! count (`crate::m`, `crate::{a, b::{c}}`, `super::m`, and items the
+//! crate root re-exports, such as `crate::Error`); methods a later module
+//! adds to an earlier type with `impl` cannot be seen here. `unsafe` is
+//! kept to one module per crate by `#![deny(unsafe_code)]` at compile time.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-fn src() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+struct Crate {
+    src: PathBuf,
+    /// Modules in the order `lib.rs` declares them.
+    modules: Vec<String>,
+    /// Items the root re-exports, and the module each comes from.
+    reexports: HashMap<String, String>,
 }
 
-/// The modules in the order `lib.rs` declares them.
-fn modules() -> Vec<String> {
-    let lib = std::fs::read_to_string(src().join("lib.rs")).unwrap();
-    lib.lines()
-        .filter_map(|l| l.trim().strip_prefix("pub mod ").or_else(|| l.trim().strip_prefix("mod ")))
-        .filter_map(|l| l.strip_suffix(';'))
-        .map(str::to_string)
-        .collect()
+fn load(src: PathBuf) -> Crate {
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let mut modules = Vec::new();
+    let mut reexports = HashMap::new();
+    for line in lib.lines().map(str::trim) {
+        let bare = ["pub(crate) ", "pub "].iter().fold(line, |l, p| l.strip_prefix(p).unwrap_or(l));
+        if let Some(m) = bare.strip_prefix("mod ").and_then(|m| m.strip_suffix(';')) {
+            modules.push(m.to_string());
+        } else if let Some(u) = bare.strip_prefix("use ").and_then(|u| u.strip_suffix(';')) {
+            if let Some((module, items)) = u.split_once("::") {
+                for item in items.trim_matches(|c| c == '{' || c == '}').split(',') {
+                    let item = item.trim().rsplit("::").next().unwrap_or("").to_string();
+                    reexports.insert(item, module.to_string());
+                }
+            }
+        }
+    }
+    Crate { src, modules, reexports }
 }
 
-/// The code of a module without its unit tests and comments.
-fn code(module: &str) -> String {
-    let text = std::fs::read_to_string(src().join(format!("{module}.rs"))).unwrap();
-    let text = text.split("#[cfg(test)]").next().unwrap();
-    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+/// The code of a module: comments and the unit-test module at its end left out.
+fn code(c: &Crate, module: &str) -> String {
+    let text = std::fs::read_to_string(c.src.join(format!("{module}.rs"))).unwrap();
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &text[..i],
+        None => &text[..],
+    };
+    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
 }
 
-/// The crate modules `module` names: `crate::x` paths and `use crate::{x, ..}`.
-fn uses(module: &str, all: &[String]) -> Vec<String> {
-    let code = code(module);
+/// The first path segment of each item of a `{...}` group (nested groups
+/// included: `{a::{b, c}, d}` gives `a` and `d`).
+fn group_heads(group: &str) -> Vec<String> {
+    let (mut depth, mut item, mut out) = (0, String::new(), Vec::new());
+    for ch in group.chars() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 || ch != '{' {
+            item.push(ch);
+        }
+    }
+    out.push(item);
+    out.iter().map(|i| i.trim().split("::").next().unwrap_or("").trim().to_string()).collect()
+}
+
+/// The crate modules `module` uses.
+fn uses(c: &Crate, module: &str) -> Vec<String> {
+    let code = code(c, module);
     let mut out: Vec<String> = Vec::new();
     let mut add = |name: &str| {
-        if all.iter().any(|m| m == name) && name != module && !out.iter().any(|o| o == name) {
-            out.push(name.to_string());
+        let m =
+            if c.modules.iter().any(|m| m == name) { Some(name) } else { c.reexports.get(name).map(|s| s.as_str()) };
+        if let Some(m) = m.filter(|m| *m != module && c.modules.iter().any(|x| x == m)) {
+            if !out.iter().any(|o| o == m) {
+                out.push(m.to_string());
+            }
         }
     };
-    for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            for item in group.split(',') {
-                add(item.trim().split("::").next().unwrap_or(""));
+    for prefix in ["crate::", "super::"] {
+        for (i, _) in code.match_indices(prefix) {
+            let rest = code[i + prefix.len()..].trim_start();
+            if let Some(group) = rest.strip_prefix('{') {
+                let mut depth = 1;
+                let end = group
+                    .char_indices()
+                    .find(|&(_, ch)| {
+                        depth += match ch {
+                            '{' => 1,
+                            '}' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .map(|(j, _)| j)
+                    .unwrap_or(group.len());
+                for head in group_heads(&group[..end]) {
+                    add(&head);
+                }
+            } else {
+                let end = rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '_')).unwrap_or(rest.len());
+                add(&rest[..end]);
             }
-        } else {
-            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
-            add(&rest[..end]);
         }
     }
     out
 }
 
-#[test]
-fn modules_form_a_straight_line() {
-    let all = modules();
-    assert!(all.len() > 10 && all.contains(&"recorder".to_string()), "modules read from lib.rs: {all:?}");
+fn check_straight_line(src: PathBuf) {
+    let c = load(src);
+    assert!(c.modules.len() > 4, "modules read from {}: {:?}", c.src.display(), c.modules);
     let mut wrong = Vec::new();
-    for (i, m) in all.iter().enumerate() {
-        for used in uses(m, &all) {
-            let j = all.iter().position(|x| *x == used).unwrap();
-            if j > i {
+    for (i, m) in c.modules.iter().enumerate() {
+        for used in uses(&c, m) {
+            if c.modules.iter().position(|x| *x == used).unwrap() > i {
                 wrong.push(format!("{m} uses {used}, declared after it"));
             }
         }
     }
-    assert!(wrong.is_empty(), "import cycles or misordered modules in src/lib.rs: {wrong:#?}");
+    assert!(wrong.is_empty(), "import cycles or misordered modules in {}/lib.rs: {wrong:#?}", c.src.display());
 }
 
 #[test]
-fn unsafe_lives_only_in_sys() {
-    for m in modules().iter().filter(|m| *m != "sys") {
-        assert!(!code(m).contains("unsafe"), "`unsafe` in {m}.rs; it belongs in sys.rs");
-    }
+fn discrec_modules_form_a_straight_line() {
+    check_straight_line(Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+}
+
+#[test]
+fn mmc_modules_form_a_straight_line() {
+    check_straight_line(Path::new(env!("CARGO_MANIFEST_DIR")).join("../mmc/src"));
+}
+
+#[test]
+fn the_checker_sees_groups_reexports_and_super() {
+    let dir = std::env::temp_dir().join(format!("discrec-layout-test.{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("lib.rs"), "mod a;\npub mod b;\npub(crate) mod c;\npub use c::{Thing, Other};\n").unwrap();
+    std::fs::write(dir.join("a.rs"), "use crate::{x::{y}, b::{z, w}};\nfn f() -> crate::Thing {}\n").unwrap();
+    std::fs::write(dir.join("b.rs"), "// crate::c in a comment\nfn g() { super::a::h(); }\n").unwrap();
+    std::fs::write(dir.join("c.rs"), "#[cfg(test)]\nmod tests { use crate::a; }\n").unwrap();
+    let c = load(dir.clone());
+    assert_eq!(c.modules, ["a", "b", "c"]);
+    assert_eq!(uses(&c, "a"), ["b", "c"]);
+    assert_eq!(uses(&c, "b"), ["a"]);
+    assert!(uses(&c, "c").is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }

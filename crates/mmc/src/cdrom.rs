@@ -4,23 +4,10 @@
 
 use std::os::fd::BorrowedFd;
 
-use crate::transport::RawIoctl;
+use crate::transport::{cdrom_ioctl, CdromIoctl};
 
-/// `CDROM_DRIVE_STATUS`.
-const CDROM_DRIVE_STATUS: u32 = 0x5326;
-/// `CDROM_LOCKDOOR`.
-const CDROM_LOCKDOOR: u32 = 0x5329;
 /// `CDSL_CURRENT`: the slot in use.
 const CDSL_CURRENT: usize = i32::MAX as usize;
-
-/// A CD-ROM ioctl that takes an integer argument, returning what the
-/// kernel returned.
-fn int_ioctl(fd: BorrowedFd<'_>, opcode: u32, arg: usize) -> std::io::Result<i32> {
-    // SAFETY: the CD-ROM ioctls this is used with take their argument by
-    // value (an integer in the pointer slot); nothing is dereferenced.
-    unsafe { rustix::ioctl::ioctl(fd, RawIoctl { opcode: opcode as _, arg: arg as *mut std::ffi::c_void }) }
-        .map_err(Into::into)
-}
 
 /// Tray and medium state, as `CDROM_DRIVE_STATUS` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +27,7 @@ pub enum DriveStatus {
 /// `CDROM_DRIVE_STATUS` for the current slot.
 #[doc(alias = "CDROM_DRIVE_STATUS")]
 pub fn drive_status(fd: BorrowedFd<'_>) -> std::io::Result<DriveStatus> {
-    Ok(match int_ioctl(fd, CDROM_DRIVE_STATUS, CDSL_CURRENT)? {
+    Ok(match cdrom_ioctl(fd, CdromIoctl::DriveStatus, CDSL_CURRENT)? {
         1 => DriveStatus::NoDisc,
         2 => DriveStatus::TrayOpen,
         3 => DriveStatus::NotReady,
@@ -54,5 +41,5 @@ pub fn drive_status(fd: BorrowedFd<'_>) -> std::io::Result<DriveStatus> {
 /// refused.
 #[doc(alias = "CDROM_LOCKDOOR")]
 pub fn lock_door(fd: BorrowedFd<'_>, locked: bool) -> std::io::Result<i32> {
-    int_ioctl(fd, CDROM_LOCKDOOR, locked as usize)
+    cdrom_ioctl(fd, CdromIoctl::LockDoor, locked as usize)
 }

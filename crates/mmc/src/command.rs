@@ -4,12 +4,20 @@
 use std::os::fd::BorrowedFd;
 
 use crate::error::{Error, Result};
-use crate::reply::{self, Configuration, Inquiry};
+use crate::reply::{self, Configuration, DiscInformation, Inquiry, TrackInformation};
 use crate::sense::parse_sense;
-use crate::transport::{self, DataIn, SgStatus};
+use crate::transport::{self, DataPhase, SgStatus};
 
 /// Default command timeout.
 pub const TIMEOUT_MS: u32 = 30_000;
+
+/// Timeout of commands a drive may work on for minutes: flushing its
+/// buffer to the disc, closing a track or session, finalizing (libburn
+/// allows 200 s for a close; a slow drive finalizing a DVD+R takes more).
+pub const LONG_TIMEOUT_MS: u32 = 20 * 60 * 1000;
+
+/// Bytes in a data sector of CD, DVD and BD media (Mode 1 / user data).
+pub const SECTOR: usize = 2048;
 
 /// CDB builders: the bytes of each command, as MMC-6 and SPC-4 lay them out.
 pub mod cdb {
@@ -45,6 +53,66 @@ pub mod cdb {
     pub fn prevent_allow_medium_removal(prevent: bool) -> [u8; 6] {
         [0x1e, 0, 0, 0, prevent as u8, 0]
     }
+
+    /// READ CAPACITY (0x25): last LBA and block length.
+    pub fn read_capacity() -> [u8; 10] {
+        [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    }
+
+    /// READ DISC INFORMATION (0x51), standard disc information, up to `len` bytes.
+    pub fn read_disc_information(len: u16) -> [u8; 10] {
+        let [hi, lo] = len.to_be_bytes();
+        [0x51, 0, 0, 0, 0, 0, 0, hi, lo, 0]
+    }
+
+    /// READ TRACK INFORMATION (0x52) of logical track `track` (address
+    /// type 01b), up to `len` bytes.
+    pub fn read_track_information(track: u32, len: u16) -> [u8; 10] {
+        let [t0, t1, t2, t3] = track.to_be_bytes();
+        let [hi, lo] = len.to_be_bytes();
+        [0x52, 0x01, t0, t1, t2, t3, 0, hi, lo, 0]
+    }
+
+    /// WRITE(10) (0x2A) of `blocks` sectors at `lba`.
+    pub fn write10(lba: u32, blocks: u16) -> [u8; 10] {
+        let [l0, l1, l2, l3] = lba.to_be_bytes();
+        let [b0, b1] = blocks.to_be_bytes();
+        [0x2a, 0, l0, l1, l2, l3, 0, b0, b1, 0]
+    }
+
+    /// READ(10) (0x28) of `blocks` sectors at `lba`.
+    pub fn read10(lba: u32, blocks: u16) -> [u8; 10] {
+        let [l0, l1, l2, l3] = lba.to_be_bytes();
+        let [b0, b1] = blocks.to_be_bytes();
+        [0x28, 0, l0, l1, l2, l3, 0, b0, b1, 0]
+    }
+
+    /// SYNCHRONIZE CACHE (0x35), waiting until the drive's buffer is on
+    /// the disc (IMMED=0).
+    pub fn synchronize_cache() -> [u8; 10] {
+        [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    }
+
+    /// CLOSE TRACK SESSION (0x5B) with close function `function` (3 bits)
+    /// for logical track `track`, waiting until done (IMMED=0).
+    pub fn close_track_session(function: super::CloseFunction, track: u16) -> [u8; 10] {
+        let [t0, t1] = track.to_be_bytes();
+        [0x5b, 0, function as u8 & 0x07, 0, t0, t1, 0, 0, 0, 0]
+    }
+}
+
+/// The close functions of CLOSE TRACK SESSION that discrec sends (MMC-6
+/// 6.3.3), as DVD+R defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseFunction {
+    /// 001b: close the logical track.
+    Track = 0b001,
+    /// 010b: close the session; the disc stays appendable.
+    Session = 0b010,
+    /// 101b: close the session and finalize the disc with minimal radius
+    /// (DVD+R; what libburn sends): nothing can be appended.
+    FinalizeMinimalRadius = 0b101,
 }
 
 /// What a command's status means: `Ok` when it completed.
@@ -69,8 +137,8 @@ pub fn check(command: &'static str, st: &SgStatus) -> Result<()> {
 /// Run a command that returns data; the bytes actually transferred.
 pub fn data_in(fd: BorrowedFd<'_>, command: &'static str, cdb: &[u8], len: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    let st = transport::sg_io(fd, cdb, DataIn::FromDevice(&mut buf), TIMEOUT_MS)
-        .map_err(|source| Error::Transport { command, source })?;
+    let st = transport::sg_io(fd, cdb, DataPhase::FromDevice(&mut buf), TIMEOUT_MS)
+        .map_err(|source| Error::Transport { command, cause: source })?;
     check(command, &st)?;
     let got = len.saturating_sub(st.resid.max(0) as usize);
     buf.truncate(got);
@@ -79,8 +147,20 @@ pub fn data_in(fd: BorrowedFd<'_>, command: &'static str, cdb: &[u8], len: usize
 
 /// Run a command without a data phase.
 pub fn no_data(fd: BorrowedFd<'_>, command: &'static str, cdb: &[u8]) -> Result<()> {
-    let st =
-        transport::sg_io(fd, cdb, DataIn::None, TIMEOUT_MS).map_err(|source| Error::Transport { command, source })?;
+    no_data_within(fd, command, cdb, TIMEOUT_MS)
+}
+
+/// [`no_data`] with a timeout of its own.
+pub fn no_data_within(fd: BorrowedFd<'_>, command: &'static str, cdb: &[u8], timeout_ms: u32) -> Result<()> {
+    let st = transport::sg_io(fd, cdb, DataPhase::None, timeout_ms)
+        .map_err(|source| Error::Transport { command, cause: source })?;
+    check(command, &st)
+}
+
+/// Run a command that sends `data` to the device.
+pub fn data_out(fd: BorrowedFd<'_>, command: &'static str, cdb: &[u8], data: &[u8], timeout_ms: u32) -> Result<()> {
+    let st = transport::sg_io(fd, cdb, DataPhase::ToDevice(data), timeout_ms)
+        .map_err(|source| Error::Transport { command, cause: source })?;
     check(command, &st)
 }
 
@@ -141,6 +221,63 @@ pub fn prevent_removal(fd: BorrowedFd<'_>, prevent: bool) -> Result<()> {
     no_data(fd, "PREVENT ALLOW MEDIUM REMOVAL", &cdb::prevent_allow_medium_removal(prevent))
 }
 
+/// READ CAPACITY: (last LBA, block length). A blank disc may answer 0.
+pub fn read_capacity(fd: BorrowedFd<'_>) -> Result<(u32, u32)> {
+    let b = data_in(fd, "READ CAPACITY", &cdb::read_capacity(), 8)?;
+    reply::parse_read_capacity(&b).ok_or(Error::ShortReply { command: "READ CAPACITY", len: b.len() })
+}
+
+/// READ DISC INFORMATION: disc status, sessions, tracks.
+pub fn read_disc_information(fd: BorrowedFd<'_>) -> Result<DiscInformation> {
+    let b = data_in(fd, "READ DISC INFORMATION", &cdb::read_disc_information(34), 34)?;
+    reply::parse_disc_information(&b).ok_or(Error::ShortReply { command: "READ DISC INFORMATION", len: b.len() })
+}
+
+/// READ TRACK INFORMATION of logical track `track`: where it starts,
+/// whether it is blank, its next writable address and free blocks.
+pub fn read_track_information(fd: BorrowedFd<'_>, track: u32) -> Result<TrackInformation> {
+    let b = data_in(fd, "READ TRACK INFORMATION", &cdb::read_track_information(track, 48), 48)?;
+    reply::parse_track_information(&b).ok_or(Error::ShortReply { command: "READ TRACK INFORMATION", len: b.len() })
+}
+
+/// WRITE(10) of `data` (whole 2048-byte sectors) at `lba`.
+pub fn write10(fd: BorrowedFd<'_>, lba: u32, data: &[u8]) -> Result<()> {
+    let blocks = u16::try_from(data.len() / SECTOR).unwrap_or(u16::MAX);
+    if data.len() % SECTOR != 0 || data.len() != blocks as usize * SECTOR {
+        return Err(Error::Transport {
+            command: "WRITE(10)",
+            cause: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not whole sectors, or over 65535 of them"),
+        });
+    }
+    data_out(fd, "WRITE(10)", &cdb::write10(lba, blocks), data, TIMEOUT_MS)
+}
+
+/// READ(10) of `buf.len() / 2048` sectors at `lba` into `buf`; the bytes
+/// actually read.
+pub fn read10(fd: BorrowedFd<'_>, lba: u32, buf: &mut [u8]) -> Result<usize> {
+    let blocks = u16::try_from(buf.len() / SECTOR).unwrap_or(u16::MAX);
+    let len = blocks as usize * SECTOR;
+    let st = transport::sg_io(fd, &cdb::read10(lba, blocks), DataPhase::FromDevice(&mut buf[..len]), TIMEOUT_MS)
+        .map_err(|cause| Error::Transport { command: "READ(10)", cause })?;
+    check("READ(10)", &st)?;
+    Ok(len.saturating_sub(st.resid.max(0) as usize))
+}
+
+/// SYNCHRONIZE CACHE: returns once the drive's buffer is on the disc.
+pub fn synchronize_cache(fd: BorrowedFd<'_>) -> Result<()> {
+    no_data_within(fd, "SYNCHRONIZE CACHE", &cdb::synchronize_cache(), LONG_TIMEOUT_MS)
+}
+
+/// CLOSE TRACK SESSION: returns once the drive has done it.
+pub fn close_track_session(fd: BorrowedFd<'_>, function: CloseFunction, track: u16) -> Result<()> {
+    let command = match function {
+        CloseFunction::Track => "CLOSE TRACK",
+        CloseFunction::Session => "CLOSE SESSION",
+        CloseFunction::FinalizeMinimalRadius => "CLOSE SESSION (finalize)",
+    };
+    no_data_within(fd, command, &cdb::close_track_session(function, track), LONG_TIMEOUT_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +305,10 @@ mod tests {
         assert_eq!(cdb::start_stop(false)[4], 0x02);
         assert_eq!(cdb::start_stop(true)[4], 0x03);
         assert_eq!(cdb::prevent_allow_medium_removal(true), [0x1e, 0, 0, 0, 1, 0]);
+        assert_eq!(cdb::write10(0x01020304, 32), [0x2a, 0, 1, 2, 3, 4, 0, 0, 32, 0]);
+        assert_eq!(cdb::read10(7, 0x0102), [0x28, 0, 0, 0, 0, 7, 0, 1, 2, 0]);
+        assert_eq!(cdb::read_track_information(1, 48), [0x52, 1, 0, 0, 0, 1, 0, 0, 48, 0]);
+        assert_eq!(cdb::close_track_session(CloseFunction::Track, 1), [0x5b, 0, 1, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(cdb::close_track_session(CloseFunction::FinalizeMinimalRadius, 0)[2], 5);
     }
 }

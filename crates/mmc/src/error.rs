@@ -12,15 +12,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The kernel refused the `SG_IO` ioctl itself (no such device, not a
-    /// SCSI device, no permission, ...).
-    #[error("{command}: {source}")]
+    /// The command never reached the drive: the kernel refused the ioctl
+    /// (no such device, not a SCSI device, no permission, ...), or the
+    /// command was malformed (a CDB over 16 bytes, a transfer over 4 GiB:
+    /// `InvalidInput`).
+    #[error("{command}: {cause}")]
     Transport {
         /// The command.
         command: &'static str,
-        /// What the kernel said.
-        #[source]
-        source: std::io::Error,
+        /// What the kernel said (shown in the message, so not a `source`).
+        cause: std::io::Error,
     },
     /// The drive did not complete the command in time (host `DID_TIME_OUT`
     /// or driver `DRIVER_TIMEOUT`).

@@ -14,23 +14,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Modules: [`transport`] (`SG_IO`, the only `unsafe` with
-//! [`cdrom`]), [`command`] (CDBs and the calls that run them), [`reply`]
-//! (parsers, which never panic; `fuzz/` has a target for each), [`sense`],
-//! [`cdrom`] (the kernel CD-ROM driver's tray ioctls), [`error`].
+//! Modules, bottom up: [`sense`] (sense data decoded), [`reply`] (parsers
+//! of replies, which never panic; `fuzz/` has a target for each),
+//! [`error`], [`transport`] (`SG_IO` and the CD-ROM ioctls: the only
+//! `unsafe`, and `#![deny(unsafe_code)]` everywhere else), [`cdrom`] (the
+//! kernel CD-ROM driver's tray ioctls), [`command`] (CDBs and the calls
+//! that run them).
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
+pub mod sense;
+pub mod reply;
+pub mod error;
+pub mod transport;
 pub mod cdrom;
 pub mod command;
-pub mod error;
-pub mod reply;
-pub mod sense;
-pub mod transport;
 
-pub use command::{get_configuration, inquiry, mode_pages, prevent_removal, start_stop, test_unit_ready};
+pub use command::{
+    close_track_session, get_configuration, inquiry, mode_pages, prevent_removal, read10, read_capacity,
+    read_disc_information, read_track_information, start_stop, synchronize_cache, test_unit_ready, write10,
+    CloseFunction, SECTOR,
+};
 pub use error::{Error, Result};
 pub use reply::{
-    feature_name, parse_configuration, parse_inquiry, parse_mode_pages, profile_name, Configuration, Feature, Inquiry,
+    feature_name, parse_configuration, parse_disc_information, parse_inquiry, parse_mode_pages, parse_read_capacity,
+    parse_track_information, profile_name, Configuration, DiscInformation, DiscStatus, Feature, Inquiry, SessionState,
+    TrackInformation,
 };
 pub use sense::{parse_sense, Sense};

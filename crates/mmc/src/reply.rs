@@ -236,6 +236,135 @@ pub fn parse_mode_pages(b: &[u8]) -> Vec<u8> {
     pages
 }
 
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Disc status of READ DISC INFORMATION (byte 2, bits 1-0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum DiscStatus {
+    /// 00b: nothing recorded.
+    Empty,
+    /// 01b: recorded, more can be appended.
+    Incomplete,
+    /// 10b: complete (finalized), or a pressed disc.
+    Complete,
+    /// 11b: other, e.g. randomly writable media (DVD+RW, DVD-RAM, BD-RE).
+    Other,
+}
+
+/// State of the last session (byte 2, bits 3-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum SessionState {
+    /// 00b: empty.
+    Empty,
+    /// 01b: incomplete (open).
+    Incomplete,
+    /// 10b: reserved or damaged.
+    Damaged,
+    /// 11b: complete.
+    Complete,
+}
+
+/// Standard disc information (READ DISC INFORMATION, MMC-6 6.22).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct DiscInformation {
+    /// Empty, incomplete, complete or other.
+    pub status: DiscStatus,
+    /// State of the last session.
+    pub last_session: SessionState,
+    /// The disc can be erased (CD-RW, DVD-RW).
+    pub erasable: bool,
+    /// Number of the first track on the disc.
+    pub first_track: u16,
+    /// Number of sessions.
+    pub sessions: u16,
+    /// First track number in the last session.
+    pub first_track_in_last_session: u16,
+    /// Last track number in the last session.
+    pub last_track_in_last_session: u16,
+}
+
+/// Parse standard disc information; `None` when shorter than the 12
+/// bytes that hold the fields above.
+pub fn parse_disc_information(b: &[u8]) -> Option<DiscInformation> {
+    if b.len() < 12 {
+        return None;
+    }
+    let status = match b[2] & 0x03 {
+        0 => DiscStatus::Empty,
+        1 => DiscStatus::Incomplete,
+        2 => DiscStatus::Complete,
+        _ => DiscStatus::Other,
+    };
+    let last_session = match (b[2] >> 2) & 0x03 {
+        0 => SessionState::Empty,
+        1 => SessionState::Incomplete,
+        2 => SessionState::Damaged,
+        _ => SessionState::Complete,
+    };
+    Some(DiscInformation {
+        status,
+        last_session,
+        erasable: b[2] & 0x10 != 0,
+        first_track: u16::from(b[3]),
+        sessions: u16::from_be_bytes([b[9], b[4]]),
+        first_track_in_last_session: u16::from_be_bytes([b[10], b[5]]),
+        last_track_in_last_session: u16::from_be_bytes([b[11], b[6]]),
+    })
+}
+
+/// Track information (READ TRACK INFORMATION, MMC-6 6.27).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct TrackInformation {
+    /// Logical track number.
+    pub track: u16,
+    /// Session number.
+    pub session: u16,
+    /// Nothing is recorded in the track.
+    pub blank: bool,
+    /// The next writable address is valid.
+    pub nwa_valid: bool,
+    /// First sector of the track.
+    pub start: u32,
+    /// Next writable address (valid with `nwa_valid`).
+    pub next_writable: u32,
+    /// Sectors still writable in the track.
+    pub free_blocks: u32,
+    /// Sectors in the track.
+    pub size: u32,
+}
+
+/// Parse track information; `None` when shorter than the 28 bytes that
+/// hold the fields above.
+pub fn parse_track_information(b: &[u8]) -> Option<TrackInformation> {
+    if b.len() < 28 {
+        return None;
+    }
+    let msb = |at: usize| b.get(at).copied().unwrap_or(0);
+    Some(TrackInformation {
+        track: u16::from_be_bytes([msb(32), b[2]]),
+        session: u16::from_be_bytes([msb(33), b[3]]),
+        blank: b[6] & 0x40 != 0,
+        nwa_valid: b[7] & 0x01 != 0,
+        start: be32(b, 8),
+        next_writable: be32(b, 12),
+        free_blocks: be32(b, 16),
+        size: be32(b, 24),
+    })
+}
+
+/// Parse READ CAPACITY data: (last LBA, block length).
+pub fn parse_read_capacity(b: &[u8]) -> Option<(u32, u32)> {
+    (b.len() >= 8).then(|| (be32(b, 0), be32(b, 4)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +418,33 @@ mod tests {
         for cut in 0..m.len() {
             let _ = parse_mode_pages(&m[..cut]);
         }
+    }
+
+    #[test]
+    fn disc_and_track_information_as_tgt_sends_them() {
+        // tgt's blank DVD+R: disc status empty, one session, track 1.
+        let mut d = vec![0u8; 34];
+        d[1] = 0x20;
+        (d[3], d[4], d[5], d[6], d[7]) = (1, 1, 1, 1, 0x10);
+        let i = parse_disc_information(&d).unwrap();
+        assert_eq!((i.status, i.last_session, i.erasable), (DiscStatus::Empty, SessionState::Empty, false));
+        assert_eq!((i.first_track, i.sessions, i.last_track_in_last_session), (1, 1, 1));
+        // Finalized: 0x0e = complete session, complete disc.
+        d[2] = 0x0e;
+        let i = parse_disc_information(&d).unwrap();
+        assert_eq!((i.status, i.last_session), (DiscStatus::Complete, SessionState::Complete));
+        assert!(parse_disc_information(&d[..11]).is_none());
+
+        let mut t = vec![0u8; 48];
+        (t[2], t[3], t[5], t[6], t[7]) = (1, 1, 0x07, 0x41, 0x01);
+        t[16..20].copy_from_slice(&2_295_104u32.to_be_bytes());
+        t[24..28].copy_from_slice(&2_295_104u32.to_be_bytes());
+        let ti = parse_track_information(&t).unwrap();
+        assert_eq!((ti.track, ti.session, ti.blank, ti.nwa_valid), (1, 1, true, true));
+        assert_eq!((ti.next_writable, ti.free_blocks, ti.size), (0, 2_295_104, 2_295_104));
+        assert!(parse_track_information(&t[..27]).is_none());
+        assert_eq!(parse_track_information(&t[..28]).unwrap().track, 1);
+        assert_eq!(parse_read_capacity(&[0, 0, 1, 0, 0, 0, 8, 0]), Some((256, 2048)));
+        assert_eq!(parse_read_capacity(&[0; 7]), None);
     }
 }

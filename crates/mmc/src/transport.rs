@@ -1,6 +1,7 @@
-//! The `SG_IO` transport: one SCSI command to a drive and what came back.
-//! The only `unsafe` of this crate lives here and in [`crate::cdrom`]'s use
-//! of `RawIoctl`.
+//! The `SG_IO` transport: one SCSI command to a drive and what came back,
+//! and the kernel CD-ROM driver's integer ioctls that [`crate::cdrom`]
+//! wraps. The only `unsafe` of this crate.
+#![allow(unsafe_code)]
 
 use std::os::fd::BorrowedFd;
 
@@ -9,15 +10,15 @@ use std::os::fd::BorrowedFd;
 /// matter: `CDROM_DRIVE_STATUS` answers with it, and `CDROMEJECT` on a
 /// locked tray returns 2 (a SCSI CHECK CONDITION), which a wrapper that
 /// only tests for -1 would report as success.
-pub(crate) struct RawIoctl {
-    pub(crate) opcode: rustix::ioctl::Opcode,
-    pub(crate) arg: *mut std::ffi::c_void,
+struct RawIoctl {
+    opcode: rustix::ioctl::Opcode,
+    arg: *mut std::ffi::c_void,
 }
 
-// SAFETY: the opcode and argument are passed through unchanged; callers in
-// this crate only pass opcodes whose argument is an integer or a pointer to
-// memory they own for the duration of the call, and `output_from_ptr` does
-// not touch the argument.
+// SAFETY: the opcode and argument are passed through unchanged; the two
+// callers in this module pass an opcode whose argument is an integer, or
+// SG_IO with a pointer to a header they own for the duration of the call,
+// and `output_from_ptr` does not touch the argument.
 unsafe impl rustix::ioctl::Ioctl for RawIoctl {
     type Output = i32;
     const IS_MUTATING: bool = true;
@@ -30,6 +31,25 @@ unsafe impl rustix::ioctl::Ioctl for RawIoctl {
     unsafe fn output_from_ptr(out: rustix::ioctl::IoctlOutput, _: *mut std::ffi::c_void) -> rustix::io::Result<i32> {
         Ok(out)
     }
+}
+
+/// The CD-ROM driver ioctls that take an integer argument (`<linux/cdrom.h>`).
+/// A closed set: no other opcode can reach [`cdrom_ioctl`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CdromIoctl {
+    /// `CDROM_DRIVE_STATUS`.
+    DriveStatus = 0x5326,
+    /// `CDROM_LOCKDOOR`.
+    LockDoor = 0x5329,
+}
+
+/// One of the [`CdromIoctl`]s with integer argument `arg`, returning what
+/// the kernel returned.
+pub(crate) fn cdrom_ioctl(fd: BorrowedFd<'_>, op: CdromIoctl, arg: usize) -> std::io::Result<i32> {
+    // SAFETY: these ioctls take their argument by value (an integer in the
+    // pointer slot); nothing is dereferenced.
+    unsafe { rustix::ioctl::ioctl(fd, RawIoctl { opcode: op as u32 as _, arg: arg as *mut std::ffi::c_void }) }
+        .map_err(Into::into)
 }
 
 /// `struct sg_io_hdr` of `<scsi/sg.h>`.
@@ -63,16 +83,20 @@ struct SgIoHdr {
 const SG_IO: u32 = 0x2285;
 /// `SG_DXFER_NONE`.
 const SG_DXFER_NONE: i32 = -1;
+/// `SG_DXFER_TO_DEV`.
+const SG_DXFER_TO_DEV: i32 = -2;
 /// `SG_DXFER_FROM_DEV`.
 const SG_DXFER_FROM_DEV: i32 = -3;
 
 /// Data phase of a SCSI command.
 #[derive(Debug)]
-pub enum DataIn<'a> {
+pub enum DataPhase<'a> {
     /// No data.
     None,
     /// Data from the device into this buffer.
     FromDevice(&'a mut [u8]),
+    /// Data from this buffer to the device.
+    ToDevice(&'a [u8]),
 }
 
 /// What the kernel and the device said about one SCSI command.
@@ -111,17 +135,21 @@ impl SgStatus {
 /// `Err` only when the kernel refused the ioctl itself; what the device
 /// answered is in the [`SgStatus`].
 #[doc(alias = "SG_IO")]
-pub fn sg_io(fd: BorrowedFd<'_>, cdb: &[u8], data: DataIn<'_>, timeout_ms: u32) -> std::io::Result<SgStatus> {
+pub fn sg_io(fd: BorrowedFd<'_>, cdb: &[u8], data: DataPhase<'_>, timeout_ms: u32) -> std::io::Result<SgStatus> {
     if cdb.is_empty() || cdb.len() > 16 {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a CDB is 1 to 16 bytes"));
     }
     let mut sense = [0u8; 64];
-    let (dir, ptr, len) = match data {
-        DataIn::None => (SG_DXFER_NONE, std::ptr::null_mut(), 0),
-        DataIn::FromDevice(buf) => {
-            let len = u32::try_from(buf.len())
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "transfer longer than 4 GiB"))?;
-            (SG_DXFER_FROM_DEV, buf.as_mut_ptr().cast(), len)
+    let too_long = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "transfer longer than 4 GiB");
+    let (dir, ptr, len): (i32, *mut std::ffi::c_void, u32) = match data {
+        DataPhase::None => (SG_DXFER_NONE, std::ptr::null_mut(), 0),
+        DataPhase::FromDevice(buf) => {
+            (SG_DXFER_FROM_DEV, buf.as_mut_ptr().cast(), u32::try_from(buf.len()).map_err(|_| too_long())?)
+        }
+        // The kernel only reads from a to-device buffer; the header's
+        // pointer is `*mut` for both directions.
+        DataPhase::ToDevice(buf) => {
+            (SG_DXFER_TO_DEV, buf.as_ptr().cast_mut().cast(), u32::try_from(buf.len()).map_err(|_| too_long())?)
         }
     };
     let mut hdr = SgIoHdr {

@@ -1,0 +1,421 @@
+//! The medium in a recorder, as IMAPI2's `IDiscFormat2Data` describes it:
+//! physical type (`IMAPI_MEDIA_PHYSICAL_TYPE`), state flags
+//! (`IMAPI_FORMAT2_DATA_MEDIA_STATE`), total and free sectors and the next
+//! writable address, and whether discrec can write it.
+//!
+//! Three kinds of recorder, three kinds of medium:
+//! * an image file (a virtual recorder) holds a write-once disc: blank while
+//!   the file holds no data (0 bytes, or made with `truncate`), closed once
+//!   written, like a DVD±R, so a burn never overwrites an image by mistake.
+//!   Its capacity is the file's size, or the file system's free space for
+//!   an empty file;
+//! * a block device that is not an optical drive (a loop device, a USB
+//!   stick) is randomly writable: always writable from sector 0;
+//! * an optical drive is asked over MMC: GET CONFIGURATION for the current
+//!   profile, READ DISC INFORMATION for the disc status, READ TRACK
+//!   INFORMATION for the next writable address and the free blocks.
+//!   discrec writes blank DVD+R (single and dual layer) incrementally.
+
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use discrec_mmc::{self as mmc, DiscStatus};
+
+use crate::error::{Error, Result};
+use crate::key::TargetKind;
+use crate::target::Target;
+
+/// Bytes per sector on every medium discrec writes.
+pub const SECTOR: u64 = 2048;
+
+/// `IMAPI_MEDIA_PHYSICAL_TYPE`: what the medium physically is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[doc(alias = "IMAPI_MEDIA_PHYSICAL_TYPE")]
+#[doc(alias = "CurrentPhysicalMediaType")]
+#[allow(missing_docs)]
+pub enum PhysicalType {
+    Unknown = 0,
+    CdRom = 1,
+    CdR = 2,
+    CdRw = 3,
+    DvdRom = 4,
+    DvdRam = 5,
+    DvdPlusR = 6,
+    DvdPlusRw = 7,
+    DvdPlusRDualLayer = 8,
+    DvdDashR = 9,
+    DvdDashRw = 10,
+    DvdDashRDualLayer = 11,
+    /// Randomly writable media with defect management, and discrec's
+    /// image files and plain block devices.
+    Disk = 12,
+    DvdPlusRwDualLayer = 13,
+    HdDvdRom = 14,
+    HdDvdR = 15,
+    HdDvdRam = 16,
+    BdRom = 17,
+    BdR = 18,
+    BdRe = 19,
+}
+
+impl PhysicalType {
+    /// The type of an MMC profile.
+    pub fn from_profile(profile: u16) -> PhysicalType {
+        use PhysicalType::*;
+        match profile {
+            0x0008 => CdRom,
+            0x0009 => CdR,
+            0x000A => CdRw,
+            0x0010 => DvdRom,
+            0x0011 => DvdDashR,
+            0x0012 => DvdRam,
+            0x0013 | 0x0014 => DvdDashRw,
+            0x0015 | 0x0016 => DvdDashRDualLayer,
+            0x001A => DvdPlusRw,
+            0x001B => DvdPlusR,
+            0x002A => DvdPlusRwDualLayer,
+            0x002B => DvdPlusRDualLayer,
+            0x0040 => BdRom,
+            0x0041 | 0x0042 => BdR,
+            0x0043 => BdRe,
+            0x0050 => HdDvdRom,
+            0x0051 | 0x0058 => HdDvdR,
+            0x0052 => HdDvdRam,
+            0x0001 | 0x0002 => Disk,
+            _ => Unknown,
+        }
+    }
+
+    /// The IMAPI2 constant's value.
+    pub fn value(self) -> u32 {
+        self as u32
+    }
+}
+
+/// `IMAPI_FORMAT2_DATA_MEDIA_STATE`: flags, with IMAPI2's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[doc(alias = "IMAPI_FORMAT2_DATA_MEDIA_STATE")]
+#[doc(alias = "CurrentMediaStatus")]
+pub struct MediaState(pub u32);
+
+impl MediaState {
+    /// Nothing known.
+    pub const UNKNOWN: MediaState = MediaState(0);
+    /// Written anywhere at any time (random access; IMAPI2 also calls it
+    /// `OVERWRITE_ONLY`).
+    pub const RANDOMLY_WRITABLE: MediaState = MediaState(0x1);
+    /// Nothing recorded.
+    pub const BLANK: MediaState = MediaState(0x2);
+    /// Recorded, more can be appended.
+    pub const APPENDABLE: MediaState = MediaState(0x4);
+    /// Only one more session may be written.
+    pub const FINAL_SESSION: MediaState = MediaState(0x8);
+    /// Damaged.
+    pub const DAMAGED: MediaState = MediaState(0x400);
+    /// Must be erased before writing.
+    pub const ERASE_REQUIRED: MediaState = MediaState(0x800);
+    /// The last session holds data.
+    pub const NON_EMPTY_SESSION: MediaState = MediaState(0x1000);
+    /// Write-protected.
+    pub const WRITE_PROTECTED: MediaState = MediaState(0x2000);
+    /// Closed: nothing can be appended.
+    pub const FINALIZED: MediaState = MediaState(0x4000);
+    /// A medium discrec (or the drive) cannot write.
+    pub const UNSUPPORTED_MEDIA: MediaState = MediaState(0x8000);
+
+    const NAMES: [(MediaState, &'static str); 11] = [
+        (MediaState::RANDOMLY_WRITABLE, "randomly_writable"),
+        (MediaState::BLANK, "blank"),
+        (MediaState::APPENDABLE, "appendable"),
+        (MediaState::FINAL_SESSION, "final_session"),
+        (MediaState::DAMAGED, "damaged"),
+        (MediaState::ERASE_REQUIRED, "erase_required"),
+        (MediaState::NON_EMPTY_SESSION, "non_empty_session"),
+        (MediaState::WRITE_PROTECTED, "write_protected"),
+        (MediaState::FINALIZED, "finalized"),
+        (MediaState::UNSUPPORTED_MEDIA, "unsupported_media"),
+        (MediaState::UNKNOWN, "unknown"),
+    ];
+
+    /// Whether every flag of `other` is set.
+    pub fn contains(self, other: MediaState) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The names of the flags set (`unknown` when none is).
+    pub fn names(self) -> Vec<&'static str> {
+        let set: Vec<&str> =
+            MediaState::NAMES.iter().filter(|(f, _)| f.0 != 0 && self.contains(*f)).map(|(_, n)| *n).collect();
+        if set.is_empty() {
+            vec!["unknown"]
+        } else {
+            set
+        }
+    }
+}
+
+impl std::ops::BitOr for MediaState {
+    type Output = MediaState;
+    fn bitor(self, rhs: MediaState) -> MediaState {
+        MediaState(self.0 | rhs.0)
+    }
+}
+
+impl std::fmt::Display for MediaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(", "))
+    }
+}
+
+impl serde::Serialize for MediaState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+/// How discrec writes a medium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMethod {
+    /// `pwrite` into an image file, then `fdatasync`.
+    ImageFile,
+    /// `pwrite` into a block device, then `fdatasync`.
+    BlockDevice,
+    /// WRITE(10) from the next writable address over `SG_IO`, then
+    /// SYNCHRONIZE CACHE and CLOSE TRACK / SESSION.
+    Incremental,
+}
+
+/// The medium in a recorder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Medium {
+    /// What it is physically.
+    pub physical_type: PhysicalType,
+    /// The MMC profile (drives only).
+    pub profile: Option<u16>,
+    /// IMAPI2's state flags.
+    pub state: MediaState,
+    /// Sectors the medium holds (`TotalSectorsOnMedia`).
+    #[doc(alias = "TotalSectorsOnMedia")]
+    pub total_sectors: u64,
+    /// Sectors still writable (`FreeSectorsOnMedia`).
+    #[doc(alias = "FreeSectorsOnMedia")]
+    pub free_sectors: u64,
+    /// Where the next write starts (`NextWritableAddress`).
+    #[doc(alias = "NextWritableAddress")]
+    pub next_writable_address: u64,
+    /// The recorder can write some medium (`IsRecorderSupported`).
+    #[doc(alias = "IsRecorderSupported")]
+    pub recorder_supported: bool,
+    /// discrec can write this medium (`IsCurrentMediaSupported`).
+    #[doc(alias = "IsCurrentMediaSupported")]
+    pub medium_supported: bool,
+    /// How it would be written, when it can be.
+    pub method: Option<WriteMethod>,
+    /// Why it cannot be written, in words, when it cannot.
+    pub why_not: Option<String>,
+}
+
+impl Medium {
+    /// The medium can take a new recording from its start: blank, or
+    /// randomly writable.
+    pub fn is_writable_from_start(&self) -> bool {
+        self.state.contains(MediaState::BLANK) || self.state.contains(MediaState::RANDOMLY_WRITABLE)
+    }
+
+    /// Bytes still writable.
+    pub fn free_bytes(&self) -> u64 {
+        self.free_sectors.saturating_mul(SECTOR)
+    }
+}
+
+/// MMC profiles discrec writes: DVD+R and DVD+R DL, incrementally from the
+/// next writable address, as `growisofs -Z` does.
+pub const WRITABLE_PROFILES: [u16; 2] = [0x001B, 0x002B];
+
+/// Profiles a drive can write at all (recordable and rewritable ones).
+fn is_recordable_profile(p: u16) -> bool {
+    matches!(p, 0x0009..=0x000A | 0x0011..=0x001B | 0x002A..=0x002B | 0x0041..=0x0043 | 0x0051..=0x005A)
+}
+
+/// Read the medium of `target` through `fd`, an open descriptor of its
+/// node (read-write for drives: the kernel lets MMC commands through).
+pub fn read(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
+    match target.kind {
+        TargetKind::File => image_file(target, fd),
+        TargetKind::BlockDevice if is_optical(target) => optical(target, fd),
+        TargetKind::BlockDevice => block_device(target, fd),
+    }
+}
+
+/// Whether the block device is an optical drive (SCSI type 5: CD/DVD).
+pub fn is_optical(target: &Target) -> bool {
+    target
+        .sysfs_dir()
+        .and_then(|d| std::fs::read_to_string(d.join("device/type")).ok())
+        .is_some_and(|t| t.trim() == "5")
+}
+
+fn size_of(target: &Target, fd: BorrowedFd<'_>) -> Result<u64> {
+    rustix::fs::seek(fd, rustix::fs::SeekFrom::End(0)).map_err(|e| target.io_error("cannot find the size of", e.into()))
+}
+
+fn image_file(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
+    let size = size_of(target, fd)?;
+    // A file with no data extents is blank: never written (sparse, or 0 bytes).
+    let blank = match rustix::fs::seek(fd, rustix::fs::SeekFrom::Data(0)) {
+        Err(rustix::io::Errno::NXIO) => true,
+        Ok(_) => false,
+        Err(e) => return Err(target.io_error("cannot look for data in", e.into())),
+    };
+    let total = if size > 0 { size / SECTOR } else { fs_free_bytes(&target.node)? / SECTOR };
+    let mut m = Medium {
+        physical_type: PhysicalType::Disk,
+        profile: None,
+        state: if blank { MediaState::BLANK } else { MediaState::NON_EMPTY_SESSION | MediaState::FINALIZED },
+        total_sectors: total,
+        free_sectors: if blank { total } else { 0 },
+        next_writable_address: 0,
+        recorder_supported: true,
+        medium_supported: true,
+        method: Some(WriteMethod::ImageFile),
+        why_not: None,
+    };
+    if !blank {
+        m.why_not = Some(format!(
+            "{} already holds data (an image file is a write-once disc); truncate it to 0 bytes to burn it again",
+            target.given.display()
+        ));
+    }
+    Ok(m)
+}
+
+fn fs_free_bytes(path: &Path) -> Result<u64> {
+    let st = rustix::fs::statvfs(path).map_err(|e| Error::io(path, "cannot find the free space of", e.into()))?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn block_device(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
+    let total = size_of(target, fd)? / SECTOR;
+    let read_only =
+        target.sysfs_dir().and_then(|d| std::fs::read_to_string(d.join("ro")).ok()).is_some_and(|t| t.trim() == "1");
+    let mut m = Medium {
+        physical_type: PhysicalType::Disk,
+        profile: None,
+        state: MediaState::RANDOMLY_WRITABLE,
+        total_sectors: total,
+        free_sectors: total,
+        next_writable_address: 0,
+        recorder_supported: true,
+        medium_supported: !read_only,
+        method: Some(WriteMethod::BlockDevice),
+        why_not: None,
+    };
+    if read_only {
+        m.state = m.state | MediaState::WRITE_PROTECTED;
+        m.free_sectors = 0;
+        m.method = None;
+        m.why_not = Some(format!("{} is read-only", target.given.display()));
+    }
+    Ok(m)
+}
+
+fn mmc_err(target: &Target) -> impl Fn(mmc::Error) -> Error + '_ {
+    move |e| Error::drive_command(&target.given, e)
+}
+
+fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
+    let conf = mmc::get_configuration(fd).map_err(mmc_err(target))?;
+    let recorder_supported = conf.profiles.iter().any(|&(p, _)| is_recordable_profile(p));
+    let profile = conf.current_profile;
+    if profile == 0 {
+        // No current profile: no medium (TEST UNIT READY says which).
+        mmc::test_unit_ready(fd).map_err(mmc_err(target))?;
+        return Err(Error::NoMedium { target: target.given.clone() });
+    }
+    let mut m = Medium {
+        physical_type: PhysicalType::from_profile(profile),
+        profile: Some(profile),
+        state: MediaState::UNKNOWN,
+        total_sectors: 0,
+        free_sectors: 0,
+        next_writable_address: 0,
+        recorder_supported,
+        medium_supported: false,
+        method: None,
+        why_not: None,
+    };
+    let name = mmc::profile_name(profile).map(str::to_string).unwrap_or_else(|| format!("profile {profile:#06x}"));
+    let disc = mmc::read_disc_information(fd).map_err(mmc_err(target))?;
+    m.state = match disc.status {
+        DiscStatus::Empty => MediaState::BLANK,
+        DiscStatus::Incomplete => MediaState::APPENDABLE | MediaState::NON_EMPTY_SESSION,
+        DiscStatus::Complete => MediaState::FINALIZED | MediaState::NON_EMPTY_SESSION,
+        DiscStatus::Other => MediaState::RANDOMLY_WRITABLE,
+    };
+    if conf.features.iter().any(|f| f.code == 0x0004 && f.current) && write_protected(fd) {
+        m.state = m.state | MediaState::WRITE_PROTECTED;
+    }
+    // The last track of the last session: where writing goes on.
+    if let Ok(track) = mmc::read_track_information(fd, u32::from(disc.last_track_in_last_session.max(1))) {
+        if track.nwa_valid {
+            m.next_writable_address = u64::from(track.next_writable);
+            m.free_sectors = u64::from(track.free_blocks);
+        }
+        m.total_sectors = u64::from(track.start) + u64::from(track.size.max(track.free_blocks));
+    }
+    if m.total_sectors == 0 {
+        if let Ok((last, _)) = mmc::read_capacity(fd) {
+            m.total_sectors = u64::from(last) + u64::from(last > 0);
+        }
+    }
+    if !recorder_supported {
+        m.why_not = Some(format!("{} cannot write any disc (it reads only)", target.given.display()));
+    } else if !WRITABLE_PROFILES.contains(&profile) {
+        m.state = m.state | MediaState::UNSUPPORTED_MEDIA;
+        m.why_not = Some(if is_recordable_profile(profile) {
+            format!("discrec writes DVD+R and DVD+R DL; the disc in {} is a {name}", target.given.display())
+        } else {
+            format!(
+                "the disc in {} is a {name}: read-only, or a recordable disc the drive reports as closed",
+                target.given.display()
+            )
+        });
+    } else if m.state.contains(MediaState::WRITE_PROTECTED) {
+        m.why_not = Some(format!("the disc in {} is write-protected", target.given.display()));
+    } else {
+        m.medium_supported = true;
+        m.method = Some(WriteMethod::Incremental);
+    }
+    Ok(m)
+}
+
+/// GET CONFIGURATION of the Write Protect feature (0x0004) alone: whether
+/// its SWPP or PWP bits say the medium is protected.
+fn write_protected(fd: BorrowedFd<'_>) -> bool {
+    let cdb = [0x46, 0x02, 0, 0x04, 0, 0, 0, 0, 16, 0];
+    match mmc::command::data_in(fd, "GET CONFIGURATION", &cdb, 16) {
+        Ok(b) if b.len() >= 13 && u16::from_be_bytes([b[8], b[9]]) == 0x0004 => b[12] & 0x05 != 0,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_flags_have_imapi_values_and_names() {
+        assert_eq!(MediaState::BLANK.0, 0x2);
+        assert_eq!(MediaState::FINALIZED.0, 0x4000);
+        assert_eq!(MediaState::UNSUPPORTED_MEDIA.0, 0x8000);
+        let s = MediaState::APPENDABLE | MediaState::NON_EMPTY_SESSION;
+        assert_eq!(s.names(), ["appendable", "non_empty_session"]);
+        assert_eq!(serde_json::to_value(MediaState::UNKNOWN).unwrap(), serde_json::json!(["unknown"]));
+        assert_eq!(PhysicalType::from_profile(0x001B), PhysicalType::DvdPlusR);
+        assert_eq!(PhysicalType::from_profile(0x001B).value(), 6);
+        assert_eq!(PhysicalType::from_profile(0x0010).value(), 4);
+        assert_eq!(PhysicalType::from_profile(0x0043).value(), 19);
+    }
+}
