@@ -87,6 +87,9 @@ pub enum Cmd {
         /// Drive
         target: PathBuf,
     },
+    /// Write an ISO image, a device or a stream to a recorder's medium, holding the drive while it writes, then verify it
+    #[command(after_help = exit_codes_help())]
+    Burn(BurnArgs),
     /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
     #[command(after_help = exit_codes_help())]
     Tray {
@@ -102,6 +105,30 @@ pub enum Cmd {
         /// Drive
         target: PathBuf,
     },
+}
+
+/// `discrec burn`.
+#[derive(Args)]
+pub struct BurnArgs {
+    /// Client name other programs see as the owner while it writes
+    #[arg(long, default_value = "discrec", value_name = "NAME")]
+    pub client: String,
+    /// Do not read the written sectors back and compare them with the source
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Close the disc so that nothing can be appended (IMAPI2 ForceMediaToBeClosed)
+    #[arg(long)]
+    pub close: bool,
+    /// One JSON object per progress update, then one with the result
+    #[arg(long)]
+    pub json: bool,
+    /// The size of a SOURCE of `-` (standard input), in bytes: a multiple of 2048
+    #[arg(long, value_name = "BYTES")]
+    pub size: Option<u64>,
+    /// Drive (/dev/srN), block device or image file to write to
+    pub target: PathBuf,
+    /// ISO image or block device to write, or `-` for standard input (with --size)
+    pub source: PathBuf,
 }
 
 /// `discrec lock`.

@@ -12,6 +12,7 @@ use discrec::recorder::Wait;
 use discrec::{jsonpath, Error, Owner, Recorder};
 
 pub mod args;
+mod burn;
 mod output;
 mod signals;
 
@@ -44,6 +45,7 @@ pub fn run() -> ExitCode {
         Cmd::Info { json, target } => info(json, &target),
         Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
         Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
+        Cmd::Burn(a) => burn::burn(&a),
     };
     match r {
         Ok(code) => ExitCode::from(code),

@@ -123,6 +123,18 @@ pub fn info_lines(d: &DriveDetails) -> Vec<String> {
     }
     out.push(format!("can load:  {:?}; can eject: {:?}; can lock: {:?}", d.can_load, d.can_eject, d.can_lock));
     out.push(format!("mode pages: {}", d.mode_pages.join(" ")));
+    out.push(match &d.medium {
+        Some(m) => format!(
+            "medium:    {:?}, {}; {} of {} sectors free, next writable {}{}",
+            m.physical_type,
+            m.state,
+            m.free_sectors,
+            m.total_sectors,
+            m.next_writable_address,
+            m.why_not.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
+        ),
+        None => "medium:    none".into(),
+    });
     out.push(match &i.owner {
         Some(o) => format!("held by:   {o}"),
         None => "held by:   nobody".into(),

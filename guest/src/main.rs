@@ -1,6 +1,8 @@
 //! Drive tests inside the QEMU guest, on the kernel `sr` driver (run by
 //! `cargo xtask guest-test`). `/dev/sr0` is an IDE/ATAPI drive holding an
-//! ISO 9660 medium, `/dev/sr1` an empty SCSI drive on virtio-scsi. Each
+//! ISO 9660 medium, `/dev/sr1` an empty SCSI drive on virtio-scsi, and
+//! (at boot) `/dev/sr2` a writable blank DVD+R from tgtd over iSCSI (see
+//! `burn.rs`). Each
 //! test prints `PASS name` or `FAIL name: why`; the last line is
 //! `guest: N passed, N failed`.
 //!
@@ -28,6 +30,8 @@ macro_rules! ensure {
         }
     };
 }
+
+mod burn;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -270,8 +274,12 @@ fn t_change_uevent_after_last_release() -> R {
 }
 
 /// What QEMU was told to emulate (the same values as in `xtask`).
-const EMULATED: [(&str, &str, &str, &str, &str); 2] =
-    [(IDE, "QEMU", "QEMU DVD-ROM", "1.5", "ata"), (SCSI, "DSCRC", "SCSI BURNER", "4.2", "virtio-scsi")];
+/// The third drive, tgt's DVD+R (`/dev/sr2` at boot), says what tgt emulates.
+const EMULATED: [(&str, &str, &str, &str, &str); 3] = [
+    (IDE, "QEMU", "QEMU DVD-ROM", "1.5", "ata"),
+    (SCSI, "DSCRC", "SCSI BURNER", "4.2", "virtio-scsi"),
+    ("/dev/sr2", "IET", "VIRTUAL-CDROM", "0001", "virtio-scsi"),
+];
 
 fn sysfs(dev: &str, attr: &str) -> String {
     let name = Path::new(dev).file_name().unwrap().to_string_lossy().into_owned();
@@ -282,7 +290,7 @@ fn t_identity_matches_qemu_and_sysfs() -> R {
     let o = ok(Command::new("/bin/discrec").args(["list", "--json"]).output(), "discrec list")?;
     let list: serde_json::Value = ok(serde_json::from_slice(&o.stdout), "list json")?;
     let arr = list.as_array().ok_or("list --json is not an array")?;
-    ensure!(arr.len() == 2, "list shows {} drives, not 2: {list}", arr.len());
+    ensure!(arr.len() == 3, "list shows {} drives, not 3: {list}", arr.len());
     for (dev, vendor, product, rev, bus) in EMULATED {
         let r = ok(Recorder::open(dev), "open")?;
         let i = ok(r.inquiry(), "INQUIRY")?;
@@ -546,7 +554,8 @@ fn t_listings_agree_with_lsblk_and_xorriso() -> R {
         (r, t.elapsed())
     };
     let ((ok1, ours), t_ours) = time("/bin/discrec list --json");
-    let ((ok2, lsblk), t_lsblk) = time("lsblk --json -d -o NAME,VENDOR,MODEL,REV,TRAN,RM,TYPE /dev/sr0 /dev/sr1");
+    let ((ok2, lsblk), t_lsblk) =
+        time("lsblk --json -d -o NAME,VENDOR,MODEL,REV,TRAN,RM,TYPE /dev/sr0 /dev/sr1 /dev/sr2");
     let ((ok3, xorr), t_xorr) = time("xorriso -devices 2>&1");
     ensure!(ok1 && ok2 && ok3, "listing failed: {ours} {lsblk} {xorr}");
     let ours: serde_json::Value = ok(serde_json::from_str(&ours), "list json")?;
@@ -655,6 +664,20 @@ fn main() {
         ("list_shows_mounts_and_owner", t_list_shows_mounts_and_owner),
         ("listings_agree_with_lsblk_and_xorriso", t_listings_agree_with_lsblk_and_xorriso),
         ("media_change_is_seen", t_media_change_is_seen),
+        ("dvd_is_a_blank_dvd_plus_r", burn::t_dvd_is_a_blank_dvd_plus_r),
+        ("cancel_ends_a_stalled_write_within_a_second", burn::t_cancel_ends_a_stalled_write_within_a_second),
+        (
+            "burn_refused_for_unsupported_recorder_and_oversized_source",
+            burn::t_burn_refused_for_unsupported_recorder_and_oversized_source,
+        ),
+        ("progress_follows_imapi_actions", burn::t_progress_follows_imapi_actions),
+        ("burn_iso_verify_mount_and_read_back", burn::t_burn_iso_verify_mount_and_read_back),
+        (
+            "peers_refused_while_burning_and_sigkill_frees_the_drive",
+            burn::t_peers_refused_while_burning_and_sigkill_frees_the_drive,
+        ),
+        ("burn_speed_against_growisofs_and_xorriso", burn::t_burn_speed_against_growisofs_and_xorriso),
+        ("verification_catches_a_device_that_drops_writes", burn::t_verification_catches_a_device_that_drops_writes),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),
     ];

@@ -17,10 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+mod tgt;
 mod torture;
 
 /// Modules the guest loads (with their dependencies, in order).
-const MODULES: &[&str] = &["sr_mod", "sg", "ata_piix", "virtio_pci", "virtio_scsi", "isofs"];
+/// `brd` and `dm_flakey` make a block device that drops every write, the
+/// real fault behind the verification test.
+const MODULES: &[&str] = &["sr_mod", "sg", "ata_piix", "virtio_pci", "virtio_scsi", "isofs", "brd", "dm_flakey"];
 
 /// What QEMU is told to emulate; the guest tests check that discrec reads
 /// exactly this (they hold the same values in `guest/src/main.rs`).
@@ -33,7 +36,8 @@ const SCSI_VER: &str = "4.2";
 
 /// Host tools copied into the guest (dynamically linked: their libraries
 /// and the loader come along).
-const GUEST_TOOLS: &[&str] = &["/usr/bin/xorriso", "/usr/bin/cdrskin", "/usr/bin/lsblk"];
+const GUEST_TOOLS: &[&str] =
+    &["/usr/bin/xorriso", "/usr/bin/cdrskin", "/usr/bin/lsblk", "/usr/bin/growisofs", "/usr/sbin/dmsetup"];
 
 /// Copy `bin` and every library `ldd` names into the same paths under `root`.
 fn copy_with_libs(bin: &str, root: &Path) -> Result<(), String> {
@@ -68,10 +72,10 @@ mkdir -p /tmp /run /mnt
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "guest: insmod $m failed"; done
-# Wait (at most 10 s) for both drives and their sg nodes.
+# Wait (at most 10 s) for the three drives and their sg nodes.
 i=0
 while [ $i -lt 100 ]; do
-    [ -b /dev/sr0 ] && [ -b /dev/sr1 ] && [ -c /dev/sg1 ] && break
+    [ -b /dev/sr0 ] && [ -b /dev/sr1 ] && [ -b /dev/sr2 ] && [ -c /dev/sg2 ] && break
     sleep 0.1; i=$((i+1))
 done
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
@@ -259,6 +263,8 @@ fn guest_test() -> Result<bool, String> {
         .arg(out.join("disc2.iso"))
         .arg(&iso_src)
         .stderr(Stdio::null()))?;
+    // The writable blank DVD+R, exported by tgtd over iSCSI on the loopback.
+    let tgt = std::sync::Arc::new(tgt::Tgt::start(&out)?);
     let ctl_sock = out.join("ctl.sock");
     let qmp_sock = out.join("qmp.sock");
     let _ = fs::remove_file(&ctl_sock);
@@ -284,6 +290,12 @@ fn guest_test() -> Result<bool, String> {
         .arg(format!(
             "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd,vendor={SCSI_VENDOR},product={SCSI_PRODUCT},ver={SCSI_VER}"
         ))
+        // A blank DVD+R on its own virtio-scsi controller, passed through
+        // (scsi-block) so that the guest's MMC commands reach tgtd.
+        .args(["-iscsi", "initiator-name=iqn.2026-11.test.discrec:guest"])
+        .args(["-device", "virtio-scsi-pci,id=scsi1", "-drive"])
+        .arg(format!("if=none,id=dvd,format=raw,file={}", tgt::Tgt::drive_url()))
+        .args(["-device", "scsi-block,drive=dvd,bus=scsi1.0,id=dvdw"])
         // Guest-to-host requests (/dev/ttyS1 in the guest) and QMP.
         .arg("-chardev")
         .arg(format!("socket,id=ctl,path={},server=on,wait=off", ctl_sock.display()))
@@ -296,9 +308,9 @@ fn guest_test() -> Result<bool, String> {
     let mut child =
         qemu.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e} (install qemu-system-x86)"))?;
     {
-        let (ctl_sock, qmp_sock) = (ctl_sock.clone(), qmp_sock.clone());
+        let (ctl_sock, qmp_sock, tgt) = (ctl_sock.clone(), qmp_sock.clone(), std::sync::Arc::clone(&tgt));
         std::thread::spawn(move || {
-            if let Err(e) = serve_guest_requests(&ctl_sock, &qmp_sock) {
+            if let Err(e) = serve_guest_requests(&ctl_sock, &qmp_sock, &tgt) {
                 eprintln!("xtask: guest request channel: {e}");
             }
         });
@@ -337,6 +349,7 @@ fn guest_test() -> Result<bool, String> {
         }
     }
     let _ = child.wait();
+    drop(tgt);
     println!(
         "xtask: built in {:.1} s; guest ready {} after start; tier took {:.1} s",
         built.as_secs_f64(),
@@ -386,11 +399,89 @@ fn qmp_answer(qmp_in: &mut BufReader<std::os::unix::net::UnixStream>) -> Result<
     }
 }
 
+/// Send one QMP command; its answer.
+fn qmp_call(
+    qmp_in: &mut BufReader<std::os::unix::net::UnixStream>,
+    qmp_out: &mut std::os::unix::net::UnixStream,
+    req: &str,
+) -> Result<serde_json::Value, String> {
+    use std::io::Write;
+    writeln!(qmp_out, "{req}").map_err(|e| e.to_string())?;
+    let answer = qmp_answer(qmp_in)?;
+    let v: serde_json::Value = serde_json::from_str(&answer).map_err(|e| e.to_string())?;
+    match v.get("error") {
+        Some(e) => Err(format!("QMP {req}: {e}")),
+        None => Ok(v),
+    }
+}
+
+/// The harness's own requests (`{"discrec": "..."}`), which QMP alone
+/// cannot do:
+/// * `reblank`: a blank DVD+R in the drive again. The drive is unplugged
+///   (QEMU lets go of the LUN), tgt's LUN is recreated on an empty file,
+///   and a new drive is plugged in on the same controller.
+/// * `disc`: size and BLAKE3 digest of the file behind the DVD+R, the
+///   bytes the burn put on the disc.
+fn host_request(
+    req: &serde_json::Value,
+    qmp_in: &mut BufReader<std::os::unix::net::UnixStream>,
+    qmp_out: &mut std::os::unix::net::UnixStream,
+    tgt: &tgt::Tgt,
+    generation: &mut u32,
+) -> Result<serde_json::Value, String> {
+    match req["discrec"].as_str() {
+        Some("reblank") => {
+            let node = if *generation == 0 { "dvd".to_string() } else { format!("dvd{generation}") };
+            qmp_call(qmp_in, qmp_out, r#"{"execute":"device_del","arguments":{"id":"dvdw"}}"#)?;
+            // The -drive node goes with its device; a blockdev-add one is deleted here.
+            let t = Instant::now();
+            loop {
+                let v = qmp_call(qmp_in, qmp_out, r#"{"execute":"query-named-block-nodes"}"#)?;
+                let nodes = v["return"].as_array().cloned().unwrap_or_default();
+                let present = nodes.iter().any(|n| n["node-name"] == node.as_str());
+                if !present {
+                    break;
+                }
+                if *generation > 0 {
+                    let del = format!(r#"{{"execute":"blockdev-del","arguments":{{"node-name":"{node}"}}}}"#);
+                    if qmp_call(qmp_in, qmp_out, &del).is_ok() {
+                        break;
+                    }
+                }
+                if t.elapsed() > Duration::from_secs(10) {
+                    return Err(format!("QEMU did not let go of {node}"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            tgt.reblank()?;
+            *generation += 1;
+            let node = format!("dvd{generation}");
+            let (host, port) = tgt::PORTAL.split_once(':').unwrap_or((tgt::PORTAL, "3260"));
+            let add = serde_json::json!({"execute": "blockdev-add", "arguments": {
+                "driver": "iscsi", "node-name": node, "transport": "tcp",
+                "portal": format!("{host}:{port}"), "target": tgt::IQN, "lun": 1,
+                "initiator-name": "iqn.2026-11.test.discrec:guest"}});
+            qmp_call(qmp_in, qmp_out, &add.to_string())?;
+            let dev = serde_json::json!({"execute": "device_add", "arguments": {
+                "driver": "scsi-block", "drive": node, "bus": "scsi1.0", "id": "dvdw"}});
+            qmp_call(qmp_in, qmp_out, &dev.to_string())
+        }
+        Some("disc") => {
+            let bytes = fs::read(&tgt.backing).map_err(|e| format!("{}: {e}", tgt.backing.display()))?;
+            Ok(
+                serde_json::json!({"return": {"size": bytes.len(), "blake3": blake3::hash(&bytes).to_hex().to_string()}}),
+            )
+        }
+        other => Err(format!("unknown harness request {other:?}")),
+    }
+}
+
 /// Execute the guest's requests: each line on its second serial port is a
-/// QMP command (JSON); the answer (`return` or `error` object) goes back as
-/// one line. `@OUT@` in a request stands for the harness's output
-/// directory (where the ISO images are).
-fn serve_guest_requests(ctl: &Path, qmp: &Path) -> Result<(), String> {
+/// QMP command (JSON), or one of the harness's own ([`host_request`]); the
+/// answer (`return` or `error` object) goes back as one line. `@OUT@` in a
+/// request stands for the harness's output directory (where the ISO
+/// images are).
+fn serve_guest_requests(ctl: &Path, qmp: &Path, tgt: &tgt::Tgt) -> Result<(), String> {
     use std::io::Write;
     let ctl = connect(ctl)?;
     let qmp = connect(qmp)?;
@@ -402,11 +493,20 @@ fn serve_guest_requests(ctl: &Path, qmp: &Path) -> Result<(), String> {
     qmp_answer(&mut qmp_in)?;
     let out_dir = root().join("target/guest");
     let mut ctl_out = ctl.try_clone().map_err(|e| e.to_string())?;
+    let mut generation = 0;
     for req in BufReader::new(ctl).lines() {
         let req = req.map_err(|e| e.to_string())?;
         let req = req.trim_matches(|c: char| c == '\0' || c.is_whitespace());
         if !req.starts_with('{') {
             continue;
+        }
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(req) {
+            if v.get("discrec").is_some() {
+                let answer = host_request(&v, &mut qmp_in, &mut qmp_out, tgt, &mut generation)
+                    .unwrap_or_else(|e| serde_json::json!({"error": {"desc": e}}));
+                writeln!(ctl_out, "{answer}").map_err(|e| e.to_string())?;
+                continue;
+            }
         }
         let req = req.replace("@OUT@", &out_dir.to_string_lossy());
         writeln!(qmp_out, "{req}").map_err(|e| e.to_string())?;

@@ -132,6 +132,9 @@ pub struct DriveDetails {
     pub can_lock: Option<bool>,
     /// Mode page codes the drive reports.
     pub mode_pages: Vec<String>,
+    /// The medium: type, state, capacity, whether discrec can write it
+    /// (`None` without a medium, or while another client holds the drive).
+    pub medium: Option<crate::medium::Medium>,
 }
 
 /// A profile with its MMC name.
@@ -313,6 +316,7 @@ impl Recorder {
         let given = &self.target().given;
         let conf = mmc::get_configuration(fd.as_fd()).map_err(|e| Error::drive_command(given, e))?;
         let pages = mmc::mode_pages(fd.as_fd());
+        let medium = self.medium().ok();
         Ok(DriveDetails {
             info,
             current_profile: (conf.current_profile != 0).then(|| profile(conf.current_profile)),
@@ -326,6 +330,7 @@ impl Recorder {
             can_eject: conf.can_eject,
             can_lock: conf.can_lock,
             mode_pages: pages.iter().map(|p| format!("{p:#04x}")).collect(),
+            medium,
         })
     }
 

@@ -1,0 +1,116 @@
+//! `discrec burn`: a [`DataWriter`] with a progress bar (a terminal), one
+//! JSON object per update (`--json`), or nothing but the result; SIGINT,
+//! SIGTERM and SIGHUP cancel the write.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use discrec::writer::{Progress, WriteAction, WriteReport};
+use discrec::{jsonpath, DataWriter, Error, Recorder, Source};
+
+use crate::args::BurnArgs;
+use crate::output::say;
+use crate::signals::StopSignals;
+
+/// The source a burn writes.
+fn source(a: &BurnArgs) -> Result<Source, Error> {
+    if a.source == Path::new("-") {
+        let size = a.size.ok_or_else(|| {
+            Error::InvalidArgument("a SOURCE of `-` (standard input) needs its size: --size BYTES".into())
+        })?;
+        return Source::stream("standard input", std::io::stdin(), size);
+    }
+    if a.size.is_some() {
+        return Err(Error::InvalidArgument(format!(
+            "--size is for a SOURCE of `-`; {} has a size of its own",
+            a.source.display()
+        )));
+    }
+    Source::open(&a.source)
+}
+
+fn progress_bar(sectors: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(sectors * 2048);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:30}] {percent:>3}% {binary_bytes_per_sec:>11} {eta:>4} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
+    let source = source(a)?;
+    let sectors = source.sectors();
+    let writer = DataWriter::new(Recorder::open(&a.target)?);
+    writer.set_client_name(&a.client)?;
+    writer.set_verify(!a.no_verify);
+    writer.set_force_media_to_be_closed(a.close);
+    let signals =
+        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
+
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = (tty && !a.json).then(|| progress_bar(sectors));
+    let json = a.json;
+    let mut update = |p: &Progress| {
+        if json {
+            let _ = say(serde_json::json!({"progress": p}));
+        } else if let Some(bar) = &bar {
+            bar.set_message(p.action.describe());
+            let done = match p.action {
+                WriteAction::WritingData => p.last_written_lba.map(|l| l + 1 - p.start_lba).unwrap_or(0),
+                WriteAction::Verifying => p.sectors_verified,
+                _ => bar.position() / 2048,
+            };
+            if p.action == WriteAction::Verifying && bar.message() != "verifying" {
+                bar.reset();
+            }
+            bar.set_position(done * 2048);
+        }
+    };
+    let finished = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        // A signal cancels the write: the writer stops at its next buffer.
+        s.spawn(|| {
+            while !finished.load(Ordering::Acquire) {
+                if signals.which().is_some() {
+                    let _ = writer.cancel_write();
+                    return;
+                }
+                signals.wait_for(Duration::from_millis(100));
+            }
+        });
+        let r = writer.write(source, Some(&mut update));
+        finished.store(true, Ordering::Release);
+        r
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report = result?;
+    report_done(a, &report)?;
+    Ok(0)
+}
+
+fn report_done(a: &BurnArgs, r: &WriteReport) -> Result<(), Error> {
+    if a.json {
+        let mut v = crate::output::json("the burn's result", r)?;
+        v["target"] = jsonpath::value(&a.target);
+        v["source"] = jsonpath::value(&a.source);
+        return say(serde_json::json!({"done": v}));
+    }
+    let mb = (r.sectors * 2048) as f64 / 1e6;
+    let rate = mb / r.write_time.as_secs_f64().max(1e-3);
+    say(format_args!(
+        "burned {} to {}: {} sectors ({mb:.1} MB) in {:.1} s ({rate:.1} MB/s){}{}",
+        a.source.display(),
+        a.target.display(),
+        r.sectors,
+        r.write_time.as_secs_f64(),
+        if r.verified { format!(", verified in {:.1} s", r.verify_time.as_secs_f64()) } else { String::new() },
+        if r.finalized { ", disc closed" } else { "" },
+    ))
+}
