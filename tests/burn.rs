@@ -1,0 +1,312 @@
+//! `discrec burn` and the library's `DataWriter` on image files (virtual
+//! recorders) and loop devices: real processes, real signals, real
+//! `SIGKILL`. The DVD+R on the kernel `sr` driver is the guest tier's
+//! (`guest/src/burn.rs`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{eventually, loop_ok, spawn_holder, Loop, Scratch};
+use discrec::{DataWriter, Recorder, Source};
+
+/// A source image of `sectors` 2048-byte sectors of varied bytes.
+fn source(s: &Scratch, name: &str, sectors: usize) -> PathBuf {
+    let p = s.dir.path().join(name);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..sectors * 2048)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+/// A blank virtual recorder: an empty file.
+fn blank(s: &Scratch, name: &str) -> PathBuf {
+    let p = s.dir.path().join(name);
+    std::fs::File::create(&p).unwrap();
+    p
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn owner_code(s: &Scratch, target: &Path) -> Option<i32> {
+    s.discrec().arg("owner").arg(target).output().unwrap().status.code()
+}
+
+#[test]
+fn burn_writes_the_image_byte_for_byte_and_verifies() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 3000);
+    let img = blank(&s, "disc.img");
+    let o = s.discrec().arg("burn").arg(&img).arg(&src).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("burned ") && out.contains("3000 sectors") && out.contains("verified"), "{out}");
+    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&src).unwrap(), "the image differs from the source");
+    // The drive is free again, and the written image is a closed disc.
+    assert_eq!(owner_code(&s, &img), Some(1));
+    let again = s.discrec().arg("burn").arg(&img).arg(&src).output().unwrap();
+    assert_eq!(again.status.code(), Some(20), "{}", stderr(&again));
+    assert!(stderr(&again).contains("E_IMAPI_DF2DATA_MEDIA_NOT_BLANK 0xC0AA0405"), "{}", stderr(&again));
+}
+
+#[test]
+fn burn_json_gives_progress_then_the_result() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 1024);
+    let img = blank(&s, "disc.img");
+    let o = s.discrec().args(["burn", "--json"]).arg(&img).arg(&src).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let done = &lines.last().unwrap()["done"];
+    assert_eq!((done["sectors"].as_u64(), done["verified"].as_bool()), (Some(1024), Some(true)), "{done}");
+    assert_eq!(done["medium"]["state"], serde_json::json!(["blank"]), "{done}");
+    let last_progress = &lines[lines.len() - 2]["progress"];
+    assert_eq!(last_progress["action"], "completed", "{last_progress}");
+    assert_eq!(last_progress["last_written_lba"], 1023, "{last_progress}");
+    assert_eq!(last_progress["sector_count"], 1024, "{last_progress}");
+}
+
+#[test]
+fn bad_input_is_refused_before_the_first_sector() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 600);
+    let check = |args: &[&str], paths: &[&Path], code: i32, says: &str| {
+        let mut c = s.discrec();
+        c.arg("burn").args(args).args(paths);
+        let o = c.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{args:?} {paths:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "one line per failure: {}", stderr(&o));
+    };
+    // Too large for a 1 MiB virtual disc: nothing written.
+    let small = s.dir.path().join("small.img");
+    std::fs::File::create(&small).unwrap().set_len(1 << 20).unwrap();
+    check(&[], &[&small, &src], 19, "needs 600 sectors but the medium in");
+    let mut f = std::fs::File::open(&small).unwrap();
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0), "a refused burn wrote to the disc");
+    // Not whole sectors; empty.
+    let odd = s.dir.path().join("odd.bin");
+    std::fs::write(&odd, vec![1u8; 5000]).unwrap();
+    let img = blank(&s, "disc.img");
+    check(&[], &[&img, &odd], 18, "not a whole number of 2048-byte sectors");
+    let empty = s.dir.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    check(&[], &[&img, &empty], 18, "is empty");
+    // A directory (until directories become ISO images) and a missing source.
+    check(&[], &[&img, s.dir.path()], 18, "is a directory");
+    check(&[], &[&img, Path::new("/nonexistent.iso")], 25, "cannot open it");
+    // Standard input needs its size; a file has one.
+    check(&[], &[&img, Path::new("-")], 2, "needs its size: --size BYTES");
+    check(&["--size", "4096"], &[&img, &src], 2, "--size is for a SOURCE of `-`");
+    // Client names as IMAPI2's writer checks them.
+    check(&["--client", "no/slash"], &[&img, &src], 23, "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID 0xC0AA0408");
+    // A target that does not exist.
+    check(&[], &[Path::new("/nonexistent.img"), &src], 6, "ERROR_DEV_NOT_EXIST");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 0, "a refused burn wrote to the disc");
+}
+
+#[test]
+fn standard_input_of_the_announced_size_and_a_short_one() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 700);
+    let img = blank(&s, "disc.img");
+    let o = s
+        .discrec()
+        .args(["burn", "--size", &(700 * 2048).to_string()])
+        .arg(&img)
+        .arg("-")
+        .stdin(std::fs::File::open(&src).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&src).unwrap());
+
+    // Announced 800 sectors, delivered 700: the write stops with the cause.
+    let img2 = blank(&s, "disc2.img");
+    let o = s
+        .discrec()
+        .args(["burn", "--size", &(800 * 2048).to_string()])
+        .arg(&img2)
+        .arg("-")
+        .stdin(std::fs::File::open(&src).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(25), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("standard input: ended after 1433600 of the 1638400 bytes announced"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(owner_code(&s, &img2), Some(1), "the drive is free after a failed burn");
+}
+
+#[test]
+fn a_held_recorder_is_refused_naming_its_owner() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 64);
+    let img = blank(&s, "disc.img");
+    let mut c = s.discrec();
+    c.args(["lock", "--client", "Other Burner"]).arg(&img);
+    let (mut holder, line) = spawn_holder(c);
+    assert!(line.starts_with("locked "), "{line}");
+    let o = s.discrec().arg("burn").arg(&img).arg(&src).output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"Other Burner\"") && stderr(&o).contains("E_IMAPI_RECORDER_LOCKED"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 0);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+/// A burn waiting on a source that delivers nothing, with the drive held
+/// under `client`; the caller owns the pipe's writing end.
+fn stalled_burn(s: &Scratch, img: &Path, client: &str) -> (std::process::Child, std::process::ChildStdin) {
+    let mut child = s
+        .discrec()
+        .args(["burn", "--client", client, "--size", &(4000 * 2048).to_string()])
+        .arg(img)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    assert!(eventually(Duration::from_secs(10), || owner_code(s, img) == Some(0)), "the burn never held the drive");
+    (child, stdin)
+}
+
+#[test]
+fn a_signal_cancels_a_stalled_burn_within_a_second() {
+    let s = Scratch::new();
+    let img = blank(&s, "disc.img");
+    for sig in [rustix::process::Signal::TERM, rustix::process::Signal::INT, rustix::process::Signal::HUP] {
+        let (mut child, mut stdin) = stalled_burn(&s, &img, "Stalled");
+        // Two whole buffers (the writer writes 1 MiB at a time), then nothing.
+        stdin.write_all(&[7u8; 2 << 20]).unwrap();
+        assert!(eventually(Duration::from_secs(5), || std::fs::metadata(&img).unwrap().len() >= 2 << 20));
+        let t = Instant::now();
+        rustix::process::kill_process(rustix::process::Pid::from_child(&child), sig).unwrap();
+        let o = {
+            let status = child.wait().unwrap();
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            (status, err)
+        };
+        let took = t.elapsed();
+        assert_eq!(o.0.code(), Some(15), "{sig:?}: {}", o.1);
+        assert!(
+            o.1.contains("E_IMAPI_REQUEST_CANCELLED 0xC0AA0002") && o.1.contains("cancelled after 1024 sectors"),
+            "{}",
+            o.1
+        );
+        assert!(took < Duration::from_secs(1), "{sig:?}: the cancel took {took:?}");
+        assert_eq!(owner_code(&s, &img), Some(1), "the drive is free after a cancel");
+        drop(stdin);
+        // What was written before the cancel is there; start afresh.
+        std::fs::File::create(&img).unwrap();
+    }
+}
+
+#[test]
+fn sigkill_mid_burn_leaves_the_recorder_free() {
+    let s = Scratch::new();
+    let img = blank(&s, "disc.img");
+    let (mut child, mut stdin) = stalled_burn(&s, &img, "Killed");
+    stdin.write_all(&[9u8; 1 << 20]).unwrap();
+    assert!(eventually(Duration::from_secs(5), || std::fs::metadata(&img).unwrap().len() >= 1 << 20));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert_eq!(owner_code(&s, &img), Some(1), "a SIGKILLed burn left the drive held");
+    // The medium is reported as it is: partly written, so not blank.
+    let o = s.discrec().arg("burn").arg(&img).arg(source(&s, "src.iso", 4)).output().unwrap();
+    assert_eq!(o.status.code(), Some(20), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already holds data"), "{}", stderr(&o));
+}
+
+#[test]
+fn library_writer_cancel_and_second_write() {
+    let s = Scratch::new();
+    let img = blank(&s, "disc.img");
+    let writer = DataWriter::new(Recorder::open_in(&img, &s.run).unwrap());
+    assert_eq!(writer.cancel_write().unwrap_err().code(), 0xC0AA_0401);
+    assert_eq!(writer.set_client_name("").unwrap_err().code(), 0xC0AA_0408);
+    assert_eq!(writer.set_client_name(&"x".repeat(64)).unwrap_err().code(), 0xC0AA_0408);
+    writer.set_client_name("Library Writer").unwrap();
+    let (rd, wr) = std::os::unix::net::UnixStream::pair().unwrap();
+    let src = Source::stream("a socket", rd, 2048 * 50).unwrap();
+    std::thread::scope(|sc| {
+        let h = sc.spawn(|| writer.write(src, None));
+        assert!(eventually(Duration::from_secs(5), || writer.is_writing()));
+        let second = writer.write(Source::stream("x", std::io::empty(), 2048).unwrap(), None);
+        assert_eq!(second.unwrap_err().code(), 0xC0AA_0400);
+        assert_eq!(
+            Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap().client_name.as_deref(),
+            Some("Library Writer")
+        );
+        let t = Instant::now();
+        writer.cancel_write().unwrap();
+        let e = h.join().unwrap().unwrap_err();
+        assert_eq!((e.code(), e.exit_code()), (0xC0AA_0002, 15), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    });
+    drop(wr);
+    assert!(!writer.is_writing());
+    assert_eq!(writer.cancel_write().unwrap_err().code(), 0xC0AA_0401);
+    // The handle is usable again: a real write goes through.
+    let data: Vec<u8> = (0..2048 * 8).map(|i| (i % 251) as u8).collect();
+    std::fs::File::create(&img).unwrap();
+    let r = writer
+        .write(Source::stream("bytes", std::io::Cursor::new(data.clone()), data.len() as u64).unwrap(), None)
+        .unwrap();
+    assert!(r.verified && r.sectors == 8, "{r:?}");
+    assert_eq!(std::fs::read(&img).unwrap(), data);
+}
+
+#[test]
+fn burn_to_a_loop_device_and_again() {
+    if !loop_ok() {
+        return;
+    }
+    let s = Scratch::new();
+    let l = Loop::new(8);
+    let src = source(&s, "src.iso", 2000);
+    for round in 0..2 {
+        let o = s.discrec().arg("burn").arg(&l.dev).arg(&src).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "round {round}: {}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("verified"));
+        let mut got = vec![0u8; 2000 * 2048];
+        std::fs::File::open(&l.dev).unwrap().read_exact(&mut got).unwrap();
+        assert!(got == std::fs::read(&src).unwrap(), "round {round}: the device differs from the source");
+    }
+    // Too large for the 8 MiB device.
+    let big = source(&s, "big.iso", 5000);
+    let o = s.discrec().arg("burn").arg(&l.dev).arg(&big).output().unwrap();
+    assert_eq!(o.status.code(), Some(19), "{}", stderr(&o));
+    // A mounted device is in use: refused, nothing written.
+    l.mkfs("ext2");
+    let mnt = s.dir.path().join("mnt");
+    common::mount(&l.dev, &mnt);
+    let o = s.discrec().arg("burn").arg(&l.dev).arg(&src).output().unwrap();
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
