@@ -87,7 +87,7 @@ pub enum Cmd {
         /// Drive
         target: PathBuf,
     },
-    /// Write an ISO image, a device or a stream to a recorder's medium, holding the drive while it writes, then verify it
+    /// Write an ISO image, a directory, a device or a stream to a recorder's medium, holding the drive while it writes, then verify it
     #[command(after_help = exit_codes_help())]
     Burn(BurnArgs),
     /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
@@ -127,7 +127,7 @@ pub struct BurnArgs {
     pub size: Option<u64>,
     /// Drive (/dev/srN), block device or image file to write to
     pub target: PathBuf,
-    /// ISO image or block device to write, or `-` for standard input (with --size)
+    /// ISO image, block device, or a directory (made into ISO 9660 + Joliet + Rock Ridge as it is written), or `-` for standard input (with --size)
     pub source: PathBuf,
 }
 

@@ -73,15 +73,34 @@ impl Source {
         } else if st.file_type().is_block_device() {
             rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0)).map_err(|e| source_err("cannot size it", e.into()))?
         } else if st.is_dir() {
-            return Err(Error::StreamNotSupported(format!(
-                "{name} is a directory; discrec writes image files and streams (make an ISO image of it first)"
-            )));
+            return Source::directory(path, &Source::volume_name(path));
         } else {
             return Err(Error::StreamNotSupported(format!(
                 "{name} is neither a file nor a block device; for a pipe use `-` with its size (--size BYTES)"
             )));
         };
         Source::stream(name, file, len)
+    }
+
+    /// An ISO 9660 image with Joliet and Rock Ridge of the directory
+    /// `dir` (IMAPI2's `IFileSystemImage`), labelled `volume`: laid out
+    /// from the tree's metadata now, its files read while it is written
+    /// (no temporary copy; memory for the metadata only). A file that
+    /// changes or vanishes before it is read stops the write, naming it.
+    #[doc(alias = "IFileSystemImage")]
+    pub fn directory(dir: &Path, volume: &str) -> Result<Source> {
+        let name = dir.display().to_string();
+        let image = discrec_iso::Image::from_dir(dir, &discrec_iso::Options::new(volume)).map_err(|e| {
+            Error::Source { source_name: name.clone(), detail: format!("cannot make an image of it: {e}") }
+        })?;
+        let len = image.len();
+        Source::stream(name, image.reader(), len)
+    }
+
+    /// The volume name a directory gets: its own name.
+    pub fn volume_name(dir: &Path) -> String {
+        let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "CDROM".into())
     }
 
     /// Any reader that delivers exactly `len` bytes (a pipe, a socket, an

@@ -1,0 +1,139 @@
+//! ISO 9660 images with Joliet and Rock Ridge, made from a directory:
+//! IMAPI2's `IFileSystemImage`.
+//!
+//! The image is laid out from the tree's metadata first (names, modes,
+//! owners, times, sizes), then streamed: metadata, then each file's bytes,
+//! read once, in order. So an image of any size costs memory for its
+//! metadata only, needs no temporary copy, and can go straight to a drive.
+//!
+//! What readers see:
+//! * Linux (Rock Ridge): every file's name, bytes, mode, owner, symlink
+//!   target and modification time; device nodes and FIFOs too;
+//! * Windows (Joliet): names of at most 64 characters that keep their
+//!   extension and stay unique without regard to case; directories and
+//!   files only (no symlink stand-ins), no `rr_moved` (deep directories
+//!   stay where they are);
+//! * files of 4 GiB and more as several extents (ISO 9660 level 3), each
+//!   record carrying the file's Rock Ridge entries;
+//! * file dates in every record; the volume's date is the newest file's
+//!   (or `Options::date`), so the same tree gives the same bytes.
+//!
+//! ```no_run
+//! let image = discrec_iso::Image::from_dir("photos".as_ref(), &discrec_iso::Options::new("PHOTOS"))?;
+//! let mut out = std::fs::File::create("photos.iso")?;
+//! std::io::copy(&mut image.reader(), &mut out)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules, bottom up: [`tree`] (the source tree, read once), [`names`]
+//! (ISO 9660 and Joliet identifiers), [`rrip`] (Rock Ridge entries),
+//! [`layout`] (sectors and metadata bytes), [`stream`] (the image as a
+//! reader).
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod tree;
+pub mod names;
+pub mod rrip;
+pub mod layout;
+pub mod stream;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use stream::ImageReader;
+
+/// What can go wrong laying out an image.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory of the tree could not be read.
+    #[error("{}: {cause}", path.display())]
+    Read {
+        /// What could not be read.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The root is not a directory.
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// More directories than a path table can number (65,535).
+    #[error("the tree has {0} directories; an ISO 9660 image holds at most 65535")]
+    TooManyDirectories(usize),
+    /// Larger than 2^32 sectors (8 TiB).
+    #[error("the image would be {0} bytes; ISO 9660 addresses at most 8 TiB")]
+    TooLarge(u64),
+}
+
+/// How to make the image (`IFileSystemImage`'s properties).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The volume name (`VolumeName`): the label readers show.
+    pub volume_id: String,
+    /// The volume's date, seconds since the epoch; `None`: the newest
+    /// modification time in the tree (so the image does not depend on
+    /// when it was made).
+    pub date: Option<i64>,
+}
+
+impl Options {
+    /// Options with volume name `volume_id`.
+    pub fn new(volume_id: impl Into<String>) -> Options {
+        Options { volume_id: volume_id.into(), date: None }
+    }
+}
+
+/// A laid-out image (`IFileSystemImageResult`).
+#[derive(Debug, Clone)]
+#[doc(alias = "IFileSystemImage")]
+#[doc(alias = "IFileSystemImageResult")]
+#[doc(alias = "MsftFileSystemImage")]
+pub struct Image {
+    layout: Arc<layout::Layout>,
+}
+
+impl Image {
+    /// Lay out an image of the directory `root` (its contents become the
+    /// image's root). Reads metadata only.
+    #[doc(alias = "AddTree")]
+    #[doc(alias = "CreateResultImage")]
+    pub fn from_dir(root: &Path, opts: &Options) -> Result<Image, Error> {
+        let tree = tree::Tree::read(root)?;
+        Ok(Image { layout: Arc::new(layout::Layout::new(tree, opts)?) })
+    }
+
+    /// Its size in bytes (whole sectors).
+    #[doc(alias = "TotalBlocks")]
+    pub fn len(&self) -> u64 {
+        self.layout.sectors * layout::SECTOR
+    }
+
+    /// Never true: an image has at least its volume descriptors.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Files in the image with data.
+    pub fn files(&self) -> usize {
+        self.layout.files.len()
+    }
+
+    /// Bytes of metadata (everything before the first file's data): what
+    /// the image costs in memory.
+    pub fn metadata_len(&self) -> usize {
+        self.layout.meta.len()
+    }
+
+    /// Sockets in the tree, which no image can hold, left out.
+    pub fn skipped(&self) -> &[PathBuf] {
+        &self.layout.skipped
+    }
+
+    /// A reader of the image's bytes, from the first (`ImageStream`).
+    #[doc(alias = "ImageStream")]
+    pub fn reader(&self) -> ImageReader {
+        ImageReader::new(Arc::clone(&self.layout))
+    }
+}

@@ -1,0 +1,271 @@
+//! Images judged by what readers see: xorriso through Rock Ridge (what
+//! Linux shows; `osirrox` extracts every file with its bytes, name, mode,
+//! owner, symlink target and time) and through Joliet alone (`-read_fs
+//! norock`: what Windows shows). The guest tier mounts a burned image with
+//! the kernel's isofs as well.
+
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use discrec_iso::{Image, Options};
+
+fn xorriso_ok() -> bool {
+    if Command::new("xorriso").arg("-version").output().is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert!(std::env::var("DISCREC_REQUIRE_ALL").as_deref() != Ok("1"), "xorriso is required (DISCREC_REQUIRE_ALL=1)");
+    println!("SKIP: xorriso is needed to read the images");
+    false
+}
+
+fn root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A tree with what readers trip over: deep and empty directories, long
+/// and colliding names, Unicode, symlinks (relative, absolute, 300-byte
+/// target), modes with setuid, an owner (as root), old times, a FIFO, a
+/// 255-byte name, files of 0, 1 and 2048 bytes.
+fn tree(dir: &Path) -> PathBuf {
+    let t = dir.join("tree");
+    let deep = t.join("sub/d1/d2/d3/d4/d5/d6/d7/d8/d9");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::create_dir_all(t.join("emptydir")).unwrap();
+    std::fs::write(deep.join("deep.txt"), "deep\n").unwrap();
+    std::fs::write(t.join("a.txt"), "hello\n").unwrap();
+    std::fs::set_permissions(t.join("a.txt"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let long = "x".repeat(100);
+    std::fs::write(t.join(format!("{long}1.jpeg")), "1").unwrap();
+    std::fs::write(t.join(format!("{long}2.jpeg")), "2").unwrap();
+    std::fs::write(t.join("Readme.TXT"), "r1").unwrap();
+    std::fs::write(t.join("README.txt"), "r2").unwrap();
+    std::fs::write(t.join("héllo wörld ☃.txt"), "u").unwrap();
+    std::fs::write(t.join("n".repeat(255)), "max").unwrap();
+    std::fs::write(t.join("empty"), "").unwrap();
+    std::fs::write(t.join("one"), "1").unwrap();
+    let exact: Vec<u8> = (0..2048u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(t.join("exact"), exact).unwrap();
+    std::fs::set_permissions(t.join("exact"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink("a.txt", t.join("link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", t.join("abs")).unwrap();
+    std::os::unix::fs::symlink("y".repeat(300), t.join("longlink")).unwrap();
+    assert!(Command::new("mkfifo").arg(t.join("fifo")).status().unwrap().success());
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options().write(true).open(t.join("Readme.TXT")).unwrap().set_modified(old).unwrap();
+    if root() {
+        std::os::unix::fs::chown(t.join("exact"), Some(1234), Some(5678)).unwrap();
+    }
+    t
+}
+
+fn write_image(img: &Image, to: &Path) {
+    let mut out = std::fs::File::create(to).unwrap();
+    let n = std::io::copy(&mut img.reader(), &mut out).unwrap();
+    assert_eq!(n, img.len(), "the stream is as long as announced");
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        out.push(p.clone());
+        if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+            walk(&p, out);
+        }
+    }
+}
+
+#[test]
+fn rock_ridge_gives_back_every_file() {
+    if !xorriso_ok() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let t = tree(d.path());
+    let img = Image::from_dir(&t, &Options::new("RRTEST")).unwrap();
+    let iso = d.path().join("t.iso");
+    write_image(&img, &iso);
+    let out = d.path().join("out");
+    let o = Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&iso)
+        .arg("-extract")
+        .arg("/")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "osirrox: {}", String::from_utf8_lossy(&o.stderr));
+    let mut src = Vec::new();
+    walk(&t, &mut src);
+    assert!(src.len() > 20);
+    for s in &src {
+        let rel = s.strip_prefix(&t).unwrap();
+        let x = out.join(rel);
+        let (a, b) = (
+            std::fs::symlink_metadata(s).unwrap(),
+            std::fs::symlink_metadata(&x).unwrap_or_else(|e| panic!("{} missing after extraction: {e}", rel.display())),
+        );
+        assert_eq!(a.mode(), b.mode(), "{}: mode", rel.display());
+        if root() {
+            assert_eq!((a.uid(), a.gid()), (b.uid(), b.gid()), "{}: owner", rel.display());
+        }
+        if a.file_type().is_symlink() {
+            assert_eq!(std::fs::read_link(s).unwrap(), std::fs::read_link(&x).unwrap(), "{}: target", rel.display());
+            continue;
+        }
+        if a.is_file() {
+            assert_eq!(std::fs::read(s).unwrap(), std::fs::read(&x).unwrap(), "{}: bytes", rel.display());
+        }
+        if !a.is_dir() {
+            assert_eq!(a.mtime(), b.mtime(), "{}: mtime", rel.display());
+        }
+    }
+    let mut back = Vec::new();
+    walk(&out, &mut back);
+    assert_eq!(back.len(), src.len(), "extra or missing entries");
+}
+
+#[test]
+fn joliet_names_are_short_unique_and_keep_extensions() {
+    if !xorriso_ok() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let t = tree(d.path());
+    let iso = d.path().join("t.iso");
+    write_image(&Image::from_dir(&t, &Options::new("JOLIET")).unwrap(), &iso);
+    let o =
+        Command::new("xorriso").args(["-read_fs", "norock", "-indev"]).arg(&iso).args(["-find", "/"]).output().unwrap();
+    assert!(o.status.success());
+    let listing = String::from_utf8(o.stdout).unwrap();
+    let paths: Vec<&str> =
+        listing.lines().map(|l| l.trim().trim_matches('\'')).filter(|l| l.starts_with('/')).collect();
+    let names: Vec<&str> = paths.iter().map(|p| p.rsplit('/').next().unwrap()).collect();
+    assert!(names.iter().all(|n| n.chars().count() <= 64), "{names:?}");
+    let jpegs: Vec<&&str> = names.iter().filter(|n| n.ends_with(".jpeg")).collect();
+    assert_eq!(jpegs.len(), 2, "long names keep their extension: {names:?}");
+    let mut lower: Vec<String> = paths.iter().map(|p| p.to_lowercase()).collect();
+    lower.sort();
+    lower.dedup();
+    assert_eq!(lower.len(), paths.len(), "names collide without regard to case: {paths:?}");
+    assert!(!listing.contains("rr_moved"), "{listing}");
+    for absent in ["link", "abs", "longlink", "fifo"] {
+        assert!(!names.contains(&absent), "{absent} has a stand-in in the Joliet tree");
+    }
+    assert!(paths.contains(&"/sub/d1/d2/d3/d4/d5/d6/d7/d8/d9/deep.txt"), "deep paths stay: {paths:?}");
+    assert!(names.contains(&"héllo wörld ☃.txt"), "{names:?}");
+}
+
+#[test]
+fn the_same_tree_gives_the_same_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let t = tree(d.path());
+    let a = d.path().join("a.iso");
+    let b = d.path().join("b.iso");
+    write_image(&Image::from_dir(&t, &Options::new("SAME")).unwrap(), &a);
+    // Reading the files (atime) and waiting do not change the image.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write_image(&Image::from_dir(&t, &Options::new("SAME")).unwrap(), &b);
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "two images of one tree differ");
+    // File dates, not the build time: the volume date is the newest file's.
+    let bytes = std::fs::read(&a).unwrap();
+    let created = &bytes[16 * 2048 + 813..16 * 2048 + 829];
+    let newest =
+        std::fs::symlink_metadata(&t).unwrap().mtime().max(std::fs::symlink_metadata(t.join("exact")).unwrap().mtime());
+    assert!(created.starts_with(b"20") && newest > 0, "{:?}", String::from_utf8_lossy(created));
+}
+
+#[test]
+fn a_file_that_changes_or_vanishes_is_an_error_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("stable"), vec![1u8; 5000]).unwrap();
+    std::fs::write(t.join("grows"), vec![2u8; 5000]).unwrap();
+    let img = Image::from_dir(&t, &Options::new("X")).unwrap();
+    std::fs::OpenOptions::new().append(true).open(t.join("grows")).unwrap().write_all(b"more").unwrap();
+    let mut sink = Vec::new();
+    let e = img.reader().read_to_end(&mut sink).unwrap_err();
+    assert!(e.to_string().contains("grows") && e.to_string().contains("changed"), "{e}");
+
+    let img = Image::from_dir(&t, &Options::new("X")).unwrap();
+    std::fs::remove_file(t.join("stable")).unwrap();
+    let e = img.reader().read_to_end(&mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("stable") && e.to_string().contains("vanish"), "{e}");
+}
+
+#[test]
+fn files_over_4_gib_come_back_whole() {
+    if !xorriso_ok() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(&t).unwrap();
+    // Sparse: 4 GiB + 1 MiB, with data at the end (past the first extent).
+    let big = t.join("big.bin");
+    let size = (4u64 << 30) + (1 << 20);
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(size).unwrap();
+    let tail: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 253) as u8).collect();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&tail, size - tail.len() as u64).unwrap();
+    drop(f);
+    std::fs::write(t.join("small.txt"), "after the big one\n").unwrap();
+    let img = Image::from_dir(&t, &Options::new("BIG")).unwrap();
+    assert!(img.len() > size);
+    // Write the image sparsely (its zeros as holes), so the test costs
+    // little disk.
+    let iso = d.path().join("big.iso");
+    let out = std::fs::File::create(&iso).unwrap();
+    let mut r = img.reader();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    loop {
+        let n = r.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            out.write_all_at(&buf[..n], at).unwrap();
+        }
+        at += n as u64;
+    }
+    out.set_len(at).unwrap();
+    assert_eq!(at, img.len());
+    // xorriso sees one file of the full size under its Rock Ridge name,
+    // and its last MiB (in the second extent) is the source's.
+    let o = Command::new("xorriso").arg("-indev").arg(&iso).args(["-find", "/", "-exec", "lsdl"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout);
+    let line = listing.lines().find(|l| l.contains("'/big.bin'")).unwrap_or_else(|| panic!("{listing}"));
+    assert!(line.contains(&size.to_string()) && line.starts_with("-rw"), "{line}");
+    let part = d.path().join("tail.bin");
+    let o = Command::new("xorriso")
+        .arg("-indev")
+        .arg(&iso)
+        .args([
+            "-osirrox",
+            "on",
+            "-extract_cut",
+            "/big.bin",
+            &(size - tail.len() as u64).to_string(),
+            &tail.len().to_string(),
+        ])
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read(&part).unwrap() == tail, "the bytes past 4 GiB differ");
+    let o = Command::new("xorriso")
+        .args(["-read_fs", "norock", "-indev"])
+        .arg(&iso)
+        .args(["-find", "/", "-exec", "lsdl"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(listing.lines().any(|l| l.contains("'/big.bin'") && l.contains(&size.to_string())), "Joliet: {listing}");
+    assert!(listing.as_bytes().windows(9).any(|w| w == b"small.txt"), "{listing}");
+    let _ = std::ffi::OsStr::new("").as_bytes();
+}
