@@ -672,6 +672,7 @@ fn main() {
         ),
         ("progress_follows_imapi_actions", burn::t_progress_follows_imapi_actions),
         ("burn_iso_verify_mount_and_read_back", burn::t_burn_iso_verify_mount_and_read_back),
+        ("burn_directory_mounts_with_every_attribute", burn::t_burn_directory_mounts_with_every_attribute),
         (
             "peers_refused_while_burning_and_sigkill_frees_the_drive",
             burn::t_peers_refused_while_burning_and_sigkill_frees_the_drive,
