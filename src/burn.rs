@@ -3,8 +3,6 @@
 //! SIGTERM and SIGHUP cancel the write.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use discrec::writer::{Progress, WriteAction, WriteReport};
 use discrec::{jsonpath, DataWriter, Error, Recorder, Source};
@@ -71,20 +69,29 @@ pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
             bar.set_position(done * 2048);
         }
     };
-    let finished = AtomicBool::new(false);
+    // The watcher sleeps in poll on the signal pipe and on `done`, which
+    // the write's end closes: no polling interval adds to a burn's time.
+    let (done_rd, done_wr) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::Fail { what: "cannot make a pipe".into(), source: e })?;
     let result = std::thread::scope(|s| {
         // A signal cancels the write: the writer stops at its next buffer.
         s.spawn(|| {
-            while !finished.load(Ordering::Acquire) {
+            use rustix::event::{poll, PollFd, PollFlags};
+            let sig = signals.fd();
+            loop {
+                let mut fds = [PollFd::new(&sig, PollFlags::IN), PollFd::new(&done_rd, PollFlags::IN)];
+                let _ = poll(&mut fds, None);
                 if signals.which().is_some() {
                     let _ = writer.cancel_write();
                     return;
                 }
-                signals.wait_for(Duration::from_millis(100));
+                if !fds[1].revents().is_empty() {
+                    return;
+                }
             }
         });
         let r = writer.write(source, Some(&mut update));
-        finished.store(true, Ordering::Release);
+        drop(done_wr);
         r
     });
     if let Some(bar) = &bar {

@@ -39,14 +39,6 @@ impl StopSignals {
         self.flags.iter().find(|(_, f)| f.load(Ordering::SeqCst)).map(|(s, _)| *s)
     }
 
-    /// Block until a signal comes or `timeout` passes.
-    pub fn wait_for(&self, timeout: std::time::Duration) {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let mut fds = [PollFd::new(&self.pipe, PollFlags::IN)];
-        let t = Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
-        let _ = poll(&mut fds, Some(&t));
-    }
-
     /// Block until a signal comes.
     pub fn wait(&self) {
         use rustix::event::{poll, PollFd, PollFlags};

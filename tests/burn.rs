@@ -180,7 +180,7 @@ fn a_held_recorder_is_refused_naming_its_owner() {
 fn stalled_burn(s: &Scratch, img: &Path, client: &str) -> (std::process::Child, std::process::ChildStdin) {
     let mut child = s
         .discrec()
-        .args(["burn", "--client", client, "--size", &(4000 * 2048).to_string()])
+        .args(["burn", "--client", client, "--size", &(16000 * 2048).to_string()])
         .arg(img)
         .arg("-")
         .stdin(Stdio::piped())
@@ -199,9 +199,10 @@ fn a_signal_cancels_a_stalled_burn_within_a_second() {
     let img = blank(&s, "disc.img");
     for sig in [rustix::process::Signal::TERM, rustix::process::Signal::INT, rustix::process::Signal::HUP] {
         let (mut child, mut stdin) = stalled_burn(&s, &img, "Stalled");
-        // Two whole buffers (the writer writes 1 MiB at a time), then nothing.
-        stdin.write_all(&[7u8; 2 << 20]).unwrap();
-        assert!(eventually(Duration::from_secs(5), || std::fs::metadata(&img).unwrap().len() >= 2 << 20));
+        // Two whole buffers (the writer writes CHUNK bytes at a time), then nothing.
+        let chunk = discrec::writer::CHUNK;
+        stdin.write_all(&vec![7u8; 2 * chunk]).unwrap();
+        assert!(eventually(Duration::from_secs(5), || std::fs::metadata(&img).unwrap().len() >= 2 * chunk as u64));
         let t = Instant::now();
         rustix::process::kill_process(rustix::process::Pid::from_child(&child), sig).unwrap();
         let o = {
@@ -213,7 +214,8 @@ fn a_signal_cancels_a_stalled_burn_within_a_second() {
         let took = t.elapsed();
         assert_eq!(o.0.code(), Some(15), "{sig:?}: {}", o.1);
         assert!(
-            o.1.contains("E_IMAPI_REQUEST_CANCELLED 0xC0AA0002") && o.1.contains("cancelled after 1024 sectors"),
+            o.1.contains("E_IMAPI_REQUEST_CANCELLED 0xC0AA0002")
+                && o.1.contains(&format!("cancelled after {} sectors", 2 * chunk / 2048)),
             "{}",
             o.1
         );
@@ -230,8 +232,9 @@ fn sigkill_mid_burn_leaves_the_recorder_free() {
     let s = Scratch::new();
     let img = blank(&s, "disc.img");
     let (mut child, mut stdin) = stalled_burn(&s, &img, "Killed");
-    stdin.write_all(&[9u8; 1 << 20]).unwrap();
-    assert!(eventually(Duration::from_secs(5), || std::fs::metadata(&img).unwrap().len() >= 1 << 20));
+    let chunk = discrec::writer::CHUNK;
+    stdin.write_all(&vec![9u8; chunk]).unwrap();
+    assert!(eventually(Duration::from_secs(5), || std::fs::metadata(&img).unwrap().len() >= chunk as u64));
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
