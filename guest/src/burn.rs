@@ -435,3 +435,54 @@ pub fn t_burn_directory_mounts_with_every_attribute() -> R {
     println!("  {checked} entries read back through isofs with their attributes");
     reblank().map(|_| ())
 }
+
+/// An empty drive: `E_IMAPI_RECORDER_MEDIA_NO_MEDIA` before anything else.
+pub fn t_burn_to_an_empty_drive_is_no_medium() -> R {
+    let (iso, _) = make_iso("NOMEDIUM", 1)?;
+    let (c, _, e) = cli(&["burn", crate::SCSI, &iso]);
+    ensure!(
+        c == Some(12) && e.contains("E_IMAPI_RECORDER_MEDIA_NO_MEDIA 0xC0AA0202"),
+        "burn to an empty drive: {c:?} {e}"
+    );
+    Ok(())
+}
+
+/// A burn cancelled by SIGTERM after some sectors: exit 15, the track and
+/// session closed (the drive reports a written disc, no longer blank), the
+/// drive free; the next burn is refused by what is on the disc.
+pub fn t_sigterm_mid_burn_closes_the_disc_and_frees_the_drive() -> R {
+    let dev = blank_dvd()?;
+    let chunk = discrec::writer::CHUNK;
+    let mut burn = ok(
+        Command::new("/bin/discrec")
+            .args(["burn", "--no-verify", "--size", &(8 * chunk).to_string(), &dev, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn(),
+        "spawn burn",
+    )?;
+    let mut stdin = burn.stdin.take().unwrap();
+    ok(stdin.write_all(&vec![0x33; 2 * chunk]), "feed the burn")?;
+    wait_for("two buffers on the disc", Duration::from_secs(20), || {
+        disc_on_host().is_ok_and(|(size, _)| size >= 2 * chunk as u64)
+    })?;
+    let t = Instant::now();
+    ok(
+        rustix::process::kill_process(rustix::process::Pid::from_child(&burn), rustix::process::Signal::TERM),
+        "SIGTERM",
+    )?;
+    let st = ok(burn.wait(), "wait")?;
+    let took = t.elapsed();
+    drop(stdin);
+    let mut err = String::new();
+    use std::io::Read;
+    let _ = burn.stderr.take().unwrap().read_to_string(&mut err);
+    ensure!(st.code() == Some(15) && err.contains("E_IMAPI_REQUEST_CANCELLED"), "{st:?} {err}");
+    ensure!(took < Duration::from_secs(1), "the cancel took {took:?}");
+    ensure!(cli(&["owner", &dev]).0 == Some(1), "the drive is held after a cancel");
+    let m = ok(ok(Recorder::open(&dev), "open")?.medium(), "medium after the cancel")?;
+    ensure!(!m.state.contains(MediaState::BLANK), "the cancelled burn left the disc blank: {m:?}");
+    println!("  SIGTERM mid-burn: exit 15 in {} ms; disc now {:?}, {}", took.as_millis(), m.physical_type, m.state);
+    reblank().map(|_| ())
+}

@@ -673,6 +673,11 @@ fn main() {
         ("progress_follows_imapi_actions", burn::t_progress_follows_imapi_actions),
         ("burn_iso_verify_mount_and_read_back", burn::t_burn_iso_verify_mount_and_read_back),
         ("burn_directory_mounts_with_every_attribute", burn::t_burn_directory_mounts_with_every_attribute),
+        ("burn_to_an_empty_drive_is_no_medium", burn::t_burn_to_an_empty_drive_is_no_medium),
+        (
+            "sigterm_mid_burn_closes_the_disc_and_frees_the_drive",
+            burn::t_sigterm_mid_burn_closes_the_disc_and_frees_the_drive,
+        ),
         (
             "peers_refused_while_burning_and_sigkill_frees_the_drive",
             burn::t_peers_refused_while_burning_and_sigkill_frees_the_drive,
