@@ -24,19 +24,23 @@ const FIRST_VD: u32 = 16;
 /// One file's data in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileData {
-    /// Where it is read from.
+    /// Where it is (for messages).
     pub path: PathBuf,
+    /// Its path beneath the root, where it is reopened.
+    pub rel: PathBuf,
     /// Its size when the tree was read.
     pub size: u64,
-    /// Its modification time then.
-    pub mtime: i64,
+    /// What it was when the tree was read: it must still be that.
+    pub id: crate::tree::Identity,
     /// First sector of its data.
     pub start: u64,
 }
 
 /// A laid-out image.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Layout {
+    /// The source's root directory, where files are reopened.
+    pub root: std::os::fd::OwnedFd,
     /// Every byte before the first file's data.
     pub meta: Vec<u8>,
     /// Files with data, in the order of their sectors.
@@ -88,12 +92,15 @@ impl View {
                 }
             } else {
                 for (&c, id) in kids.iter().zip(names::iso_names(&real)) {
-                    let id = if tree.nodes[c].is_dir() { id } else { format!("{id};1") };
                     ids[c] = id.into_bytes();
                 }
             }
             let mut sorted = kids;
-            sorted.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+            if joliet {
+                sorted.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+            } else {
+                sorted.sort_by(|&a, &b| names::iso_order(&ids[a], &ids[b]));
+            }
             children[d] = sorted;
         }
         // Path-table order: by level, then parent, then identifier (BFS).
@@ -159,7 +166,7 @@ fn record(id: &[u8], loc: u32, len: u32, date: [u8; 7], flags: u8, su: &[u8]) ->
 /// `room` bytes) and a continuation area when they do not all fit.
 struct Su {
     inline: Vec<u8>,
-    spill: Vec<u8>,
+    spill: Vec<Vec<u8>>,
 }
 
 fn split_su(entries: Vec<Vec<u8>>, room: usize) -> Su {
@@ -169,13 +176,11 @@ fn split_su(entries: Vec<Vec<u8>>, room: usize) -> Su {
     }
     let mut inline = Vec::new();
     let mut spill = Vec::new();
-    let mut spilling = false;
     for e in entries {
-        if !spilling && inline.len() + e.len() + rrip::CE_LEN <= room {
+        if spill.is_empty() && inline.len() + e.len() + rrip::CE_LEN <= room {
             inline.extend(e);
         } else {
-            spilling = true;
-            spill.extend(e);
+            spill.push(e);
         }
     }
     Su { inline, spill }
@@ -186,38 +191,47 @@ fn su_room(id_len: usize) -> usize {
     254 - (33 + id_len + usize::from(id_len % 2 == 0))
 }
 
-/// Continuation areas: packed into sectors, none crossing a sector
-/// boundary; an area larger than a sector is chained with CE entries.
+/// Continuation areas: whole entries packed into sectors, no area
+/// crossing a sector boundary; entries that do not fit one area go on in
+/// the next, chained by a CE entry at the end of the first.
 struct Continuations {
     bytes: Vec<u8>,
     first_sector: u32,
 }
 
 impl Continuations {
-    /// Place `data`; the CE entry that points to it.
-    fn place(&mut self, data: &[u8]) -> Vec<u8> {
-        let chunk = SECTOR as usize - rrip::CE_LEN;
-        let pieces: Vec<&[u8]> = data.chunks(chunk).collect();
-        // Each piece gets a sector of its own when long; short ones share.
-        let mut places = Vec::with_capacity(pieces.len());
-        for (i, p) in pieces.iter().enumerate() {
-            let len = p.len() + if i + 1 < pieces.len() { rrip::CE_LEN } else { 0 };
+    /// Place `entries` (each at most 255 bytes); the CE entry that points
+    /// to the first area.
+    fn place(&mut self, entries: &[Vec<u8>]) -> Vec<u8> {
+        let room = SECTOR as usize - rrip::CE_LEN;
+        // Group whole entries into areas of at most `room` bytes.
+        let mut areas: Vec<Vec<u8>> = vec![Vec::new()];
+        for e in entries {
+            if areas.last().unwrap().len() + e.len() > room {
+                areas.push(Vec::new());
+            }
+            areas.last_mut().unwrap().extend_from_slice(e);
+        }
+        let n = areas.len();
+        let mut places = Vec::with_capacity(n);
+        for (i, a) in areas.iter().enumerate() {
+            let len = a.len() + if i + 1 < n { rrip::CE_LEN } else { 0 };
             let used = self.bytes.len() % SECTOR as usize;
             if used + len > SECTOR as usize {
                 self.bytes.resize(self.bytes.len() + SECTOR as usize - used, 0);
             }
             places.push((self.bytes.len(), len));
-            self.bytes.extend_from_slice(&vec![0u8; len]);
+            self.bytes.resize(self.bytes.len() + len, 0);
         }
         let at = |(off, len): (usize, usize)| {
             (self.first_sector + (off / SECTOR as usize) as u32, (off % SECTOR as usize) as u32, len as u32)
         };
-        for (i, p) in pieces.iter().enumerate() {
+        for (i, a) in areas.iter().enumerate() {
             let (off, len) = places[i];
-            self.bytes[off..off + p.len()].copy_from_slice(p);
-            if i + 1 < pieces.len() {
+            self.bytes[off..off + a.len()].copy_from_slice(a);
+            if i + 1 < n {
                 let (b, o, l) = at(places[i + 1]);
-                self.bytes[off + p.len()..off + len].copy_from_slice(&rrip::ce(b, o, l));
+                self.bytes[off + a.len()..off + len].copy_from_slice(&rrip::ce(b, o, l));
             }
         }
         let (b, o, l) = at(places[0]);
@@ -384,8 +398,9 @@ impl Layout {
                         file_start[c] = at;
                         files.push(FileData {
                             path: tree.nodes[c].path.clone(),
+                            rel: tree.nodes[c].rel.clone(),
                             size,
-                            mtime: tree.nodes[c].mtime,
+                            id: tree.nodes[c].id,
                             start: at,
                         });
                         at += size.div_ceil(SECTOR);
@@ -489,7 +504,7 @@ impl Layout {
         term.push(1);
         put(&mut meta, FIRST_VD + 2, &term);
         let _ = (&jol_v.joliet, &iso_v.joliet);
-        Ok(Layout { meta, files, sectors: total, skipped: tree.skipped })
+        Ok(Layout { root: tree.root, meta, files, sectors: total, skipped: tree.skipped })
     }
 }
 
@@ -523,7 +538,7 @@ fn descriptor(
     d[1..6].copy_from_slice(b"CD001");
     d[6] = 1;
     d[8..40].copy_from_slice(&text(joliet, "LINUX", 32));
-    let volume = if joliet { label.chars().take(16).collect::<String>() } else { vid.to_string() };
+    let volume = if joliet { names::joliet_volume_id(label) } else { vid.to_string() };
     d[40..72].copy_from_slice(&text(joliet, &volume, 32));
     d[80..88].copy_from_slice(&both32(total));
     if joliet {

@@ -49,7 +49,7 @@ pub use stream::ImageReader;
 #[non_exhaustive]
 pub enum Error {
     /// A file or directory of the tree could not be read.
-    #[error("{}: {cause}", path.display())]
+    #[error("{}: {cause}", tree::shown(path))]
     Read {
         /// What could not be read.
         path: PathBuf,
@@ -57,11 +57,25 @@ pub enum Error {
         cause: std::io::Error,
     },
     /// The root is not a directory.
-    #[error("{} is not a directory", .0.display())]
+    #[error("{} is not a directory", tree::shown(.0))]
     NotADirectory(PathBuf),
     /// More directories than a path table can number (65,535).
     #[error("the tree has {0} directories; an ISO 9660 image holds at most 65535")]
     TooManyDirectories(usize),
+    /// A directory changed while the tree was read (it was replaced).
+    #[error("{} changed while the tree was read; make the image again", tree::shown(.0))]
+    Changed(PathBuf),
+    /// A symbolic link whose target libisofs and xorriso cannot read back.
+    #[error(
+        "{}: the link's target is {len} bytes; Rock Ridge readers (libisofs, xorriso) take at most 1023",
+        tree::shown(path)
+    )]
+    LinkTooLong {
+        /// The link.
+        path: PathBuf,
+        /// Its target's length.
+        len: usize,
+    },
     /// Larger than 2^32 sectors (8 TiB).
     #[error("the image would be {0} bytes; ISO 9660 addresses at most 8 TiB")]
     TooLarge(u64),

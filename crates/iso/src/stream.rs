@@ -1,14 +1,53 @@
 //! The image as a stream: the laid-out metadata, then each file's bytes
-//! read in order and padded to whole sectors. A file is checked against
-//! what the layout saw: one that changed, grew, shrank or vanished is an
-//! error naming it, never a silently wrong disc.
+//! read in order and padded to whole sectors.
+//!
+//! Each file is reopened beneath the source's root directory with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and `O_NOFOLLOW |
+//! O_NONBLOCK` (a symlink swapped in anywhere on its path is refused, a
+//! FIFO swapped in cannot hang the write), and must be what the layout saw
+//! (device, inode, size, modification and change times to the nanosecond)
+//! when opened and again after its last byte is read. One that changed,
+//! grew, shrank, vanished or was replaced is an error naming it, never a
+//! silently wrong or foreign file on the disc.
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
 use crate::layout::{Layout, SECTOR};
+use crate::tree::{shown, Identity};
+
+/// Open `rel` beneath `root`, following no symlink: `openat2` where the
+/// kernel has it (5.6), else one `openat(O_NOFOLLOW)` per component.
+fn open_beneath(root: &OwnedFd, rel: &std::path::Path) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    match rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve) {
+        Err(rustix::io::Errno::NOSYS) => {}
+        r => return r.map_err(Into::into),
+    }
+    let mut parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let last = parts.pop().ok_or_else(|| std::io::Error::other("empty path"))?;
+    let mut dir = root.try_clone()?;
+    for p in parts {
+        dir = rustix::fs::openat(
+            &dir,
+            p,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+    }
+    rustix::fs::openat(&dir, last, flags, Mode::empty()).map_err(Into::into)
+}
+
+fn identity(file: &File) -> std::io::Result<(Identity, bool)> {
+    let st = rustix::fs::fstat(file)?;
+    let regular = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+    Ok((Identity::of(&st), regular))
+}
 
 /// Where the stream is.
 enum Part {
@@ -37,22 +76,43 @@ impl ImageReader {
             self.part = Part::Done;
             return Ok(());
         };
-        let changed = |what: String| std::io::Error::other(format!("{}: {what}", f.path.display()));
-        let file = File::open(&f.path).map_err(|e| changed(format!("cannot open it ({e}); did it vanish?")))?;
-        let meta = file.metadata().map_err(|e| changed(format!("cannot stat it ({e})")))?;
-        if !meta.is_file() || meta.len() != f.size || meta.mtime() != f.mtime {
-            return Err(changed(format!(
-                "changed since the image was laid out (it was {} bytes, modified at {}; now {} bytes, modified at {})",
-                f.size,
-                f.mtime,
-                meta.len(),
-                meta.mtime()
-            )));
+        let fail = |what: String| std::io::Error::other(format!("{}: {what}", shown(&f.path)));
+        let fd = open_beneath(&self.layout.root, &f.rel).map_err(|e| {
+            fail(match e.raw_os_error() {
+                Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
+                    "vanished after the image was laid out".to_string()
+                }
+                Some(x)
+                    if x == rustix::io::Errno::LOOP.raw_os_error() || x == rustix::io::Errno::XDEV.raw_os_error() =>
+                {
+                    format!("was replaced by a symbolic link, or a directory on its path was ({e})")
+                }
+                _ => format!("cannot open it ({e})"),
+            })
+        })?;
+        let file = File::from(fd);
+        let (now, regular) = identity(&file).map_err(|e| fail(format!("cannot stat it ({e})")))?;
+        if !regular || now != f.id {
+            return Err(fail(describe_change(&f.id, &now, regular)));
         }
         self.part = Part::File { index: self.next_file, file, left: f.size };
         self.next_file += 1;
         Ok(())
     }
+}
+
+/// What changed in a file since the layout, in words.
+fn describe_change(was: &Identity, now: &Identity, regular: bool) -> String {
+    let what = if !regular {
+        "is no longer a regular file".to_string()
+    } else if (was.dev, was.ino) != (now.dev, now.ino) {
+        "was replaced by another file".to_string()
+    } else if was.size != now.size {
+        format!("changed size from {} to {} bytes", was.size, now.size)
+    } else {
+        "was modified".to_string()
+    };
+    format!("{what} after the image was laid out")
 }
 
 impl Read for ImageReader {
@@ -71,14 +131,18 @@ impl Read for ImageReader {
                 }
                 Part::File { index, file, left } => {
                     if *left == 0 {
-                        // It must end where the layout said: one byte more is a file that grew.
+                        // It must end where the layout said, and be unchanged
+                        // now that it is read: a write meanwhile moved its
+                        // change time, and what was read may be torn.
                         let f = &self.layout.files[*index];
                         let mut probe = [0u8; 1];
-                        if file.read(&mut probe)? != 0 {
+                        let grew = file.read(&mut probe)? != 0;
+                        let (now, regular) = identity(file)?;
+                        if grew || now != f.id {
                             return Err(std::io::Error::other(format!(
-                                "{}: grew while being read (it was {} bytes)",
-                                f.path.display(),
-                                f.size
+                                "{}: changed while being read ({}); the disc holds a mix of old and new bytes",
+                                shown(&f.path),
+                                if grew { "it grew".to_string() } else { describe_change(&f.id, &now, regular) }
                             )));
                         }
                         let rem = f.size % SECTOR;
@@ -91,7 +155,7 @@ impl Read for ImageReader {
                         let f = &self.layout.files[*index];
                         return Err(std::io::Error::other(format!(
                             "{}: shrank while being read (it was {} bytes, {} were missing)",
-                            f.path.display(),
+                            shown(&f.path),
                             f.size,
                             left
                         )));

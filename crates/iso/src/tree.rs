@@ -1,12 +1,23 @@
 //! The source tree, read once: every entry's name, type, mode, owner,
-//! times and size, with children sorted by name bytes so that the same
-//! tree always gives the same image. Symbolic links are kept as links
-//! (never followed); sockets are left out (no file system can hold one).
+//! times, size and identity (device and inode), with children sorted by
+//! name bytes so that the same tree always gives the same image.
+//!
+//! The walk goes through directory descriptors, never through paths:
+//! each entry is looked at with `statat(dirfd, name, AT_SYMLINK_NOFOLLOW)`
+//! and each subdirectory opened with `O_NOFOLLOW | O_DIRECTORY` and checked
+//! to be the inode just looked at. So another user who owns part of the
+//! tree cannot swap a directory for a symlink mid-walk and have files from
+//! elsewhere (`/etc`) put into the image. Symbolic links are kept as links,
+//! never followed; sockets are left out (no file system on a disc holds
+//! one); regular files and directories must be readable by the caller,
+//! checked here, before anything is written.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Access, AtFlags, FileType, Mode, OFlags, Stat};
 
 use crate::Error;
 
@@ -23,13 +34,45 @@ pub enum Kind {
     Special,
 }
 
+/// Who an entry is, as the kernel tells it: what a file must still be
+/// when its data is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime`, seconds and nanoseconds.
+    pub mtime: (i64, i64),
+    /// `st_ctime`, seconds and nanoseconds: any write or attribute change
+    /// moves it, even one that keeps size and mtime.
+    pub ctime: (i64, i64),
+}
+
+impl Identity {
+    /// Of a `stat`.
+    pub fn of(st: &Stat) -> Identity {
+        Identity {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+        }
+    }
+}
+
 /// One entry of the tree.
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Its name in its directory (the root's is empty).
     pub name: OsString,
-    /// Where it is on disk.
+    /// Where it is on disk (for messages).
     pub path: PathBuf,
+    /// Its path below the root (for reopening it beneath the root).
+    pub rel: PathBuf,
     /// Its parent's index (the root is its own parent).
     pub parent: usize,
     /// What it is.
@@ -44,8 +87,8 @@ pub struct Node {
     pub mtime: i64,
     /// Device number of a device node.
     pub rdev: u64,
-    /// Depth below the root (the root is 0).
-    pub depth: usize,
+    /// What it was when it was looked at.
+    pub id: Identity,
 }
 
 impl Node {
@@ -64,96 +107,140 @@ impl Node {
 }
 
 /// The whole tree; the root is node 0.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Tree {
-    /// Every entry, directories before their children.
+    /// Every entry, each directory before its children.
     pub nodes: Vec<Node>,
     /// Sockets left out, for the caller to tell.
     pub skipped: Vec<PathBuf>,
+    /// The root directory, kept open: files are reopened beneath it.
+    pub root: OwnedFd,
 }
 
-fn node(path: &Path, name: OsString, parent: usize, depth: usize) -> Result<(Node, bool), Error> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::Read { path: path.to_path_buf(), cause: e })?;
-    let ft = meta.file_type();
-    let kind = if ft.is_dir() {
-        Kind::Dir(Vec::new())
-    } else if ft.is_file() {
-        Kind::File(meta.len())
-    } else if ft.is_symlink() {
-        let target = std::fs::read_link(path).map_err(|e| Error::Read { path: path.to_path_buf(), cause: e })?;
-        Kind::Symlink(target.as_os_str().as_bytes().to_vec())
-    } else if ft.is_socket() {
-        return Ok((
-            Node {
-                name,
-                path: path.to_path_buf(),
-                parent,
-                kind: Kind::Special,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                rdev: 0,
-                depth,
-            },
-            false,
-        ));
-    } else {
-        Kind::Special
-    };
-    Ok((
-        Node {
-            name,
-            path: path.to_path_buf(),
-            parent,
-            kind,
-            mode: meta.mode(),
-            uid: meta.uid(),
-            gid: meta.gid(),
-            mtime: meta.mtime(),
-            rdev: if ft.is_char_device() || ft.is_block_device() { meta.rdev() } else { 0 },
-            depth,
-        },
-        true,
-    ))
+/// A path shown in a message: control characters (a newline in a file
+/// name) escaped, so a message stays one line and no name can forge one.
+pub fn shown(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
+}
+
+fn read_err(path: &Path, e: impl Into<std::io::Error>) -> Error {
+    Error::Read { path: path.to_path_buf(), cause: e.into() }
+}
+
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
 impl Tree {
-    /// Read the tree under `root` (which must be a directory).
+    /// Read the tree under `root` (a directory, or a symlink to one).
     pub fn read(root: &Path) -> Result<Tree, Error> {
-        let (first, _) = node(root, OsString::new(), 0, 0)?;
-        if !first.is_dir() {
+        let st = rustix::fs::stat(root).map_err(|e| read_err(root, e))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
             return Err(Error::NotADirectory(root.to_path_buf()));
         }
-        let mut tree = Tree { nodes: vec![first], skipped: Vec::new() };
-        // Breadth first: a directory's children are read when it is reached.
-        let mut i = 0;
-        while i < tree.nodes.len() {
-            if tree.nodes[i].is_dir() {
-                let dir = tree.nodes[i].path.clone();
-                let depth = tree.nodes[i].depth + 1;
-                let mut names: Vec<OsString> = std::fs::read_dir(&dir)
-                    .map_err(|e| Error::Read { path: dir.clone(), cause: e })?
-                    .map(|e| e.map(|e| e.file_name()))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| Error::Read { path: dir.clone(), cause: e })?;
-                names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-                let mut children = Vec::with_capacity(names.len());
-                for name in names {
-                    let path = dir.join(&name);
-                    let (n, keep) = node(&path, name, i, depth)?;
-                    if keep {
-                        children.push(tree.nodes.len());
-                        tree.nodes.push(n);
-                    } else {
-                        tree.skipped.push(path);
-                    }
-                }
-                tree.nodes[i].kind = Kind::Dir(children);
-            }
-            i += 1;
-        }
+        let fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| read_err(root, e))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| read_err(root, e))?;
+        rustix::fs::accessat(&fd, ".", Access::READ_OK | Access::EXEC_OK, AtFlags::EACCESS)
+            .map_err(|e| read_err(root, e))?;
+        let first = Node {
+            name: OsString::new(),
+            path: root.to_path_buf(),
+            rel: PathBuf::new(),
+            parent: 0,
+            kind: Kind::Dir(Vec::new()),
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mtime: st.st_mtime,
+            rdev: 0,
+            id: Identity::of(&st),
+        };
+        let mut tree = Tree { nodes: vec![first], skipped: Vec::new(), root: fd };
+        let root_fd = tree.root.try_clone().map_err(|e| read_err(root, e))?;
+        tree.walk(0, &root_fd)?;
         Ok(tree)
+    }
+
+    /// Read directory `d`, open as `fd`, and everything below it.
+    fn walk(&mut self, d: usize, fd: &OwnedFd) -> Result<(), Error> {
+        let dir_path = self.nodes[d].path.clone();
+        let mut names: Vec<OsString> = Vec::new();
+        let mut dir = rustix::fs::Dir::read_from(fd).map_err(|e| read_err(&dir_path, e))?;
+        while let Some(e) = dir.read() {
+            let e = e.map_err(|e| read_err(&dir_path, e))?;
+            let name = e.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(OsStr::from_bytes(name).to_os_string());
+            }
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut children = Vec::with_capacity(names.len());
+        let mut subdirs = Vec::new();
+        for name in names {
+            let path = dir_path.join(&name);
+            let rel = self.nodes[d].rel.join(&name);
+            let st =
+                rustix::fs::statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| read_err(&path, e))?;
+            let ft = FileType::from_raw_mode(st.st_mode);
+            let kind = match ft {
+                FileType::Directory => Kind::Dir(Vec::new()),
+                FileType::RegularFile => {
+                    rustix::fs::accessat(fd, name.as_os_str(), Access::READ_OK, AtFlags::EACCESS)
+                        .map_err(|e| read_err(&path, e))?;
+                    Kind::File(st.st_size as u64)
+                }
+                FileType::Symlink => {
+                    let t = rustix::fs::readlinkat(fd, name.as_os_str(), Vec::new()).map_err(|e| read_err(&path, e))?;
+                    let t = t.into_bytes();
+                    if t.len() > crate::rrip::MAX_LINK_TARGET {
+                        return Err(Error::LinkTooLong { path, len: t.len() });
+                    }
+                    Kind::Symlink(t)
+                }
+                FileType::Socket => {
+                    self.skipped.push(path);
+                    continue;
+                }
+                _ => Kind::Special,
+            };
+            let is_dev = matches!(ft, FileType::CharacterDevice | FileType::BlockDevice);
+            children.push(self.nodes.len());
+            if matches!(kind, Kind::Dir(_)) {
+                subdirs.push((self.nodes.len(), name.clone()));
+            }
+            self.nodes.push(Node {
+                name,
+                path,
+                rel,
+                parent: d,
+                kind,
+                mode: st.st_mode,
+                uid: st.st_uid,
+                gid: st.st_gid,
+                mtime: st.st_mtime,
+                rdev: if is_dev { st.st_rdev } else { 0 },
+                id: Identity::of(&st),
+            });
+        }
+        self.nodes[d].kind = Kind::Dir(children);
+        for (i, name) in subdirs {
+            let path = self.nodes[i].path.clone();
+            let sub =
+                rustix::fs::openat(fd, name.as_os_str(), dir_flags(), Mode::empty()).map_err(|e| read_err(&path, e))?;
+            let st = rustix::fs::fstat(&sub).map_err(|e| read_err(&path, e))?;
+            if (st.st_dev, st.st_ino) != (self.nodes[i].id.dev, self.nodes[i].id.ino) {
+                return Err(Error::Changed(path));
+            }
+            rustix::fs::accessat(&sub, ".", Access::READ_OK | Access::EXEC_OK, AtFlags::EACCESS)
+                .map_err(|e| read_err(&path, e))?;
+            self.walk(i, &sub)?;
+        }
+        Ok(())
     }
 
     /// The children of directory `i`.

@@ -269,3 +269,102 @@ fn files_over_4_gib_come_back_whole() {
     assert!(listing.as_bytes().windows(9).any(|w| w == b"small.txt"), "{listing}");
     let _ = std::ffi::OsStr::new("").as_bytes();
 }
+
+/// What another user who owns part of the tree could do between layout and
+/// read: swap a file for a symlink (to a file only the burner may read), a
+/// directory on its path for a symlink, a file for a FIFO, or rewrite a
+/// file keeping its size and second. Each is an error naming the file; no
+/// foreign byte, no hang.
+#[test]
+fn swaps_after_layout_are_refused_naming_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    let secret = d.path().join("secret");
+    std::fs::write(&secret, b"top secret, 24 bytes ok\n").unwrap();
+    let setup = || {
+        let _ = std::fs::remove_dir_all(&t);
+        std::fs::create_dir_all(t.join("sub")).unwrap();
+        std::fs::write(t.join("sub/notes"), b"harmless, same size: 24\n").unwrap();
+        Image::from_dir(&t, &Options::new("X")).unwrap()
+    };
+    let read_all = |img: &Image| {
+        let mut sink = Vec::new();
+        img.reader().read_to_end(&mut sink).map(|_| sink)
+    };
+    // The file becomes a symlink to the secret.
+    let img = setup();
+    std::fs::remove_file(t.join("sub/notes")).unwrap();
+    std::os::unix::fs::symlink(&secret, t.join("sub/notes")).unwrap();
+    let e = read_all(&img).unwrap_err();
+    assert!(e.to_string().contains("sub/notes") && e.to_string().contains("symbolic link"), "{e}");
+    // A directory on its path becomes a symlink to a tree with the same name in it.
+    let img = setup();
+    let elsewhere = d.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(&secret, elsewhere.join("notes")).unwrap();
+    std::fs::rename(t.join("sub"), d.path().join("old-sub")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, t.join("sub")).unwrap();
+    let e = read_all(&img).unwrap_err();
+    assert!(e.to_string().contains("sub/notes"), "{e}");
+    let _ = std::fs::remove_dir_all(d.path().join("old-sub"));
+    // A FIFO in its place: an error at once, not a write that hangs.
+    let img = setup();
+    std::fs::remove_file(t.join("sub/notes")).unwrap();
+    assert!(Command::new("mkfifo").arg(t.join("sub/notes")).status().unwrap().success());
+    let start = std::time::Instant::now();
+    let e = read_all(&img).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(2) && e.to_string().contains("sub/notes"), "{e}");
+    // Rewritten in place with the same size, within the same second.
+    let img = setup();
+    std::fs::write(t.join("sub/notes"), b"HARMLESS, SAME SIZE: 24\n").unwrap();
+    let e = read_all(&img).unwrap_err();
+    assert!(e.to_string().contains("sub/notes") && e.to_string().contains("modified"), "{e}");
+    // Untouched, it reads.
+    let img = setup();
+    assert_eq!(read_all(&img).unwrap().len() as u64, img.len());
+}
+
+#[test]
+fn unreadable_files_and_overlong_links_are_refused_before_any_byte() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(&t).unwrap();
+    std::os::unix::fs::symlink("a".repeat(1024), t.join("long")).unwrap();
+    let e = Image::from_dir(&t, &Options::new("X")).unwrap_err();
+    assert!(e.to_string().contains("long") && e.to_string().contains("1024 bytes"), "{e}");
+    std::fs::remove_file(t.join("long")).unwrap();
+    std::os::unix::fs::symlink("a".repeat(1023), t.join("long")).unwrap();
+    assert!(Image::from_dir(&t, &Options::new("X")).is_ok(), "a 1023-byte target is fine");
+    if !root() {
+        std::fs::write(t.join("private"), "x").unwrap();
+        std::fs::set_permissions(t.join("private"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        let e = Image::from_dir(&t, &Options::new("X")).unwrap_err();
+        assert!(e.to_string().contains("private"), "{e}");
+    }
+}
+
+#[test]
+fn a_1023_byte_link_beside_a_254_byte_name_reads_back() {
+    if !xorriso_ok() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(&t).unwrap();
+    let target: String = (0..114).map(|i| format!("dir{i:03}/")).collect::<String>() + &"z".repeat(225);
+    assert_eq!(target.len(), 1023);
+    let name = "ß".repeat(127);
+    std::os::unix::fs::symlink(&target, t.join(&name)).unwrap();
+    let iso = d.path().join("t.iso");
+    write_image(&Image::from_dir(&t, &Options::new("X")).unwrap(), &iso);
+    let out = d.path().join("out");
+    let o = Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&iso)
+        .args(["-extract", "/"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_link(out.join(&name)).unwrap().as_os_str().as_bytes(), target.as_bytes());
+}
