@@ -15,7 +15,9 @@ use crate::signals::StopSignals;
 fn source(a: &BurnArgs) -> Result<Source, Error> {
     if a.source == Path::new("-") {
         let size = a.size.ok_or_else(|| {
-            Error::InvalidArgument("a SOURCE of `-` (standard input) needs its size: --size BYTES".into())
+            Error::InvalidArgument(
+                "a SOURCE of `-` (standard input) needs its size: --size BYTES (a multiple of 2048)".into(),
+            )
         })?;
         return Source::stream("standard input", std::io::stdin(), size);
     }
@@ -41,52 +43,71 @@ fn progress_bar(sectors: u64) -> indicatif::ProgressBar {
 }
 
 pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
-    let source = source(a)?;
-    let sectors = source.sectors();
+    match run(a) {
+        Err(e) if a.json => {
+            // With --json a failure is a line of its own too, as in `status --json`.
+            let _ = say(serde_json::json!({"error": e.json()}));
+            Err(e)
+        }
+        r => r,
+    }
+}
+
+fn run(a: &BurnArgs) -> Result<u8, Error> {
+    // The target and the client name first: a bad one is reported before a
+    // directory is read.
     let writer = DataWriter::new(Recorder::open(&a.target)?);
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify);
     writer.set_force_media_to_be_closed(a.close);
+    let source = source(a)?;
+    let sectors = source.sectors();
     let signals =
         StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
 
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = (tty && !a.json).then(|| progress_bar(sectors));
-    let json = a.json;
+    // Updates go to a printer thread through a one-slot channel and are
+    // dropped while it is busy: a stdout nobody reads can stall the
+    // printing, never the write or its cancel.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Progress>(1);
     let mut update = |p: &Progress| {
-        if json {
-            let _ = say(serde_json::json!({"progress": p}));
-        } else if let Some(bar) = &bar {
-            bar.set_message(p.action.describe());
-            let done = match p.action {
-                WriteAction::WritingData => p.last_written_lba.map(|l| l + 1 - p.start_lba).unwrap_or(0),
-                WriteAction::Verifying => p.sectors_verified,
-                _ => bar.position() / 2048,
-            };
-            if p.action == WriteAction::Verifying && bar.message() != "verifying" {
-                bar.reset();
-            }
-            bar.set_position(done * 2048);
-        }
+        let _ = tx.try_send(p.clone());
     };
+    let json = a.json;
+    let printer_bar = bar.clone();
+    let printer = std::thread::spawn(move || {
+        for p in rx {
+            if json {
+                let _ = say(serde_json::json!({"progress": p}));
+            } else if let Some(bar) = &printer_bar {
+                show(bar, &p);
+            }
+        }
+    });
     // The watcher sleeps in poll on the signal pipe and on `done`, which
     // the write's end closes: no polling interval adds to a burn's time.
     let (done_rd, done_wr) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::Fail { what: "cannot make a pipe".into(), source: e })?;
     let result = std::thread::scope(|s| {
         // A signal cancels the write: the writer stops at its next buffer.
+        // One that comes before the write has begun is applied once it has.
         s.spawn(|| {
-            use rustix::event::{poll, PollFd, PollFlags};
+            use rustix::event::{poll, PollFd, PollFlags, Timespec};
             let sig = signals.fd();
+            let mut pending = false;
             loop {
                 let mut fds = [PollFd::new(&sig, PollFlags::IN), PollFd::new(&done_rd, PollFlags::IN)];
-                let _ = poll(&mut fds, None);
-                if signals.which().is_some() {
-                    let _ = writer.cancel_write();
-                    return;
-                }
+                let wait = Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+                let _ = poll(&mut fds, if pending { Some(&wait) } else { None });
                 if !fds[1].revents().is_empty() {
                     return;
+                }
+                if pending || signals.which().is_some() {
+                    pending = writer.cancel_write().is_err();
+                    if !pending {
+                        return;
+                    }
                 }
             }
         });
@@ -94,12 +115,29 @@ pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
         drop(done_wr);
         r
     });
+    drop(tx);
+    let _ = printer.join();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     let report = result?;
     report_done(a, &report)?;
     Ok(0)
+}
+
+/// One update on the terminal's bar: the action, and how far it is.
+fn show(bar: &indicatif::ProgressBar, p: &Progress) {
+    if p.action == WriteAction::Verifying && bar.message() != WriteAction::Verifying.describe() {
+        bar.reset();
+    }
+    bar.set_message(p.action.describe());
+    let done = match p.action {
+        WriteAction::WritingData => p.last_written_lba.map(|l| l + 1 - p.start_lba).unwrap_or(0),
+        WriteAction::Verifying => p.sectors_verified,
+        WriteAction::Finalization | WriteAction::Completed => p.sector_count,
+        _ => bar.position() / 2048,
+    };
+    bar.set_position(done * 2048);
 }
 
 fn report_done(a: &BurnArgs, r: &WriteReport) -> Result<(), Error> {

@@ -300,6 +300,13 @@ fn burn_to_a_loop_device_and_again() {
         std::fs::File::open(&l.dev).unwrap().read_exact(&mut got).unwrap();
         assert!(got == std::fs::read(&src).unwrap(), "round {round}: the device differs from the source");
     }
+    // The device as a SOURCE: read from its first byte, all of it.
+    let copy = blank(&s, "copy.img");
+    let o = s.discrec().arg("burn").arg(&copy).arg(&l.dev).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "burn from a block device: {}", stderr(&o));
+    let mut whole = Vec::new();
+    std::fs::File::open(&l.dev).unwrap().read_to_end(&mut whole).unwrap();
+    assert!(std::fs::read(&copy).unwrap() == whole, "the copy differs from the device");
     // Too large for the 8 MiB device.
     let big = source(&s, "big.iso", 5000);
     let o = s.discrec().arg("burn").arg(&l.dev).arg(&big).output().unwrap();
@@ -311,4 +318,119 @@ fn burn_to_a_loop_device_and_again() {
     let o = s.discrec().arg("burn").arg(&l.dev).arg(&src).output().unwrap();
     let _ = Command::new("umount").arg(&mnt).status();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+#[test]
+fn odd_sources_are_refused_cleanly() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 64);
+    let img = blank(&s, "disc.img");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = s.discrec().arg("burn").args(args).stdin(Stdio::null()).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), stderr(&o))
+    };
+    // A source written onto itself.
+    let (c, _, e) = run(&[src.as_os_str(), src.as_os_str()]);
+    assert_eq!(c, Some(2), "{e}");
+    let sparse = s.dir.path().join("sparse.img");
+    std::fs::File::create(&sparse).unwrap().set_len(1 << 20).unwrap();
+    let (c, _, e) = run(&[sparse.as_os_str(), sparse.as_os_str()]);
+    assert_eq!(c, Some(2), "{e}");
+    assert!(e.contains("cannot be written onto itself"), "{e}");
+    // A FIFO: refused at once, not a wait for a writer.
+    let fifo = s.dir.path().join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let t = Instant::now();
+    let (c, _, e) = run(&[img.as_os_str(), fifo.as_os_str()]);
+    assert_eq!(c, Some(18), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(2) && e.contains("for a pipe use `-`"), "{e}");
+    // A size whose padding would overflow: a clean refusal, no panic.
+    let (c, _, e) = run(&["--size".as_ref(), "18446744073709551615".as_ref(), img.as_os_str(), "-".as_ref()]);
+    assert_eq!(c, Some(18), "{e}");
+    // A name with a newline stays on one line.
+    let odd = s.dir.path().join("no\nsuch.iso");
+    let (c, _, e) = run(&[img.as_os_str(), odd.as_os_str()]);
+    assert_eq!((c, e.lines().count()), (Some(25), 1), "{e}");
+    assert!(e.contains("no\\nsuch.iso"), "{e}");
+    // With --json a failure is a JSON line too.
+    let (c, out, _) = run(&["--json".as_ref(), img.as_os_str(), odd.as_os_str()]);
+    assert_eq!(c, Some(25));
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(v["error"]["code"], 0x8000_4005u32, "{v}");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 0, "a refused burn wrote to the disc");
+}
+
+#[test]
+fn standard_input_longer_than_announced_is_an_error() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 10);
+    let img = blank(&s, "disc.img");
+    let o = s
+        .discrec()
+        .args(["burn", "--size", "4096"])
+        .arg(&img)
+        .arg("-")
+        .stdin(std::fs::File::open(&src).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(25), "{}", stderr(&o));
+    assert!(stderr(&o).contains("delivered more than the 4096 bytes announced"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("incomplete recording of 2 sectors"), "{}", stderr(&o));
+}
+
+#[test]
+fn burn_runs_inside_discrec_lock_under_its_lock() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 32);
+    let img = blank(&s, "disc.img");
+    let o = s
+        .discrec()
+        .args(["lock", "--client", "Wrapper"])
+        .arg(&img)
+        .arg("--")
+        .arg(common::DISCREC)
+        .arg("burn")
+        .arg(&img)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&src).unwrap());
+    assert_eq!(owner_code(&s, &img), Some(1));
+}
+
+#[test]
+fn a_stdout_nobody_reads_does_not_hold_the_drive_after_a_cancel() {
+    let s = Scratch::new();
+    let img = blank(&s, "disc.img");
+    // stdout: a pipe whose reader never reads (kept open, never drained).
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut child = s
+        .discrec()
+        .args(["burn", "--json", "--size", &(100_000 * 2048).to_string()])
+        .arg(&img)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(writer)))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    assert!(eventually(Duration::from_secs(10), || owner_code(&s, &img) == Some(0)));
+    // Long enough for the progress lines to fill the socket's buffer.
+    for _ in 0..20 {
+        stdin.write_all(&[1u8; 1 << 20]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t = Instant::now();
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
+    assert!(
+        eventually(Duration::from_secs(1), || owner_code(&s, &img) == Some(1)),
+        "the drive is still held {:?} after SIGINT",
+        t.elapsed()
+    );
+    drop(reader);
+    drop(stdin);
+    let st = child.wait().unwrap();
+    assert!(matches!(st.code(), Some(15) | Some(11)), "{st:?}");
 }

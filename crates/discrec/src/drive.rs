@@ -266,7 +266,7 @@ impl Recorder {
             return Ok(());
         }
         match self.exclusive_access_owner()? {
-            Some(owner) if owner.by_discrec => {
+            Some(owner) if owner.by_discrec && !self.held_across_exec(&owner) => {
                 Err(Error::RecorderLocked { target: self.target().given.clone(), owner: Box::new(owner) })
             }
             _ => Ok(()),

@@ -51,6 +51,13 @@ impl Owner {
 }
 
 impl Owner {
+    /// Whether the holder is this very process as a discrec client: a lock
+    /// taken before `exec` (`discrec lock -- COMMAND`) and kept across it,
+    /// by the same user.
+    pub fn is_this_process(&self) -> bool {
+        self.by_discrec && self.pid == Some(own_pid()) && self.uid == Some(rustix::process::geteuid().as_raw())
+    }
+
     /// `held by OWNER since TIME` (RFC 3339, seconds), or without `since`
     /// for a holder that is not a discrec client: how the command line
     /// names whoever is in the way.

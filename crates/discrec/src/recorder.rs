@@ -224,12 +224,26 @@ impl Recorder {
         f: impl FnOnce(&mut Recorder) -> Result<T>,
     ) -> Result<T> {
         let name = self.client_name.clone().unwrap_or_else(|| client_name.to_string());
-        self.acquire_exclusive_access(false, &name)?;
+        match self.acquire_exclusive_access(false, &name) {
+            Ok(()) => {}
+            // This very process already holds the drive, through a lock it
+            // kept across exec (`discrec lock TARGET -- discrec burn ...`):
+            // the operation runs under that lock.
+            Err(Error::RecorderLocked { owner, .. }) if self.held_across_exec(&owner) => return f(self),
+            Err(e) => return Err(e),
+        }
         let out = f(self);
         let rel = self.release_exclusive_access();
         let v = out?;
         rel?;
         Ok(v)
+    }
+
+    /// Whether `owner` is this process holding the drive through a lock
+    /// kept across `exec`, rather than another handle of this process (a
+    /// client of its own, refused as any other).
+    pub(crate) fn held_across_exec(&self, owner: &Owner) -> bool {
+        owner.is_this_process() && crate::query::held_here(self.target.key).is_none()
     }
 
     /// Give up the kernel's exclusive claim (`O_EXCL`) while keeping the

@@ -51,6 +51,20 @@ pub struct Source {
     name: String,
     len: u64,
     reader: Box<dyn Read + Send>,
+    /// (st_dev, st_ino, st_rdev) of a source that is a file or device, to
+    /// refuse writing a source onto itself.
+    identity: Option<(u64, u64, u64)>,
+}
+
+/// `O_NONBLOCK`, for opening a source that may have turned into a FIFO.
+fn libc_o_nonblock() -> i32 {
+    rustix::fs::OFlags::NONBLOCK.bits() as i32
+}
+
+/// A path in a message: control characters escaped, so that a message
+/// stays on one line and no file name can forge another.
+pub fn shown(path: &Path) -> String {
+    discrec_iso::tree::shown(path)
 }
 
 impl std::fmt::Debug for Source {
@@ -62,26 +76,42 @@ impl std::fmt::Debug for Source {
 impl Source {
     /// An image file (or a block device) to write as it is.
     pub fn open(path: &Path) -> Result<Source> {
-        let name = path.display().to_string();
+        use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+        let name = shown(path);
         let source_err = |what: &str, e: std::io::Error| Error::Source {
             source_name: name.clone(),
-            detail: format!("{what} ({e}); name a readable ISO image or device"),
+            detail: format!("{what} ({e}); name a readable ISO image, device or directory"),
         };
-        let file = std::fs::File::open(path).map_err(|e| source_err("cannot open it", e))?;
+        // Look before opening: opening a FIFO would wait for a writer.
+        let st = std::fs::metadata(path).map_err(|e| source_err("cannot open it", e))?;
+        if st.is_dir() {
+            return Source::directory(path, &Source::volume_name(path));
+        }
+        if !st.is_file() && !st.file_type().is_block_device() {
+            return Err(Error::StreamNotSupported(format!(
+                "{name} is neither a file, a block device nor a directory; for a pipe use `-` with its size (--size BYTES)"
+            )));
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_o_nonblock())
+            .open(path)
+            .map_err(|e| source_err("cannot open it", e))?;
         let st = file.metadata().map_err(|e| source_err("cannot stat it", e))?;
-        use std::os::unix::fs::FileTypeExt;
         let len = if st.is_file() {
             st.len()
         } else if st.file_type().is_block_device() {
-            rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0)).map_err(|e| source_err("cannot size it", e.into()))?
-        } else if st.is_dir() {
-            return Source::directory(path, &Source::volume_name(path));
+            let len = rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0))
+                .map_err(|e| source_err("cannot size it", e.into()))?;
+            rustix::fs::seek(&file, rustix::fs::SeekFrom::Start(0))
+                .map_err(|e| source_err("cannot rewind it", e.into()))?;
+            len
         } else {
-            return Err(Error::StreamNotSupported(format!(
-                "{name} is neither a file nor a block device; for a pipe use `-` with its size (--size BYTES)"
-            )));
+            return Err(Error::StreamNotSupported(format!("{name} changed type while being opened")));
         };
-        Source::stream(name, file, len)
+        let mut s = Source::stream(name, file, len)?;
+        s.identity = Some((st.dev(), st.ino(), st.rdev()));
+        Ok(s)
     }
 
     /// An ISO 9660 image with Joliet and Rock Ridge of the directory
@@ -91,7 +121,7 @@ impl Source {
     /// changes or vanishes before it is read stops the write, naming it.
     #[doc(alias = "IFileSystemImage")]
     pub fn directory(dir: &Path, volume: &str) -> Result<Source> {
-        let name = dir.display().to_string();
+        let name = shown(dir);
         let image = discrec_iso::Image::from_dir(dir, &discrec_iso::Options::new(volume)).map_err(|e| {
             Error::Source { source_name: name.clone(), detail: format!("cannot make an image of it: {e}") }
         })?;
@@ -115,13 +145,16 @@ impl Source {
             return Err(Error::StreamNotSupported(format!("{name} is empty; there is nothing to write")));
         }
         if len % SECTOR != 0 {
+            let pad = match len.div_ceil(SECTOR).checked_mul(SECTOR) {
+                Some(p) => format!("pad it to {p} bytes or write an ISO image"),
+                None => "write an ISO image".to_string(),
+            };
             return Err(Error::StreamNotSupported(format!(
-                "{name} is {len} bytes, not a whole number of 2048-byte sectors ({} over); pad it to {} bytes or write an ISO image",
-                len % SECTOR,
-                len.div_ceil(SECTOR) * SECTOR
+                "{name} is {len} bytes, not a whole number of 2048-byte sectors ({} over); {pad}",
+                len % SECTOR
             )));
         }
-        Ok(Source { name, len, reader: Box::new(reader) })
+        Ok(Source { name, len, reader: Box::new(reader), identity: None })
     }
 
     /// Its name in messages.
@@ -550,6 +583,19 @@ fn beyond_32_bits(t: &Target, lba: u64) -> Error {
 /// Check that `medium` can take `source` from its start; the error IMAPI2
 /// gives when it cannot.
 fn check_medium(t: &Target, m: &Medium, source: &Source) -> Result<()> {
+    if let Some((dev, ino, rdev)) = source.identity {
+        let same = match t.key {
+            crate::key::DriveKey::File { dev: d, ino: i } => (d, i) == (dev, ino),
+            crate::key::DriveKey::Block { major, minor } => rdev != 0 && rdev == rustix::fs::makedev(major, minor),
+        };
+        if same {
+            return Err(Error::InvalidArgument(format!(
+                "{} is the target {} itself: a source cannot be written onto itself; name another target",
+                source.name,
+                t.given.display()
+            )));
+        }
+    }
     let why = || m.why_not.clone().unwrap_or_else(|| format!("{} cannot be written", t.given.display()));
     if !m.recorder_supported {
         return Err(Error::RecorderNotSupported { target: t.given.clone(), detail: why() });
@@ -583,13 +629,20 @@ fn check_medium(t: &Target, m: &Medium, source: &Source) -> Result<()> {
 /// their digest when verifying.
 type Filled = (Vec<u8>, usize, Option<blake3::Hash>);
 
+/// What the reading thread sends: a buffer, or that the source ended
+/// exactly where it was announced to.
+enum Msg {
+    Data(Filled),
+    End,
+}
+
 /// Read `source` into buffers from `free`, sending them full to `full`,
 /// until its announced length, an error, or the writer going away.
 fn read_source(
     mut source: Source,
     verify: bool,
     free: Receiver<Vec<u8>>,
-    full: SyncSender<Result<Filled>>,
+    full: SyncSender<Result<Msg>>,
     shared: Arc<Shared>,
 ) {
     let mut left = source.len;
@@ -631,10 +684,35 @@ fn read_source(
         left -= got as u64;
         shared.read.fetch_add((got as u64) / SECTOR, Ordering::Relaxed);
         shared.queued.fetch_add(got as u64, Ordering::Relaxed);
-        if full.send(Ok((buf, got, digest))).is_err() {
+        if full.send(Ok(Msg::Data((buf, got, digest)))).is_err() {
             return;
         }
     }
+    // Exactly as long as announced: one more byte is a source that is
+    // longer (a wrong --size), which would otherwise be cut short unseen.
+    let mut probe = [0u8; 1];
+    let verdict = loop {
+        match source.reader.read(&mut probe) {
+            Ok(0) => break Ok(Msg::End),
+            Ok(_) => {
+                break Err(Error::Source {
+                    source_name: source.name.clone(),
+                    detail: format!(
+                        "delivered more than the {} bytes announced; give its exact size (--size) or write all of it",
+                        source.len
+                    ),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                break Err(Error::Source {
+                    source_name: source.name.clone(),
+                    detail: format!("cannot read it at its end: {e}"),
+                })
+            }
+        }
+    };
+    let _ = full.send(verdict);
 }
 
 /// The write itself, holding the drive.
@@ -745,7 +823,7 @@ fn write_all(
     let sectors = source.sectors();
 
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
-    let (full_tx, full_rx) = sync_channel::<Result<Filled>>(BUFFERS);
+    let (full_tx, full_rx) = sync_channel::<Result<Msg>>(BUFFERS);
     for _ in 0..BUFFERS {
         let _ = free_tx.send(vec![0u8; CHUNK]);
     }
@@ -773,7 +851,14 @@ fn write_all(
             break;
         }
         let (buf, n, digest) = match full_rx.recv_timeout(CANCEL_POLL) {
-            Ok(Ok(filled)) => filled,
+            Ok(Ok(Msg::Data(filled))) => filled,
+            Ok(Ok(Msg::End)) => {
+                stop = Some(Error::Source {
+                    source_name: source_name.clone(),
+                    detail: "ended early (internal: end before its length)".into(),
+                });
+                break;
+            }
             Ok(Err(e)) => {
                 stop = Some(e);
                 break;
@@ -805,9 +890,38 @@ fn write_all(
         digests.extend(digest);
         let _ = free_tx.send(buf);
     }
+    // All sectors are written: the source must end here.
+    while stop.is_none() {
+        if cancel.load(Ordering::SeqCst) {
+            stop = Some(cancelled(lba - start));
+            break;
+        }
+        match full_rx.recv_timeout(CANCEL_POLL) {
+            Ok(Ok(Msg::End)) => break,
+            Ok(Err(e)) => stop = Some(e),
+            Ok(Ok(Msg::Data(_))) | Err(RecvTimeoutError::Disconnected) => {
+                stop = Some(Error::Source {
+                    source_name: source_name.clone(),
+                    detail: "the thread reading it ended early".into(),
+                })
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
     drop(full_rx);
     drop(free_tx);
-    if let Some(e) = stop {
+    if let Some(mut e) = stop {
+        // A source that failed after sectors were written left part of a
+        // recording on the medium: say so, and what to do.
+        if let Error::Source { detail, .. } = &mut e {
+            if lba > start {
+                detail.push_str(&format!(
+                    "; {} now holds an incomplete recording of {} sectors (truncate an image file to 0 bytes, or use a new disc)",
+                    t.given.display(),
+                    lba - start
+                ));
+            }
+        }
         // A drive with a track begun gets it closed, so the disc stays
         // readable and its state says what is on it; nothing to do for
         // files and devices. The original error wins over a close error.
