@@ -122,6 +122,9 @@ pub struct BurnArgs {
     /// One JSON object per progress update, then one with the result
     #[arg(long)]
     pub json: bool,
+    /// Wait for a drive another client holds: forever, or at most SECONDS
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "inf")]
+    pub wait: Option<String>,
     /// The size of a SOURCE of `-` (standard input), in bytes: a multiple of 2048
     #[arg(long, value_name = "BYTES")]
     pub size: Option<u64>,
@@ -183,7 +186,7 @@ impl LockArgs {
 }
 
 /// `--wait=SECONDS`: `inf` (bare `--wait`) is forever.
-fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
+pub fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
     if w == "inf" {
         return Ok(None);
     }

@@ -60,6 +60,7 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify);
     writer.set_force_media_to_be_closed(a.close);
+    writer.set_wait(a.wait.as_deref().map(crate::args::parse_wait).transpose()?);
     let source = source(a)?;
     let sectors = source.sectors();
     let signals =
@@ -91,23 +92,22 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
         .map_err(|e| Error::Fail { what: "cannot make a pipe".into(), source: e })?;
     let result = std::thread::scope(|s| {
         // A signal cancels the write: the writer stops at its next buffer.
-        // One that comes before the write has begun is applied once it has.
+        // After one, cancel is asked for every 10 ms until the write is
+        // over, so one that comes while the write is starting still counts.
         s.spawn(|| {
             use rustix::event::{poll, PollFd, PollFlags, Timespec};
             let sig = signals.fd();
-            let mut pending = false;
+            let mut signalled = false;
             loop {
                 let mut fds = [PollFd::new(&sig, PollFlags::IN), PollFd::new(&done_rd, PollFlags::IN)];
-                let wait = Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
-                let _ = poll(&mut fds, if pending { Some(&wait) } else { None });
+                let tick = Timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+                let _ = poll(if signalled { &mut fds[1..] } else { &mut fds[..] }, signalled.then_some(&tick));
                 if !fds[1].revents().is_empty() {
                     return;
                 }
-                if pending || signals.which().is_some() {
-                    pending = writer.cancel_write().is_err();
-                    if !pending {
-                        return;
-                    }
+                signalled |= signals.which().is_some();
+                if signalled {
+                    let _ = writer.cancel_write();
                 }
             }
         });

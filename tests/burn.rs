@@ -434,3 +434,41 @@ fn a_stdout_nobody_reads_does_not_hold_the_drive_after_a_cancel() {
     let st = child.wait().unwrap();
     assert!(matches!(st.code(), Some(15) | Some(11)), "{st:?}");
 }
+
+#[test]
+fn burn_wait_queues_for_the_drive_and_a_signal_ends_the_wait() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 16);
+    let img = blank(&s, "disc.img");
+    let mut c = s.discrec();
+    c.args(["lock", "--client", "First"]).arg(&img);
+    let (mut holder, _) = spawn_holder(c);
+    // Waits, then burns once the holder lets go.
+    let burn = s.discrec().args(["burn", "--wait=10"]).arg(&img).arg(&src).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 0, "burned while the drive was held");
+    rustix::process::kill_process(rustix::process::Pid::from_child(&holder), rustix::process::Signal::TERM).unwrap();
+    holder.wait().unwrap();
+    let o = burn.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read(&img).unwrap() == std::fs::read(&src).unwrap());
+
+    // A signal while waiting: exit 15 at once, nothing written.
+    let img2 = blank(&s, "disc2.img");
+    let mut c = s.discrec();
+    c.args(["lock", "--client", "First"]).arg(&img2);
+    let (mut holder, _) = spawn_holder(c);
+    let mut burn = s.discrec().args(["burn", "--wait"]).arg(&img2).arg(&src).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    rustix::process::kill_process(rustix::process::Pid::from_child(&burn), rustix::process::Signal::INT).unwrap();
+    let st = burn.wait().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "the wait took {:?} to end", t.elapsed());
+    let mut err = String::new();
+    burn.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(st.code(), Some(15), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::metadata(&img2).unwrap().len(), 0);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}

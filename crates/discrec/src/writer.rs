@@ -325,6 +325,9 @@ struct Shared {
 #[doc(alias = "MsftDiscFormat2Data")]
 pub struct DataWriter {
     recorder: Mutex<Recorder>,
+    wait: Mutex<Option<Option<Duration>>>,
+    /// Readable once `cancel_write` was called: ends a wait for the drive.
+    cancel_pipe: Option<(std::os::unix::net::UnixStream, std::os::unix::net::UnixStream)>,
     given: PathBuf,
     client_name: Mutex<String>,
     force_close: AtomicBool,
@@ -348,6 +351,8 @@ impl DataWriter {
         DataWriter {
             given: recorder.target().given.clone(),
             recorder: Mutex::new(recorder),
+            wait: Mutex::new(None),
+            cancel_pipe: std::os::unix::net::UnixStream::pair().ok().filter(|(rd, _)| rd.set_nonblocking(true).is_ok()),
             client_name: Mutex::new("discrec".into()),
             force_close: AtomicBool::new(false),
             verify: AtomicBool::new(true),
@@ -403,6 +408,15 @@ impl DataWriter {
         self.verify.store(verify, Ordering::Relaxed);
     }
 
+    /// Wait for a drive another client holds before writing (beyond
+    /// IMAPI2): `None` (the default) fails at once with
+    /// `E_IMAPI_RECORDER_LOCKED`; `Some(None)` waits as long as it takes,
+    /// `Some(Some(t))` at most `t`, first come first served with every
+    /// other waiter.
+    pub fn set_wait(&self, wait: Option<Option<Duration>>) {
+        *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = wait;
+    }
+
     /// Whether writes are verified.
     pub fn verify(&self) -> bool {
         self.verify.load(Ordering::Relaxed)
@@ -430,6 +444,9 @@ impl DataWriter {
             return Err(Error::WriteNotInProgress { target: self.given.clone() });
         }
         self.cancel.store(true, Ordering::SeqCst);
+        if let Some((_, wr)) = &self.cancel_pipe {
+            let _ = std::io::Write::write(&mut &*wr, &[1]);
+        }
         Ok(())
     }
 
@@ -459,8 +476,31 @@ impl DataWriter {
         self.cancel.store(false, Ordering::SeqCst);
         let name = self.client_name();
         let plan = Plan { finalize: self.force_media_to_be_closed(), verify: self.verify() };
+        let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((rd, _)) = &self.cancel_pipe {
+            let mut buf = [0u8; 64];
+            while matches!(std::io::Read::read(&mut &*rd, &mut buf), Ok(n) if n > 0) {}
+        }
         let mut rec = self.recorder();
-        rec.with_exclusive_access(&name, |rec| run(rec.target(), source, plan, &self.cancel, on_update))
+        // Waiting: queue for the drive first (a cancel ends the wait); the
+        // write then nests in it.
+        let waited = match wait {
+            Some(timeout) if rec.lock_count() == 0 => {
+                let cancel = self.cancel_pipe.as_ref().map(|(rd, _)| rd.as_fd());
+                let w = crate::recorder::Wait { timeout, cancel, on_wait: None };
+                rec.acquire_exclusive_access_waiting(false, &name, w).map_err(|e| match e {
+                    Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
+                    e => e,
+                })?;
+                true
+            }
+            _ => false,
+        };
+        let r = rec.with_exclusive_access(&name, |rec| run(rec.target(), source, plan, &self.cancel, on_update));
+        if waited {
+            let _ = rec.release_exclusive_access();
+        }
+        r
     }
 }
 
