@@ -63,13 +63,13 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Everything `list` shows for one drive, plus MMC profiles, features and mode pages
+    /// Everything `list` shows for one drive, plus MMC profiles, features, mode pages and the medium (for an image file: its medium)
     #[command(after_help = exit_codes_help())]
     Info {
         /// One JSON object
         #[arg(long)]
         json: bool,
-        /// Drive (/dev/srN, a by-id link, an sg node)
+        /// Drive (/dev/srN, a by-id link, an sg node) or image file
         target: PathBuf,
     },
     /// Eject the medium, or close the tray with --close (refused while another client holds the drive)
@@ -125,6 +125,9 @@ pub struct BurnArgs {
     /// Wait for a drive another client holds: forever, or at most SECONDS
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "inf")]
     pub wait: Option<String>,
+    /// Volume name of the image made of a directory SOURCE (default: the directory's name)
+    #[arg(long, value_name = "NAME")]
+    pub volume: Option<String>,
     /// The size of a SOURCE of `-` (standard input), in bytes: a multiple of 2048
     #[arg(long, value_name = "BYTES")]
     pub size: Option<u64>,

@@ -27,17 +27,22 @@ fn source(a: &BurnArgs) -> Result<Source, Error> {
             a.source.display()
         )));
     }
-    Source::open(&a.source)
+    match &a.volume {
+        Some(v) if a.source.is_dir() => Source::directory(&a.source, v),
+        Some(_) => Err(Error::InvalidArgument(format!(
+            "--volume names the image made of a directory; {} is not one",
+            a.source.display()
+        ))),
+        None => Source::open(&a.source),
+    }
 }
 
 fn progress_bar(sectors: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(sectors * 2048);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>10} [{bar:30}] {percent:>3}% {binary_bytes_per_sec:>11} {eta:>4} left",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {percent:>3}% {bytes_per_sec:>11} {eta:>4} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar
 }

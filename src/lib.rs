@@ -169,7 +169,21 @@ fn list(json: bool) -> Result<u8, Error> {
 }
 
 fn info(json: bool, target: &Path) -> Result<u8, Error> {
-    let d = Recorder::open(target)?.drive_details()?;
+    let rec = Recorder::open(target)?;
+    if rec.target().kind == discrec::TargetKind::File {
+        // A virtual recorder has no drive to describe: its medium.
+        let m = rec.medium()?;
+        if json {
+            let mut v = serde_json::json!({"device": jsonpath::value(&rec.target().node)});
+            v["medium"] = output::json("the medium", &m)?;
+            say(v)?;
+        } else {
+            say(format_args!("image:     {}", rec.target().node.display()))?;
+            say(output::medium_line(Some(&m)))?;
+        }
+        return Ok(0);
+    }
+    let d = rec.drive_details()?;
     if json {
         say(output::json(&target.display().to_string(), &d)?)?;
         return Ok(0);

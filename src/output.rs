@@ -103,6 +103,23 @@ pub fn list_entry(d: &DriveInfo) -> String {
     line
 }
 
+/// `info`'s medium line: type, IMAPI2 state, space, and why it cannot be
+/// written.
+pub fn medium_line(m: Option<&discrec::medium::Medium>) -> String {
+    match m {
+        Some(m) => format!(
+            "medium:    {:?}, {}; {} of {} sectors free, next writable {}{}",
+            m.physical_type,
+            m.state,
+            m.free_sectors,
+            m.total_sectors,
+            m.next_writable_address,
+            m.why_not.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
+        ),
+        None => "medium:    none".into(),
+    }
+}
+
 /// `info`: one `field: value` line each, then profiles and features.
 pub fn info_lines(d: &DriveDetails) -> Vec<String> {
     let i = &d.info;
@@ -132,18 +149,7 @@ pub fn info_lines(d: &DriveDetails) -> Vec<String> {
     }
     out.push(format!("can load:  {:?}; can eject: {:?}; can lock: {:?}", d.can_load, d.can_eject, d.can_lock));
     out.push(format!("mode pages: {}", d.mode_pages.join(" ")));
-    out.push(match &d.medium {
-        Some(m) => format!(
-            "medium:    {:?}, {}; {} of {} sectors free, next writable {}{}",
-            m.physical_type,
-            m.state,
-            m.free_sectors,
-            m.total_sectors,
-            m.next_writable_address,
-            m.why_not.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
-        ),
-        None => "medium:    none".into(),
-    });
+    out.push(medium_line(d.medium.as_ref()));
     out.push(match &i.owner {
         Some(o) => format!("held by:   {o}"),
         None => "held by:   nobody".into(),
