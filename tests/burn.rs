@@ -472,3 +472,26 @@ fn burn_wait_queues_for_the_drive_and_a_signal_ends_the_wait() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
+
+#[test]
+fn info_tells_an_image_files_medium_before_and_after_a_burn() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 8);
+    let img = blank(&s, "disc.img");
+    let info = || {
+        let o = s.discrec().args(["info", "--json"]).arg(&img).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let before = info();
+    assert_eq!(before["medium"]["state"], serde_json::json!(["blank"]), "{before}");
+    assert!(before["medium"]["free_sectors"].as_u64().unwrap() > 8, "{before}");
+    let o = s.discrec().args(["burn", "--volume", "My Label"]).arg(&img).arg(&src).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "--volume is for directories: {}", stderr(&o));
+    assert!(s.discrec().arg("burn").arg(&img).arg(&src).status().unwrap().success());
+    let after = info();
+    assert_eq!(after["medium"]["state"], serde_json::json!(["non_empty_session", "finalized"]), "{after}");
+    assert_eq!(after["medium"]["free_sectors"], 0, "{after}");
+    let text = String::from_utf8(s.discrec().arg("info").arg(&img).output().unwrap().stdout).unwrap();
+    assert!(text.contains("already holds data") && text.contains("truncate it"), "{text}");
+}
