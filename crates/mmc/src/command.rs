@@ -26,6 +26,12 @@ pub mod cdb {
         [0x12, 0, 0, 0, len, 0]
     }
 
+    /// INQUIRY with EVPD: vital product data page `page`, up to `len` bytes.
+    pub fn inquiry_vpd(page: u8, len: u16) -> [u8; 6] {
+        let [hi, lo] = len.to_be_bytes();
+        [0x12, 0x01, page, hi, lo, 0]
+    }
+
     /// GET CONFIGURATION (0x46), all features (RT=0), up to `len` bytes.
     pub fn get_configuration(len: u16) -> [u8; 10] {
         let [hi, lo] = len.to_be_bytes();
@@ -168,6 +174,24 @@ pub fn data_out(fd: BorrowedFd<'_>, command: &'static str, cdb: &[u8], data: &[u
 pub fn inquiry(fd: BorrowedFd<'_>) -> Result<Inquiry> {
     let b = data_in(fd, "INQUIRY", &cdb::inquiry(96), 96)?;
     reply::parse_inquiry(&b).ok_or(Error::ShortReply { command: "INQUIRY", len: b.len() })
+}
+
+/// INQUIRY of vital product data page `page` (0x80 unit serial number,
+/// 0x83 device identification): the page's bytes.
+pub fn inquiry_vpd(fd: BorrowedFd<'_>, page: u8) -> Result<Vec<u8>> {
+    data_in(fd, "INQUIRY (VPD)", &cdb::inquiry_vpd(page, 255), 255)
+}
+
+/// The drive's identity for other machines: from VPD page 0x83 (a
+/// designator of type NAA, EUI-64 or T10 vendor ID, in that preference),
+/// else page 0x80 (unit serial number). `None` when the drive has neither.
+pub fn drive_identity(fd: BorrowedFd<'_>) -> Option<String> {
+    if let Ok(b) = inquiry_vpd(fd, 0x83) {
+        if let Some(id) = reply::parse_device_identification(&b) {
+            return Some(id);
+        }
+    }
+    inquiry_vpd(fd, 0x80).ok().and_then(|b| reply::parse_unit_serial(&b)).map(|s| format!("serial:{s}"))
 }
 
 /// GET CONFIGURATION, all features.

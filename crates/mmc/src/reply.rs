@@ -365,6 +365,56 @@ pub fn parse_read_capacity(b: &[u8]) -> Option<(u32, u32)> {
     (b.len() >= 8).then(|| (be32(b, 0), be32(b, 4)))
 }
 
+/// The unit serial number of VPD page 0x80, trimmed; `None` when empty
+/// or not that page.
+pub fn parse_unit_serial(b: &[u8]) -> Option<String> {
+    if b.len() < 4 || b[1] != 0x80 {
+        return None;
+    }
+    let len = (u16::from_be_bytes([b[2], b[3]]) as usize).min(b.len() - 4);
+    let s = ascii(&b[4..4 + len]);
+    (!s.is_empty()).then_some(s)
+}
+
+/// The best designator of VPD page 0x83 (device identification) for
+/// telling one logical unit from every other: NAA (type 3), then EUI-64
+/// (2), then T10 vendor ID (1), each associated with the logical unit;
+/// as `naa:HEX`, `eui:HEX` or `t10:TEXT`. `None` when there is none.
+pub fn parse_device_identification(b: &[u8]) -> Option<String> {
+    if b.len() < 4 || b[1] != 0x83 {
+        return None;
+    }
+    let end = (4 + u16::from_be_bytes([b[2], b[3]]) as usize).min(b.len());
+    let mut best: Option<(u8, String)> = None;
+    let mut i = 4;
+    while i + 4 <= end {
+        let code_set = b[i] & 0x0f;
+        let association = (b[i + 1] >> 4) & 0x03;
+        let kind = b[i + 1] & 0x0f;
+        let len = b[i + 3] as usize;
+        let Some(id) = b.get(i + 4..(i + 4 + len).min(end)) else { break };
+        i += 4 + len;
+        if association != 0 || id.is_empty() {
+            continue;
+        }
+        let rank = match kind {
+            3 => 3,
+            2 => 2,
+            1 => 1,
+            _ => continue,
+        };
+        let text = match (kind, code_set) {
+            (1, _) | (_, 2) | (_, 3) => format!("t10:{}", ascii(id).split_whitespace().collect::<Vec<_>>().join(" ")),
+            (3, _) => format!("naa:{}", id.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+            _ => format!("eui:{}", id.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        };
+        if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+            best = Some((rank, text));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +496,26 @@ mod tests {
         assert_eq!(parse_track_information(&t[..28]).unwrap().track, 1);
         assert_eq!(parse_read_capacity(&[0, 0, 1, 0, 0, 0, 8, 0]), Some((256, 2048)));
         assert_eq!(parse_read_capacity(&[0; 7]), None);
+    }
+
+    #[test]
+    fn vpd_identity_prefers_naa_then_serial() {
+        // Page 0x83 with a T10 vendor ID and an NAA designator.
+        let mut p = vec![0x05, 0x83, 0, 0];
+        p.extend_from_slice(&[0x02, 0x01, 0, 8]);
+        p.extend_from_slice(b"IET     ");
+        p.extend_from_slice(&[0x01, 0x03, 0, 8, 0x60, 0, 0xe, 0xd0, 0, 0, 0, 1]);
+        let n = (p.len() - 4) as u16;
+        p[2..4].copy_from_slice(&n.to_be_bytes());
+        assert_eq!(parse_device_identification(&p).as_deref(), Some("naa:60000ed000000001"));
+        // Target-port designators (association 1) do not name the unit.
+        p[4 + 12 + 1] = 0x13;
+        assert_eq!(parse_device_identification(&p).as_deref(), Some("t10:IET"));
+        for cut in 0..p.len() {
+            let _ = parse_device_identification(&p[..cut]);
+        }
+        let s = [0x05, 0x80, 0, 8, b' ', b'b', b'e', b'a', b'f', b'1', b'1', b' '];
+        assert_eq!(parse_unit_serial(&s).as_deref(), Some("beaf11"));
+        assert_eq!(parse_unit_serial(&[0x05, 0x80, 0, 0]), None);
     }
 }
