@@ -135,6 +135,17 @@ pub enum Error {
         target: PathBuf,
     },
 
+    /// The cluster lock failed: the coordination service could not be
+    /// reached in time, refused, or the lock was lost while held (E_FAIL).
+    /// Never a silent fallback to the local lock alone.
+    #[error("cluster lock ({service}): {detail}")]
+    Cluster {
+        /// The service, as its URLs.
+        service: String,
+        /// What went wrong and what to do.
+        detail: String,
+    },
+
     /// The command to run holding the drive could not be run (`exec`
     /// failed; E_FAIL). Exit 127 when it was not found, else 126, as a
     /// shell says.
@@ -297,7 +308,7 @@ impl Error {
             Error::RecorderNotSupported { .. } => "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED",
             Error::WriterClientName(_) => "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID",
             Error::VerificationFailed { .. } => "E_IMAPI_BURN_VERIFICATION_FAILED",
-            Error::Source { .. } | Error::CannotRun { .. } => "E_FAIL",
+            Error::Source { .. } | Error::CannotRun { .. } | Error::Cluster { .. } => "E_FAIL",
         }
     }
 
@@ -327,7 +338,7 @@ impl Error {
             Error::RecorderNotSupported { .. } => 0xC0AA_0407,
             Error::WriterClientName(_) => 0xC0AA_0408,
             Error::VerificationFailed { .. } => 0xC0AA_0007,
-            Error::Source { .. } | Error::CannotRun { .. } => 0x8000_4005,
+            Error::Source { .. } | Error::CannotRun { .. } | Error::Cluster { .. } => 0x8000_4005,
         }
     }
 
@@ -358,6 +369,7 @@ impl Error {
             Error::WriterClientName(_) => 23,
             Error::VerificationFailed { .. } => 24,
             Error::Source { .. } => 25,
+            Error::Cluster { .. } => 26,
             Error::CannotRun { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => 127,
             Error::CannotRun { .. } => 126,
         }
@@ -461,6 +473,7 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (23, "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID 0xC0AA0408", "bad client name for a write"),
     (24, "E_IMAPI_BURN_VERIFICATION_FAILED 0xC0AA0007", "what was read back differs from the source"),
     (25, "E_FAIL 0x80004005", "the source could not be read as announced (the message names it)"),
+    (26, "E_FAIL 0x80004005", "the cluster lock failed: etcd unreachable or refusing, or the lock was lost"),
 ];
 
 fn describe_holders(holders: &[Holder]) -> String {
@@ -519,7 +532,7 @@ mod tests {
     #[test]
     fn every_code_has_a_line_in_the_exit_code_table() {
         let codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _, _)| *c).collect();
-        for c in 2..=25u8 {
+        for c in 2..=26u8 {
             assert!(codes.contains(&c), "exit code {c} is not in EXIT_CODES");
         }
     }

@@ -31,6 +31,7 @@
 //! | [`holders`] | who holds or uses a drive, from `/proc/locks`, `/proc/*/fd` and sysfs |
 //! | [`owner`] | the [`Owner`] of a drive (`ExclusiveAccessOwner`) |
 //! | [`error`] | [`Error`], each variant with its IMAPI2 / Win32 value |
+//! | [`cluster`] | what a coordination service for drives shared between machines must do |
 //! | [`client_name`] | client names (C4) |
 //! | [`target`] | what a user names, resolved to the drive behind it |
 //! | [`medium`] | the medium in a recorder: type, state flags, capacity, whether it can be written |
@@ -56,6 +57,7 @@ pub mod mounts;
 pub mod holders;
 pub mod owner;
 pub mod error;
+pub mod cluster;
 pub mod client_name;
 pub mod target;
 pub mod medium;

@@ -31,6 +31,10 @@ pub struct Owner {
     /// The kind of lock the holder has on the drive (a discrec client: `flock`).
     #[serde(skip)]
     pub lock: LockKind,
+    /// The machine the holder runs on, for a holder of the cluster lock
+    /// (`None`: this machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 fn ser_since<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -55,7 +59,10 @@ impl Owner {
     /// taken before `exec` (`discrec lock -- COMMAND`) and kept across it,
     /// by the same user.
     pub fn is_this_process(&self) -> bool {
-        self.by_discrec && self.pid == Some(own_pid()) && self.uid == Some(rustix::process::geteuid().as_raw())
+        self.host.is_none()
+            && self.by_discrec
+            && self.pid == Some(own_pid())
+            && self.uid == Some(rustix::process::geteuid().as_raw())
     }
 
     /// `held by OWNER since TIME` (RFC 3339, seconds), or without `since`
@@ -96,6 +103,9 @@ impl fmt::Display for Owner {
         match &self.client_name {
             Some(n) => {
                 write!(f, "\"{n}\" ({}", proc_label(self.pid, self.command.as_deref()))?;
+                if let Some(h) = &self.host {
+                    write!(f, " on {h}")?;
+                }
                 if let Some(u) = &self.user {
                     write!(f, ", user {u}")?;
                 }
@@ -129,6 +139,7 @@ pub(crate) fn own_owner(client: &str, since: SystemTime) -> Owner {
         by_discrec: true,
         command: Some(own_command().to_string()),
         lock: LockKind::Flock,
+        host: None,
     }
 }
 
@@ -144,5 +155,6 @@ pub(crate) fn foreign_owner(pid: Option<i32>, lock: LockKind) -> Owner {
         by_discrec: false,
         command: pid.and_then(command_of),
         lock,
+        host: None,
     }
 }

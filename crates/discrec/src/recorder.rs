@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::client_name;
+use crate::cluster::{ClusterHold, Coordinator};
 use crate::error::{Error, Result};
 use crate::holders::{self, Holder};
 use crate::key::TargetKind;
@@ -28,6 +29,10 @@ pub struct Recorder {
     held: Option<Held>,
     client_name: Option<String>,
     closed: bool,
+    /// The coordination service and this drive's key in it, when the
+    /// drive is shared between machines.
+    cluster: Option<(std::sync::Arc<dyn Coordinator>, String)>,
+    cluster_hold: Option<Box<dyn ClusterHold>>,
 }
 
 /// What `status` reports about a drive.
@@ -74,7 +79,16 @@ impl Recorder {
     /// Like [`Recorder::open`] with the given record directories.
     pub fn open_with(path: impl AsRef<Path>, dirs: RecordDirs) -> Result<Recorder> {
         let target = Target::resolve(path.as_ref())?;
-        Ok(Recorder { target, dirs, count: 0, held: None, client_name: None, closed: false })
+        Ok(Recorder {
+            target,
+            dirs,
+            count: 0,
+            held: None,
+            client_name: None,
+            closed: false,
+            cluster: None,
+            cluster_hold: None,
+        })
     }
 
     /// The resolved target.
@@ -152,11 +166,52 @@ impl Recorder {
             })?;
             return Ok(());
         }
+        let (waiting, limit, cancel) = (patience.wait, patience.limit, patience.cancel);
         let held = lock::acquire(&self.target, &self.dirs, force, client_name, patience)?;
+        // The local lock first, then the cluster's; without it, the local
+        // one is given back.
+        if let Some((service, key)) = &self.cluster {
+            let wait = waiting.then(|| limit.map(|l| l.saturating_duration_since(Instant::now())));
+            let me = crate::owner::own_owner(client_name, std::time::SystemTime::now());
+            match service.acquire(key, &self.target.given, &me, wait, cancel) {
+                Ok(h) => self.cluster_hold = Some(h),
+                Err(e) => {
+                    held.release();
+                    return Err(e);
+                }
+            }
+        }
         self.held = Some(held);
         self.count = 1;
         self.client_name = Some(client_name.to_string());
         Ok(())
+    }
+
+    /// Share this drive with other machines through `service`, under
+    /// `key` (the same on every machine: see `discrec_mmc::drive_identity`).
+    /// From then on every acquire also takes the cluster lock, and the
+    /// owner query asks the cluster when no one holds the drive here.
+    /// Refused while this handle holds the drive.
+    pub fn set_cluster(&mut self, service: std::sync::Arc<dyn Coordinator>, key: impl Into<String>) -> Result<()> {
+        self.check_open()?;
+        if self.count > 0 {
+            return Err(Error::InvalidArgument(
+                "the cluster of a recorder cannot change while it holds the drive; release it first".into(),
+            ));
+        }
+        self.cluster = Some((service, key.into()));
+        Ok(())
+    }
+
+    /// Why this handle's cluster lock was lost, once it was: stop using
+    /// the drive, another machine may hold it now.
+    pub fn cluster_lock_lost(&self) -> Option<String> {
+        self.cluster_hold.as_ref().and_then(|h| h.lost())
+    }
+
+    /// The fencing token of this handle's cluster lock, while it holds one.
+    pub fn fencing_token(&self) -> Option<i64> {
+        self.cluster_hold.as_ref().map(|h| h.fencing_token())
     }
 
     /// `ReleaseExclusiveAccess`: one release per acquire; the drive is free
@@ -179,6 +234,11 @@ impl Recorder {
     fn release_all(&mut self) {
         self.count = 0;
         self.client_name = None;
+        // The cluster's lock first: the local one keeps this machine's
+        // other clients off until the cluster knows the drive is free.
+        if let Some(c) = self.cluster_hold.take() {
+            c.release();
+        }
         if let Some(h) = self.held.take() {
             h.release();
             // Best effort: only root may write uevent files.
@@ -194,7 +254,11 @@ impl Recorder {
     #[doc(alias = "get_ExclusiveAccessOwner")]
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
-        query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)
+        let here = query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)?;
+        match (&here, &self.cluster) {
+            (None, Some((service, key))) => service.owner(key),
+            _ => Ok(here),
+        }
     }
 
     /// A guard that releases on drop.

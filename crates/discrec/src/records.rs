@@ -411,6 +411,7 @@ fn read_record(
             // What it runs now: a `discrec lock -- COMMAND` holder became COMMAND.
             command: Some(command),
             lock: LockKind::Flock,
+            host: None,
         });
     }
     None

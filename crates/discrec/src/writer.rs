@@ -496,7 +496,10 @@ impl DataWriter {
             }
             _ => false,
         };
-        let r = rec.with_exclusive_access(&name, |rec| run(rec.target(), source, plan, &self.cancel, on_update));
+        let r = rec.with_exclusive_access(&name, |rec| {
+            let lost = || rec.cluster_lock_lost();
+            run(rec.target(), source, plan, &self.cancel, &lost, on_update)
+        });
         if waited {
             let _ = rec.release_exclusive_access();
         }
@@ -761,6 +764,7 @@ fn run(
     source: Source,
     plan: Plan,
     cancel: &AtomicBool,
+    lost: &dyn Fn() -> Option<String>,
     on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
 ) -> Result<WriteReport> {
     let started = Instant::now();
@@ -820,7 +824,7 @@ fn run(
                 }
             })
         });
-        let r = write_all(t, fd, &m, source, plan, cancel, &shared, start, started);
+        let r = write_all(t, fd, &m, source, plan, cancel, lost, &shared, start, started);
         finished.store(true, Ordering::Release);
         if let Some(h) = reporter {
             h.thread().unpark();
@@ -844,6 +848,7 @@ fn write_all(
     source: Source,
     plan: Plan,
     cancel: &AtomicBool,
+    lost: &dyn Fn() -> Option<String>,
     shared: &Arc<Shared>,
     start: u64,
     started: Instant,
@@ -885,9 +890,24 @@ fn write_all(
     let end = start + sectors;
     let cancelled = |written: u64| Error::WriteCancelled { target: t.given.clone(), sectors_written: written };
     let mut stop: Option<Error> = None;
+    let mut lock_lost = false;
     while lba < end {
         if cancel.load(Ordering::SeqCst) {
             stop = Some(cancelled(lba - start));
+            break;
+        }
+        // A cluster lock lost: another machine may be granted the drive
+        // now; not one more command goes to it.
+        if let Some(why) = lost() {
+            lock_lost = true;
+            stop = Some(Error::Cluster {
+                service: "the cluster".into(),
+                detail: format!(
+                    "the lock of {} was lost after {} sectors ({why}); the write stopped and the medium holds an incomplete recording",
+                    t.given.display(),
+                    lba - start
+                ),
+            });
             break;
         }
         let (buf, n, digest) = match full_rx.recv_timeout(CANCEL_POLL) {
@@ -965,7 +985,7 @@ fn write_all(
         // A drive with a track begun gets it closed, so the disc stays
         // readable and its state says what is on it; nothing to do for
         // files and devices. The original error wins over a close error.
-        if matches!(sink, Sink::Drive { .. }) && lba > start {
+        if matches!(sink, Sink::Drive { .. }) && lba > start && !lock_lost {
             set(WriteAction::Finalization);
             let _ = sink.finish(t, false);
         }
