@@ -1,0 +1,430 @@
+//! The cluster lock in etcd: a [`discrec::cluster::Coordinator`] that
+//! grants a drive to one client across machines, so that two hosts that
+//! see one recorder (iSCSI, a SAN, a disc publisher) never write it at the
+//! same time.
+//!
+//! One drive is one key prefix, `discrec/drive/KEY/`. A client that wants
+//! the drive grants itself a lease (TTL, default 10 s, kept alive while it
+//! holds the drive) and, in one transaction, creates
+//! `discrec/drive/KEY/LEASE` if absent, holding its owner record (client
+//! name, host, pid, user, since). The holder is the key with the lowest
+//! creation revision; waiters queue by creation revision (first come,
+//! first served) and each watches the one before it. Release deletes the
+//! key and revokes the lease; a holder that dies without releasing loses
+//! the drive when its lease expires, at most TTL later.
+//!
+//! The holder renews its lease every TTL/3 and counts the lock lost as
+//! soon as no renewal has succeeded for 2/3 of the TTL: before the lease
+//! can expire in etcd, so it knows before anyone else can be granted the
+//! drive. etcd calls run on a runtime of this crate's own; the core stays
+//! synchronous.
+
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use discrec::cluster::{ClusterHold, Coordinator};
+use discrec::{Error, Owner, Result};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
+    WatchOptions,
+};
+
+/// Where etcd is and how to talk to it (the flags and variables `etcdctl`
+/// takes).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Endpoints, `http://host:2379`.
+    pub endpoints: Vec<String>,
+    /// Lease time to live.
+    pub ttl: Duration,
+    /// Longest any one call to etcd may take (connecting included).
+    pub timeout: Duration,
+    /// User and password (`ETCDCTL_USER=user:password`).
+    pub user: Option<(String, String)>,
+    /// This machine's name in owner records (default: the host name).
+    pub host: String,
+}
+
+impl Config {
+    /// `endpoints` separated by commas, with the defaults: TTL 10 s,
+    /// timeout 3 s, user from `ETCDCTL_USER`, host name from `uname`
+    /// (`DISCREC_HOSTNAME` overrides it).
+    pub fn new(endpoints: &str) -> Config {
+        let user = std::env::var("ETCDCTL_USER").ok().and_then(|u| {
+            let (n, p) = u.split_once(':')?;
+            Some((n.to_string(), p.to_string()))
+        });
+        let host = std::env::var("DISCREC_HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| rustix::system::uname().nodename().to_string_lossy().into_owned());
+        Config {
+            endpoints: endpoints.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect(),
+            ttl: Duration::from_secs(10),
+            timeout: Duration::from_secs(3),
+            user,
+            host,
+        }
+    }
+
+    /// From `DISCREC_ETCD` (else `ETCDCTL_ENDPOINTS`), if set.
+    pub fn from_env() -> Option<Config> {
+        let e = std::env::var("DISCREC_ETCD").ok().or_else(|| std::env::var("ETCDCTL_ENDPOINTS").ok())?;
+        Some(Config::new(&e)).filter(|c| !c.endpoints.is_empty())
+    }
+}
+
+/// What a holder's key holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Record {
+    client_name: String,
+    host: String,
+    pid: Option<i32>,
+    uid: Option<u32>,
+    user: Option<String>,
+    since_ms: u128,
+    command: Option<String>,
+}
+
+impl Record {
+    fn owner(self) -> Owner {
+        Owner {
+            client_name: Some(self.client_name),
+            pid: self.pid,
+            uid: self.uid,
+            user: self.user,
+            since: Some(UNIX_EPOCH + Duration::from_millis(self.since_ms.min(u64::MAX as u128) as u64)),
+            by_discrec: true,
+            command: self.command,
+            lock: discrec::holders::LockKind::Flock,
+            host: Some(self.host),
+        }
+    }
+}
+
+/// The etcd coordinator.
+pub struct Etcd {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    cfg: Config,
+}
+
+impl std::fmt::Debug for Etcd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Etcd").field("endpoints", &self.cfg.endpoints).finish_non_exhaustive()
+    }
+}
+
+/// A key of the drive's queue: its name, its owner record, its creation
+/// revision.
+type Entry = (Vec<u8>, Vec<u8>, i64);
+
+fn prefix(key: &str) -> String {
+    format!("discrec/drive/{key}/")
+}
+
+impl Etcd {
+    /// Connect, within the configured timeout: an etcd that cannot be
+    /// reached is an error naming its URLs, never a hang.
+    pub fn connect(cfg: Config) -> Result<Etcd> {
+        let service = cfg.endpoints.join(",");
+        let fail = |detail: String| Error::Cluster { service: service.clone(), detail };
+        if cfg.endpoints.is_empty() {
+            return Err(fail("no etcd endpoint given; use --cluster http://HOST:2379 or DISCREC_ETCD".into()));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| fail(format!("cannot start the etcd client's runtime: {e}")))?;
+        let mut opts = ConnectOptions::new().with_connect_timeout(cfg.timeout).with_timeout(cfg.timeout);
+        if let Some((u, p)) = &cfg.user {
+            opts = opts.with_user(u.clone(), p.clone());
+        }
+        let endpoints = cfg.endpoints.clone();
+        let client = rt
+            .block_on(async {
+                let mut c = tokio::time::timeout(cfg.timeout, Client::connect(endpoints, Some(opts)))
+                    .await
+                    .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
+                    .map_err(|e| e.to_string())?;
+                // A connection is lazy: one real call proves etcd answers.
+                tokio::time::timeout(cfg.timeout, c.status())
+                    .await
+                    .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
+                    .map_err(|e| e.to_string())?;
+                Ok::<Client, String>(c)
+            })
+            .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
+        Ok(Etcd { rt, client, cfg })
+    }
+
+    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::Cluster { service: self.describe(), detail: format!("{what}: {e}") }
+    }
+
+    /// Run `f` on the runtime, bounded by the timeout.
+    fn call<T, F>(&self, what: &str, f: F) -> Result<T>
+    where
+        F: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        self.rt.block_on(async {
+            match tokio::time::timeout(self.cfg.timeout, f).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(self.fail(what, e)),
+                Err(_) => Err(self.fail(what, format!("no answer within {:?}", self.cfg.timeout))),
+            }
+        })
+    }
+
+    /// The first key under the drive's prefix: its holder.
+    fn first(&self, key: &str) -> Result<Option<Entry>> {
+        let mut c = self.client.clone();
+        let opts = GetOptions::new().with_prefix().with_sort(SortTarget::Create, SortOrder::Ascend).with_limit(1);
+        let r = self.call("cannot read the drive's holder", c.get(prefix(key), Some(opts)))?;
+        Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.create_revision())))
+    }
+
+    /// The waiter just before creation revision `rev`, if any.
+    fn before(&self, key: &str, rev: i64) -> Result<Option<(Vec<u8>, i64)>> {
+        let mut c = self.client.clone();
+        let opts = GetOptions::new()
+            .with_prefix()
+            .with_sort(SortTarget::Create, SortOrder::Descend)
+            .with_max_create_revision(rev - 1)
+            .with_limit(1);
+        let r = self.call("cannot read the drive's queue", c.get(prefix(key), Some(opts)))?;
+        Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.mod_revision())))
+    }
+
+    fn give_up(&self, my_key: &str, lease: i64) {
+        let mut c = self.client.clone();
+        let _ = self.call("delete", c.delete(my_key.to_string(), None));
+        let _ = self.call("revoke", c.lease_revoke(lease));
+    }
+}
+
+fn readable(fd: Option<BorrowedFd<'_>>) -> bool {
+    let Some(fd) = fd else { return false };
+    let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+    matches!(rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+}
+
+impl Coordinator for Etcd {
+    fn acquire(
+        &self,
+        key: &str,
+        target: &std::path::Path,
+        owner: &Owner,
+        wait: Option<Option<Duration>>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<Box<dyn ClusterHold>> {
+        let started = Instant::now();
+        let ttl = self.cfg.ttl.as_secs().max(2) as i64;
+        let mut c = self.client.clone();
+        let lease = self.call("cannot grant a lease", c.lease_grant(ttl, None))?.id();
+        let my_key = format!("{}{lease:x}", prefix(key));
+        let record = Record {
+            client_name: owner.client_name.clone().unwrap_or_default(),
+            host: self.cfg.host.clone(),
+            pid: owner.pid,
+            uid: owner.uid,
+            user: owner.user.clone(),
+            since_ms: owner.since.and_then(|s| s.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis()).unwrap_or(0),
+            command: owner.command.clone(),
+        };
+        let value = serde_json::to_vec(&record).unwrap_or_default();
+        // Created only if absent, in one transaction, bound to the lease.
+        let txn = Txn::new()
+            .when([Compare::create_revision(my_key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease)))]);
+        let r = match self.call("cannot queue for the drive", c.txn(txn)) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.call("revoke", c.lease_revoke(lease));
+                return Err(e);
+            }
+        };
+        let my_rev = r.header().map(|h| h.revision()).unwrap_or(0);
+        // The lease is kept alive from now on, waiting included.
+        let hold = Hold::start(self, lease, my_key.clone(), my_rev);
+        loop {
+            let first = match self.first(key) {
+                Ok(f) => f,
+                Err(e) => {
+                    hold.stop();
+                    self.give_up(&my_key, lease);
+                    return Err(e);
+                }
+            };
+            match first {
+                Some((k, _, _)) if k == my_key.as_bytes() => return Ok(Box::new(hold)),
+                Some((_, v, _)) if wait.is_none() => {
+                    hold.stop();
+                    self.give_up(&my_key, lease);
+                    let owner = serde_json::from_slice::<Record>(&v).map(Record::owner).unwrap_or_else(|_| Owner {
+                        client_name: Some("an unknown client".into()),
+                        pid: None,
+                        uid: None,
+                        user: None,
+                        since: None,
+                        by_discrec: true,
+                        command: None,
+                        lock: discrec::holders::LockKind::Flock,
+                        host: Some("another host".into()),
+                    });
+                    return Err(Error::RecorderLocked { target: target.to_path_buf(), owner: Box::new(owner) });
+                }
+                None => {
+                    hold.stop();
+                    self.give_up(&my_key, lease);
+                    return Err(self.fail("the queue", "our key vanished (the lease expired while queueing)"));
+                }
+                Some((_, v, _)) => {
+                    // Waiting: watch the waiter before us until it goes.
+                    let limit = wait.flatten().map(|d| started + d);
+                    let Some((prev, prev_mod)) = self.before(key, my_rev)? else { continue };
+                    let mut c = self.client.clone();
+                    let opts = WatchOptions::new().with_start_revision(prev_mod + 1);
+                    let mut stream = self.call("cannot watch the queue", c.watch(prev, Some(opts)))?;
+                    loop {
+                        if readable(cancel) {
+                            hold.stop();
+                            self.give_up(&my_key, lease);
+                            return Err(Error::Cancelled { target: target.to_path_buf() });
+                        }
+                        if limit.is_some_and(|l| Instant::now() >= l) {
+                            hold.stop();
+                            self.give_up(&my_key, lease);
+                            let owner = serde_json::from_slice::<Record>(&v).map(Record::owner).ok();
+                            return Err(match owner {
+                                Some(o) => Error::RecorderLocked { target: target.to_path_buf(), owner: Box::new(o) },
+                                None => self.fail("waiting", "timed out"),
+                            });
+                        }
+                        let next = self.rt.block_on(async {
+                            tokio::time::timeout(Duration::from_millis(50), stream.message()).await
+                        });
+                        match next {
+                            Err(_) => continue,
+                            Ok(Ok(Some(resp))) => {
+                                if resp.events().iter().any(|e| e.event_type() == EventType::Delete) {
+                                    break;
+                                }
+                            }
+                            Ok(Ok(None)) | Ok(Err(_)) => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn owner(&self, key: &str) -> Result<Option<Owner>> {
+        Ok(self.first(key)?.and_then(|(_, v, _)| serde_json::from_slice::<Record>(&v).ok()).map(Record::owner))
+    }
+
+    fn describe(&self) -> String {
+        format!("etcd at {}", self.cfg.endpoints.join(","))
+    }
+}
+
+/// A held (or queued) key and the keep-alive of its lease.
+struct Hold {
+    lease: i64,
+    key: String,
+    revision: i64,
+    client: Client,
+    handle: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    lost: Arc<Mutex<Option<String>>>,
+    last_ok: Arc<Mutex<Instant>>,
+    ttl: Duration,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hold").field("key", &self.key).field("revision", &self.revision).finish_non_exhaustive()
+    }
+}
+
+impl Hold {
+    fn start(etcd: &Etcd, lease: i64, key: String, revision: i64) -> Hold {
+        let hold = Hold {
+            lease,
+            key,
+            revision,
+            client: etcd.client.clone(),
+            handle: etcd.rt.handle().clone(),
+            stop: Arc::new(AtomicBool::new(false)),
+            lost: Arc::new(Mutex::new(None)),
+            last_ok: Arc::new(Mutex::new(Instant::now())),
+            ttl: etcd.cfg.ttl,
+            timeout: etcd.cfg.timeout,
+        };
+        let (mut c, stop, lost, last_ok, ttl) =
+            (hold.client.clone(), hold.stop.clone(), hold.lost.clone(), hold.last_ok.clone(), hold.ttl);
+        hold.handle.spawn(async move {
+            let every = ttl / 3;
+            let fail = |why: String| *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+            let (mut keeper, mut stream) = match c.lease_keep_alive(lease).await {
+                Ok(k) => k,
+                Err(e) => return fail(format!("cannot keep the lease alive: {e}")),
+            };
+            while !stop.load(Ordering::SeqCst) {
+                let renewed = async {
+                    keeper.keep_alive().await?;
+                    stream.message().await
+                };
+                match tokio::time::timeout(every, renewed).await {
+                    Ok(Ok(Some(r))) if r.ttl() > 0 => {
+                        *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now()
+                    }
+                    Ok(Ok(Some(_))) => return fail("the lease expired in etcd".into()),
+                    Ok(Ok(None)) => return fail("etcd closed the keep-alive stream".into()),
+                    Ok(Err(e)) => return fail(format!("the keep-alive failed: {e}")),
+                    Err(_) => {}
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        hold
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl ClusterHold for Hold {
+    fn lost(&self) -> Option<String> {
+        if let Some(why) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Some(why);
+        }
+        // Not renewed for 2/3 of the TTL: the lease may expire at any time
+        // now (etcd counts from its last renewal, which was no later).
+        let since = self.last_ok.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+        (since > self.ttl * 2 / 3).then(|| format!("the lease was not renewed for {:.1} s", since.as_secs_f64()))
+    }
+
+    fn fencing_token(&self) -> i64 {
+        self.revision
+    }
+
+    fn release(self: Box<Self>) {
+        self.stop();
+        let (mut c, key, lease, timeout) = (self.client.clone(), self.key.clone(), self.lease, self.timeout);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let _ = tokio::time::timeout(timeout, c.delete(key, None)).await;
+                let _ = tokio::time::timeout(timeout, c.lease_revoke(lease)).await;
+            });
+            Some(())
+        })
+        .join();
+    }
+}

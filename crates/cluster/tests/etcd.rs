@@ -1,0 +1,155 @@
+//! The cluster lock against a real etcd (Debian's etcd-server 3.4, started
+//! here on 127.0.0.1 with a temporary data directory). Two "hosts" are two
+//! clients with distinct host names sharing one cluster key, each on its
+//! own image file: the same drive as two machines would see it.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use discrec::Recorder;
+use discrec_cluster::{Config, Etcd};
+
+struct EtcdServer {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A single-member etcd, or `None` (with the reason printed) without one.
+fn etcd() -> Option<EtcdServer> {
+    if Command::new("etcd").arg("--version").output().is_err() {
+        assert!(std::env::var("DISCREC_REQUIRE_ALL").as_deref() != Ok("1"), "etcd is required (DISCREC_REQUIRE_ALL=1)");
+        println!("SKIP: etcd is not installed (apt install etcd-server)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (client, peer) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let child = Command::new("etcd")
+        .args(["--name", "t", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("t={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "etcd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(EtcdServer { child, url, _dir: dir })
+}
+
+fn host(url: &str, name: &str, ttl: u64) -> Arc<Etcd> {
+    let mut cfg = Config::new(url);
+    cfg.host = name.into();
+    cfg.ttl = Duration::from_secs(ttl);
+    Arc::new(Etcd::connect(cfg).unwrap())
+}
+
+fn recorder(dir: &Path, name: &str, service: Arc<Etcd>) -> Recorder {
+    let img = dir.join(name);
+    std::fs::File::create(&img).unwrap();
+    let run = dir.join(format!("run-{name}"));
+    std::fs::create_dir_all(&run).unwrap();
+    let mut r = Recorder::open_in(&img, &run).unwrap();
+    r.set_cluster(service, "drive-under-test").unwrap();
+    r
+}
+
+#[test]
+fn one_holder_across_hosts_named_with_its_host() {
+    let Some(server) = etcd() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 10));
+    let mut b = recorder(d.path(), "b.img", host(&server.url, "host-b", 10));
+    a.acquire_exclusive_access(false, "Burner A").unwrap();
+    assert!(a.fencing_token().unwrap() > 0);
+    let e = b.acquire_exclusive_access(false, "Burner B").unwrap_err();
+    assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{e}");
+    assert!(e.to_string().contains("\"Burner A\"") && e.to_string().contains("on host-a"), "{e}");
+    let o = b.exclusive_access_owner().unwrap().expect("B sees A's hold");
+    assert_eq!((o.client_name.as_deref(), o.host.as_deref()), (Some("Burner A"), Some("host-a")));
+    // B's refusal left B's local lock free.
+    assert!(Recorder::open_in(d.path().join("b.img"), d.path().join("run-b.img")).unwrap().lock_count() == 0);
+    // Nested acquires count on the handle; the cluster lock goes at zero.
+    a.acquire_exclusive_access(false, "Burner A").unwrap();
+    a.release_exclusive_access().unwrap();
+    assert!(b.acquire_exclusive_access(false, "Burner B").is_err(), "released at a count of 1");
+    a.release_exclusive_access().unwrap();
+    b.acquire_exclusive_access(false, "Burner B").unwrap();
+    let o = a.exclusive_access_owner().unwrap().unwrap();
+    assert_eq!((o.client_name.as_deref(), o.host.as_deref()), (Some("Burner B"), Some("host-b")));
+    let (ta, tb) = (0, b.fencing_token().unwrap());
+    assert!(tb > ta);
+    b.release_exclusive_access().unwrap();
+    assert!(a.exclusive_access_owner().unwrap().is_none());
+}
+
+#[test]
+fn a_waiter_on_another_host_gets_the_drive_on_release() {
+    let Some(server) = etcd() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 10));
+    a.acquire_exclusive_access(false, "First").unwrap();
+    let url = server.url.clone();
+    let dir = d.path().to_path_buf();
+    let waiter = std::thread::spawn(move || {
+        let mut b = recorder(&dir, "b.img", host(&url, "host-b", 10));
+        let t = Instant::now();
+        b.acquire_exclusive_access_wait(false, "Second", Some(Duration::from_secs(10))).map(|_| t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let released = Instant::now();
+    a.release_exclusive_access().unwrap();
+    let waited = waiter.join().unwrap().unwrap();
+    println!("hand-over across hosts: {:?} after release", released.elapsed());
+    assert!(waited >= Duration::from_millis(400) && released.elapsed() < Duration::from_secs(2), "{waited:?}");
+}
+
+#[test]
+fn unreachable_etcd_is_a_bounded_error_naming_the_url() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    let e = Etcd::connect(Config::new(&url)).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(8), "took {:?}", t.elapsed());
+    assert_eq!((e.name(), e.exit_code()), ("E_FAIL", 26), "{e}");
+    assert!(e.to_string().contains(&url), "{e}");
+}
+
+#[test]
+fn a_holder_cut_off_from_etcd_knows_before_its_lease_expires() {
+    let Some(mut server) = etcd() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 3));
+    a.acquire_exclusive_access(false, "Cut Off").unwrap();
+    assert!(a.cluster_lock_lost().is_none());
+    let cut = Instant::now();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    while a.cluster_lock_lost().is_none() {
+        assert!(cut.elapsed() < Duration::from_secs(3), "not told within the 3 s TTL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("lost after {:?}: {}", cut.elapsed(), a.cluster_lock_lost().unwrap());
+    assert!(cut.elapsed() < Duration::from_secs(3));
+}
