@@ -43,6 +43,9 @@ pub enum Cmd {
         /// Print one JSON object
         #[arg(long)]
         json: bool,
+        /// The cluster lock
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Drive (/dev/srN, a by-id link, an sg node) or image file
         target: PathBuf,
     },
@@ -52,6 +55,9 @@ pub enum Cmd {
         /// One JSON object per line, one line per target
         #[arg(long)]
         json: bool,
+        /// The cluster lock
+        #[command(flatten)]
+        cluster: ClusterArgs,
         /// Drives or image files
         #[arg(required = true)]
         targets: Vec<PathBuf>,
@@ -107,6 +113,20 @@ pub enum Cmd {
     },
 }
 
+/// Sharing a drive with other machines through etcd.
+#[derive(Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// etcd endpoints (comma-separated URLs) holding the cluster lock; default: $DISCREC_ETCD
+    #[arg(long, value_name = "URLS")]
+    pub cluster: Option<String>,
+    /// The drive's name in the cluster (default: from its vital product data; required for image files)
+    #[arg(long, value_name = "KEY")]
+    pub cluster_key: Option<String>,
+    /// Lease time to live in seconds: a holder that dies frees the drive after at most this long
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub cluster_ttl: u64,
+}
+
 /// `discrec burn`.
 #[derive(Args)]
 pub struct BurnArgs {
@@ -131,6 +151,9 @@ pub struct BurnArgs {
     /// The size of a SOURCE of `-` (standard input), in bytes: a multiple of 2048
     #[arg(long, value_name = "BYTES")]
     pub size: Option<u64>,
+    /// The cluster lock
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Drive (/dev/srN), block device or image file to write to
     pub target: PathBuf,
     /// ISO image, block device, or a directory (made into ISO 9660 + Joliet + Rock Ridge as it is written), or `-` for standard input (with --size)
@@ -158,6 +181,9 @@ pub struct LockArgs {
     /// Keep the kernel's exclusive claim for COMMAND too (for writers that do not open the drive with O_EXCL themselves, e.g. dd); tools that do (xorriso, growisofs, cdrskin) then fail with EBUSY
     #[arg(long)]
     pub keep_claim: bool,
+    /// The cluster lock
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Drive (/dev/srN, a by-id link, an sg node) or image file
     pub target: PathBuf,
     /// Command to become while holding the drive: it keeps the drive as long as it runs, and its stdout, signals and exit status are its own (discrec prints nothing on stdout)

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use discrec::writer::{Progress, WriteAction, WriteReport};
-use discrec::{jsonpath, DataWriter, Error, Recorder, Source};
+use discrec::{jsonpath, DataWriter, Error, Source};
 
 use crate::args::BurnArgs;
 use crate::output::say;
@@ -61,7 +61,7 @@ pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
 fn run(a: &BurnArgs) -> Result<u8, Error> {
     // The target and the client name first: a bad one is reported before a
     // directory is read.
-    let writer = DataWriter::new(Recorder::open(&a.target)?);
+    let writer = DataWriter::new(crate::open(&a.target, &a.cluster)?);
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify);
     writer.set_force_media_to_be_closed(a.close);

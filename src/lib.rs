@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use discrec::recorder::Wait;
@@ -16,7 +17,7 @@ mod burn;
 mod output;
 mod signals;
 
-use args::{Cli, Cmd, LockArgs};
+use args::{Cli, ClusterArgs, Cmd, LockArgs};
 use output::{note, report, say};
 use signals::StopSignals;
 
@@ -39,8 +40,8 @@ pub fn run() -> ExitCode {
     };
     let r = match cli.cmd {
         Cmd::Lock(a) => lock(a),
-        Cmd::Owner { json, target } => owner(json, &target),
-        Cmd::Status { json, targets } => status(json, &targets),
+        Cmd::Owner { json, cluster, target } => owner(json, &cluster, &target),
+        Cmd::Status { json, cluster, targets } => status(json, &cluster, &targets),
         Cmd::List { json } => list(json),
         Cmd::Info { json, target } => info(json, &target),
         Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
@@ -56,9 +57,24 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Open a recorder, sharing it through etcd when `--cluster` or
+/// `$DISCREC_ETCD` names one (no etcd code runs otherwise).
+pub(crate) fn open(target: &Path, cluster: &ClusterArgs) -> Result<Recorder, Error> {
+    let mut rec = Recorder::open(target)?;
+    let cfg = match &cluster.cluster {
+        Some(urls) => Some(discrec_cluster::Config::new(urls)),
+        None => discrec_cluster::Config::from_env(),
+    };
+    if let Some(mut cfg) = cfg {
+        cfg.ttl = Duration::from_secs(cluster.cluster_ttl.max(2));
+        discrec_cluster::attach(&mut rec, cfg, cluster.cluster_key.clone())?;
+    }
+    Ok(rec)
+}
+
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait()?;
-    let mut rec = Recorder::open(&a.target)?;
+    let mut rec = open(&a.target, &a.cluster)?;
     // Signals are caught before the lock is taken: while waiting, one ends
     // the wait at once with nothing taken; once held, nothing ends us
     // between acquiring and reporting or running the command.
@@ -98,6 +114,25 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         // Become COMMAND, holding the drive (README: "Wrapping a tool").
         let mut command = std::process::Command::new(program);
         command.args(args);
+        if rec.fencing_token().is_some() {
+            // A cluster lock lives in this process's lease keep-alive, which
+            // exec would end: COMMAND runs as a child instead, and the drive
+            // is released when it ends, with its exit status passed on.
+            if !a.keep_claim {
+                rec.hand_over_claim()?;
+            }
+            let status = command.status().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
+            if let Some(why) = rec.cluster_lock_lost() {
+                note(format_args!("warning: the cluster lock was lost while {program} ran: {why}"));
+            }
+            rec.release_exclusive_access()?;
+            use std::os::unix::process::ExitStatusExt;
+            return Ok(match (status.code(), status.signal()) {
+                (Some(c), _) => c as u8,
+                (None, Some(s)) => 128u8.saturating_add(s as u8),
+                _ => 1,
+            });
+        }
         // Back only if COMMAND could not be run; the drive is released.
         return Err(rec.exec_holding(&mut command, a.keep_claim));
     }
@@ -120,8 +155,8 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     Ok(0)
 }
 
-fn owner(json: bool, target: &Path) -> Result<u8, Error> {
-    let o = Recorder::open(target)?.exclusive_access_owner()?;
+fn owner(json: bool, cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
+    let o = open(target, cluster)?.exclusive_access_owner()?;
     if json {
         say(Owner::answer_json(o.as_ref()))?;
     } else if let Some(o) = &o {
@@ -133,10 +168,10 @@ fn owner(json: bool, target: &Path) -> Result<u8, Error> {
 /// One line per target. A target that fails is reported (once, on stderr;
 /// with `--json` also as a line naming it) and the others still go; the
 /// exit code is the first failure's.
-fn status(json: bool, targets: &[PathBuf]) -> Result<u8, Error> {
+fn status(json: bool, cluster: &ClusterArgs, targets: &[PathBuf]) -> Result<u8, Error> {
     let mut code = 0;
     for t in targets {
-        match Recorder::open(t).and_then(|r| r.status()) {
+        match open(t, cluster).and_then(|r| r.status()) {
             Ok(s) if json => say(output::json(&format!("the status of {}", s.target.display()), &s)?)?,
             Ok(s) => say(output::status_line(t, &s))?,
             Err(e) => {

@@ -76,6 +76,24 @@ impl Config {
     }
 }
 
+/// Share `rec`'s drive through the etcd of `cfg`, under `key`, or else
+/// the drive's own identity (vital product data). An image file, or a
+/// drive without one, needs a key named by the caller: two hosts must
+/// agree on it, and a path does not name a drive across machines.
+pub fn attach(rec: &mut discrec::Recorder, cfg: Config, key: Option<String>) -> Result<()> {
+    let key = match key {
+        Some(k) if !k.is_empty() => k,
+        _ => rec.cluster_identity().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} has no identity other machines would see alike (an image file, or a drive without vital product data); name it with --cluster-key KEY, the same on every host",
+                rec.target().given.display()
+            ))
+        })?,
+    };
+    let etcd = Etcd::connect(cfg)?;
+    rec.set_cluster(Arc::new(etcd), key)
+}
+
 /// What a holder's key holds.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Record {

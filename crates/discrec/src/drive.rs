@@ -235,6 +235,19 @@ impl Recorder {
         mmc::inquiry(fd.as_fd()).map_err(|e| Error::drive_command(&self.target().given, e))
     }
 
+    /// The drive's identity across machines, for the cluster lock's key:
+    /// from its vital product data (page 0x83's NAA, EUI-64 or T10
+    /// designator, else page 0x80's serial number), so that two hosts that
+    /// see one drive (over iSCSI or a SAN) name it alike. `None` for image
+    /// files and drives without either page: the caller names the key.
+    pub fn cluster_identity(&self) -> Option<String> {
+        if self.target().kind != TargetKind::BlockDevice {
+            return None;
+        }
+        let fd = self.command_fd().ok()?;
+        mmc::drive_identity(fd.as_fd())
+    }
+
     /// Tray and medium state.
     pub fn tray_state(&self) -> Result<TrayState> {
         let fd = self.command_fd()?;

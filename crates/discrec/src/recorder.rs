@@ -390,7 +390,10 @@ impl Recorder {
     pub fn status(&self) -> Result<DriveStatus> {
         self.check_open()?;
         let st = self.target.stat_node()?;
-        let owner = query_owner(&self.target, &self.dirs, &st, true)?;
+        let owner = match (query_owner(&self.target, &self.dirs, &st, true)?, &self.cluster) {
+            (None, Some((service, key))) => service.owner(key)?,
+            (here, _) => here,
+        };
         let other_locks = holders::locks_on(st.st_dev, st.st_ino)
             .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?
             .iter()
