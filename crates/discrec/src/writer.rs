@@ -56,11 +56,6 @@ pub struct Source {
     identity: Option<(u64, u64, u64)>,
 }
 
-/// `O_NONBLOCK`, for opening a source that may have turned into a FIFO.
-fn libc_o_nonblock() -> i32 {
-    rustix::fs::OFlags::NONBLOCK.bits() as i32
-}
-
 /// A path in a message: control characters escaped, so that a message
 /// stays on one line and no file name can forge another.
 pub fn shown(path: &Path) -> String {
@@ -94,7 +89,8 @@ impl Source {
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc_o_nonblock())
+            // A FIFO swapped in after the look above cannot hang the open.
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(path)
             .map_err(|e| source_err("cannot open it", e))?;
         let st = file.metadata().map_err(|e| source_err("cannot stat it", e))?;

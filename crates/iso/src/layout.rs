@@ -5,7 +5,6 @@
 //! of 4 GiB and more). The metadata bytes are built here; file data is
 //! streamed by [`crate::stream`].
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::names;
@@ -53,7 +52,6 @@ pub struct Layout {
 
 /// One of the two directory trees: ISO 9660 (with Rock Ridge) or Joliet.
 struct View {
-    joliet: bool,
     /// Identifier bytes per node (empty for nodes not in this tree).
     ids: Vec<Vec<u8>>,
     /// Children of each directory in this tree, sorted by identifier.
@@ -115,7 +113,7 @@ impl View {
         for (k, &d) in dirs.iter().enumerate() {
             num[d] = k as u32 + 1;
         }
-        View { joliet, ids, children, dirs, num, extent: vec![(0, 0); n] }
+        View { ids, children, dirs, num, extent: vec![(0, 0); n] }
     }
 
     /// The path table, little-endian (L) or big-endian (M), for the
@@ -503,7 +501,6 @@ impl Layout {
         term.extend_from_slice(b"CD001");
         term.push(1);
         put(&mut meta, FIRST_VD + 2, &term);
-        let _ = (&jol_v.joliet, &iso_v.joliet);
         Ok(Layout { root: tree.root, meta, files, sectors: total, skipped: tree.skipped })
     }
 }
@@ -566,10 +563,4 @@ fn descriptor(
     d[881] = 1;
     let _ = label.as_bytes();
     d
-}
-
-/// Used by the tests: the name bytes of a node.
-#[allow(dead_code)]
-pub(crate) fn name_bytes(tree: &Tree, i: usize) -> &[u8] {
-    tree.nodes[i].name.as_bytes()
 }
