@@ -262,15 +262,7 @@ pub fn t_peers_refused_while_burning_and_sigkill_frees_the_drive() -> R {
 
     // xorriso holds the drive: discrec burn is refused, naming it.
     let dev = reblank()?;
-    let mut x = ok(
-        Command::new("xorriso")
-            .args(["-dialog", "on", "-outdev", &dev])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn(),
-        "start xorriso",
-    )?;
+    let x = crate::xorriso_holding(&dev)?;
     let pid = x.id();
     // Only once xorriso holds it (a probe that takes nothing), try the burn.
     let held = wait_for("xorriso to hold the drive", Duration::from_secs(20), || {
@@ -278,9 +270,7 @@ pub fn t_peers_refused_while_burning_and_sigkill_frees_the_drive() -> R {
         o.status.code() == Some(3)
     });
     let (c, _, last) = cli(&["burn", &dev, &iso]);
-    drop(x.stdin.take());
-    let _ = x.kill();
-    let _ = x.wait();
+    crate::stop_xorriso(x);
     held?;
     ensure!(
         c == Some(3) && last.contains(&format!("xorriso (pid {pid})")) && last.contains("E_ACCESSDENIED"),

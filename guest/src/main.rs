@@ -467,17 +467,28 @@ fn t_xorriso_refused_while_discrec_holds() -> R {
     Ok(())
 }
 
-fn t_discrec_names_xorriso_when_it_holds() -> R {
-    // xorriso in dialog mode keeps the drive acquired while it waits for input.
-    let mut x = ok(
+/// xorriso in dialog mode on `dev`: it keeps the drive acquired while it
+/// waits for input (stop it with [`stop_xorriso`]).
+fn xorriso_holding(dev: &str) -> Result<Child, String> {
+    ok(
         Command::new("xorriso")
-            .args(["-dialog", "on", "-outdev", IDE])
+            .args(["-dialog", "on", "-outdev", dev])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn(),
         "start xorriso",
-    )?;
+    )
+}
+
+fn stop_xorriso(mut x: Child) {
+    drop(x.stdin.take());
+    let _ = x.kill();
+    let _ = x.wait();
+}
+
+fn t_discrec_names_xorriso_when_it_holds() -> R {
+    let x = xorriso_holding(IDE)?;
     let pid = x.id();
     let mut last = String::new();
     let named = wait_for("xorriso to hold the drive", Duration::from_secs(20), || {
@@ -485,9 +496,7 @@ fn t_discrec_names_xorriso_when_it_holds() -> R {
         last = String::from_utf8_lossy(&o.stderr).into_owned();
         o.status.code() == Some(3) && last.contains(&format!("xorriso (pid {pid})"))
     });
-    drop(x.stdin.take());
-    let _ = x.kill();
-    let _ = x.wait();
+    stop_xorriso(x);
     named.map_err(|e| format!("{e}; last answer: {last}"))?;
     ensure!(last.contains("E_ACCESSDENIED 0x80070005"), "{last}");
     Ok(())

@@ -427,46 +427,7 @@ pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     v
 }
 
-/// A single-member etcd on 127.0.0.1 with a temporary data directory,
-/// killed on drop; `None` (with the reason printed) where etcd is missing.
-pub struct EtcdServer {
-    pub child: std::process::Child,
-    pub url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl EtcdServer {
-    pub fn start() -> Option<EtcdServer> {
-        if Command::new("etcd").arg("--version").output().is_err() {
-            skip("etcd is needed for this test (apt install etcd-server)");
-            return None;
-        }
-        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = (port(), port());
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new("etcd")
-            .args(["--name", "t", "--data-dir"])
-            .arg(dir.path())
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("t={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        assert!(
-            eventually(Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", client)).is_ok()),
-            "etcd did not start"
-        );
-        Some(EtcdServer { child, url, _dir: dir })
-    }
-}
-
-impl Drop for EtcdServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../crates/cluster/tests/support/etcd_server.rs"]
+mod etcd_server;
+#[allow(unused_imports)]
+pub use etcd_server::EtcdServer;

@@ -5,57 +5,19 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use discrec::Recorder;
 use discrec_cluster::{Config, Etcd};
 
-struct EtcdServer {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
+mod support {
+    pub mod etcd_server;
 }
-
-impl Drop for EtcdServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::etcd_server::EtcdServer;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A single-member etcd, or `None` (with the reason printed) without one.
-fn etcd() -> Option<EtcdServer> {
-    if Command::new("etcd").arg("--version").output().is_err() {
-        assert!(std::env::var("DISCREC_REQUIRE_ALL").as_deref() != Ok("1"), "etcd is required (DISCREC_REQUIRE_ALL=1)");
-        println!("SKIP: etcd is not installed (apt install etcd-server)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
-        .args(["--name", "t", "--data-dir"])
-        .arg(dir.path())
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("t={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "etcd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(EtcdServer { child, url, _dir: dir })
 }
 
 fn host(url: &str, name: &str, ttl: u64) -> Arc<Etcd> {
@@ -77,7 +39,7 @@ fn recorder(dir: &Path, name: &str, service: Arc<Etcd>) -> Recorder {
 
 #[test]
 fn one_holder_across_hosts_named_with_its_host() {
-    let Some(server) = etcd() else { return };
+    let Some(server) = EtcdServer::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 10));
     let mut b = recorder(d.path(), "b.img", host(&server.url, "host-b", 10));
@@ -106,7 +68,7 @@ fn one_holder_across_hosts_named_with_its_host() {
 
 #[test]
 fn a_waiter_on_another_host_gets_the_drive_on_release() {
-    let Some(server) = etcd() else { return };
+    let Some(server) = EtcdServer::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 10));
     a.acquire_exclusive_access(false, "First").unwrap();
@@ -138,7 +100,7 @@ fn unreachable_etcd_is_a_bounded_error_naming_the_url() {
 
 #[test]
 fn a_holder_cut_off_from_etcd_knows_before_its_lease_expires() {
-    let Some(mut server) = etcd() else { return };
+    let Some(mut server) = EtcdServer::start() else { return };
     let d = tempfile::tempdir().unwrap();
     let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 3));
     a.acquire_exclusive_access(false, "Cut Off").unwrap();
