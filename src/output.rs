@@ -12,16 +12,7 @@ use discrec::{jsonpath, DriveStatus, Error};
 /// Every failure, on stderr: `discrec: MESSAGE (NAME 0xHEX)`. A closed
 /// stderr is no reason to panic: the exit code still tells.
 pub fn report(e: &Error) {
-    let _ = writeln!(std::io::stderr(), "discrec: {} ({} 0x{:08X})", one_line(&e.to_string()), e.name(), e.code());
-}
-
-/// A message on one line whatever it quotes: control characters (a
-/// newline in a file name) are escaped, so no name can forge a line.
-fn one_line(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    let _ = writeln!(std::io::stderr(), "discrec: {} ({} 0x{:08X})", e.one_line(), e.name(), e.code());
 }
 
 /// A line on stderr that is not a failure (`warning: ...`, `waiting for ...`).

@@ -375,6 +375,12 @@ impl Error {
         }
     }
 
+    /// The message on one line whatever it quotes: control characters (a
+    /// newline in a file name) escaped, so that no name can forge a line.
+    pub fn one_line(&self) -> String {
+        discrec_iso::tree::one_line(&self.to_string())
+    }
+
     /// The error as JSON, as `--json` output reports a failure:
     /// `{"name": "E_...", "code": 3232366096, "message": "..."}`.
     pub fn json(&self) -> serde_json::Value {

@@ -120,11 +120,16 @@ pub struct Tree {
 /// A path shown in a message: control characters (a newline in a file
 /// name) escaped, so a message stays one line and no name can forge one.
 pub fn shown(path: &Path) -> String {
-    path.display()
-        .to_string()
-        .chars()
-        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
-        .collect()
+    one_line(&path.display().to_string())
+}
+
+/// `s` with its control characters escaped (a newline as `\n`), so that
+/// it stays on one line.
+pub fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 fn read_err(path: &Path, e: impl Into<std::io::Error>) -> Error {
