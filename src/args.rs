@@ -97,6 +97,15 @@ pub enum Cmd {
     #[command(after_help = exit_codes_help())]
     Burn(BurnArgs),
     /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
+    /// Keep this host's programs (xorriso, growisofs, wodim: any that open the drive with O_EXCL) off a shared drive while a client on another host holds its cluster lock; runs until SIGINT or SIGTERM
+    #[command(after_help = exit_codes_help())]
+    Guard {
+        /// The cluster lock (--cluster or $DISCREC_ETCD is required)
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Drive shared with other hosts
+        target: PathBuf,
+    },
     #[command(after_help = exit_codes_help())]
     Tray {
         /// lock or unlock

@@ -46,6 +46,7 @@ pub fn run() -> ExitCode {
         Cmd::Info { json, target } => info(json, &target),
         Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
         Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
+        Cmd::Guard { cluster, target } => guard(&cluster, &target),
         Cmd::Burn(a) => burn::burn(&a),
     };
     match r {
@@ -61,15 +62,53 @@ pub fn run() -> ExitCode {
 /// `$DISCREC_ETCD` names one (no etcd code runs otherwise).
 pub(crate) fn open(target: &Path, cluster: &ClusterArgs) -> Result<Recorder, Error> {
     let mut rec = Recorder::open(target)?;
-    let cfg = match &cluster.cluster {
-        Some(urls) => Some(discrec_cluster::Config::new(urls)),
-        None => discrec_cluster::Config::from_env(),
-    };
-    if let Some(mut cfg) = cfg {
-        cfg.ttl = Duration::from_secs(cluster.cluster_ttl.max(2));
+    if let Some(cfg) = cluster_config(cluster) {
         discrec_cluster::attach(&mut rec, cfg, cluster.cluster_key.clone())?;
     }
     Ok(rec)
+}
+
+/// The etcd `--cluster` or `$DISCREC_ETCD` names, if any.
+fn cluster_config(cluster: &ClusterArgs) -> Option<discrec_cluster::Config> {
+    let mut cfg = match &cluster.cluster {
+        Some(urls) => discrec_cluster::Config::new(urls),
+        None => discrec_cluster::Config::from_env()?,
+    };
+    cfg.ttl = Duration::from_secs(cluster.cluster_ttl.max(2));
+    Some(cfg)
+}
+
+/// Poll period for a lost cluster lock while holding.
+const LOST_POLL: Duration = Duration::from_millis(100);
+
+/// `discrec guard`: hold the drive here for clients of other hosts.
+fn guard(cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
+    let cfg = cluster_config(cluster).ok_or_else(|| {
+        Error::InvalidArgument(
+            "guard needs the etcd to watch: give --cluster http://HOST:2379 or set DISCREC_ETCD".into(),
+        )
+    })?;
+    let signals =
+        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
+    let shown = target.display();
+    discrec_cluster::guard::guard(target, cfg, cluster.cluster_key.clone(), signals.fd(), |e| {
+        use discrec_cluster::guard::GuardEvent;
+        let _ = match e {
+            GuardEvent::Guarding(o) => say(format_args!(
+                "guarding {shown} for \"{}\" on {}",
+                o.client_name.as_deref().unwrap_or("?"),
+                o.host.as_deref().unwrap_or("?")
+            )),
+            GuardEvent::Free => say(format_args!("free {shown}")),
+            GuardEvent::Busy(o, here) => say(format_args!(
+                "busy {shown}: \"{}\" on {} holds the cluster lock, but this host's drive is {here}",
+                o.client_name.as_deref().unwrap_or("?"),
+                o.host.as_deref().unwrap_or("?")
+            )),
+            GuardEvent::Unreachable(why) => say(format_args!("holding {shown} until etcd answers: {why}")),
+        };
+    })?;
+    Ok(0)
 }
 
 fn lock(a: LockArgs) -> Result<u8, Error> {
@@ -121,11 +160,23 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             if !a.keep_claim {
                 rec.hand_over_claim()?;
             }
-            let status = command.status().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
-            if let Some(why) = rec.cluster_lock_lost() {
-                note(format_args!("warning: the cluster lock was lost while {program} ran: {why}"));
-            }
+            let mut child = command.spawn().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
+            // COMMAND may write only while the lock holds: once it is lost
+            // (before the lease can expire in etcd), COMMAND is stopped.
+            let status = loop {
+                if let Some(st) =
+                    child.try_wait().map_err(|e| Error::Fail { what: format!("waiting for {program}"), source: e })?
+                {
+                    break Ok(st);
+                }
+                if let Err(e) = rec.check_cluster_lock() {
+                    stop_child(&mut child, a.cluster.cluster_ttl);
+                    break Err(e);
+                }
+                std::thread::sleep(LOST_POLL);
+            };
             rec.release_exclusive_access()?;
+            let status = status?;
             use std::os::unix::process::ExitStatusExt;
             return Ok(match (status.code(), status.signal()) {
                 (Some(c), _) => c as u8,
@@ -149,10 +200,41 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     } else {
         say(format_args!("locked {}", a.target.display()))?;
     }
-    // Hold until told to stop.
-    signals.wait();
+    // Hold until told to stop, or until the cluster lock is lost.
+    let held = if rec.fencing_token().is_some() {
+        loop {
+            if signals.wait_for(LOST_POLL) {
+                break Ok(());
+            }
+            if let Err(e) = rec.check_cluster_lock() {
+                break Err(e);
+            }
+        }
+    } else {
+        signals.wait();
+        Ok(())
+    };
     rec.release_exclusive_access()?;
-    Ok(0)
+    held.map(|()| 0)
+}
+
+/// Stop COMMAND: SIGTERM, then SIGKILL if it is still there after a
+/// sixth of the lease's TTL (the lock was found lost at two thirds).
+fn stop_child(child: &mut std::process::Child, ttl_secs: u64) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let grace = Duration::from_secs(ttl_secs.max(2)) / 6;
+    let t = std::time::Instant::now();
+    while t.elapsed() < grace {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn owner(json: bool, cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {

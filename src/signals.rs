@@ -39,6 +39,19 @@ impl StopSignals {
         self.flags.iter().find(|(_, f)| f.load(Ordering::SeqCst)).map(|(s, _)| *s)
     }
 
+    /// Block until a signal comes or `limit` passes; true if one came.
+    pub fn wait_for(&self, limit: std::time::Duration) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.pipe, PollFlags::IN)];
+        let ts = Timespec { tv_sec: limit.as_secs() as _, tv_nsec: limit.subsec_nanos() as _ };
+        if matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+            let mut buf = [0u8; 16];
+            while matches!((&self.pipe).read(&mut buf), Ok(n) if n > 0) {}
+            return true;
+        }
+        false
+    }
+
     /// Block until a signal comes.
     pub fn wait(&self) {
         use rustix::event::{poll, PollFd, PollFlags};

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -98,4 +99,78 @@ fn an_image_needs_a_cluster_key_and_etcd_must_answer() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(26), "{err}");
     assert!(err.contains(&url) && t.elapsed() < Duration::from_secs(8), "{err} after {:?}", t.elapsed());
+}
+
+#[test]
+fn the_guard_holds_the_drive_here_for_a_client_of_another_host() {
+    let Some(etcd) = EtcdServer::start() else { return };
+    let s = Scratch::new();
+    let (img_a, img_b) = (s.image("a.img"), s.image("b.img"));
+    let key = ["--cluster-key", "guarded-dvd"];
+    // The guard of host B.
+    let mut g = on("host-b", &s, &etcd.url);
+    g.arg("guard").args(key).arg(&img_b).stdout(Stdio::piped());
+    let mut guard = g.spawn().unwrap();
+    let mut guard_out = BufReader::new(guard.stdout.take().unwrap());
+    let mut line = String::new();
+    guard_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("free {}", img_b.display()));
+    // Host A takes the drive: host B's guard holds it there for A.
+    let mut a = on("host-a", &s, &etcd.url);
+    a.arg("lock").args(key).args(["--client", "A Burner"]).arg(&img_a);
+    let (mut holder, line) = spawn_holder(a);
+    assert!(line.starts_with("locked "), "{line}");
+    let mut next = String::new();
+    guard_out.read_line(&mut next).unwrap();
+    assert_eq!(next.trim(), format!("guarding {} for \"A Burner\" on host-a", img_b.display()));
+    // A program of host B that knows nothing of etcd is refused, and is
+    // told whom for.
+    let o = s.discrec().arg("lock").arg(&img_b).args(["--", "true"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("A Burner on host-a"), "{err}");
+    // A releases: the guard lets go.
+    rustix::process::kill_process(rustix::process::Pid::from_child(&holder), rustix::process::Signal::TERM).unwrap();
+    assert!(holder.wait().unwrap().success());
+    next.clear();
+    guard_out.read_line(&mut next).unwrap();
+    assert_eq!(next.trim(), format!("free {}", img_b.display()));
+    let o = s.discrec().arg("lock").arg(&img_b).args(["--", "true"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    rustix::process::kill_process(rustix::process::Pid::from_child(&guard), rustix::process::Signal::TERM).unwrap();
+    assert!(guard.wait().unwrap().success());
+}
+
+#[test]
+fn a_holder_cut_off_from_etcd_stops_its_command_and_says_so() {
+    let Some(etcd) = EtcdServer::start() else { return };
+    let s = Scratch::new();
+    let img = s.image("a.img");
+    let marker = s.dir.path().join("still-running");
+    let mut c = on("host-a", &s, &etcd.url);
+    c.args(["lock", "--cluster-key", "cut-dvd", "--cluster-ttl", "3"]).arg(&img).args([
+        "--",
+        "sh",
+        "-c",
+        &format!("echo started; while :; do touch '{}'; sleep 0.1; done", marker.display()),
+    ]);
+    let (mut holder, line) = spawn_holder(c);
+    assert_eq!(line.trim(), "started");
+    // etcd stops answering (SIGSTOP: its sockets stay open, nothing moves).
+    let etcd_pid = rustix::process::Pid::from_child(&etcd.child);
+    rustix::process::kill_process(etcd_pid, rustix::process::Signal::STOP).unwrap();
+    let cut = Instant::now();
+    let st = holder.wait().unwrap();
+    let took = cut.elapsed();
+    rustix::process::kill_process(etcd_pid, rustix::process::Signal::CONT).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(holder.stderr.as_mut().unwrap(), &mut err).unwrap();
+    println!("the cut-off holder stopped its command {took:?} after etcd stopped (TTL 3 s)");
+    assert_eq!(st.code(), Some(26), "{err}");
+    assert!(err.contains("cluster lock") && err.contains("lost"), "{err}");
+    // Told before the lease could expire in etcd (TTL 3 s), and COMMAND is gone.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let _ = std::fs::remove_file(&marker);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!marker.exists(), "COMMAND still runs after the lock was lost");
 }

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use discrec::cluster::{ClusterHold, Coordinator};
 use discrec::{Error, Owner, Result};
+pub mod guard;
+
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
     WatchOptions,
@@ -81,17 +83,22 @@ impl Config {
 /// drive without one, needs a key named by the caller: two hosts must
 /// agree on it, and a path does not name a drive across machines.
 pub fn attach(rec: &mut discrec::Recorder, cfg: Config, key: Option<String>) -> Result<()> {
-    let key = match key {
-        Some(k) if !k.is_empty() => k,
+    let key = cluster_key(rec, key)?;
+    let etcd = Etcd::connect(cfg)?;
+    rec.set_cluster(Arc::new(etcd), key)
+}
+
+/// The drive's name in the cluster: `key` if given, else its identity.
+pub fn cluster_key(rec: &discrec::Recorder, key: Option<String>) -> Result<String> {
+    match key {
+        Some(k) if !k.is_empty() => Ok(k),
         _ => rec.cluster_identity().ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "{} has no identity other machines would see alike (an image file, or a drive without vital product data); name it with --cluster-key KEY, the same on every host",
                 rec.target().given.display()
             ))
-        })?,
-    };
-    let etcd = Etcd::connect(cfg)?;
-    rec.set_cluster(Arc::new(etcd), key)
+        }),
+    }
 }
 
 /// What a holder's key holds.
@@ -107,6 +114,22 @@ struct Record {
 }
 
 impl Record {
+    /// The owner a key's value names; a value that is not a record still
+    /// names someone (the drive is held), just not whom.
+    fn decode(v: &[u8]) -> Owner {
+        serde_json::from_slice::<Record>(v).map(Record::owner).unwrap_or_else(|_| Owner {
+            client_name: Some("an unknown client".into()),
+            pid: None,
+            uid: None,
+            user: None,
+            since: None,
+            by_discrec: true,
+            command: None,
+            lock: discrec::holders::LockKind::Flock,
+            host: Some("another host".into()),
+        })
+    }
+
     fn owner(self) -> Owner {
         Owner {
             client_name: Some(self.client_name),
@@ -282,17 +305,7 @@ impl Coordinator for Etcd {
                 Some((_, v, _)) if wait.is_none() => {
                     hold.stop();
                     self.give_up(&my_key, lease);
-                    let owner = serde_json::from_slice::<Record>(&v).map(Record::owner).unwrap_or_else(|_| Owner {
-                        client_name: Some("an unknown client".into()),
-                        pid: None,
-                        uid: None,
-                        user: None,
-                        since: None,
-                        by_discrec: true,
-                        command: None,
-                        lock: discrec::holders::LockKind::Flock,
-                        host: Some("another host".into()),
-                    });
+                    let owner = Record::decode(&v);
                     return Err(Error::RecorderLocked { target: target.to_path_buf(), owner: Box::new(owner) });
                 }
                 None => {
@@ -341,7 +354,7 @@ impl Coordinator for Etcd {
     }
 
     fn owner(&self, key: &str) -> Result<Option<Owner>> {
-        Ok(self.first(key)?.and_then(|(_, v, _)| serde_json::from_slice::<Record>(&v).ok()).map(Record::owner))
+        Ok(self.first(key)?.map(|(_, v, _)| Record::decode(&v)))
     }
 
     fn describe(&self) -> String {
@@ -433,16 +446,22 @@ impl ClusterHold for Hold {
     }
 
     fn release(self: Box<Self>) {
+        let lost = self.lost().is_some();
         self.stop();
         let (mut c, key, lease, timeout) = (self.client.clone(), self.key.clone(), self.lease, self.timeout);
-        let _ = std::thread::spawn(move || {
+        let done = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let _ = tokio::time::timeout(timeout, c.delete(key, None)).await;
                 let _ = tokio::time::timeout(timeout, c.lease_revoke(lease)).await;
             });
             Some(())
-        })
-        .join();
+        });
+        // A lock already lost is not waited for (etcd is likely out of
+        // reach, and the lease expires by itself); otherwise the key is
+        // gone before release returns, so the next waiter is next.
+        if !lost {
+            let _ = done.join();
+        }
     }
 }

@@ -209,6 +209,24 @@ impl Recorder {
         self.cluster_hold.as_ref().and_then(|h| h.lost())
     }
 
+    /// `Ok` while this handle's cluster lock holds (or it has none); once
+    /// it was lost, the error to stop with: `Error::Cluster` naming the
+    /// service, the drive and why. A holder that polls this between two
+    /// commands to the drive sends none after another machine may have
+    /// been granted it.
+    pub fn check_cluster_lock(&self) -> Result<()> {
+        match (self.cluster_lock_lost(), &self.cluster) {
+            (Some(why), Some((service, _))) => Err(Error::Cluster {
+                service: service.describe(),
+                detail: format!(
+                    "the cluster lock of {} was lost ({why}); another machine may be granted the drive now, so stop using it",
+                    self.target.given.display()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The fencing token of this handle's cluster lock, while it holds one.
     pub fn fencing_token(&self) -> Option<i64> {
         self.cluster_hold.as_ref().map(|h| h.fencing_token())

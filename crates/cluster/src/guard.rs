@@ -1,0 +1,160 @@
+//! The guard: keeps this host's programs off a shared drive while another
+//! host holds its cluster lock.
+//!
+//! The cluster lock binds only clients that ask for it. A program run on
+//! host B without discrec (xorriso, growisofs, wodim) knows nothing of
+//! etcd and would write the disc host A is burning. The guard runs on each
+//! host beside the drive: while the cluster lock is held by a client on
+//! another host, it holds the drive's *local* exclusive access on that
+//! client's behalf (owner record `"CLIENT on HOST"`, and the kernel's
+//! `O_EXCL` claim), so those programs get `EBUSY` and `discrec owner`
+//! names the remote holder. It lets go as soon as the cluster lock is
+//! free or held from this host. While etcd cannot be reached it cannot
+//! know, and holds the drive (fail closed).
+//!
+//! What it cannot do: a program that opened the drive before the remote
+//! client was granted it keeps its descriptor (the guard reports the drive
+//! busy); and between a grant in etcd and the guard's claim there is one
+//! watch notification's delay (milliseconds on a LAN).
+
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use discrec::{Error, Owner, Recorder, Result};
+use etcd_client::WatchOptions;
+
+use super::{prefix, readable, Config, Etcd, Record};
+
+/// What the guard did, for its caller to report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuardEvent {
+    /// Holding the drive here for a holder on another host (owner record
+    /// as etcd has it).
+    Guarding(Owner),
+    /// The cluster lock is free or held from this host: the drive is left
+    /// to this host's programs.
+    Free,
+    /// Another host holds the cluster lock, but a program here has the
+    /// drive (it opened it before): it may be writing what the other host
+    /// writes. The second field names it when it is known.
+    Busy(Owner, String),
+    /// etcd cannot be reached: the drive is held here until it can.
+    Unreachable(String),
+}
+
+/// A client name for the guard's own hold: `CLIENT on HOST`, kept to the
+/// characters and length client names allow.
+fn guard_name(remote: &Owner) -> String {
+    let name = format!(
+        "{} on {}",
+        remote.client_name.as_deref().unwrap_or("a client"),
+        remote.host.as_deref().unwrap_or("another host")
+    );
+    let clean: String = name
+        .chars()
+        .map(|c| if discrec::client_name::is_allowed_char(c) { c } else { '_' })
+        .take(discrec::client_name::MAX_LEN)
+        .collect();
+    clean
+}
+
+/// Guard `target` (cluster name `key`, else its identity) until `stop`
+/// becomes readable; `on_event` hears each change. Errors: etcd not
+/// reachable at the start, the drive cannot be opened or locked for a
+/// reason other than another holder.
+pub fn guard(
+    target: &Path,
+    cfg: Config,
+    key: Option<String>,
+    stop: BorrowedFd<'_>,
+    mut on_event: impl FnMut(&GuardEvent),
+) -> Result<()> {
+    let mut local = Recorder::open(target)?;
+    let key = super::cluster_key(&local, key)?;
+    let host = cfg.host.clone();
+    let etcd = Etcd::connect(cfg)?;
+    let mut watch = None;
+    let mut last: Option<GuardEvent> = None;
+    let mut tell = |e: GuardEvent, last: &mut Option<GuardEvent>| {
+        if last.as_ref() != Some(&e) {
+            on_event(&e);
+            *last = Some(e);
+        }
+    };
+    loop {
+        // Whom the drive should be held for here, if anyone.
+        let wanted = match etcd.first(&key) {
+            Ok(Some((_, v, _))) => {
+                let o = Record::decode(&v);
+                (o.host.as_deref() != Some(host.as_str())).then_some(Ok(o))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                watch = None;
+                Some(Err(e.to_string()))
+            }
+        };
+        let name = wanted.as_ref().map(|w| match w {
+            Ok(o) => guard_name(o),
+            Err(_) => "discrec guard: etcd unreachable".to_string(),
+        });
+        if local.lock_count() > 0 && name.as_deref() != local.client_name() {
+            local.release_exclusive_access()?;
+        }
+        let mut retry_soon = false;
+        match (wanted, name) {
+            (Some(w), Some(name)) => {
+                if local.lock_count() == 0 {
+                    match local.acquire_exclusive_access(false, &name) {
+                        Ok(()) => {}
+                        Err(Error::RecorderLocked { owner, .. }) => {
+                            retry_soon = true;
+                            if let Ok(remote) = &w {
+                                tell(GuardEvent::Busy(remote.clone(), owner.held_by()), &mut last);
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                if local.lock_count() > 0 {
+                    match w {
+                        Ok(o) => tell(GuardEvent::Guarding(o), &mut last),
+                        Err(why) => tell(GuardEvent::Unreachable(why), &mut last),
+                    }
+                }
+            }
+            _ => tell(GuardEvent::Free, &mut last),
+        }
+        // Wait for a change of the drive's keys (or at most a second; a
+        // busy drive is tried again sooner).
+        if watch.is_none() {
+            let mut c = etcd.client.clone();
+            let opts = WatchOptions::new().with_prefix();
+            watch = etcd.call("cannot watch the drive's key", c.watch(prefix(&key), Some(opts))).ok();
+        }
+        let until = Instant::now() + if retry_soon { Duration::from_millis(200) } else { Duration::from_secs(1) };
+        while Instant::now() < until {
+            if readable(Some(stop)) {
+                if local.lock_count() > 0 {
+                    local.release_exclusive_access()?;
+                }
+                return Ok(());
+            }
+            let Some(stream) = watch.as_mut() else {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            let next =
+                etcd.rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), stream.message()).await });
+            match next {
+                Err(_) => continue,
+                Ok(Ok(Some(_))) => break,
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    watch = None;
+                    break;
+                }
+            }
+        }
+    }
+}
