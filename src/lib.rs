@@ -160,6 +160,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             if !a.keep_claim {
                 rec.hand_over_claim()?;
             }
+            command.env(discrec::recorder::HOLDER_PID_VAR, std::process::id().to_string());
             let mut child = command.spawn().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
             // COMMAND may write only while the lock holds: once it is lost
             // (before the lease can expire in etcd), COMMAND is stopped.

@@ -31,6 +31,7 @@ macro_rules! ensure {
     };
 }
 
+mod agent;
 mod burn;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
@@ -649,6 +650,12 @@ fn main() {
             Ok(_) => 0,
             Err(e) => e.raw_os_error(),
         });
+    }
+    if args.get(1).map(String::as_str) == Some("agent") {
+        if let Err(e) = agent::serve(args.get(2).map(String::as_str).unwrap_or("/dev/ttyS1")) {
+            println!("guest: agent: {e}");
+        }
+        return;
     }
     let tests: &[Test] = &[
         ("drives_and_sg_siblings", t_drives_and_sg_siblings),

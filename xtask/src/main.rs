@@ -17,13 +17,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+mod cluster;
 mod tgt;
 mod torture;
 
 /// Modules the guest loads (with their dependencies, in order).
 /// `brd` and `dm_flakey` make a block device that drops every write, the
 /// real fault behind the verification test.
-const MODULES: &[&str] = &["sr_mod", "sg", "ata_piix", "virtio_pci", "virtio_scsi", "isofs", "brd", "dm_flakey"];
+/// `virtio_net` (with `failover`, `net_failover`) is the cluster guests'
+/// network to etcd on the host.
+const MODULES: &[&str] = &[
+    "sr_mod",
+    "sg",
+    "ata_piix",
+    "virtio_pci",
+    "virtio_scsi",
+    "isofs",
+    "brd",
+    "dm_flakey",
+    "failover",
+    "net_failover",
+    "virtio_net",
+];
 
 /// What QEMU is told to emulate; the guest tests check that discrec reads
 /// exactly this (they hold the same values in `guest/src/main.rs`).
@@ -72,6 +87,21 @@ mkdir -p /tmp /run /mnt
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "guest: insmod $m failed"; done
+# A cluster guest (cargo xtask cluster-test): one drive, a network to the
+# host's etcd, and the agent that runs what the host asks on ttyS1.
+if grep -q 'discrec.role=agent' /proc/cmdline; then
+    hostname "$(sed -n 's/.*discrec.host=\([^ ]*\).*/\1/p' /proc/cmdline)"
+    ip link set lo up
+    ip link set eth0 up
+    ip addr add 10.0.2.15/24 dev eth0
+    ip route add default via 10.0.2.2
+    i=0
+    while [ $i -lt 100 ] && ! [ -b /dev/sr0 ]; do sleep 0.1; i=$((i+1)); done
+    stty -F /dev/ttyS1 raw -echo 2>/dev/null
+    echo "guest $(hostname): ready after $(cut -d' ' -f1 /proc/uptime) s of uptime"
+    /bin/discrec-guest agent /dev/ttyS1
+    poweroff -f
+fi
 # Wait (at most 10 s) for the three drives and their sg nodes.
 i=0
 while [ $i -lt 100 ]; do
@@ -96,6 +126,14 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("cluster-test") => match cluster::cluster_test() {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask cluster-test: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("torture") => match torture::torture(&root(), &args[1..]) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
@@ -106,7 +144,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask guest-test | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
+                "usage: cargo xtask guest-test | cluster-test | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  cluster-test: two QEMU guests on one iSCSI drive, sharing it through etcd\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
             );
             ExitCode::from(2)
         }
@@ -189,11 +227,20 @@ fn module_order(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<String>, Stri
     Ok(order)
 }
 
-fn guest_test() -> Result<bool, String> {
+/// What a guest boots: its kernel and initramfs, and the harness's
+/// output directory.
+pub struct Boot {
+    pub vmlinuz: PathBuf,
+    pub initrd: PathBuf,
+    pub out: PathBuf,
+}
+
+/// Build the static binaries and the initramfs (steps 1 and 2 of both
+/// guest tiers).
+pub fn build_guest() -> Result<Boot, String> {
     let root = root();
     let out = root.join("target/guest");
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let t0 = Instant::now();
 
     // 1. Static binaries for the guest.
     run(Command::new(env!("CARGO"))
@@ -243,6 +290,12 @@ fn guest_test() -> Result<bool, String> {
         .current_dir(&fsroot)
         .arg("-c")
         .arg(format!("find . | cpio -o -H newc --quiet > '{}'", initrd.display())))?;
+    Ok(Boot { vmlinuz, initrd, out })
+}
+
+fn guest_test() -> Result<bool, String> {
+    let t0 = Instant::now();
+    let Boot { vmlinuz, initrd, out } = build_guest()?;
 
     // 3. The medium: an ISO 9660 image.
     let iso_src = out.join("iso-src");

@@ -129,9 +129,12 @@ pub fn guard(
         // Wait for a change of the drive's keys (or at most a second; a
         // busy drive is tried again sooner).
         if watch.is_none() {
-            let mut c = etcd.client.clone();
-            let opts = WatchOptions::new().with_prefix();
-            watch = etcd.call("cannot watch the drive's key", c.watch(prefix(&key), Some(opts))).ok();
+            watch = etcd
+                .call("cannot watch the drive's key", || {
+                    let (mut c, k) = (etcd.client.clone(), prefix(&key));
+                    async move { c.watch(k, Some(WatchOptions::new().with_prefix())).await }
+                })
+                .ok();
         }
         let until = Instant::now() + if retry_soon { Duration::from_millis(200) } else { Duration::from_secs(1) };
         while Instant::now() < until {

@@ -187,15 +187,17 @@ impl Etcd {
         let endpoints = cfg.endpoints.clone();
         let client = rt
             .block_on(async {
-                let mut c = tokio::time::timeout(cfg.timeout, Client::connect(endpoints, Some(opts)))
+                let c = tokio::time::timeout(cfg.timeout, Client::connect(endpoints, Some(opts)))
                     .await
                     .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
                     .map_err(|e| e.to_string())?;
-                // A connection is lazy: one real call proves etcd answers.
-                tokio::time::timeout(cfg.timeout, c.status())
-                    .await
-                    .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
-                    .map_err(|e| e.to_string())?;
+                // A connection is lazy: one real call proves etcd answers
+                // (any member: a dead one among several is passed over).
+                retrying(cfg.timeout, || {
+                    let mut c = c.clone();
+                    async move { c.status().await }
+                })
+                .await?;
                 Ok::<Client, String>(c)
             })
             .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
@@ -206,44 +208,89 @@ impl Etcd {
         Error::Cluster { service: self.describe(), detail: format!("{what}: {e}") }
     }
 
-    /// Run `f` on the runtime, bounded by the timeout.
-    fn call<T, F>(&self, what: &str, f: F) -> Result<T>
+    /// Run the call `f` makes on the runtime, bounded by the timeout, and
+    /// again while it fails for want of a member to answer (see
+    /// [`retrying`]).
+    fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
     where
-        F: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
-        self.rt.block_on(async {
-            match tokio::time::timeout(self.cfg.timeout, f).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(self.fail(what, e)),
-                Err(_) => Err(self.fail(what, format!("no answer within {:?}", self.cfg.timeout))),
-            }
-        })
+        self.rt.block_on(retrying(self.cfg.timeout, f)).map_err(|e| self.fail(what, e))
     }
 
     /// The first key under the drive's prefix: its holder.
     fn first(&self, key: &str) -> Result<Option<Entry>> {
-        let mut c = self.client.clone();
         let opts = GetOptions::new().with_prefix().with_sort(SortTarget::Create, SortOrder::Ascend).with_limit(1);
-        let r = self.call("cannot read the drive's holder", c.get(prefix(key), Some(opts)))?;
+        let r = self.call("cannot read the drive's holder", || {
+            let (mut c, opts) = (self.client.clone(), opts.clone());
+            async move { c.get(prefix(key), Some(opts)).await }
+        })?;
         Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.create_revision())))
     }
 
     /// The waiter just before creation revision `rev`, if any.
     fn before(&self, key: &str, rev: i64) -> Result<Option<(Vec<u8>, i64)>> {
-        let mut c = self.client.clone();
         let opts = GetOptions::new()
             .with_prefix()
             .with_sort(SortTarget::Create, SortOrder::Descend)
             .with_max_create_revision(rev - 1)
             .with_limit(1);
-        let r = self.call("cannot read the drive's queue", c.get(prefix(key), Some(opts)))?;
+        let r = self.call("cannot read the drive's queue", || {
+            let (mut c, opts) = (self.client.clone(), opts.clone());
+            async move { c.get(prefix(key), Some(opts)).await }
+        })?;
         Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.mod_revision())))
     }
 
     fn give_up(&self, my_key: &str, lease: i64) {
-        let mut c = self.client.clone();
-        let _ = self.call("delete", c.delete(my_key.to_string(), None));
-        let _ = self.call("revoke", c.lease_revoke(lease));
+        let _ = self.call("delete", || {
+            let mut c = self.client.clone();
+            async move { c.delete(my_key, None).await }
+        });
+        self.revoke(lease);
+    }
+
+    fn revoke(&self, lease: i64) {
+        let _ = self.call("revoke", || {
+            let mut c = self.client.clone();
+            async move { c.lease_revoke(lease).await }
+        });
+    }
+}
+
+/// Make the call `f` makes until it succeeds or fails for a reason other
+/// than an unreachable member (a dead member among several, a leader
+/// election: the client's next try goes to another), within `limit`.
+async fn retrying<T, F, Fut>(limit: Duration, mut f: F) -> std::result::Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+{
+    let until = tokio::time::Instant::now() + limit;
+    let mut last = format!("no answer within {limit:?}");
+    loop {
+        match tokio::time::timeout_at(until, f()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => {
+                let transient = match &e {
+                    etcd_client::Error::TransportError(_) => true,
+                    etcd_client::Error::GRpcStatus(st) => {
+                        matches!(st.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded)
+                    }
+                    _ => false,
+                };
+                last = e.to_string();
+                if !transient {
+                    return Err(last);
+                }
+            }
+            Err(_) => return Err(last),
+        }
+        if tokio::time::Instant::now() + Duration::from_millis(50) >= until {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -264,8 +311,12 @@ impl Coordinator for Etcd {
     ) -> Result<Box<dyn ClusterHold>> {
         let started = Instant::now();
         let ttl = self.cfg.ttl.as_secs().max(2) as i64;
-        let mut c = self.client.clone();
-        let lease = self.call("cannot grant a lease", c.lease_grant(ttl, None))?.id();
+        let lease = self
+            .call("cannot grant a lease", || {
+                let mut c = self.client.clone();
+                async move { c.lease_grant(ttl, None).await }
+            })?
+            .id();
         let my_key = format!("{}{lease:x}", prefix(key));
         let record = Record {
             client_name: owner.client_name.clone().unwrap_or_default(),
@@ -281,14 +332,30 @@ impl Coordinator for Etcd {
         let txn = Txn::new()
             .when([Compare::create_revision(my_key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease)))]);
-        let r = match self.call("cannot queue for the drive", c.txn(txn)) {
+        let queued = self.call("cannot queue for the drive", || {
+            let (mut c, txn) = (self.client.clone(), txn.clone());
+            async move { c.txn(txn).await }
+        });
+        // The revision that created our key: the transaction's, unless a
+        // retry found the key made by an attempt whose answer was lost.
+        let my_rev = match queued {
+            Ok(r) if r.succeeded() => Ok(r.header().map(|h| h.revision()).unwrap_or(0)),
+            Ok(_) => self
+                .call("cannot read our place in the queue", || {
+                    let mut c = self.client.clone();
+                    let k = my_key.clone();
+                    async move { c.get(k, None).await }
+                })
+                .map(|r| r.kvs().first().map(|kv| kv.create_revision()).unwrap_or(0)),
+            Err(e) => Err(e),
+        };
+        let my_rev = match my_rev {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.call("revoke", c.lease_revoke(lease));
+                self.revoke(lease);
                 return Err(e);
             }
         };
-        let my_rev = r.header().map(|h| h.revision()).unwrap_or(0);
         // The lease is kept alive from now on, waiting included.
         let hold = Hold::start(self, lease, my_key.clone(), my_rev);
         loop {
@@ -317,9 +384,11 @@ impl Coordinator for Etcd {
                     // Waiting: watch the waiter before us until it goes.
                     let limit = wait.flatten().map(|d| started + d);
                     let Some((prev, prev_mod)) = self.before(key, my_rev)? else { continue };
-                    let mut c = self.client.clone();
                     let opts = WatchOptions::new().with_start_revision(prev_mod + 1);
-                    let mut stream = self.call("cannot watch the queue", c.watch(prev, Some(opts)))?;
+                    let mut stream = self.call("cannot watch the queue", || {
+                        let (mut c, prev, opts) = (self.client.clone(), prev.clone(), opts.clone());
+                        async move { c.watch(prev, Some(opts)).await }
+                    })?;
                     loop {
                         if readable(cancel) {
                             hold.stop();
@@ -401,11 +470,23 @@ impl Hold {
         hold.handle.spawn(async move {
             let every = ttl / 3;
             let fail = |why: String| *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-            let (mut keeper, mut stream) = match c.lease_keep_alive(lease).await {
-                Ok(k) => k,
-                Err(e) => return fail(format!("cannot keep the lease alive: {e}")),
-            };
+            let mut keep = None;
             while !stop.load(Ordering::SeqCst) {
+                // A broken keep-alive stream (the member it went to died,
+                // a leader election) is opened again, on any member the
+                // client knows; only etcd saying the lease is gone is
+                // final. Renewals that keep failing show in `lost` once
+                // 2/3 of the TTL passed without one.
+                if keep.is_none() {
+                    match tokio::time::timeout(every, c.lease_keep_alive(lease)).await {
+                        Ok(Ok(k)) => keep = Some(k),
+                        _ => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    }
+                }
+                let Some((keeper, stream)) = keep.as_mut() else { continue };
                 let renewed = async {
                     keeper.keep_alive().await?;
                     stream.message().await
@@ -415,9 +496,11 @@ impl Hold {
                         *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now()
                     }
                     Ok(Ok(Some(_))) => return fail("the lease expired in etcd".into()),
-                    Ok(Ok(None)) => return fail("etcd closed the keep-alive stream".into()),
-                    Ok(Err(e)) => return fail(format!("the keep-alive failed: {e}")),
-                    Err(_) => {}
+                    Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
+                        keep = None;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 }
                 tokio::time::sleep(every).await;
             }

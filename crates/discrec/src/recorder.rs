@@ -18,6 +18,11 @@ use crate::query::query_owner;
 use crate::records::RecordDirs;
 use crate::target::Target;
 
+/// The environment variable in which a holder that runs COMMAND as its
+/// child (rather than becoming it) gives its pid, so that COMMAND's own
+/// discrec calls run under the holder's lock.
+pub const HOLDER_PID_VAR: &str = "DISCREC_HOLDER_PID";
+
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
 #[doc(alias = "IDiscRecorder2")]
@@ -273,9 +278,18 @@ impl Recorder {
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
         let here = query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)?;
-        match (&here, &self.cluster) {
-            (None, Some((service, key))) => service.owner(key),
-            _ => Ok(here),
+        self.with_cluster_owner(here)
+    }
+
+    /// The owner to report, given the one this machine knows: with a
+    /// cluster, a free drive or one a discrec client holds here (a guard,
+    /// or the holder itself) is answered by the cluster's holder, which
+    /// names its host; a program outside discrec is reported as it is.
+    fn with_cluster_owner(&self, here: Option<Owner>) -> Result<Option<Owner>> {
+        let Some((service, key)) = &self.cluster else { return Ok(here) };
+        match here {
+            Some(h) if !h.by_discrec => Ok(Some(h)),
+            here => Ok(service.owner(key)?.or(here)),
         }
     }
 
@@ -323,9 +337,17 @@ impl Recorder {
 
     /// Whether `owner` is this process holding the drive through a lock
     /// kept across `exec`, rather than another handle of this process (a
-    /// client of its own, refused as any other).
+    /// client of its own, refused as any other); or this process's parent
+    /// running it as the COMMAND of a lock it holds (a cluster lock's
+    /// holder stays a process of its own to keep its lease alive, and
+    /// names itself in [`HOLDER_PID_VAR`]).
     pub(crate) fn held_across_exec(&self, owner: &Owner) -> bool {
-        owner.is_this_process() && crate::query::held_here(self.target.key).is_none()
+        if owner.is_this_process() {
+            return crate::query::held_here(self.target.key).is_none();
+        }
+        let parent = std::os::unix::process::parent_id() as i32;
+        owner.pid == Some(parent)
+            && std::env::var(HOLDER_PID_VAR).ok().and_then(|p| p.parse::<i32>().ok()) == Some(parent)
     }
 
     /// Give up the kernel's exclusive claim (`O_EXCL`) while keeping the
@@ -408,10 +430,7 @@ impl Recorder {
     pub fn status(&self) -> Result<DriveStatus> {
         self.check_open()?;
         let st = self.target.stat_node()?;
-        let owner = match (query_owner(&self.target, &self.dirs, &st, true)?, &self.cluster) {
-            (None, Some((service, key))) => service.owner(key)?,
-            (here, _) => here,
-        };
+        let owner = self.with_cluster_owner(query_owner(&self.target, &self.dirs, &st, true)?)?;
         let other_locks = holders::locks_on(st.st_dev, st.st_ino)
             .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?
             .iter()
