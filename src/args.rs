@@ -68,6 +68,9 @@ pub enum Cmd {
         /// One JSON array
         #[arg(long)]
         json: bool,
+        /// The cluster lock (each drive's key from its identity): holders on other hosts are shown
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Everything `list` shows for one drive, plus MMC profiles, features, mode pages and the medium (for an image file: its medium)
     #[command(after_help = exit_codes_help())]
@@ -134,6 +137,18 @@ pub struct ClusterArgs {
     /// Lease time to live in seconds: a holder that dies frees the drive after at most this long
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub cluster_ttl: u64,
+    /// etcd user and password, as etcdctl takes them (default: $ETCDCTL_USER, which other users cannot read in ps)
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+    /// CA certificate (PEM) of etcd's TLS server certificate (default: $ETCDCTL_CACERT)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for an etcd that checks them (default: $ETCDCTL_CERT)
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM) of --cert (default: $ETCDCTL_KEY)
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 /// `discrec burn`.

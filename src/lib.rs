@@ -42,7 +42,7 @@ pub fn run() -> ExitCode {
         Cmd::Lock(a) => lock(a),
         Cmd::Owner { json, cluster, target } => owner(json, &cluster, &target),
         Cmd::Status { json, cluster, targets } => status(json, &cluster, &targets),
-        Cmd::List { json } => list(json),
+        Cmd::List { json, cluster } => list(json, &cluster),
         Cmd::Info { json, target } => info(json, &target),
         Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
         Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
@@ -75,6 +75,15 @@ fn cluster_config(cluster: &ClusterArgs) -> Option<discrec_cluster::Config> {
         None => discrec_cluster::Config::from_env()?,
     };
     cfg.ttl = Duration::from_secs(cluster.cluster_ttl.max(2));
+    if let Some(u) = &cluster.user {
+        cfg.user = discrec_cluster::Config::parse_user(u).or_else(|| Some((u.clone(), String::new())));
+    }
+    if let Some(ca) = &cluster.cacert {
+        cfg.cacert = Some(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&cluster.cert, &cluster.key) {
+        cfg.cert = Some((cert.clone(), key.clone()));
+    }
     Some(cfg)
 }
 
@@ -271,8 +280,31 @@ fn status(json: bool, cluster: &ClusterArgs, targets: &[PathBuf]) -> Result<u8, 
     Ok(code)
 }
 
-fn list(json: bool) -> Result<u8, Error> {
-    let drives = discrec::drive::list();
+fn list(json: bool, cluster: &ClusterArgs) -> Result<u8, Error> {
+    let drives = if cluster_config(cluster).is_some() {
+        if cluster.cluster_key.is_some() {
+            return Err(Error::InvalidArgument(
+                "list takes each drive's cluster key from its identity; --cluster-key names one drive (use owner or status)"
+                    .into(),
+            ));
+        }
+        // Each drive shared through etcd; one without an identity is shown
+        // as this host sees it, and an etcd out of reach is an error.
+        let mut drives = Vec::new();
+        for p in discrec::drive::recorder_paths() {
+            let Ok(mut rec) = Recorder::open(&p) else { continue };
+            if let Some(cfg) = cluster_config(cluster) {
+                match discrec_cluster::attach(&mut rec, cfg, None) {
+                    Ok(()) | Err(Error::InvalidArgument(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            drives.push(rec.drive_info());
+        }
+        drives
+    } else {
+        discrec::drive::list()
+    };
     if json {
         say(output::json("the drive list", &drives)?)?;
         return Ok(0);

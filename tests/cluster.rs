@@ -174,3 +174,135 @@ fn a_holder_cut_off_from_etcd_stops_its_command_and_says_so() {
     std::thread::sleep(Duration::from_millis(400));
     assert!(!marker.exists(), "COMMAND still runs after the lock was lost");
 }
+
+/// `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let o = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl (apt install openssl)");
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn etcd_over_tls_with_client_certificates_and_a_password() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        assert!(
+            std::env::var("DISCREC_REQUIRE_ALL").as_deref() != Ok("1"),
+            "openssl is required (apt install openssl)"
+        );
+        println!("SKIP: openssl is needed to make the test certificates");
+        return;
+    }
+    let s = Scratch::new();
+    let d = s.dir.path();
+    // A CA, etcd's server certificate for 127.0.0.1, a client certificate.
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n").unwrap();
+    for who in ["server", "client"] {
+        let (key, csr, crt) = (format!("{who}-key.pem"), format!("{who}.csr"), format!("{who}.pem"));
+        openssl(
+            d,
+            &["req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={who}"), "-keyout", &key, "-out", &csr],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                &crt,
+            ],
+        );
+    }
+    let p = |f: &str| d.join(f).display().to_string();
+    let tls = [
+        "--cert-file".to_string(),
+        p("server.pem"),
+        "--key-file".into(),
+        p("server-key.pem"),
+        "--trusted-ca-file".into(),
+        p("ca.pem"),
+        "--client-cert-auth".into(),
+    ];
+    let Some(etcd) = EtcdServer::start_with("https", &tls) else { return };
+    let img = s.image("tls.img");
+    let lock = |extra: &[&str]| {
+        s.discrec()
+            .args(["lock", "--cluster", &etcd.url, "--cluster-key", "tls-dvd"])
+            .args(extra)
+            .arg(&img)
+            .args(["--", "true"])
+            .env_remove("DISCREC_ETCD")
+            .output()
+            .unwrap()
+    };
+    let certs = ["--cacert", &p("ca.pem"), "--cert", &p("client.pem"), "--key", &p("client-key.pem")];
+    let o = lock(&certs);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same through etcdctl's variables.
+    let o = s
+        .discrec()
+        .args(["owner", "--cluster", &etcd.url, "--cluster-key", "tls-dvd"])
+        .arg(&img)
+        .env("ETCDCTL_CACERT", p("ca.pem"))
+        .env("ETCDCTL_CERT", p("client.pem"))
+        .env("ETCDCTL_KEY", p("client-key.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    // No client certificate: a clear error naming etcd, not a hang.
+    let o = lock(&["--cacert", &p("ca.pem")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(26), "{err}");
+    assert!(err.contains(&etcd.url), "{err}");
+    // Certificates for an http:// URL, or one that is not there: said so.
+    let o = lock(&["--cacert", &p("nope.pem")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(26) && err.contains("nope.pem"), "{err}");
+
+    // A user and password (etcd's auth): root must exist to enable it.
+    let ctl = |args: &[&str]| {
+        let o = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &etcd.url, "--cacert", &p("ca.pem"), "--cert", &p("client.pem")])
+            .args(["--key", &p("client-key.pem")])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    ctl(&["user", "add", "root:s3cret"]);
+    ctl(&["auth", "enable"]);
+    let o = lock(&[&certs[..], &["--user", "root:s3cret"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = lock(&[&certs[..], &["--user", "root:wrong"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(26), "{err}");
+    assert!(err.to_lowercase().contains("auth"), "{err}");
+}

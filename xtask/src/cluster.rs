@@ -236,6 +236,13 @@ fn s_refused_with_client_and_host(bed: &mut Bed) -> R {
         v["client_name"] == "A Burner" && v["host"] == "guest-a",
         "guest-b sees the owner as {v}, not \"A Burner\" on guest-a"
     );
+    let (code, out, err) = bed.b.run(&bed.discrec("list --json"))?;
+    let v: Value = serde_json::from_str(&out).map_err(|e| format!("list: {e}: {out}{err}"))?;
+    let sr0 = v.as_array().and_then(|a| a.iter().find(|d| d["device"] == "/dev/sr0")).cloned().unwrap_or_default();
+    ensure!(
+        code == Some(0) && sr0["owner"]["client_name"] == "A Burner" && sr0["owner"]["host"] == "guest-a",
+        "guest-b's list shows /dev/sr0 as {sr0}"
+    );
     let (code, _, err) = bed.b.run(&bed.discrec("lock --client 'B Burner' /dev/sr0 -- true"))?;
     ensure!(
         code == Some(5)

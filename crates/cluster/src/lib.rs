@@ -20,6 +20,7 @@
 //! synchronous.
 
 use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -45,6 +46,13 @@ pub struct Config {
     pub timeout: Duration,
     /// User and password (`ETCDCTL_USER=user:password`).
     pub user: Option<(String, String)>,
+    /// The CA certificate (PEM) that signed etcd's server certificate
+    /// (`ETCDCTL_CACERT`); given, or with `https://` endpoints, the
+    /// connection is TLS.
+    pub cacert: Option<PathBuf>,
+    /// This client's certificate and key (PEM), for an etcd that checks
+    /// client certificates (`ETCDCTL_CERT`, `ETCDCTL_KEY`).
+    pub cert: Option<(PathBuf, PathBuf)>,
     /// This machine's name in owner records (default: the host name).
     pub host: String,
 }
@@ -54,10 +62,8 @@ impl Config {
     /// timeout 3 s, user from `ETCDCTL_USER`, host name from `uname`
     /// (`DISCREC_HOSTNAME` overrides it).
     pub fn new(endpoints: &str) -> Config {
-        let user = std::env::var("ETCDCTL_USER").ok().and_then(|u| {
-            let (n, p) = u.split_once(':')?;
-            Some((n.to_string(), p.to_string()))
-        });
+        let user = std::env::var("ETCDCTL_USER").ok().and_then(|u| Config::parse_user(&u));
+        let path = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
         let host = std::env::var("DISCREC_HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
@@ -67,8 +73,41 @@ impl Config {
             ttl: Duration::from_secs(10),
             timeout: Duration::from_secs(3),
             user,
+            cacert: path("ETCDCTL_CACERT"),
+            cert: path("ETCDCTL_CERT").zip(path("ETCDCTL_KEY")),
             host,
         }
+    }
+
+    /// `user:password` as `etcdctl --user` takes it.
+    pub fn parse_user(u: &str) -> Option<(String, String)> {
+        let (n, p) = u.split_once(':')?;
+        Some((n.to_string(), p.to_string()))
+    }
+
+    /// The TLS settings, if the connection is TLS: the CA and client
+    /// certificate files read, or an error naming the file.
+    fn tls(&self) -> std::result::Result<Option<etcd_client::TlsOptions>, String> {
+        let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
+        if !https && self.cacert.is_none() && self.cert.is_none() {
+            return Ok(None);
+        }
+        if !https {
+            return Err("TLS certificates were given, but the etcd URLs are http://; use https://".into());
+        }
+        let read =
+            |p: &Path, what: &str| std::fs::read(p).map_err(|e| format!("cannot read the {what} {}: {e}", p.display()));
+        let mut tls = etcd_client::TlsOptions::new();
+        if let Some(ca) = &self.cacert {
+            tls = tls.ca_certificate(etcd_client::Certificate::from_pem(read(ca, "CA certificate (--cacert)")?));
+        }
+        if let Some((cert, key)) = &self.cert {
+            tls = tls.identity(etcd_client::Identity::from_pem(
+                read(cert, "client certificate (--cert)")?,
+                read(key, "client key (--key)")?,
+            ));
+        }
+        Ok(Some(tls))
     }
 
     /// From `DISCREC_ETCD` (else `ETCDCTL_ENDPOINTS`), if set.
@@ -183,6 +222,9 @@ impl Etcd {
         let mut opts = ConnectOptions::new().with_connect_timeout(cfg.timeout).with_timeout(cfg.timeout);
         if let Some((u, p)) = &cfg.user {
             opts = opts.with_user(u.clone(), p.clone());
+        }
+        if let Some(tls) = cfg.tls().map_err(&fail)? {
+            opts = opts.with_tls(tls);
         }
         let endpoints = cfg.endpoints.clone();
         let client = rt

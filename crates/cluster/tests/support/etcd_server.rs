@@ -66,8 +66,9 @@ fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-/// Start `n` members named m0, m1, ... as one cluster.
-fn spawn_members(n: usize, dir: &std::path::Path) -> Vec<Member> {
+/// Start `n` members named m0, m1, ... as one cluster, clients served
+/// over `scheme` (http or https), with `extra` arguments to each.
+fn spawn_members(n: usize, dir: &std::path::Path, scheme: &str, extra: &[String]) -> Vec<Member> {
     let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
     let initial = ports
         .iter()
@@ -79,7 +80,7 @@ fn spawn_members(n: usize, dir: &std::path::Path) -> Vec<Member> {
         .iter()
         .enumerate()
         .map(|(i, (client, peer))| {
-            let url = format!("http://127.0.0.1:{client}");
+            let url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let child = Command::new("etcd")
                 .args(["--name", &format!("m{i}"), "--data-dir"])
@@ -87,6 +88,7 @@ fn spawn_members(n: usize, dir: &std::path::Path) -> Vec<Member> {
                 .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
                 .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
                 .args(["--initial-cluster", &initial, "--initial-cluster-token", "discrec-test"])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -104,11 +106,17 @@ impl EtcdServer {
     /// Start one, or `None` (with the reason printed) where etcd is not
     /// installed; with `DISCREC_REQUIRE_ALL=1` a missing etcd fails.
     pub fn start() -> Option<EtcdServer> {
+        EtcdServer::start_with("http", &[])
+    }
+
+    /// One serving clients over `scheme`, with `extra` arguments (TLS
+    /// files, say).
+    pub fn start_with(scheme: &str, extra: &[String]) -> Option<EtcdServer> {
         if !etcd_installed() {
             return None;
         }
         let dir = scratch();
-        let mut m = spawn_members(1, dir.path()).pop().unwrap();
+        let mut m = spawn_members(1, dir.path(), scheme, extra).pop().unwrap();
         Some(EtcdServer { child: m.child.take().unwrap(), url: m.url, port: m.port, _dir: dir })
     }
 }
@@ -128,7 +136,7 @@ impl EtcdCluster {
             return None;
         }
         let dir = scratch();
-        let members = spawn_members(n, dir.path());
+        let members = spawn_members(n, dir.path(), "http", &[]);
         let c = EtcdCluster { members, _dir: dir };
         let t = Instant::now();
         while c.leader().is_none() {
