@@ -170,21 +170,30 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
                 rec.hand_over_claim()?;
             }
             command.env(discrec::recorder::HOLDER_PID_VAR, std::process::id().to_string());
-            let mut child = command.spawn().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
+            let child = command.spawn().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
+            let pid = child.id();
             // COMMAND may write only while the lock holds: once it is lost
             // (before the lease can expire in etcd), COMMAND is stopped.
+            let (tx, ended) = std::sync::mpsc::channel();
+            let waiter = std::thread::spawn(move || {
+                let mut child = child;
+                let _ = tx.send(child.wait());
+            });
+            let waiting = |e: std::io::Error| Error::Fail { what: format!("waiting for {program}"), source: e };
             let status = loop {
-                if let Some(st) =
-                    child.try_wait().map_err(|e| Error::Fail { what: format!("waiting for {program}"), source: e })?
-                {
-                    break Ok(st);
+                match ended.recv_timeout(LOST_POLL) {
+                    Ok(st) => break st.map_err(waiting),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        break Err(waiting(std::io::ErrorKind::Other.into()))
+                    }
                 }
                 if let Err(e) = rec.check_cluster_lock() {
-                    stop_child(&mut child, a.cluster.cluster_ttl);
+                    stop_child(pid, &ended, a.cluster.cluster_ttl);
                     break Err(e);
                 }
-                std::thread::sleep(LOST_POLL);
             };
+            let _ = waiter.join();
             rec.release_exclusive_access()?;
             let status = status?;
             use std::os::unix::process::ExitStatusExt;
@@ -228,23 +237,19 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     held.map(|()| 0)
 }
 
-/// Stop COMMAND: SIGTERM, then SIGKILL if it is still there after a
-/// sixth of the lease's TTL (the lock was found lost at two thirds).
-fn stop_child(child: &mut std::process::Child, ttl_secs: u64) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32);
-    if let Some(pid) = pid {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+/// Stop COMMAND (`pid`, not reaped until `ended` says so): SIGTERM,
+/// then SIGKILL if it is still there after a sixth of the lease's TTL
+/// (the lock was found lost at two thirds).
+fn stop_child(pid: u32, ended: &std::sync::mpsc::Receiver<std::io::Result<std::process::ExitStatus>>, ttl_secs: u64) {
+    use rustix::process::{kill_process, Pid, Signal};
+    let Some(pid) = Pid::from_raw(pid as i32) else { return };
+    let _ = kill_process(pid, Signal::TERM);
+    if ended.recv_timeout(Duration::from_secs(ttl_secs.max(2)) / 6).is_err() {
+        // Still not reaped (the waiting thread has not returned), so the
+        // pid is still COMMAND's.
+        let _ = kill_process(pid, Signal::KILL);
+        let _ = ended.recv_timeout(Duration::from_secs(5));
     }
-    let grace = Duration::from_secs(ttl_secs.max(2)) / 6;
-    let t = std::time::Instant::now();
-    while t.elapsed() < grace {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn owner(json: bool, cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {

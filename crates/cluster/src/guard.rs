@@ -148,8 +148,7 @@ pub fn guard(
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             };
-            let next =
-                etcd.rt.block_on(async { tokio::time::timeout(Duration::from_millis(50), stream.message()).await });
+            let next = etcd.block(async { tokio::time::timeout(Duration::from_millis(50), stream.message()).await });
             match next {
                 Err(_) => continue,
                 Ok(Ok(Some(_))) => break,

@@ -185,9 +185,17 @@ impl Record {
 }
 
 /// The etcd coordinator.
+///
+/// Two runtimes: calls made for the caller (queueing, reading, waiting,
+/// releasing) run on a current-thread runtime driven by the calling thread
+/// itself, so that a round trip costs no hop to another thread; the
+/// lease keep-alive runs on a one-worker runtime of its own, with its own
+/// connection, while the caller does other things.
 pub struct Etcd {
-    rt: tokio::runtime::Runtime,
+    fg: Arc<tokio::runtime::Runtime>,
     client: Client,
+    bg: tokio::runtime::Runtime,
+    bg_client: Client,
     cfg: Config,
 }
 
@@ -214,11 +222,11 @@ impl Etcd {
         if cfg.endpoints.is_empty() {
             return Err(fail("no etcd endpoint given; use --cluster http://HOST:2379 or DISCREC_ETCD".into()));
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| fail(format!("cannot start the etcd client's runtime: {e}")))?;
+        let runtime = |b: &mut tokio::runtime::Builder| {
+            b.enable_all().build().map_err(|e| fail(format!("cannot start the etcd client's runtime: {e}")))
+        };
+        let fg = Arc::new(runtime(&mut tokio::runtime::Builder::new_current_thread())?);
+        let bg = runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(1))?;
         let mut opts = ConnectOptions::new().with_connect_timeout(cfg.timeout).with_timeout(cfg.timeout);
         if let Some((u, p)) = &cfg.user {
             opts = opts.with_user(u.clone(), p.clone());
@@ -226,28 +234,47 @@ impl Etcd {
         if let Some(tls) = cfg.tls().map_err(&fail)? {
             opts = opts.with_tls(tls);
         }
-        let endpoints = cfg.endpoints.clone();
-        let client = rt
-            .block_on(async {
-                let c = tokio::time::timeout(cfg.timeout, Client::connect(endpoints, Some(opts)))
-                    .await
-                    .map_err(|_| format!("no answer within {:?}", cfg.timeout))?
-                    .map_err(|e| e.to_string())?;
-                // A connection is lazy: one real call proves etcd answers
-                // (any member: a dead one among several is passed over).
-                retrying(cfg.timeout, || {
-                    let mut c = c.clone();
-                    async move { c.status().await }
-                })
-                .await?;
-                Ok::<Client, String>(c)
+        let (endpoints, timeout) = (cfg.endpoints.clone(), cfg.timeout);
+        let bg_opts = opts.clone();
+        let client = block_on(&fg, async move {
+            let c = tokio::time::timeout(timeout, Client::connect(endpoints, Some(opts)))
+                .await
+                .map_err(|_| format!("no answer within {:?}", timeout))?
+                .map_err(|e| e.to_string())?;
+            // A connection is lazy: one real call proves etcd answers
+            // (any member: a dead one among several is passed over).
+            retrying(timeout, || {
+                let mut c = c.clone();
+                async move { c.status().await }
             })
-            .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
-        Ok(Etcd { rt, client, cfg })
+            .await?;
+            Ok::<Client, String>(c)
+        })
+        .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
+        let endpoints = cfg.endpoints.clone();
+        let bg_client = block_on(&bg, async move {
+            tokio::time::timeout(timeout, Client::connect(endpoints, Some(bg_opts)))
+                .await
+                .map_err(|_| format!("no answer within {timeout:?}"))?
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
+        Ok(Etcd { fg, client, bg, bg_client, cfg })
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
         Error::Cluster { service: self.describe(), detail: format!("{what}: {e}") }
+    }
+
+    /// Run `f` to its end on this crate's runtime, from any thread: one
+    /// that is itself inside an async runtime (a caller's tokio task)
+    /// hands it to a thread of its own rather than nest runtimes.
+    fn block<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        block_on(&self.fg, f)
     }
 
     /// Run the call `f` makes on the runtime, bounded by the timeout, and
@@ -255,10 +282,11 @@ impl Etcd {
     /// [`retrying`]).
     fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
     where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+        T: Send,
+        F: FnMut() -> Fut + Send,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>> + Send,
     {
-        self.rt.block_on(retrying(self.cfg.timeout, f)).map_err(|e| self.fail(what, e))
+        self.block(retrying(self.cfg.timeout, f)).map_err(|e| self.fail(what, e))
     }
 
     /// The first key under the drive's prefix: its holder.
@@ -271,7 +299,11 @@ impl Etcd {
         Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.create_revision())))
     }
 
-    /// The waiter just before creation revision `rev`, if any.
+    /// The waiter just before creation revision `rev`, if any, and the
+    /// store's revision when it was read: a watch from the one after it
+    /// misses nothing and starts in step with the store (etcd delivers
+    /// to a watcher that starts in the past only on its next 100 ms
+    /// catch-up round).
     fn before(&self, key: &str, rev: i64) -> Result<Option<(Vec<u8>, i64)>> {
         let opts = GetOptions::new()
             .with_prefix()
@@ -282,14 +314,12 @@ impl Etcd {
             let (mut c, opts) = (self.client.clone(), opts.clone());
             async move { c.get(prefix(key), Some(opts)).await }
         })?;
-        Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.mod_revision())))
+        let now = r.header().map(|h| h.revision()).unwrap_or(0);
+        Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), now.max(kv.mod_revision()))))
     }
 
-    fn give_up(&self, my_key: &str, lease: i64) {
-        let _ = self.call("delete", || {
-            let mut c = self.client.clone();
-            async move { c.delete(my_key, None).await }
-        });
+    /// Leave the queue: revoking the lease deletes the key bound to it.
+    fn give_up(&self, _my_key: &str, lease: i64) {
         self.revoke(lease);
     }
 
@@ -299,6 +329,19 @@ impl Etcd {
             async move { c.lease_revoke(lease).await }
         });
     }
+}
+
+/// `rt.block_on(f)`, or on a thread of its own when this thread is
+/// inside an async runtime already (where `block_on` would panic).
+fn block_on<F>(rt: &tokio::runtime::Runtime, f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_err() {
+        return rt.block_on(f);
+    }
+    std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join()).unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Make the call `f` makes until it succeeds or fails for a reason other
@@ -370,18 +413,32 @@ impl Coordinator for Etcd {
             command: owner.command.clone(),
         };
         let value = serde_json::to_vec(&record).unwrap_or_default();
-        // Created only if absent, in one transaction, bound to the lease.
-        let txn = Txn::new()
-            .when([Compare::create_revision(my_key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease)))]);
+        // Created only if absent, in one transaction, bound to the lease;
+        // the same transaction reads the head of the queue, so that an
+        // uncontended acquire is two round trips (grant, transaction).
+        let head = GetOptions::new().with_prefix().with_sort(SortTarget::Create, SortOrder::Ascend).with_limit(1);
+        let txn = Txn::new().when([Compare::create_revision(my_key.clone(), CompareOp::Equal, 0)]).and_then([
+            TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease))),
+            TxnOp::get(prefix(key), Some(head)),
+        ]);
         let queued = self.call("cannot queue for the drive", || {
             let (mut c, txn) = (self.client.clone(), txn.clone());
             async move { c.txn(txn).await }
         });
         // The revision that created our key: the transaction's, unless a
         // retry found the key made by an attempt whose answer was lost.
+        let mut known_head = None;
         let my_rev = match queued {
-            Ok(r) if r.succeeded() => Ok(r.header().map(|h| h.revision()).unwrap_or(0)),
+            Ok(r) if r.succeeded() => {
+                for op in r.op_responses() {
+                    if let etcd_client::TxnOpResponse::Get(g) = op {
+                        known_head = Some(
+                            g.kvs().first().map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.create_revision())),
+                        );
+                    }
+                }
+                Ok(r.header().map(|h| h.revision()).unwrap_or(0))
+            }
             Ok(_) => self
                 .call("cannot read our place in the queue", || {
                     let mut c = self.client.clone();
@@ -401,7 +458,7 @@ impl Coordinator for Etcd {
         // The lease is kept alive from now on, waiting included.
         let hold = Hold::start(self, lease, my_key.clone(), my_rev);
         loop {
-            let first = match self.first(key) {
+            let first = match known_head.take().map(Ok).unwrap_or_else(|| self.first(key)) {
                 Ok(f) => f,
                 Err(e) => {
                     hold.stop();
@@ -425,8 +482,8 @@ impl Coordinator for Etcd {
                 Some((_, v, _)) => {
                     // Waiting: watch the waiter before us until it goes.
                     let limit = wait.flatten().map(|d| started + d);
-                    let Some((prev, prev_mod)) = self.before(key, my_rev)? else { continue };
-                    let opts = WatchOptions::new().with_start_revision(prev_mod + 1);
+                    let Some((prev, seen)) = self.before(key, my_rev)? else { continue };
+                    let opts = WatchOptions::new().with_start_revision(seen + 1);
                     let mut stream = self.call("cannot watch the queue", || {
                         let (mut c, prev, opts) = (self.client.clone(), prev.clone(), opts.clone());
                         async move { c.watch(prev, Some(opts)).await }
@@ -446,9 +503,8 @@ impl Coordinator for Etcd {
                                 None => self.fail("waiting", "timed out"),
                             });
                         }
-                        let next = self.rt.block_on(async {
-                            tokio::time::timeout(Duration::from_millis(50), stream.message()).await
-                        });
+                        let next = self
+                            .block(async { tokio::time::timeout(Duration::from_millis(50), stream.message()).await });
                         match next {
                             Err(_) => continue,
                             Ok(Ok(Some(resp))) => {
@@ -478,8 +534,12 @@ struct Hold {
     lease: i64,
     key: String,
     revision: i64,
+    /// The caller's runtime and connection (release).
+    fg: Arc<tokio::runtime::Runtime>,
     client: Client,
+    /// The keep-alive's runtime and connection.
     handle: tokio::runtime::Handle,
+    bg_client: Client,
     stop: Arc<AtomicBool>,
     lost: Arc<Mutex<Option<String>>>,
     last_ok: Arc<Mutex<Instant>>,
@@ -499,8 +559,10 @@ impl Hold {
             lease,
             key,
             revision,
+            fg: etcd.fg.clone(),
             client: etcd.client.clone(),
-            handle: etcd.rt.handle().clone(),
+            handle: etcd.bg.handle().clone(),
+            bg_client: etcd.bg_client.clone(),
             stop: Arc::new(AtomicBool::new(false)),
             lost: Arc::new(Mutex::new(None)),
             last_ok: Arc::new(Mutex::new(Instant::now())),
@@ -508,11 +570,15 @@ impl Hold {
             timeout: etcd.cfg.timeout,
         };
         let (mut c, stop, lost, last_ok, ttl) =
-            (hold.client.clone(), hold.stop.clone(), hold.lost.clone(), hold.last_ok.clone(), hold.ttl);
+            (hold.bg_client.clone(), hold.stop.clone(), hold.lost.clone(), hold.last_ok.clone(), hold.ttl);
         hold.handle.spawn(async move {
             let every = ttl / 3;
             let fail = |why: String| *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
             let mut keep = None;
+            // The lease was just granted with its whole TTL: the first
+            // renewal is due a third of it later (a short hold never opens
+            // the keep-alive stream at all).
+            tokio::time::sleep(every).await;
             while !stop.load(Ordering::SeqCst) {
                 // A broken keep-alive stream (the member it went to died,
                 // a leader election) is opened again, on any member the
@@ -573,20 +639,19 @@ impl ClusterHold for Hold {
     fn release(self: Box<Self>) {
         let lost = self.lost().is_some();
         self.stop();
-        let (mut c, key, lease, timeout) = (self.client.clone(), self.key.clone(), self.lease, self.timeout);
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let _ = tokio::time::timeout(timeout, c.delete(key, None)).await;
-                let _ = tokio::time::timeout(timeout, c.lease_revoke(lease)).await;
-            });
-            Some(())
-        });
+        // Revoking the lease deletes the key bound to it, in one round
+        // trip; waiters watching it see the deletion.
+        let (lease, timeout) = (self.lease, self.timeout);
+        let revoke = |mut c: Client| async move {
+            let _ = tokio::time::timeout(timeout, c.lease_revoke(lease)).await;
+        };
         // A lock already lost is not waited for (etcd is likely out of
         // reach, and the lease expires by itself); otherwise the key is
         // gone before release returns, so the next waiter is next.
-        if !lost {
-            let _ = done.join();
+        if lost {
+            self.handle.spawn(revoke(self.bg_client.clone()));
+        } else {
+            block_on(&self.fg, revoke(self.client.clone()));
         }
     }
 }
