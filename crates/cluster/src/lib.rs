@@ -169,19 +169,27 @@ impl Record {
         })
     }
 
+    /// The owner it names. A record comes from whoever can write to etcd:
+    /// its texts are kept to one line of printable characters and a
+    /// bounded length before any message or terminal sees them.
     fn owner(self) -> Owner {
         Owner {
-            client_name: Some(self.client_name),
+            client_name: Some(tame(&self.client_name)),
             pid: self.pid,
             uid: self.uid,
-            user: self.user,
+            user: self.user.as_deref().map(tame),
             since: Some(UNIX_EPOCH + Duration::from_millis(self.since_ms.min(u64::MAX as u128) as u64)),
             by_discrec: true,
-            command: self.command,
+            command: self.command.as_deref().map(tame),
             lock: discrec::holders::LockKind::Flock,
-            host: Some(self.host),
+            host: Some(tame(&self.host)),
         }
     }
+}
+
+/// `text` with control characters as `?`, at most 255 characters.
+fn tame(text: &str) -> String {
+    text.chars().take(255).map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// The etcd coordinator.

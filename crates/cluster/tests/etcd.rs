@@ -115,3 +115,25 @@ fn a_holder_cut_off_from_etcd_knows_before_its_lease_expires() {
     println!("lost after {:?}: {}", cut.elapsed(), a.cluster_lock_lost().unwrap());
     assert!(cut.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn a_forged_owner_record_is_tamed_before_it_is_shown() {
+    let Some(server) = EtcdServer::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let b = recorder(d.path(), "b.img", host(&server.url, "host-b", 10));
+    // Anyone who may write to etcd can put a record with terminal escapes
+    // and a huge host name under the drive's prefix.
+    let forged = serde_json::json!({"client_name": "Evil\u{1b}[2J\nBurner", "host": "h".repeat(100_000),
+        "pid": 1, "uid": 0, "user": "root\r", "since_ms": 0, "command": null});
+    let o = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", &server.url, "put", "discrec/drive/drive-under-test/forged", &forged.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let owner = b.exclusive_access_owner().unwrap().expect("the forged record names a holder");
+    let (name, host) = (owner.client_name.unwrap(), owner.host.unwrap());
+    assert_eq!(name, "Evil?[2J?Burner");
+    assert!(host.len() <= 255 && !host.chars().any(char::is_control), "{} chars", host.len());
+    assert_eq!(owner.user.as_deref(), Some("root?"));
+}
