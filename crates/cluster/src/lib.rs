@@ -404,6 +404,8 @@ impl Coordinator for Etcd {
     ) -> Result<Box<dyn ClusterHold>> {
         let started = Instant::now();
         let ttl = self.cfg.ttl.as_secs().max(2) as i64;
+        // The lease's time runs from no later than this.
+        let granted = Instant::now();
         let lease = self
             .call("cannot grant a lease", || {
                 let mut c = self.client.clone();
@@ -464,7 +466,7 @@ impl Coordinator for Etcd {
             }
         };
         // The lease is kept alive from now on, waiting included.
-        let hold = Hold::start(self, lease, my_key.clone(), my_rev);
+        let hold = Hold::start(self, lease, my_key.clone(), my_rev, granted);
         loop {
             let first = match known_head.take().map(Ok).unwrap_or_else(|| self.first(key)) {
                 Ok(f) => f,
@@ -501,6 +503,13 @@ impl Coordinator for Etcd {
                             hold.stop();
                             self.give_up(&my_key, lease);
                             return Err(Error::Cancelled { target: target.to_path_buf() });
+                        }
+                        // Our own place in the queue lapsed (cut off while
+                        // waiting): waiting on would wait for nothing.
+                        if let Some(why) = hold.lost() {
+                            hold.stop();
+                            self.give_up(&my_key, lease);
+                            return Err(self.fail("lost our place in the drive's queue while waiting", why));
                         }
                         if limit.is_some_and(|l| Instant::now() >= l) {
                             hold.stop();
@@ -562,7 +571,8 @@ impl std::fmt::Debug for Hold {
 }
 
 impl Hold {
-    fn start(etcd: &Etcd, lease: i64, key: String, revision: i64) -> Hold {
+    /// Keep `lease`, granted no earlier than `granted`, alive.
+    fn start(etcd: &Etcd, lease: i64, key: String, revision: i64, granted: Instant) -> Hold {
         let hold = Hold {
             lease,
             key,
@@ -573,7 +583,7 @@ impl Hold {
             bg_client: etcd.bg_client.clone(),
             stop: Arc::new(AtomicBool::new(false)),
             lost: Arc::new(Mutex::new(None)),
-            last_ok: Arc::new(Mutex::new(Instant::now())),
+            last_ok: Arc::new(Mutex::new(granted)),
             ttl: etcd.cfg.ttl,
             timeout: etcd.cfg.timeout,
         };
@@ -583,6 +593,9 @@ impl Hold {
             let every = ttl / 3;
             let fail = |why: String| *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
             let mut keep = None;
+            // A renewal counts from when its request was sent (etcd
+            // renewed the lease no earlier): never later than it was.
+            let renewed_at = |t: Instant| *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = t;
             // The lease was just granted with its whole TTL: the first
             // renewal is due a third of it later (a short hold never opens
             // the keep-alive stream at all).
@@ -594,8 +607,16 @@ impl Hold {
                 // final. Renewals that keep failing show in `lost` once
                 // 2/3 of the TTL passed without one.
                 if keep.is_none() {
+                    // Opening the stream renews the lease once (the client
+                    // sends a first request and reads its answer).
+                    let sent = Instant::now();
                     match tokio::time::timeout(every, c.lease_keep_alive(lease)).await {
-                        Ok(Ok(k)) => keep = Some(k),
+                        Ok(Ok(k)) => {
+                            renewed_at(sent);
+                            keep = Some(k);
+                            tokio::time::sleep(every).await;
+                            continue;
+                        }
                         _ => {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
@@ -603,14 +624,13 @@ impl Hold {
                     }
                 }
                 let Some((keeper, stream)) = keep.as_mut() else { continue };
+                let sent = Instant::now();
                 let renewed = async {
                     keeper.keep_alive().await?;
                     stream.message().await
                 };
                 match tokio::time::timeout(every, renewed).await {
-                    Ok(Ok(Some(r))) if r.ttl() > 0 => {
-                        *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now()
-                    }
+                    Ok(Ok(Some(r))) if r.ttl() > 0 => renewed_at(sent),
                     Ok(Ok(Some(_))) => return fail("the lease expired in etcd".into()),
                     Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
                         keep = None;
