@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+mod capi;
 mod cluster;
+mod dist;
 mod tgt;
 mod torture;
 
@@ -134,6 +136,29 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("dist") => {
+            let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+            let prefix = flag("--prefix").unwrap_or_else(|| "/usr".into());
+            let libdir = flag("--libdir").unwrap_or_else(|| format!("{prefix}/lib/x86_64-linux-gnu"));
+            match dist::dist(&root(), &prefix, &libdir) {
+                Ok(d) => {
+                    println!("xtask dist: {}", d.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xtask dist: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some("capi-test") => match capi::capi_test(&root(), args.iter().any(|a| a == "--installed")) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask capi-test: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("torture") => match torture::torture(&root(), &args[1..]) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
@@ -144,7 +169,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask guest-test | cluster-test | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  cluster-test: two QEMU guests on one iSCSI drive, sharing it through etcd\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
+                "usage: cargo xtask guest-test | cluster-test | dist [--prefix P] [--libdir D] | capi-test [--installed] | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  cluster-test: two QEMU guests on one iSCSI drive, sharing it through etcd\n  dist: the binary, C library, header, pkg-config file, man pages and completions under target/dist\n  capi-test: the C programs in crates/capi/tests/c, built with pkg-config against target/dist (or, with --installed, the system's)\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
             );
             ExitCode::from(2)
         }

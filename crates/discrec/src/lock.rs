@@ -589,8 +589,7 @@ struct Ticket {
 impl Ticket {
     fn join(dirs: &RecordDirs, key: DriveKey) -> std::io::Result<Ticket> {
         let queue = open_queue(dirs, key)?;
-        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-        let ticket = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
+        let ticket = crate::sys::boottime_ns();
         let pid = rustix::process::getpid().as_raw_nonzero().get();
         let name = format!("{ticket:024}.{pid}");
         let fd = rustix::fs::openat(

@@ -2,7 +2,8 @@
 //! `discrec-mmc`): system calls whose safe wrappers need a promise from the
 //! caller. Each function states the promise it keeps. Everything goes
 //! through rustix except `fork(2)`, `close_range(2)` and byte-range
-//! `fcntl` locks, which rustix does not offer, through libc.
+//! `fcntl` locks, which rustix does not offer, and `clock_gettime`, through
+//! libc.
 #![allow(unsafe_code)]
 
 use std::os::fd::AsFd;
@@ -111,4 +112,19 @@ fn close_from(first: i32) {
             unsafe { libc::close(fd) };
         }
     }
+}
+
+/// Nanoseconds of `CLOCK_BOOTTIME`: one clock for every process on the
+/// machine, suspend included. Through libc rather than rustix: rustix
+/// reads the clock from the vDSO it finds itself, which crashes programs
+/// run under valgrind (libdiscrec's C users run theirs there).
+pub(crate) fn boottime_ns() -> u128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_BOOTTIME exists
+    // on every kernel discrec runs on (2.6.39+).
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if r != 0 {
+        return 0;
+    }
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }

@@ -1,0 +1,614 @@
+//! libdiscrec: discrec for C (and C++, and anything with a C FFI), with
+//! IMAPI2's shape. A recorder is an opaque handle opened from a path;
+//! `discrec_recorder_acquire_exclusive_access(rec, force, client_name)`
+//! and its siblings are `IDiscRecorder2`'s methods; `discrec_writer_*`
+//! is `IDiscFormat2Data`. Every call returns an HRESULT-valued `int32_t`:
+//! 0 (`S_OK`) or the value IMAPI2 gives the same failure (the README's
+//! table), and [`discrec_last_error_message`] says what went wrong on
+//! the calling thread.
+//!
+//! Handles are numbers in a registry, not pointers to memory: a handle
+//! that was closed (or never opened) is `ERROR_INVALID_HANDLE` (6), never
+//! a use after free. Thread safety: every function may be called from any
+//! thread; calls on one recorder handle are serialized (a second thread
+//! waits for the first; a waiting acquire holds the handle while it
+//! waits); a writer's `discrec_writer_cancel_write` and
+//! `discrec_writer_is_writing` run at once, from any thread, while
+//! `discrec_writer_write` runs. No Rust panic crosses into C: one is
+//! caught and returned as `E_FAIL`.
+//!
+//! All pointer work is in [`ffi`]; the functions here are `unsafe extern
+//! "C"` only because C hands them pointers.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_void, CString};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use discrec::{DataWriter, Recorder, Source};
+
+mod ffi;
+
+/// `S_OK`.
+pub const DISCREC_S_OK: i32 = 0;
+/// `E_FAIL`: an unexpected failure (the message says which). Value 0x80004005.
+pub const DISCREC_E_FAIL: i32 = 0x8000_4005_u32 as i32;
+/// `E_POINTER`: a pointer argument was NULL. Value 0x80004003.
+pub const DISCREC_E_POINTER: i32 = 0x8000_4003_u32 as i32;
+/// `E_INVALIDARG`: a bad argument (a string that is not UTF-8, a bad
+/// client name, ...). Value 0x80070057.
+pub const DISCREC_E_INVALIDARG: i32 = 0x8007_0057_u32 as i32;
+/// `ERROR_INVALID_HANDLE`: a NULL, closed or unknown handle.
+pub const DISCREC_ERROR_INVALID_HANDLE: i32 = 6;
+/// `E_ACCESSDENIED`: in use (mounted, or held by a program that is not a
+/// discrec client), or no permission. Value 0x80070005.
+pub const DISCREC_E_ACCESSDENIED: i32 = 0x8007_0005_u32 as i32;
+/// `ERROR_INVALID_FUNCTION` as an HRESULT: release without an acquire. Value 0x80070001.
+pub const DISCREC_E_NOT_LOCKED: i32 = 0x8007_0001_u32 as i32;
+/// `ERROR_DEV_NOT_EXIST` (55): no such device, or it went away.
+pub const DISCREC_ERROR_DEV_NOT_EXIST: i32 = 55;
+/// `E_IMAPI_RECORDER_LOCKED`: another client holds the recorder. Value 0xC0AA0210.
+pub const DISCREC_E_IMAPI_RECORDER_LOCKED: i32 = 0xC0AA_0210_u32 as i32;
+/// `E_IMAPI_RECORDER_MEDIA_NO_MEDIA`. Value 0xC0AA0202.
+pub const DISCREC_E_IMAPI_RECORDER_MEDIA_NO_MEDIA: i32 = 0xC0AA_0202_u32 as i32;
+/// `E_IMAPI_RECORDER_COMMAND_TIMEOUT`. Value 0xC0AA020D.
+pub const DISCREC_E_IMAPI_RECORDER_COMMAND_TIMEOUT: i32 = 0xC0AA_020D_u32 as i32;
+/// `E_IMAPI_REQUEST_CANCELLED`: a wait or a write was cancelled. Value 0xC0AA0002.
+pub const DISCREC_E_IMAPI_REQUEST_CANCELLED: i32 = 0xC0AA_0002_u32 as i32;
+/// `E_IMAPI_DF2DATA_WRITE_IN_PROGRESS`. Value 0xC0AA0400.
+pub const DISCREC_E_IMAPI_DF2DATA_WRITE_IN_PROGRESS: i32 = 0xC0AA_0400_u32 as i32;
+/// `E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS`. Value 0xC0AA0401.
+pub const DISCREC_E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS: i32 = 0xC0AA_0401_u32 as i32;
+/// `E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA`. Value 0xC0AA0404.
+pub const DISCREC_E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA: i32 = 0xC0AA_0404_u32 as i32;
+/// `E_IMAPI_DF2DATA_MEDIA_NOT_BLANK`. Value 0xC0AA0405.
+pub const DISCREC_E_IMAPI_DF2DATA_MEDIA_NOT_BLANK: i32 = 0xC0AA_0405_u32 as i32;
+/// `E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID`. Value 0xC0AA0408.
+pub const DISCREC_E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID: i32 = 0xC0AA_0408_u32 as i32;
+/// `E_IMAPI_BURN_VERIFICATION_FAILED`. Value 0xC0AA0007.
+pub const DISCREC_E_IMAPI_BURN_VERIFICATION_FAILED: i32 = 0xC0AA_0007_u32 as i32;
+
+/// A failure on its way to C: its HRESULT and its message.
+#[derive(Debug)]
+pub struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl Failure {
+    fn pointer(message: String) -> Failure {
+        Failure { code: DISCREC_E_POINTER, message: format!("{message} (E_POINTER 0x80004003)") }
+    }
+
+    fn invalid_arg(message: String) -> Failure {
+        Failure { code: DISCREC_E_INVALIDARG, message: format!("{message} (E_INVALIDARG 0x80070057)") }
+    }
+
+    fn invalid_handle(message: String) -> Failure {
+        Failure { code: DISCREC_ERROR_INVALID_HANDLE, message: format!("{message} (ERROR_INVALID_HANDLE 6)") }
+    }
+}
+
+impl From<discrec::Error> for Failure {
+    fn from(e: discrec::Error) -> Failure {
+        Failure { code: e.code() as i32, message: format!("{} ({} 0x{:08X})", e.one_line(), e.name(), e.code()) }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Run an exported function's body: its result as an HRESULT, its error
+/// kept as the thread's last, a panic caught.
+fn run(f: impl FnOnce() -> Result<(), Failure>) -> i32 {
+    let failure = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => return DISCREC_S_OK,
+        Ok(Err(e)) => e,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Failure {
+                code: DISCREC_E_FAIL,
+                message: format!("internal error in libdiscrec ({what}); please report it (E_FAIL 0x80004005)"),
+            }
+        }
+    };
+    let text = CString::new(failure.message.replace('\0', "?")).unwrap_or_default();
+    LAST_ERROR.with(|l| *l.borrow_mut() = text);
+    failure.code
+}
+
+/// A recorder (`IDiscRecorder2`): opaque; a number, not memory.
+pub struct discrec_recorder {
+    _private: [u8; 0],
+}
+
+/// A data writer (`IDiscFormat2Data`): opaque; a number, not memory.
+pub struct discrec_writer {
+    _private: [u8; 0],
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+static NEXT: AtomicUsize = AtomicUsize::new(1);
+static RECORDERS: Mutex<BTreeMap<usize, Shared<Recorder>>> = Mutex::new(BTreeMap::new());
+static WRITERS: Mutex<BTreeMap<usize, Arc<DataWriter>>> = Mutex::new(BTreeMap::new());
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A new handle number (never 0, never reused).
+fn new_id() -> usize {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn recorder(h: *mut discrec_recorder) -> Result<Shared<Recorder>, Failure> {
+    let id = h as usize;
+    if id == 0 {
+        return Err(Failure::invalid_handle("the recorder handle is NULL".into()));
+    }
+    locked(&RECORDERS).get(&id).cloned().ok_or_else(|| {
+        Failure::invalid_handle(format!(
+            "recorder handle {id:#x} is closed or was never opened; open one with discrec_recorder_open"
+        ))
+    })
+}
+
+fn writer(h: *mut discrec_writer) -> Result<Arc<DataWriter>, Failure> {
+    let id = h as usize;
+    if id == 0 {
+        return Err(Failure::invalid_handle("the writer handle is NULL".into()));
+    }
+    locked(&WRITERS).get(&id).cloned().ok_or_else(|| {
+        Failure::invalid_handle(format!(
+            "writer handle {id:#x} is closed or was never opened; open one with discrec_writer_open"
+        ))
+    })
+}
+
+/// The message of the last failure on the calling thread (empty if none):
+/// what was wrong and what to do, ending with the error's name and value.
+/// Valid until the next failing call on this thread; do not free it.
+#[no_mangle]
+pub extern "C" fn discrec_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|l| l.borrow().as_ptr())
+}
+
+/// The library's version, e.g. "0.1.0". Static; do not free it.
+#[no_mangle]
+pub extern "C" fn discrec_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Give back a string the library returned. NULL is allowed.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not given back before.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_free_string(s: *mut c_char) {
+    // SAFETY: passed on from the caller.
+    unsafe { ffi::free_owned(s) }
+}
+
+/// Give back an array of strings the library returned, with its count.
+///
+/// # Safety
+/// `a` is NULL or an array from this library, with its count, not given
+/// back before.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_free_string_array(a: *mut *mut c_char, count: usize) {
+    // SAFETY: passed on from the caller.
+    unsafe { ffi::free_owned_array(a, count) }
+}
+
+/// Every recorder on this machine (`IDiscMaster2`): their device paths
+/// (`/dev/srN`), in `*paths` (`*count` of them; give back with
+/// `discrec_free_string_array`).
+///
+/// # Safety
+/// `paths` and `count` point to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_list(paths: *mut *mut *mut c_char, count: *mut usize) -> i32 {
+    run(|| {
+        if paths.is_null() || count.is_null() {
+            return Err(Failure::pointer("paths or count is NULL".into()));
+        }
+        let found: Vec<String> =
+            discrec::drive::recorder_paths().iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let (a, n) = ffi::owned_array(&found);
+        // SAFETY: both checked non-NULL, writable by the caller's guarantee.
+        unsafe {
+            ffi::put_if(paths, a);
+            ffi::put_if(count, n);
+        }
+        Ok(())
+    })
+}
+
+/// Open a recorder (`InitializeDiscRecorder`): a drive (`/dev/srN`, a
+/// `/dev/disk/by-id` link, an `sg` node) or an image file (a virtual
+/// recorder). The handle goes to `*rec`; close it with
+/// `discrec_recorder_close`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `rec` points to writable
+/// memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_open(path: *const c_char, rec: *mut *mut discrec_recorder) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let path = unsafe { ffi::text(path, "path") }?;
+        if rec.is_null() {
+            return Err(Failure::pointer("rec (where the handle goes) is NULL".into()));
+        }
+        let r = Recorder::open(path)?;
+        let id = new_id();
+        locked(&RECORDERS).insert(id, Arc::new(Mutex::new(r)));
+        // SAFETY: checked non-NULL, writable by the caller's guarantee.
+        unsafe { ffi::put(rec, id as *mut discrec_recorder, "rec") }
+    })
+}
+
+/// Close a recorder handle: what it holds is released (every nested
+/// acquire), and the handle is invalid from now on.
+#[no_mangle]
+pub extern "C" fn discrec_recorder_close(rec: *mut discrec_recorder) -> i32 {
+    run(|| {
+        let r = recorder(rec)?;
+        locked(&RECORDERS).remove(&(rec as usize));
+        locked(&r).close()?;
+        Ok(())
+    })
+}
+
+/// `AcquireExclusiveAccess(force, clientName)`: exclusive use of the
+/// recorder, or an error at once if another client has it
+/// (`E_IMAPI_RECORDER_LOCKED`, naming it). Nested acquires on one handle
+/// count; release each.
+///
+/// # Safety
+/// `client_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_acquire_exclusive_access(
+    rec: *mut discrec_recorder,
+    force: bool,
+    client_name: *const c_char,
+) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let name = unsafe { ffi::text(client_name, "client_name") }?;
+        let r = recorder(rec)?;
+        locked(&r).acquire_exclusive_access(force, name)?;
+        Ok(())
+    })
+}
+
+/// Like `discrec_recorder_acquire_exclusive_access`, but wait for the
+/// recorder, first come first served: at most `timeout_ms` milliseconds,
+/// or forever when it is negative. The handle is busy while it waits.
+///
+/// # Safety
+/// `client_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_acquire_exclusive_access_wait(
+    rec: *mut discrec_recorder,
+    force: bool,
+    client_name: *const c_char,
+    timeout_ms: i64,
+) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let name = unsafe { ffi::text(client_name, "client_name") }?;
+        let r = recorder(rec)?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        locked(&r).acquire_exclusive_access_wait(force, name, timeout)?;
+        Ok(())
+    })
+}
+
+/// `ReleaseExclusiveAccess`: one release per acquire; the recorder is free
+/// when the count reaches zero. Releasing what is not held is
+/// `ERROR_INVALID_FUNCTION` (1).
+#[no_mangle]
+pub extern "C" fn discrec_recorder_release_exclusive_access(rec: *mut discrec_recorder) -> i32 {
+    run(|| {
+        let r = recorder(rec)?;
+        locked(&r).release_exclusive_access()?;
+        Ok(())
+    })
+}
+
+/// `ExclusiveAccessOwner`: the client name of whoever holds the recorder
+/// (any process, any user), in `*client_name`, or NULL when it is free.
+/// A holder that is not a discrec client is named `command (pid N)`. Give
+/// the string back with `discrec_free_string`.
+///
+/// # Safety
+/// `client_name` points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_exclusive_access_owner(
+    rec: *mut discrec_recorder,
+    client_name: *mut *mut c_char,
+) -> i32 {
+    run(|| {
+        if client_name.is_null() {
+            return Err(Failure::pointer("client_name (where the owner goes) is NULL".into()));
+        }
+        let r = recorder(rec)?;
+        let owner = locked(&r).exclusive_access_owner()?;
+        let name = owner.map(|o| o.display_name());
+        // SAFETY: checked non-NULL, writable by the caller's guarantee.
+        unsafe { ffi::put(client_name, name.as_deref().map(ffi::owned).unwrap_or(std::ptr::null_mut()), "client_name") }
+    })
+}
+
+/// The whole owner as one JSON object (client_name, pid, uid, user,
+/// since, by_discrec, command, host; all null when free), in `*json`.
+/// Give it back with `discrec_free_string`.
+///
+/// # Safety
+/// `json` points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_exclusive_access_owner_json(
+    rec: *mut discrec_recorder,
+    json: *mut *mut c_char,
+) -> i32 {
+    run(|| {
+        if json.is_null() {
+            return Err(Failure::pointer("json (where the owner goes) is NULL".into()));
+        }
+        let r = recorder(rec)?;
+        let owner = locked(&r).exclusive_access_owner()?;
+        let text = discrec::Owner::answer_json(owner.as_ref()).to_string();
+        // SAFETY: checked non-NULL, writable by the caller's guarantee.
+        unsafe { ffi::put(json, ffi::owned(&text), "json") }
+    })
+}
+
+/// How many acquires this handle holds (0: none).
+///
+/// # Safety
+/// `count` points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_lock_count(rec: *mut discrec_recorder, count: *mut u32) -> i32 {
+    run(|| {
+        let r = recorder(rec)?;
+        let n = locked(&r).lock_count();
+        // SAFETY: passed on from the caller.
+        unsafe { ffi::put(count, n, "count") }
+    })
+}
+
+/// The drive's identity from INQUIRY (`VendorId`, `ProductId`,
+/// `ProductRevision`), each where its pointer is not NULL; give each back
+/// with `discrec_free_string`. Answered while another client holds the
+/// drive.
+///
+/// # Safety
+/// Each pointer is NULL or points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_identity(
+    rec: *mut discrec_recorder,
+    vendor: *mut *mut c_char,
+    product: *mut *mut c_char,
+    revision: *mut *mut c_char,
+) -> i32 {
+    run(|| {
+        let r = recorder(rec)?;
+        let inq = locked(&r).inquiry()?;
+        // SAFETY: each NULL or writable by the caller's guarantee.
+        unsafe {
+            ffi::put_if(vendor, ffi::owned(&inq.vendor));
+            ffi::put_if(product, ffi::owned(&inq.product));
+            ffi::put_if(revision, ffi::owned(&inq.revision));
+        }
+        Ok(())
+    })
+}
+
+/// `EjectMedia`, under `client_name` for the moment it holds the drive
+/// (or under this handle's own hold).
+///
+/// # Safety
+/// `client_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_eject(rec: *mut discrec_recorder, client_name: *const c_char) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let name = unsafe { ffi::text(client_name, "client_name") }?;
+        let r = recorder(rec)?;
+        locked(&r).eject(name)?;
+        Ok(())
+    })
+}
+
+/// `CloseTray`.
+///
+/// # Safety
+/// `client_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_close_tray(rec: *mut discrec_recorder, client_name: *const c_char) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let name = unsafe { ffi::text(client_name, "client_name") }?;
+        let r = recorder(rec)?;
+        locked(&r).close_tray(name)?;
+        Ok(())
+    })
+}
+
+/// Lock (`lock` true) or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL).
+///
+/// # Safety
+/// `client_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_set_tray_locked(
+    rec: *mut discrec_recorder,
+    client_name: *const c_char,
+    lock: bool,
+) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let name = unsafe { ffi::text(client_name, "client_name") }?;
+        let r = recorder(rec)?;
+        locked(&r).set_tray_locked(name, lock)?;
+        Ok(())
+    })
+}
+
+/// One progress update of a write (`IDiscFormat2DataEventArgs`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct discrec_progress {
+    /// `IMAPI_FORMAT2_DATA_WRITE_ACTION`: 0 validating media, 1
+    /// formatting, 2 initializing hardware, 3 calibrating power, 4
+    /// writing data, 5 finalization, 6 completed, 7 verifying.
+    pub action: i32,
+    /// Milliseconds since the write started.
+    pub elapsed_ms: u64,
+    /// Estimated milliseconds left in this action, or -1.
+    pub remaining_ms: i64,
+    /// First sector written.
+    pub start_lba: u64,
+    /// Sectors to write.
+    pub sector_count: u64,
+    /// Last sector written, or -1 before the first.
+    pub last_written_lba: i64,
+    /// Sectors read back and checked so far.
+    pub sectors_verified: u64,
+    /// Percent of the current action done, 0-100.
+    pub percent: f64,
+}
+
+/// Called with each progress update, on a thread of the library's (never
+/// two at once), at most every 100 ms and at each change of action.
+pub type discrec_progress_fn = Option<unsafe extern "C" fn(progress: *const discrec_progress, user: *mut c_void)>;
+
+/// Open a data writer (`IDiscFormat2Data`) on the recorder at `path`; the
+/// handle goes to `*w`. Close it with `discrec_writer_close`.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string; `w` points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_writer_open(path: *const c_char, w: *mut *mut discrec_writer) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let path = unsafe { ffi::text(path, "path") }?;
+        if w.is_null() {
+            return Err(Failure::pointer("w (where the handle goes) is NULL".into()));
+        }
+        let dw = DataWriter::new(Recorder::open(path)?);
+        let id = new_id();
+        locked(&WRITERS).insert(id, Arc::new(dw));
+        // SAFETY: checked non-NULL, writable by the caller's guarantee.
+        unsafe { ffi::put(w, id as *mut discrec_writer, "w") }
+    })
+}
+
+/// Close a writer handle (a write in progress on another thread runs to
+/// its end; cancel it first).
+#[no_mangle]
+pub extern "C" fn discrec_writer_close(w: *mut discrec_writer) -> i32 {
+    run(|| {
+        writer(w)?;
+        locked(&WRITERS).remove(&(w as usize));
+        Ok(())
+    })
+}
+
+/// `ClientName`: the name others see as the owner while it writes.
+///
+/// # Safety
+/// `client_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_writer_set_client_name(w: *mut discrec_writer, client_name: *const c_char) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let name = unsafe { ffi::text(client_name, "client_name") }?;
+        writer(w)?.set_client_name(name)?;
+        Ok(())
+    })
+}
+
+/// Read the written sectors back and compare (default: on).
+#[no_mangle]
+pub extern "C" fn discrec_writer_set_verify(w: *mut discrec_writer, verify: bool) -> i32 {
+    run(|| {
+        writer(w)?.set_verify(verify);
+        Ok(())
+    })
+}
+
+/// `ForceMediaToBeClosed`: close the disc so nothing can be appended.
+#[no_mangle]
+pub extern "C" fn discrec_writer_set_force_media_to_be_closed(w: *mut discrec_writer, close: bool) -> i32 {
+    run(|| {
+        writer(w)?.set_force_media_to_be_closed(close);
+        Ok(())
+    })
+}
+
+/// `Write`: write `source` (an ISO image, a block device, or a directory,
+/// made into ISO 9660 + Joliet + Rock Ridge as it is written) while
+/// holding the recorder, calling `progress` (may be NULL) with `user` on
+/// each update. Blocks until done, failed or cancelled
+/// (`E_IMAPI_REQUEST_CANCELLED`).
+///
+/// # Safety
+/// `source` is NULL or a NUL-terminated string; `progress`, when not NULL,
+/// may be called with `user` from another thread until this returns.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_writer_write(
+    w: *mut discrec_writer,
+    source: *const c_char,
+    progress: discrec_progress_fn,
+    user: *mut c_void,
+) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let source = unsafe { ffi::text(source, "source") }?;
+        let dw = writer(w)?;
+        let src = Source::open(Path::new(source))?;
+        // SAFETY: the caller allows calls from another thread while this runs.
+        let cb = progress.map(|f| unsafe { ffi::Callback::new(f, user) });
+        let mut on_update = move |p: &discrec::writer::Progress| {
+            if let Some(cb) = &cb {
+                let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
+                cb.call(&discrec_progress {
+                    action: p.action as i32,
+                    elapsed_ms: ms(p.elapsed),
+                    remaining_ms: p.remaining.map(|d| ms(d) as i64).unwrap_or(-1),
+                    start_lba: p.start_lba,
+                    sector_count: p.sector_count,
+                    last_written_lba: p.last_written_lba.map(|l| l as i64).unwrap_or(-1),
+                    sectors_verified: p.sectors_verified,
+                    percent: p.percent(),
+                });
+            }
+        };
+        dw.write(src, Some(&mut on_update))?;
+        Ok(())
+    })
+}
+
+/// `CancelWrite`: stop a write in progress (from any thread); it returns
+/// `E_IMAPI_REQUEST_CANCELLED`. Without one, `E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS`.
+#[no_mangle]
+pub extern "C" fn discrec_writer_cancel_write(w: *mut discrec_writer) -> i32 {
+    run(|| {
+        writer(w)?.cancel_write()?;
+        Ok(())
+    })
+}
