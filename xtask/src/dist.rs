@@ -4,7 +4,7 @@
 //!
 //! * `bin/discrec` (release);
 //! * `lib/libdiscrec.so.0` (soname `libdiscrec.so.0`), the `libdiscrec.so`
-//!   link to it, `lib/libdiscrec.a`;
+//!   link to it, `lib/libdiscrec.a` (built as `libdiscrec_capi.*`);
 //! * `include/discrec.h`, from the C library's Rust code by cbindgen;
 //! * `lib/pkgconfig/discrec.pc`;
 //! * `share/man/man1/discrec.1` and `discrec-SUBCOMMAND.1`, from the clap
@@ -116,9 +116,9 @@ pub fn dist(root: &Path, prefix: &str, libdir: &str) -> Result<PathBuf, String> 
     let dist = dist_dir(root);
     let _ = fs::remove_dir_all(&dist);
     copy(&release.join("discrec"), &dist.join("bin/discrec"))?;
-    copy(&release.join("libdiscrec.so"), &dist.join("lib/libdiscrec.so.0"))?;
+    copy(&release.join("libdiscrec_capi.so"), &dist.join("lib/libdiscrec.so.0"))?;
     std::os::unix::fs::symlink("libdiscrec.so.0", dist.join("lib/libdiscrec.so")).map_err(|e| e.to_string())?;
-    copy(&release.join("libdiscrec.a"), &dist.join("lib/libdiscrec.a"))?;
+    copy(&release.join("libdiscrec_capi.a"), &dist.join("lib/libdiscrec.a"))?;
     write(&dist.join("include/discrec.h"), header(root)?)?;
     write(&dist.join("lib/pkgconfig/discrec.pc"), pkg_config(prefix, libdir))?;
     man_pages(&dist.join("share/man/man1"))?;

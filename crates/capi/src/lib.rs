@@ -17,7 +17,7 @@
 //! `discrec_writer_write` runs. No Rust panic crosses into C: one is
 //! caught and returned as `E_FAIL`.
 //!
-//! All pointer work is in [`ffi`]; the functions here are `unsafe extern
+//! All pointer work is in the `ffi` module; the functions here are `unsafe extern
 //! "C"` only because C hands them pointers.
 
 #![deny(unsafe_op_in_unsafe_fn)]
