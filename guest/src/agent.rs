@@ -5,12 +5,12 @@
 //! and the disc's backing file at once.
 //!
 //! Requests (`op`):
-//! * `run` `cmd` [`timeout_ms`]: `sh -c cmd`; `{code, out, err, ms}`.
+//! * `run` `cmd` (optional `timeout_ms`): `sh -c cmd`; `{code, out, err, ms}`.
 //! * `spawn` `name` `cmd`: `sh -c cmd` in the background, its stdout and
 //!   stderr merged into one line queue; `{pid}`.
-//! * `expect` `name` `text` [`timeout_ms`]: read that queue until a line
+//! * `expect` `name` `text` (optional `timeout_ms`): read that queue until a line
 //!   contains `text`; `{line, ms}`, or `{error, seen}`.
-//! * `wait` `name` [`timeout_ms`]: its exit; `{code, signal, out}`.
+//! * `wait` `name` (optional `timeout_ms`): its exit; `{code, signal, out}`.
 //! * `kill` `name` `signal`: send it a signal.
 
 use std::collections::HashMap;
