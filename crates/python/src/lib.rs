@@ -1,0 +1,306 @@
+//! `discrec._discrec`: the Python bindings (PyO3), wrapped by the pure
+//! Python package `discrec` (`python/discrec`), which adds the exception
+//! classes and the type stubs.
+//!
+//! The GIL is released while a call waits for a lock, talks to a drive or
+//! writes, so other Python threads run (and can cancel a write). Errors
+//! become the exception class of their IMAPI2 name (`discrec._errors`),
+//! each carrying `hresult` and `name`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// The Python exception for a discrec error: the class registered for its
+/// IMAPI2 name in `discrec._errors.BY_NAME`.
+fn raise(py: Python<'_>, e: discrec::Error) -> PyErr {
+    let (name, code, message) = (e.name(), e.code(), e.one_line());
+    let made = (|| -> PyResult<PyErr> {
+        let errors = py.import("discrec._errors")?;
+        let cls = errors.getattr("BY_NAME")?.get_item(name)?;
+        Ok(PyErr::from_value(cls.call1((message.clone(), name, code))?))
+    })();
+    made.unwrap_or_else(|_| PyRuntimeError::new_err(format!("{message} ({name} 0x{code:08X})")))
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An owner as a dict: client_name, pid, uid, user, since (seconds since
+/// the epoch), by_discrec, command, host.
+fn owner_dict<'py>(py: Python<'py>, o: &discrec::Owner) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("client_name", &o.client_name)?;
+    d.set_item("pid", o.pid)?;
+    d.set_item("uid", o.uid)?;
+    d.set_item("user", &o.user)?;
+    d.set_item("since", o.since.and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()))?;
+    d.set_item("by_discrec", o.by_discrec)?;
+    d.set_item("command", &o.command)?;
+    d.set_item("host", &o.host)?;
+    Ok(d)
+}
+
+/// `IDiscRecorder2`: one recorder, a drive or an image file.
+#[pyclass(module = "discrec._discrec", name = "Recorder", subclass)]
+struct PyRecorder {
+    inner: Arc<Mutex<discrec::Recorder>>,
+}
+
+impl PyRecorder {
+    /// Run `f` on the recorder without the GIL.
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut discrec::Recorder) -> discrec::Result<T> + Send,
+    ) -> PyResult<T> {
+        let inner = self.inner.clone();
+        py.allow_threads(move || f(&mut locked(&inner))).map_err(|e| raise(py, e))
+    }
+}
+
+#[pymethods]
+impl PyRecorder {
+    /// Open the recorder at `path` (`/dev/srN`, a by-id link, an sg node,
+    /// or an image file).
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let r = py.allow_threads(|| discrec::Recorder::open(&path)).map_err(|e| raise(py, e))?;
+        Ok(PyRecorder { inner: Arc::new(Mutex::new(r)) })
+    }
+
+    /// `AcquireExclusiveAccess(force, clientName)`: exclusive use, or
+    /// `RecorderLockedError` at once if another client has it.
+    #[pyo3(signature = (force, client_name))]
+    fn acquire_exclusive_access(&self, py: Python<'_>, force: bool, client_name: String) -> PyResult<()> {
+        self.with(py, move |r| r.acquire_exclusive_access(force, &client_name))
+    }
+
+    /// Wait for the recorder (first come, first served): at most
+    /// `timeout` seconds, or forever when it is None.
+    #[pyo3(signature = (force, client_name, timeout=None))]
+    fn acquire_exclusive_access_wait(
+        &self,
+        py: Python<'_>,
+        force: bool,
+        client_name: String,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let timeout = match timeout {
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                return Err(raise(
+                    py,
+                    discrec::Error::InvalidArgument(format!(
+                        "timeout {t} is not a number of seconds >= 0; use None to wait forever"
+                    )),
+                ))
+            }
+            t => t.map(Duration::from_secs_f64),
+        };
+        self.with(py, move |r| r.acquire_exclusive_access_wait(force, &client_name, timeout))
+    }
+
+    /// `ReleaseExclusiveAccess`: one release per acquire.
+    fn release_exclusive_access(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |r| r.release_exclusive_access())
+    }
+
+    /// `ExclusiveAccessOwner`: the holder's client name (for a program
+    /// that is not a discrec client, `command (pid N)`), or None when free.
+    #[getter]
+    fn exclusive_access_owner(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with(py, |r| r.exclusive_access_owner()).map(|o| o.map(|o| o.display_name()))
+    }
+
+    /// The whole owner as a dict, or None when free.
+    fn owner<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match self.with(py, |r| r.exclusive_access_owner())? {
+            Some(o) => Ok(Some(owner_dict(py, &o)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// How many acquires this object holds.
+    #[getter]
+    fn lock_count(&self) -> u32 {
+        locked(&self.inner).lock_count()
+    }
+
+    /// The device node (or image file).
+    #[getter]
+    fn path(&self) -> String {
+        locked(&self.inner).target().node.to_string_lossy().into_owned()
+    }
+
+    /// INQUIRY identity: a dict with vendor, product, revision.
+    fn identity<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inq = self.with(py, |r| r.inquiry())?;
+        let d = PyDict::new(py);
+        d.set_item("vendor", inq.vendor)?;
+        d.set_item("product", inq.product)?;
+        d.set_item("revision", inq.revision)?;
+        Ok(d)
+    }
+
+    /// `EjectMedia`.
+    #[pyo3(signature = (client_name="discrec".to_string()))]
+    fn eject(&self, py: Python<'_>, client_name: String) -> PyResult<()> {
+        self.with(py, move |r| r.eject(&client_name))
+    }
+
+    /// `CloseTray`.
+    #[pyo3(signature = (client_name="discrec".to_string()))]
+    fn close_tray(&self, py: Python<'_>, client_name: String) -> PyResult<()> {
+        self.with(py, move |r| r.close_tray(&client_name))
+    }
+
+    /// Lock or unlock the tray.
+    #[pyo3(signature = (lock, client_name="discrec".to_string()))]
+    fn set_tray_locked(&self, py: Python<'_>, lock: bool, client_name: String) -> PyResult<()> {
+        self.with(py, move |r| r.set_tray_locked(&client_name, lock))
+    }
+
+    /// Release everything and invalidate this object.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |r| r.close())
+    }
+}
+
+/// Every recorder on this machine (`IDiscMaster2`): device paths.
+#[pyfunction]
+fn recorders() -> Vec<String> {
+    discrec::drive::recorder_paths().iter().map(|p| p.to_string_lossy().into_owned()).collect()
+}
+
+/// `IDiscFormat2Data`: writes a source to the recorder at `path` while
+/// holding it.
+#[pyclass(module = "discrec._discrec", name = "DataWriter", subclass)]
+struct PyDataWriter {
+    inner: Arc<discrec::DataWriter>,
+}
+
+#[pymethods]
+impl PyDataWriter {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        let r = py.allow_threads(|| discrec::Recorder::open(&path)).map_err(|e| raise(py, e))?;
+        Ok(PyDataWriter { inner: Arc::new(discrec::DataWriter::new(r)) })
+    }
+
+    /// `ClientName`.
+    #[getter]
+    fn get_client_name(&self) -> String {
+        self.inner.client_name()
+    }
+
+    #[setter]
+    fn set_client_name(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        self.inner.set_client_name(&name).map_err(|e| raise(py, e))
+    }
+
+    /// Read the written sectors back and compare (default True).
+    #[getter]
+    fn get_verify(&self) -> bool {
+        self.inner.verify()
+    }
+
+    #[setter]
+    fn set_verify(&self, verify: bool) {
+        self.inner.set_verify(verify)
+    }
+
+    /// `ForceMediaToBeClosed`.
+    #[getter]
+    fn get_force_media_to_be_closed(&self) -> bool {
+        self.inner.force_media_to_be_closed()
+    }
+
+    #[setter]
+    fn set_force_media_to_be_closed(&self, close: bool) {
+        self.inner.set_force_media_to_be_closed(close)
+    }
+
+    /// `Write`: write `source` (an ISO image, a block device, or a
+    /// directory, made into ISO 9660 + Joliet + Rock Ridge as it is
+    /// written). `progress`, if given, is called with a dict per update
+    /// (action, elapsed, remaining, start_lba, sector_count,
+    /// last_written_lba, sectors_verified, percent). Returns a dict:
+    /// sectors, write_time, verify_time, verified. An exception raised by
+    /// `progress` cancels the write.
+    #[pyo3(signature = (source, progress=None))]
+    fn write<'py>(
+        &self,
+        py: Python<'py>,
+        source: std::path::PathBuf,
+        progress: Option<PyObject>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dw = self.inner.clone();
+        let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+        let seen = raised.clone();
+        let cancel = self.inner.clone();
+        let report = py.allow_threads(move || {
+            let src = discrec::Source::open(&source)?;
+            let mut on_update = move |p: &discrec::writer::Progress| {
+                let Some(cb) = &progress else { return };
+                Python::with_gil(|py| {
+                    let call = (|| -> PyResult<()> {
+                        let d = PyDict::new(py);
+                        d.set_item(
+                            "action",
+                            serde_json::to_value(p.action).ok().and_then(|v| v.as_str().map(str::to_string)),
+                        )?;
+                        d.set_item("elapsed", p.elapsed.as_secs_f64())?;
+                        d.set_item("remaining", p.remaining.map(|r| r.as_secs_f64()))?;
+                        d.set_item("start_lba", p.start_lba)?;
+                        d.set_item("sector_count", p.sector_count)?;
+                        d.set_item("last_written_lba", p.last_written_lba)?;
+                        d.set_item("sectors_verified", p.sectors_verified)?;
+                        d.set_item("percent", p.percent())?;
+                        cb.call1(py, (d,))?;
+                        Ok(())
+                    })();
+                    if let Err(e) = call {
+                        *locked(&seen) = Some(e);
+                        let _ = cancel.cancel_write();
+                    }
+                });
+            };
+            dw.write(src, Some(&mut on_update))
+        });
+        if let Some(e) = locked(&raised).take() {
+            return Err(e);
+        }
+        let report = report.map_err(|e| raise(py, e))?;
+        let d = PyDict::new(py);
+        d.set_item("start_lba", report.start_lba)?;
+        d.set_item("sectors", report.sectors)?;
+        d.set_item("write_time", report.write_time.as_secs_f64())?;
+        d.set_item("verify_time", report.verify_time.as_secs_f64())?;
+        d.set_item("verified", report.verified)?;
+        Ok(d)
+    }
+
+    /// `CancelWrite`, from any thread.
+    fn cancel_write(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.cancel_write().map_err(|e| raise(py, e))
+    }
+
+    /// Whether a write is in progress.
+    #[getter]
+    fn is_writing(&self) -> bool {
+        self.inner.is_writing()
+    }
+}
+
+#[pymodule]
+fn _discrec(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyRecorder>()?;
+    m.add_class::<PyDataWriter>()?;
+    m.add_function(wrap_pyfunction!(recorders, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

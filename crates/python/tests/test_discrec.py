@@ -1,0 +1,158 @@
+"""The Python package against real image files and real processes, from a
+wheel installed in a fresh virtual environment (cargo xtask python-test)."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import discrec
+
+
+@pytest.fixture
+def image(tmp_path):
+    p = tmp_path / "disc.img"
+    p.write_bytes(b"")
+    return p
+
+
+def owner_from_another_process(path):
+    code = "import discrec, sys; print(discrec.Recorder(sys.argv[1]).exclusive_access_owner)"
+    return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_acquire_nest_owner_release(image):
+    rec = discrec.Recorder(image)
+    rec.acquire_exclusive_access(False, "Py Burner")
+    rec.acquire_exclusive_access(False, "Py Burner")
+    assert rec.lock_count == 2
+    assert rec.exclusive_access_owner == "Py Burner"
+    assert owner_from_another_process(image) == "Py Burner"
+    owner = rec.owner()
+    assert owner["client_name"] == "Py Burner" and owner["pid"] == os.getpid() and owner["by_discrec"]
+    rec.release_exclusive_access()
+    rec.release_exclusive_access()
+    assert rec.exclusive_access_owner is None
+    assert owner_from_another_process(image) == "None"
+    with pytest.raises(discrec.NotLockedError) as e:
+        rec.release_exclusive_access()
+    assert e.value.hresult == 0x80070001 and isinstance(e.value, discrec.Error)
+
+
+def test_context_manager_and_refusal_naming_the_holder(image):
+    a, b = discrec.Recorder(image), discrec.Recorder(image)
+    with a.exclusive_access("Holder App"):
+        with pytest.raises(discrec.RecorderLockedError) as e:
+            b.acquire_exclusive_access(False, "Other App")
+        assert e.value.hresult == 0xC0AA0210 and e.value.name == "E_IMAPI_RECORDER_LOCKED"
+        assert "Holder App" in str(e.value)
+        with pytest.raises(discrec.RecorderLockedError):
+            with b.exclusive_access("Other App", timeout=0.2):
+                pass
+    assert a.lock_count == 0
+    with b.exclusive_access("Other App"):
+        assert a.exclusive_access_owner == "Other App"
+
+
+def test_bad_client_names_and_types(image):
+    rec = discrec.Recorder(image)
+    with pytest.raises(discrec.InvalidArgumentError) as e:
+        rec.acquire_exclusive_access(False, "Bad/Name")
+    assert e.value.hresult == 0x80070057 and "'/'" in str(e.value)
+    with pytest.raises(TypeError):
+        rec.acquire_exclusive_access(False, None)
+    with pytest.raises(discrec.InvalidArgumentError):
+        rec.acquire_exclusive_access_wait(False, "Py", -1.0)
+    with pytest.raises(discrec.DeviceNotExistError) as e:
+        discrec.Recorder("/nonexistent/drive")
+    assert e.value.hresult == 55
+
+
+def test_closed_recorder_is_invalid_handle(image):
+    rec = discrec.Recorder(image)
+    rec.acquire_exclusive_access(False, "Py")
+    rec.close()
+    assert owner_from_another_process(image) == "None"
+    with pytest.raises(discrec.InvalidHandleError) as e:
+        rec.acquire_exclusive_access(False, "Py")
+    assert e.value.hresult == 6
+
+
+def test_a_crashed_holder_frees_the_recorder(image):
+    code = "import discrec, sys, os; r = discrec.Recorder(sys.argv[1]); r.acquire_exclusive_access(False, 'Crasher'); print('held', flush=True); os.kill(os.getpid(), 9)"
+    p = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True)
+    assert p.stdout.strip() == "held" and p.returncode == -9
+    with discrec.Recorder(image).exclusive_access("After Crash"):
+        pass
+
+
+def test_waiting_releases_the_gil(image):
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    waiter = discrec.Recorder(image)
+    got = []
+    t = threading.Thread(target=lambda: got.append(waiter.acquire_exclusive_access_wait(False, "Waiter", 10.0)))
+    t.start()
+    # The main thread keeps running Python while the other waits.
+    ticks = 0
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        ticks += 1
+    assert ticks > 1000 and t.is_alive()
+    holder.release_exclusive_access()
+    t.join(5)
+    assert got == [None] and waiter.exclusive_access_owner == "Waiter"
+
+
+def test_write_a_directory_with_progress_and_cancel(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "hello.txt").write_text("hello from Python\n")
+    (tree / "sub" / "data.bin").write_bytes(b"\x5a" * 300_000)
+    target = tmp_path / "out.img"
+    target.write_bytes(b"")
+    w = discrec.DataWriter(target)
+    w.client_name = "Py Burner"
+    updates = []
+    report = w.write(tree, progress=updates.append)
+    assert report["verified"] and report["sectors"] > 0
+    assert updates and updates[-1]["action"] == "completed"
+    assert target.stat().st_size == report["sectors"] * 2048
+    with pytest.raises(discrec.MediaNotBlankError):
+        w.write(tree)
+    with pytest.raises(discrec.WriteNotInProgressError):
+        w.cancel_write()
+    with pytest.raises(discrec.ClientNameNotValidError):
+        w.client_name = "no/slashes"
+
+    # Cancelled from another thread while it writes.
+    big = tmp_path / "big.iso"
+    big.write_bytes(b"\xa5" * (64 << 20))
+    target2 = tmp_path / "out2.img"
+    target2.write_bytes(b"")
+    w2 = discrec.DataWriter(target2)
+    started = threading.Event()
+    threading.Thread(target=lambda: (started.wait(10), w2.cancel_write())).start()
+    with pytest.raises(discrec.CancelledError):
+        w2.write(big, progress=lambda p: started.set())
+
+    # An exception in the callback cancels the write and comes back.
+    target3 = tmp_path / "out3.img"
+    target3.write_bytes(b"")
+
+    def boom(p):
+        raise ValueError("stop here")
+
+    with pytest.raises(ValueError, match="stop here"):
+        discrec.DataWriter(target3).write(big, progress=boom)
+
+
+def test_enumeration_and_version():
+    # The installed wheel is under test, not the source tree.
+    assert "site-packages" in discrec.__file__, discrec.__file__
+    assert isinstance(discrec.recorders(), list)
+    assert discrec.__version__.count(".") == 2
+    assert issubclass(discrec.RecorderLockedError, discrec.Error)
