@@ -134,8 +134,8 @@ pub struct ClusterArgs {
     /// The drive's name in the cluster (default: from its vital product data; required for image files)
     #[arg(long, value_name = "KEY")]
     pub cluster_key: Option<String>,
-    /// Lease time to live in seconds: a holder that dies frees the drive after at most this long
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// Lease time to live in seconds (2 to 2592000, 30 days): a holder that dies frees the drive after at most this long
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=2_592_000))]
     pub cluster_ttl: u64,
     /// etcd user and password, as etcdctl takes them (default: $ETCDCTL_USER, which other users cannot read in ps)
     #[arg(long, value_name = "USER:PASSWORD")]

@@ -109,11 +109,14 @@ fn guard(cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
                 o.host.as_deref().unwrap_or("?")
             )),
             GuardEvent::Free => say(format_args!("free {shown}")),
-            GuardEvent::Busy(o, here) => say(format_args!(
-                "busy {shown}: \"{}\" on {} holds the cluster lock, but this host's drive is {here}",
+            GuardEvent::Busy(Some(o), here) => say(format_args!(
+                "busy {shown}: \"{}\" on {} holds the cluster lock, but this host's drive is {here}; trying again",
                 o.client_name.as_deref().unwrap_or("?"),
                 o.host.as_deref().unwrap_or("?")
             )),
+            GuardEvent::Busy(None, here) => {
+                say(format_args!("busy {shown}: etcd cannot be reached, but this host's drive is {here}; trying again"))
+            }
             GuardEvent::Unreachable(why) => say(format_args!("holding {shown} until etcd answers: {why}")),
         };
     })?;
@@ -164,16 +167,14 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         command.args(args);
         if rec.fencing_token().is_some() {
             // A cluster lock lives in this process's lease keep-alive, which
-            // exec would end: COMMAND runs as a child instead, and the drive
-            // is released when it ends, with its exit status passed on.
-            if !a.keep_claim {
-                rec.hand_over_claim()?;
-            }
-            command.env(discrec::recorder::HOLDER_PID_VAR, std::process::id().to_string());
-            let child = command.spawn().map_err(|e| Error::CannotRun { program: program.clone(), cause: e })?;
+            // exec would end: COMMAND runs as a child instead (dying with
+            // this process), and the drive is released when it ends, with
+            // its exit status passed on.
+            let child = rec.spawn_holding(&mut command, a.keep_claim)?;
             let pid = child.id();
             // COMMAND may write only while the lock holds: once it is lost
-            // (before the lease can expire in etcd), COMMAND is stopped.
+            // (before the lease can expire in etcd), COMMAND and everything
+            // it started are stopped.
             let (tx, ended) = std::sync::mpsc::channel();
             let waiter = std::thread::spawn(move || {
                 let mut child = child;
@@ -181,15 +182,29 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             });
             let waiting = |e: std::io::Error| Error::Fail { what: format!("waiting for {program}"), source: e };
             let status = loop {
-                match ended.recv_timeout(LOST_POLL) {
+                // SIGTERM and SIGHUP sent to us are COMMAND's, as they would
+                // be if we had become it. (SIGINT from a terminal reaches
+                // COMMAND's process group by itself; passed on, it would
+                // come twice.)
+                if signals.wait_for(Duration::ZERO) {
+                    let sig = signals.take().filter(|s| *s != rustix::process::Signal::INT);
+                    if let (Some(sig), Some(p)) = (sig, rustix::process::Pid::from_raw(pid as i32)) {
+                        let _ = rustix::process::kill_process(p, sig);
+                    }
+                }
+                match ended.recv_timeout(LOST_POLL / 2) {
                     Ok(st) => break st.map_err(waiting),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                         break Err(waiting(std::io::ErrorKind::Other.into()))
                     }
                 }
+                discrec::recorder::reap_orphans(Some(pid));
                 if let Err(e) = rec.check_cluster_lock() {
-                    stop_child(pid, &ended, a.cluster.cluster_ttl);
+                    // A sixth of the TTL: everything is dead at 5/6 of it,
+                    // before the lease can expire.
+                    let grace = Duration::from_secs(a.cluster.cluster_ttl.max(2)) / 6;
+                    discrec::recorder::stop_descendants(grace, Some(pid));
                     break Err(e);
                 }
             };
@@ -235,21 +250,6 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     };
     rec.release_exclusive_access()?;
     held.map(|()| 0)
-}
-
-/// Stop COMMAND (`pid`, not reaped until `ended` says so): SIGTERM,
-/// then SIGKILL if it is still there after a sixth of the lease's TTL
-/// (the lock was found lost at two thirds).
-fn stop_child(pid: u32, ended: &std::sync::mpsc::Receiver<std::io::Result<std::process::ExitStatus>>, ttl_secs: u64) {
-    use rustix::process::{kill_process, Pid, Signal};
-    let Some(pid) = Pid::from_raw(pid as i32) else { return };
-    let _ = kill_process(pid, Signal::TERM);
-    if ended.recv_timeout(Duration::from_secs(ttl_secs.max(2)) / 6).is_err() {
-        // Still not reaped (the waiting thread has not returned), so the
-        // pid is still COMMAND's.
-        let _ = kill_process(pid, Signal::KILL);
-        let _ = ended.recv_timeout(Duration::from_secs(5));
-    }
 }
 
 fn owner(json: bool, cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {

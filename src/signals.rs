@@ -39,6 +39,11 @@ impl StopSignals {
         self.flags.iter().find(|(_, f)| f.load(Ordering::SeqCst)).map(|(s, _)| *s)
     }
 
+    /// The signal that came, forgotten (so a later one is seen anew).
+    pub fn take(&self) -> Option<Signal> {
+        self.flags.iter().find(|(_, f)| f.swap(false, Ordering::SeqCst)).map(|(s, _)| *s)
+    }
+
     /// Block until a signal comes or `limit` passes; true if one came.
     pub fn wait_for(&self, limit: std::time::Duration) -> bool {
         use rustix::event::{poll, PollFd, PollFlags, Timespec};

@@ -147,12 +147,19 @@ fn a_holder_cut_off_from_etcd_stops_its_command_and_says_so() {
     let s = Scratch::new();
     let img = s.image("a.img");
     let marker = s.dir.path().join("still-running");
+    let orphan = s.dir.path().join("orphan-running");
+    // COMMAND writes through a child of its own and through an orphan in a
+    // session of its own (a daemon): all must stop.
     let mut c = on("host-a", &s, &etcd.url);
     c.args(["lock", "--cluster-key", "cut-dvd", "--cluster-ttl", "3"]).arg(&img).args([
         "--",
         "sh",
         "-c",
-        &format!("echo started; while :; do touch '{}'; sleep 0.1; done", marker.display()),
+        &format!(
+            "(while :; do touch '{m}'; sleep 0.1; done) & (setsid sh -c 'while :; do touch {o}; sleep 0.1; done' &); echo started; wait",
+            m = marker.display(),
+            o = orphan.display()
+        ),
     ]);
     let (mut holder, line) = spawn_holder(c);
     assert_eq!(line.trim(), "started");
@@ -171,8 +178,135 @@ fn a_holder_cut_off_from_etcd_stops_its_command_and_says_so() {
     // Told before the lease could expire in etcd (TTL 3 s), and COMMAND is gone.
     assert!(took < Duration::from_secs(3), "{took:?}");
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&orphan);
     std::thread::sleep(Duration::from_millis(400));
-    assert!(!marker.exists(), "COMMAND still runs after the lock was lost");
+    assert!(!marker.exists(), "COMMAND's child still runs after the lock was lost");
+    assert!(!orphan.exists(), "an orphan COMMAND left still runs after the lock was lost");
+}
+
+#[test]
+fn command_dies_with_its_supervisor_and_hears_its_signals() {
+    let Some(etcd) = EtcdServer::start() else { return };
+    let s = Scratch::new();
+    let img = s.image("a.img");
+    let key = ["--cluster-key", "sup-dvd"];
+    // SIGTERM to discrec reaches COMMAND, whose status comes back.
+    let mut c = on("host-a", &s, &etcd.url);
+    c.arg("lock").args(key).arg(&img).args([
+        "--",
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; echo started; while :; do sleep 0.05; done",
+    ]);
+    c.stdout(Stdio::piped());
+    let mut holder = c.spawn().unwrap();
+    let mut out = BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "started");
+    rustix::process::kill_process(rustix::process::Pid::from_child(&holder), rustix::process::Signal::TERM).unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "got-term");
+    assert_eq!(holder.wait().unwrap().code(), Some(7));
+    // discrec SIGKILLed: COMMAND does not outlive it.
+    let mut c = on("host-a", &s, &etcd.url);
+    c.arg("lock").args(key).arg(&img).args(["--", "sh", "-c", "echo $$; exec sleep 60"]);
+    let (mut holder, line) = spawn_holder(c);
+    let command_pid: i32 = line.trim().parse().unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let t = Instant::now();
+    while discrec::procfs::is_running(command_pid) {
+        assert!(t.elapsed() < Duration::from_secs(2), "COMMAND {command_pid} outlived its SIGKILLed supervisor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cluster_keys_are_separate_ttls_are_bounded_and_waits_are_announced() {
+    let Some(etcd) = EtcdServer::start() else { return };
+    let s = Scratch::new();
+    let (img_a, img_b) = (s.image("a.img"), s.image("b.img"));
+    let mut a = on("host-a", &s, &etcd.url);
+    a.args(["lock", "--cluster-key", "lab/2", "--client", "Lab Two"]).arg(&img_a);
+    let (mut holder, line) = spawn_holder(a);
+    assert!(line.starts_with("locked "), "{line}");
+    // "lab" is another drive than "lab/2".
+    let o = on("host-b", &s, &etcd.url).args(["owner", "--cluster-key", "lab"]).arg(&img_b).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    // A waiter is told whom it waits for, on another host too.
+    let o = on("host-b", &s, &etcd.url)
+        .args(["lock", "--verbose", "--wait=1", "--cluster-key", "lab/2"])
+        .arg(&img_b)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("waiting for") && err.contains("Lab Two") && err.contains("on host-a"), "{err}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // A TTL beyond 30 days is refused before anything is taken.
+    let o = on("host-a", &s, &etcd.url)
+        .args(["lock", "--cluster-key", "k", "--cluster-ttl", "18446744073709551615"])
+        .arg(&img_a)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_guard_never_gives_up_the_drive() {
+    let s = Scratch::new();
+    let img = s.image("b.img");
+    // etcd out of reach from the start: the guard holds the drive.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut g = s.discrec();
+    g.args(["guard", "--cluster", &url, "--cluster-key", "g"]).arg(&img).stdout(Stdio::piped());
+    let mut guard = g.spawn().unwrap();
+    let mut out = BufReader::new(guard.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("holding ") && line.contains(&url), "{line}");
+    let o = s.discrec().arg("owner").arg(&img).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "discrec guard: etcd unreachable");
+    rustix::process::kill_process(rustix::process::Pid::from_child(&guard), rustix::process::Signal::TERM).unwrap();
+    assert!(guard.wait().unwrap().success());
+
+    // The drive busy here when another host takes it: the guard says so
+    // and takes the drive once it is free, instead of leaving.
+    let Some(etcd) = EtcdServer::start() else { return };
+    let mut g = on("host-b", &s, &etcd.url);
+    g.args(["guard", "--cluster-key", "g2"]).arg(&img).stdout(Stdio::piped());
+    let mut guard = g.spawn().unwrap();
+    let mut out = BufReader::new(guard.stdout.take().unwrap());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("free "), "{line}");
+    let mut local = s.discrec();
+    local.args(["lock", "--client", "Local Tool"]).arg(&img);
+    let (mut local, l) = spawn_holder(local);
+    assert!(l.starts_with("locked "), "{l}");
+    let img_a = s.image("a.img");
+    let mut a = on("host-a", &s, &etcd.url);
+    a.args(["lock", "--cluster-key", "g2", "--client", "A Burner"]).arg(&img_a);
+    let (mut holder, l) = spawn_holder(a);
+    assert!(l.starts_with("locked "), "{l}");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("busy ") && line.contains("Local Tool"), "{line}");
+    local.kill().unwrap();
+    local.wait().unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("guarding ") && line.contains("A Burner"), "{line}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_child(&guard), rustix::process::Signal::TERM).unwrap();
+    assert!(guard.wait().unwrap().success());
 }
 
 /// `openssl` with `args` in `dir`.
@@ -305,4 +439,36 @@ fn etcd_over_tls_with_client_certificates_and_a_password() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(26), "{err}");
     assert!(err.to_lowercase().contains("auth"), "{err}");
+}
+
+#[test]
+fn a_remote_holder_with_our_parents_pid_is_not_our_parent() {
+    let Some(etcd) = EtcdServer::start() else { return };
+    let s = Scratch::new();
+    let img = s.dir.path().join("b.img");
+    std::fs::File::create(&img).unwrap();
+    let src = s.dir.path().join("src.iso");
+    std::fs::write(&src, vec![7u8; 4096]).unwrap();
+    // A holder on another host whose pid happens to be (or is forged to
+    // be) the pid of the process that runs `discrec burn` here.
+    let me = std::process::id();
+    let record = serde_json::json!({"client_name": "Far Away", "host": "host-a", "pid": me, "uid": 0,
+        "user": "root", "since_ms": 0, "command": null});
+    let o = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", &etcd.url, "put", "discrec/drive/pid-dvd/1", &record.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = on("host-b", &s, &etcd.url)
+        .env(discrec::recorder::HOLDER_PID_VAR, me.to_string())
+        .args(["burn", "--cluster-key", "pid-dvd"])
+        .arg(&img)
+        .arg(&src)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(5), "{err}");
+    assert!(err.contains("Far Away") && err.contains("host-a"), "{err}");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 0, "burned while another host held the drive");
 }

@@ -35,10 +35,11 @@ pub enum GuardEvent {
     /// The cluster lock is free or held from this host: the drive is left
     /// to this host's programs.
     Free,
-    /// Another host holds the cluster lock, but a program here has the
-    /// drive (it opened it before): it may be writing what the other host
-    /// writes. The second field names it when it is known.
-    Busy(Owner, String),
+    /// The drive should be held here (for the holder on another host, or
+    /// because etcd cannot be reached), but something here has it (a
+    /// program that opened it before, a mount, a prober): it may be
+    /// writing what the other host writes. Tried again every 200 ms.
+    Busy(Option<Owner>, String),
     /// etcd cannot be reached: the drive is held here until it can.
     Unreachable(String),
 }
@@ -60,9 +61,9 @@ fn guard_name(remote: &Owner) -> String {
 }
 
 /// Guard `target` (cluster name `key`, else its identity) until `stop`
-/// becomes readable; `on_event` hears each change. Errors: etcd not
-/// reachable at the start, the drive cannot be opened or locked for a
-/// reason other than another holder.
+/// becomes readable; `on_event` hears each change. Errors only when the
+/// drive cannot be opened or has no cluster name at the start; after
+/// that, whatever fails (etcd, the drive) is reported and tried again.
 pub fn guard(
     target: &Path,
     cfg: Config,
@@ -73,7 +74,10 @@ pub fn guard(
     let mut local = Recorder::open(target)?;
     let key = super::cluster_key(&local, key)?;
     let host = cfg.host.clone();
-    let etcd = Etcd::connect(cfg)?;
+    let service = cfg.endpoints.join(",");
+    // etcd out of reach at the start is no reason to leave the drive
+    // open: the guard holds it until etcd answers.
+    let mut etcd: Option<Etcd> = None;
     let mut watch = None;
     let mut last: Option<GuardEvent> = None;
     let mut tell = |e: GuardEvent, last: &mut Option<GuardEvent>| {
@@ -83,17 +87,22 @@ pub fn guard(
         }
     };
     loop {
+        if etcd.is_none() {
+            // Out of reach: the drive is held below until it answers.
+            etcd = Etcd::connect(cfg.clone()).ok();
+        }
         // Whom the drive should be held for here, if anyone.
-        let wanted = match etcd.first(&key) {
-            Ok(Some((_, v, _))) => {
+        let wanted = match etcd.as_ref().map(|e| e.first(&key)) {
+            Some(Ok(Some((_, v, _)))) => {
                 let o = Record::decode(&v);
                 (o.host.as_deref() != Some(host.as_str())).then_some(Ok(o))
             }
-            Ok(None) => None,
-            Err(e) => {
+            Some(Ok(None)) => None,
+            Some(Err(e)) => {
                 watch = None;
                 Some(Err(e.to_string()))
             }
+            None => Some(Err(format!("cannot reach etcd at {service}"))),
         };
         let name = wanted.as_ref().map(|w| match w {
             Ok(o) => guard_name(o),
@@ -106,15 +115,20 @@ pub fn guard(
         match (wanted, name) {
             (Some(w), Some(name)) => {
                 if local.lock_count() == 0 {
+                    // Whatever keeps us from the drive (a holder here, a
+                    // mount, a prober, a drive gone for a moment), the guard
+                    // stays and tries again: giving up would leave the
+                    // drive open to this host's programs.
                     match local.acquire_exclusive_access(false, &name) {
                         Ok(()) => {}
-                        Err(Error::RecorderLocked { owner, .. }) => {
+                        Err(e) => {
                             retry_soon = true;
-                            if let Ok(remote) = &w {
-                                tell(GuardEvent::Busy(remote.clone(), owner.held_by()), &mut last);
-                            }
+                            let here = match &e {
+                                Error::RecorderLocked { owner, .. } => owner.held_by(),
+                                other => other.one_line(),
+                            };
+                            tell(GuardEvent::Busy(w.as_ref().ok().cloned(), here), &mut last);
                         }
-                        Err(e) => return Err(e),
                     }
                 }
                 if local.lock_count() > 0 {
@@ -128,7 +142,7 @@ pub fn guard(
         }
         // Wait for a change of the drive's keys (or at most a second; a
         // busy drive is tried again sooner).
-        if watch.is_none() {
+        if let (None, Some(etcd)) = (&watch, &etcd) {
             watch = etcd
                 .call("cannot watch the drive's key", || {
                     let (mut c, k) = (etcd.client.clone(), prefix(&key));
@@ -144,7 +158,7 @@ pub fn guard(
                 }
                 return Ok(());
             }
-            let Some(stream) = watch.as_mut() else {
+            let (Some(stream), Some(etcd)) = (watch.as_mut(), etcd.as_ref()) else {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             };

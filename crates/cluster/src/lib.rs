@@ -187,6 +187,19 @@ impl Record {
     }
 }
 
+/// Time on `CLOCK_BOOTTIME`, which goes on while the machine is
+/// suspended (the monotonic clock stops): a holder that wakes from a
+/// suspend longer than its lease knows its lease may be gone, as etcd's
+/// clock went on too.
+fn boot_now() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+/// The longest lease discrec asks for: 30 days (etcd's own limit is
+/// 9,000,000,000 s; a longer TTL only delays the release of a dead holder).
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// `text` with control characters as `?`, at most 255 characters.
 fn tame(text: &str) -> String {
     text.chars().take(255).map(|c| if c.is_control() { '?' } else { c }).collect()
@@ -217,8 +230,11 @@ impl std::fmt::Debug for Etcd {
 /// revision.
 type Entry = (Vec<u8>, Vec<u8>, i64);
 
+/// The etcd prefix of drive `key`: `discrec/drive/KEY/`, with `%` and `/`
+/// in KEY escaped, so that no key's range holds another's (`lab` and
+/// `lab/2` are two drives).
 fn prefix(key: &str) -> String {
-    format!("discrec/drive/{key}/")
+    format!("discrec/drive/{}/", key.replace('%', "%25").replace('/', "%2F"))
 }
 
 impl Etcd {
@@ -401,11 +417,12 @@ impl Coordinator for Etcd {
         owner: &Owner,
         wait: Option<Option<Duration>>,
         cancel: Option<BorrowedFd<'_>>,
+        on_wait: &mut dyn FnMut(&Owner),
     ) -> Result<Box<dyn ClusterHold>> {
         let started = Instant::now();
-        let ttl = self.cfg.ttl.as_secs().max(2) as i64;
+        let ttl = self.cfg.ttl.clamp(Duration::from_secs(2), MAX_TTL).as_secs() as i64;
         // The lease's time runs from no later than this.
-        let granted = Instant::now();
+        let granted = boot_now();
         let lease = self
             .call("cannot grant a lease", || {
                 let mut c = self.client.clone();
@@ -467,6 +484,7 @@ impl Coordinator for Etcd {
         };
         // The lease is kept alive from now on, waiting included.
         let hold = Hold::start(self, lease, my_key.clone(), my_rev, granted);
+        let mut told: Option<Vec<u8>> = None;
         loop {
             let first = match known_head.take().map(Ok).unwrap_or_else(|| self.first(key)) {
                 Ok(f) => f,
@@ -489,33 +507,60 @@ impl Coordinator for Etcd {
                     self.give_up(&my_key, lease);
                     return Err(self.fail("the queue", "our key vanished (the lease expired while queueing)"));
                 }
-                Some((_, v, _)) => {
-                    // Waiting: watch the waiter before us until it goes.
+                Some((head, v, _)) => {
+                    // Waiting: say for whom, then watch the waiter just
+                    // before us until it goes.
+                    if told.as_ref() != Some(&head) {
+                        on_wait(&Record::decode(&v));
+                        told = Some(head);
+                    }
                     let limit = wait.flatten().map(|d| started + d);
-                    let Some((prev, seen)) = self.before(key, my_rev)? else { continue };
+                    let quit = |e: Error| {
+                        hold.stop();
+                        self.give_up(&my_key, lease);
+                        Err(e)
+                    };
+                    let before = match self.before(key, my_rev) {
+                        Ok(b) => b,
+                        Err(e) => return quit(e),
+                    };
+                    let Some((prev, seen)) = before else {
+                        // Nobody queued before us, yet another key is
+                        // first: unless the head just left, our own key
+                        // is gone (deleted by someone).
+                        match self.first(key) {
+                            Ok(Some((k, _, _))) if k == my_key.as_bytes() => return Ok(Box::new(hold)),
+                            Ok(_) => {
+                                return quit(self.fail(
+                                    "lost our place in the drive's queue",
+                                    "our key was deleted from etcd while we waited",
+                                ))
+                            }
+                            Err(e) => return quit(e),
+                        }
+                    };
                     let opts = WatchOptions::new().with_start_revision(seen + 1);
-                    let mut stream = self.call("cannot watch the queue", || {
+                    let stream = self.call("cannot watch the queue", || {
                         let (mut c, prev, opts) = (self.client.clone(), prev.clone(), opts.clone());
                         async move { c.watch(prev, Some(opts)).await }
-                    })?;
+                    });
+                    let mut stream = match stream {
+                        Ok(s) => s,
+                        Err(e) => return quit(e),
+                    };
                     loop {
                         if readable(cancel) {
-                            hold.stop();
-                            self.give_up(&my_key, lease);
-                            return Err(Error::Cancelled { target: target.to_path_buf() });
+                            return quit(Error::Cancelled { target: target.to_path_buf() });
                         }
                         // Our own place in the queue lapsed (cut off while
-                        // waiting): waiting on would wait for nothing.
+                        // waiting, or our key deleted): waiting on would
+                        // wait for nothing.
                         if let Some(why) = hold.lost() {
-                            hold.stop();
-                            self.give_up(&my_key, lease);
-                            return Err(self.fail("lost our place in the drive's queue while waiting", why));
+                            return quit(self.fail("lost our place in the drive's queue while waiting", why));
                         }
                         if limit.is_some_and(|l| Instant::now() >= l) {
-                            hold.stop();
-                            self.give_up(&my_key, lease);
                             let owner = serde_json::from_slice::<Record>(&v).map(Record::owner).ok();
-                            return Err(match owner {
+                            return quit(match owner {
                                 Some(o) => Error::RecorderLocked { target: target.to_path_buf(), owner: Box::new(o) },
                                 None => self.fail("waiting", "timed out"),
                             });
@@ -524,6 +569,9 @@ impl Coordinator for Etcd {
                             .block(async { tokio::time::timeout(Duration::from_millis(50), stream.message()).await });
                         match next {
                             Err(_) => continue,
+                            // A watch cancelled (compacted past its start)
+                            // or broken: read the queue again.
+                            Ok(Ok(Some(resp))) if resp.canceled() => break,
                             Ok(Ok(Some(resp))) => {
                                 if resp.events().iter().any(|e| e.event_type() == EventType::Delete) {
                                     break;
@@ -559,7 +607,8 @@ struct Hold {
     bg_client: Client,
     stop: Arc<AtomicBool>,
     lost: Arc<Mutex<Option<String>>>,
-    last_ok: Arc<Mutex<Instant>>,
+    /// When the last renewal was sent, on [`boot_now`]'s clock.
+    last_ok: Arc<Mutex<Duration>>,
     ttl: Duration,
     timeout: Duration,
 }
@@ -572,7 +621,7 @@ impl std::fmt::Debug for Hold {
 
 impl Hold {
     /// Keep `lease`, granted no earlier than `granted`, alive.
-    fn start(etcd: &Etcd, lease: i64, key: String, revision: i64, granted: Instant) -> Hold {
+    fn start(etcd: &Etcd, lease: i64, key: String, revision: i64, granted: Duration) -> Hold {
         let hold = Hold {
             lease,
             key,
@@ -584,7 +633,7 @@ impl Hold {
             stop: Arc::new(AtomicBool::new(false)),
             lost: Arc::new(Mutex::new(None)),
             last_ok: Arc::new(Mutex::new(granted)),
-            ttl: etcd.cfg.ttl,
+            ttl: etcd.cfg.ttl.clamp(Duration::from_secs(2), MAX_TTL),
             timeout: etcd.cfg.timeout,
         };
         let (mut c, stop, lost, last_ok, ttl) =
@@ -595,7 +644,7 @@ impl Hold {
             let mut keep = None;
             // A renewal counts from when its request was sent (etcd
             // renewed the lease no earlier): never later than it was.
-            let renewed_at = |t: Instant| *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = t;
+            let renewed_at = |t: Duration| *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = t;
             // The lease was just granted with its whole TTL: the first
             // renewal is due a third of it later (a short hold never opens
             // the keep-alive stream at all).
@@ -609,7 +658,7 @@ impl Hold {
                 if keep.is_none() {
                     // Opening the stream renews the lease once (the client
                     // sends a first request and reads its answer).
-                    let sent = Instant::now();
+                    let sent = boot_now();
                     match tokio::time::timeout(every, c.lease_keep_alive(lease)).await {
                         Ok(Ok(k)) => {
                             renewed_at(sent);
@@ -624,7 +673,7 @@ impl Hold {
                     }
                 }
                 let Some((keeper, stream)) = keep.as_mut() else { continue };
-                let sent = Instant::now();
+                let sent = boot_now();
                 let renewed = async {
                     keeper.keep_alive().await?;
                     stream.message().await
@@ -639,6 +688,45 @@ impl Hold {
                     }
                 }
                 tokio::time::sleep(every).await;
+            }
+        });
+        // The key itself: deleted by anyone but us (an administrator's
+        // `etcdctl del`, a client that may write to etcd), the drive may
+        // be granted to another while our lease lives on.
+        let (mut c, key, stop, lost) = (hold.bg_client.clone(), hold.key.clone(), hold.stop.clone(), hold.lost.clone());
+        hold.handle.spawn(async move {
+            let gone = || {
+                if !stop.load(Ordering::SeqCst) {
+                    *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                        "its key {key} was deleted from etcd (by an administrator, or a client that may write there)"
+                    ));
+                }
+            };
+            while !stop.load(Ordering::SeqCst) {
+                let opts = WatchOptions::new().with_start_revision(revision + 1);
+                if let Ok(Ok(mut stream)) =
+                    tokio::time::timeout(Duration::from_secs(3), c.watch(key.clone(), Some(opts))).await
+                {
+                    while !stop.load(Ordering::SeqCst) {
+                        match tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
+                            Err(_) => continue,
+                            Ok(Ok(Some(r))) if r.events().iter().any(|e| e.event_type() == EventType::Delete) => {
+                                return gone();
+                            }
+                            // Cancelled (compacted past its start) or broken:
+                            // look at the key, then watch again.
+                            Ok(Ok(Some(r))) if r.canceled() => break,
+                            Ok(Ok(Some(_))) => continue,
+                            Ok(Ok(None)) | Ok(Err(_)) => break,
+                        }
+                    }
+                }
+                if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(3), c.get(key.clone(), None)).await {
+                    if r.kvs().first().map(|kv| kv.create_revision()) != Some(revision) {
+                        return gone();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
         hold
@@ -656,8 +744,9 @@ impl ClusterHold for Hold {
         }
         // Not renewed for 2/3 of the TTL: the lease may expire at any time
         // now (etcd counts from its last renewal, which was no later).
-        let since = self.last_ok.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
-        (since > self.ttl * 2 / 3).then(|| format!("the lease was not renewed for {:.1} s", since.as_secs_f64()))
+        let since = boot_now().saturating_sub(*self.last_ok.lock().unwrap_or_else(|e| e.into_inner()));
+        (since > self.ttl.saturating_mul(2) / 3)
+            .then(|| format!("the lease was not renewed for {:.1} s", since.as_secs_f64()))
     }
 
     fn fencing_token(&self) -> i64 {

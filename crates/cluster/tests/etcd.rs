@@ -124,7 +124,7 @@ fn a_forged_owner_record_is_tamed_before_it_is_shown() {
     // Anyone who may write to etcd can put a record with terminal escapes
     // and a huge host name under the drive's prefix.
     let forged = serde_json::json!({"client_name": "Evil\u{1b}[2J\nBurner", "host": "h".repeat(100_000),
-        "pid": 1, "uid": 0, "user": "root\r", "since_ms": 0, "command": null});
+        "pid": 1, "uid": 0, "user": "root\r", "since_ms": 253_402_300_800_000u64, "command": null});
     let o = std::process::Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &server.url, "put", "discrec/drive/drive-under-test/forged", &forged.to_string()])
@@ -132,8 +132,83 @@ fn a_forged_owner_record_is_tamed_before_it_is_shown() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let owner = b.exclusive_access_owner().unwrap().expect("the forged record names a holder");
-    let (name, host) = (owner.client_name.unwrap(), owner.host.unwrap());
+    let (name, host) = (owner.client_name.clone().unwrap(), owner.host.clone().unwrap());
     assert_eq!(name, "Evil?[2J?Burner");
     assert!(host.len() <= 255 && !host.chars().any(char::is_control), "{} chars", host.len());
     assert_eq!(owner.user.as_deref(), Some("root?"));
+    // A time past year 9999 is shown, not a panic.
+    assert!(owner.held_by().contains("9999-12-31"), "{}", owner.held_by());
+    assert!(discrec::Owner::answer_json(Some(&owner)).to_string().contains("9999-12-31"));
+}
+
+/// `etcdctl ARGS` against `url`.
+fn etcdctl(url: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", url])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_holder_whose_key_is_deleted_knows_it_lost_the_drive() {
+    let Some(server) = EtcdServer::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 10));
+    let mut b = recorder(d.path(), "b.img", host(&server.url, "host-b", 10));
+    a.acquire_exclusive_access(false, "Holder").unwrap();
+    // An administrator (or anyone who may write to etcd) deletes the key.
+    etcdctl(&server.url, &["del", "--prefix", "discrec/drive/drive-under-test/"]);
+    let t = Instant::now();
+    while a.cluster_lock_lost().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(3), "the holder never noticed its key was deleted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("told {:?} after the delete: {}", t.elapsed(), a.cluster_lock_lost().unwrap());
+    assert!(a.check_cluster_lock().is_err());
+    b.acquire_exclusive_access(false, "Other").unwrap();
+}
+
+#[test]
+fn a_waiter_whose_key_is_deleted_stops_waiting() {
+    let Some(server) = EtcdServer::start() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mut a = recorder(d.path(), "a.img", host(&server.url, "host-a", 10));
+    a.acquire_exclusive_access(false, "Holder").unwrap();
+    let (url, dir) = (server.url.clone(), d.path().to_path_buf());
+    let waiter = std::thread::spawn(move || {
+        let mut b = recorder(&dir, "b.img", host(&url, "host-b", 10));
+        let t = Instant::now();
+        let r = b.acquire_exclusive_access_wait(false, "Waiter", Some(Duration::from_secs(20)));
+        (r, t.elapsed())
+    });
+    // The waiter's key is the second under the prefix.
+    let t = Instant::now();
+    let keys = loop {
+        let keys: Vec<String> =
+            etcdctl(&server.url, &["get", "--prefix", "--keys-only", "discrec/drive/drive-under-test/"])
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+        if keys.len() == 2 || t.elapsed() > Duration::from_secs(5) {
+            break keys;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let holder_key = etcdctl(
+        &server.url,
+        &["get", "--prefix", "--keys-only", "--limit", "1", "--sort-by", "CREATE", "discrec/drive/drive-under-test/"],
+    );
+    let waiter_key = keys.iter().find(|k| !holder_key.contains(k.as_str())).unwrap().clone();
+    etcdctl(&server.url, &["del", &waiter_key]);
+    let (r, took) = waiter.join().unwrap();
+    let e = r.unwrap_err();
+    assert!(e.to_string().contains("lost our place"), "{e}");
+    assert!(took < Duration::from_secs(5), "the waiter took {took:?}");
+    assert!(a.check_cluster_lock().is_ok());
 }

@@ -24,7 +24,8 @@ pub trait Coordinator: Send + Sync + std::fmt::Debug {
     /// fails at once when another client holds it
     /// (`E_IMAPI_RECORDER_LOCKED` naming client and host); `Some(limit)`
     /// queues first come, first served, until `limit` (`None`: forever)
-    /// or until `cancel` becomes readable (`E_IMAPI_REQUEST_CANCELLED`).
+    /// or until `cancel` becomes readable (`E_IMAPI_REQUEST_CANCELLED`);
+    /// `on_wait` hears whom a wait waits for, whenever that changes.
     fn acquire(
         &self,
         key: &str,
@@ -32,6 +33,7 @@ pub trait Coordinator: Send + Sync + std::fmt::Debug {
         owner: &Owner,
         wait: Option<Option<Duration>>,
         cancel: Option<BorrowedFd<'_>>,
+        on_wait: &mut dyn FnMut(&Owner),
     ) -> Result<Box<dyn ClusterHold>>;
 
     /// Who holds drive `key` anywhere in the cluster.

@@ -149,7 +149,7 @@ pub(crate) fn acquire(
     dirs: &RecordDirs,
     force: bool,
     client: &str,
-    mut patience: Patience<'_>,
+    patience: &mut Patience<'_>,
 ) -> Result<Held> {
     check_access(target)?;
     let lock_fd = open_node(target)?;
@@ -197,7 +197,7 @@ pub(crate) fn acquire(
                     if look {
                         last_lookup = Some(Instant::now());
                         pause.changed = false;
-                        tell(&err, &mut patience);
+                        tell(&err, patience);
                     }
                 }
             }
@@ -233,7 +233,7 @@ pub(crate) fn acquire(
                     held.release();
                     return Err(err);
                 }
-                tell(&err, &mut patience);
+                tell(&err, patience);
             }
         }
         if let Err(e) = pause.wait(target, None, limit, patience.cancel) {

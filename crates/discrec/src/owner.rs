@@ -39,7 +39,7 @@ pub struct Owner {
 
 fn ser_since<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
-        Some(t) => s.serialize_some(&humantime::format_rfc3339_millis(*t).to_string()),
+        Some(t) => s.serialize_some(&humantime::format_rfc3339_millis(displayable(*t)).to_string()),
         None => s.serialize_none(),
     }
 }
@@ -70,7 +70,7 @@ impl Owner {
     /// names whoever is in the way.
     pub fn held_by(&self) -> String {
         match self.since {
-            Some(since) => format!("held by {self} since {}", humantime::format_rfc3339_seconds(since)),
+            Some(since) => format!("held by {self} since {}", humantime::format_rfc3339_seconds(displayable(since))),
             None => format!("held by {self}"),
         }
     }
@@ -157,4 +157,13 @@ pub(crate) fn foreign_owner(pid: Option<i32>, lock: LockKind) -> Owner {
         lock,
         host: None,
     }
+}
+
+/// `t`, brought within what RFC 3339 can write (years 1970 to 9999): a
+/// record (a forged one in etcd, a corrupt one on disk) can claim any
+/// time, and the formatter would panic beyond that.
+fn displayable(t: std::time::SystemTime) -> std::time::SystemTime {
+    // 9999-12-31T23:59:59Z.
+    let last = std::time::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799);
+    t.clamp(std::time::UNIX_EPOCH, last)
 }

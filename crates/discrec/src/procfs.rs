@@ -132,6 +132,52 @@ pub fn parse_stat(stat: &str) -> Option<(String, u64)> {
     Some((command, start))
 }
 
+/// The children of `pid`, from `/proc/PID/task/TID/children`.
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for t in tasks.flatten() {
+        let path = t.path().join("children");
+        let Ok(text) = read_small_file(&path.to_string_lossy()) else { continue };
+        for c in String::from_utf8_lossy(&text).split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Every descendant of `pid` (children, their children, ...), parents
+/// before children.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for c in children(p) {
+            if !out.contains(&c) && c != pid {
+                out.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `pid` exists and has not ended (a zombie has).
+pub fn is_running(pid: i32) -> bool {
+    match read_small_file(&format!("/proc/{pid}/stat")) {
+        // "PID (COMM) S ...": the state follows the last ')'.
+        Ok(stat) => {
+            let text = String::from_utf8_lossy(&stat);
+            text.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_some_and(|s| s != 'Z' && s != 'X')
+        }
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,14 +171,21 @@ impl Recorder {
             })?;
             return Ok(());
         }
+        let mut patience = patience;
         let (waiting, limit, cancel) = (patience.wait, patience.limit, patience.cancel);
-        let held = lock::acquire(&self.target, &self.dirs, force, client_name, patience)?;
+        let held = lock::acquire(&self.target, &self.dirs, force, client_name, &mut patience)?;
         // The local lock first, then the cluster's; without it, the local
         // one is given back.
         if let Some((service, key)) = &self.cluster {
             let wait = waiting.then(|| limit.map(|l| l.saturating_duration_since(Instant::now())));
             let me = crate::owner::own_owner(client_name, std::time::SystemTime::now());
-            match service.acquire(key, &self.target.given, &me, wait, cancel) {
+            let target = self.target.given.clone();
+            let mut tell = |o: &Owner| {
+                if let Some(f) = patience.on_wait.as_mut() {
+                    f(&Error::RecorderLocked { target: target.clone(), owner: Box::new(o.clone()) });
+                }
+            };
+            match service.acquire(key, &self.target.given, &me, wait, cancel, &mut tell) {
                 Ok(h) => self.cluster_hold = Some(h),
                 Err(e) => {
                     held.release();
@@ -345,9 +352,38 @@ impl Recorder {
         if owner.is_this_process() {
             return crate::query::held_here(self.target.key).is_none();
         }
+        // Only a holder on this machine (a pid elsewhere names another
+        // process, whatever its number).
         let parent = std::os::unix::process::parent_id() as i32;
-        owner.pid == Some(parent)
+        owner.host.is_none()
+            && owner.pid == Some(parent)
             && std::env::var(HOLDER_PID_VAR).ok().and_then(|p| p.parse::<i32>().ok()) == Some(parent)
+    }
+
+    /// Start `command` as a child that holds the drive under this handle's
+    /// lock, for a holder that must stay a process of its own (a cluster
+    /// lock's keep-alive): the kernel's claim is handed over unless
+    /// `keep_claim`, `command`'s own discrec calls run under this lock
+    /// ([`HOLDER_PID_VAR`]), it gets SIGKILL if this process dies, and
+    /// this process becomes the reaper of every orphan `command` leaves,
+    /// so that [`stop_descendants`] reaches them all.
+    pub fn spawn_holding(
+        &mut self,
+        command: &mut std::process::Command,
+        keep_claim: bool,
+    ) -> Result<std::process::Child> {
+        self.check_open()?;
+        if self.count == 0 {
+            return Err(Error::NotLocked { target: self.target.given.clone() });
+        }
+        if !keep_claim {
+            self.hand_over_claim()?;
+        }
+        command.env(HOLDER_PID_VAR, std::process::id().to_string());
+        crate::sys::die_with_parent(command);
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+        let program = command.get_program().to_string_lossy().into_owned();
+        command.spawn().map_err(|e| Error::CannotRun { program, cause: e })
     }
 
     /// Give up the kernel's exclusive claim (`O_EXCL`) while keeping the
@@ -499,5 +535,50 @@ impl std::ops::DerefMut for ExclusiveAccess<'_> {
 impl Drop for ExclusiveAccess<'_> {
     fn drop(&mut self) {
         let _ = self.recorder.release_exclusive_access();
+    }
+}
+
+/// Stop every descendant of this process (what [`Recorder::spawn_holding`]
+/// started, and whatever that started): SIGTERM, then SIGKILL to those
+/// still there after `grace`. For a holder whose lock was lost. Orphans
+/// reparented to this process are reaped; `spare` (the child a waiting
+/// thread reaps itself) is not.
+pub fn stop_descendants(grace: Duration, spare: Option<u32>) {
+    use rustix::process::{kill_process, Pid, Signal};
+    let me = std::process::id() as i32;
+    let living = || {
+        reap_orphans(spare);
+        crate::procfs::descendants(me).into_iter().filter(|p| crate::procfs::is_running(*p)).collect::<Vec<_>>()
+    };
+    let signal_all = |pids: Vec<i32>, sig: Signal| {
+        for p in pids {
+            if let Some(pid) = Pid::from_raw(p) {
+                let _ = kill_process(pid, sig);
+            }
+        }
+    };
+    signal_all(living(), Signal::TERM);
+    let t = Instant::now();
+    while t.elapsed() < grace {
+        if living().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal_all(living(), Signal::KILL);
+}
+
+/// Reap the children of this process that have ended, except `spare`:
+/// orphans of a command it supervises, reparented to it (it is their
+/// subreaper), which would stay zombies otherwise.
+pub fn reap_orphans(spare: Option<u32>) {
+    let me = std::process::id() as i32;
+    for p in crate::procfs::children(me) {
+        if Some(p as u32) == spare || crate::procfs::is_running(p) {
+            continue;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(p) {
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+        }
     }
 }

@@ -128,3 +128,22 @@ pub(crate) fn boottime_ns() -> u128 {
     }
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
+
+/// Make `command`'s process get SIGKILL when this process dies (however:
+/// a SIGKILL, a crash), so that it never outlives its supervisor.
+pub(crate) fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes async-signal-safe system calls (prctl, getppid, _exit).
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // The parent died before the line above: no signal will come.
+            if rustix::process::getppid() != Some(parent) {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}

@@ -896,14 +896,7 @@ fn write_all(
         // now; not one more command goes to it.
         if let Some(why) = lost() {
             lock_lost = true;
-            stop = Some(Error::Cluster {
-                service: "the cluster".into(),
-                detail: format!(
-                    "the lock of {} was lost after {} sectors ({why}); the write stopped and the medium holds an incomplete recording",
-                    t.given.display(),
-                    lba - start
-                ),
-            });
+            stop = Some(lost_lock(t, why, lba - start));
             break;
         }
         let (buf, n, digest) = match full_rx.recv_timeout(CANCEL_POLL) {
@@ -952,6 +945,11 @@ fn write_all(
             stop = Some(cancelled(lba - start));
             break;
         }
+        if let Some(why) = lost() {
+            lock_lost = true;
+            stop = Some(lost_lock(t, why, lba - start));
+            break;
+        }
         match full_rx.recv_timeout(CANCEL_POLL) {
             Ok(Ok(Msg::End)) => break,
             Ok(Err(e)) => stop = Some(e),
@@ -988,6 +986,10 @@ fn write_all(
         return Err(e);
     }
 
+    // Not one more command to the drive once the lock may be another's.
+    if let Some(why) = lost() {
+        return Err(lost_lock(t, why, sectors));
+    }
     set(WriteAction::Finalization);
     sink.finish(t, plan.finalize)?;
     let write_time = started.elapsed();
@@ -1001,6 +1003,9 @@ fn write_all(
         for (i, want) in digests.iter().enumerate() {
             if cancel.load(Ordering::SeqCst) {
                 return Err(cancelled(sectors));
+            }
+            if let Some(why) = lost() {
+                return Err(lost_lock(t, why, sectors));
             }
             let len = ((end - at) * SECTOR).min(CHUNK as u64) as usize;
             sink.read(t, at, &mut buf[..len])?;
@@ -1018,6 +1023,10 @@ fn write_all(
         }
         verified = true;
     }
+    // Success is said only while the lock still holds.
+    if let Some(why) = lost() {
+        return Err(lost_lock(t, why, sectors));
+    }
     Ok(WriteReport {
         medium: m.clone(),
         start_lba: start,
@@ -1027,6 +1036,18 @@ fn write_all(
         verified,
         finalized: plan.finalize && matches!(sink, Sink::Drive { .. }),
     })
+}
+
+/// The error of a write whose cluster lock was lost after `written`
+/// sectors.
+fn lost_lock(t: &Target, why: String, written: u64) -> Error {
+    Error::Cluster {
+        service: "the cluster".into(),
+        detail: format!(
+            "the lock of {} was lost after {written} sectors ({why}); the write stopped, sending nothing more to the drive, and the medium may hold an incomplete recording",
+            t.given.display()
+        ),
+    }
 }
 
 #[cfg(test)]
