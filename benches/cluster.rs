@@ -88,7 +88,7 @@ fn main() {
     }
     let (a, b) = (pct(ours, 0.5), pct(theirs, 0.5));
     println!("command, median of {n}:");
-    println!("  discrec lock --cluster URL IMG -- true   {:8.2} ms", ms(a));
+    println!("  discrec lock --cluster URL --cluster-key K IMG -- true   {:8.2} ms", ms(a));
     println!("  etcdctl lock KEY true                    {:8.2} ms", ms(b));
     println!("  ratio discrec / etcdctl                  {:8.2}x", a.as_secs_f64() / b.as_secs_f64());
 

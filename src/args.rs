@@ -99,7 +99,6 @@ pub enum Cmd {
     /// Write an ISO image, a directory, a device or a stream to a recorder's medium, holding the drive while it writes, then verify it
     #[command(after_help = exit_codes_help())]
     Burn(BurnArgs),
-    /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
     /// Keep this host's programs (xorriso, growisofs, wodim: any that open the drive with O_EXCL) off a shared drive while a client on another host holds its cluster lock; runs until SIGINT or SIGTERM
     #[command(after_help = exit_codes_help())]
     Guard {
@@ -109,6 +108,7 @@ pub enum Cmd {
         /// Drive shared with other hosts
         target: PathBuf,
     },
+    /// Lock or unlock the tray (PREVENT ALLOW MEDIUM REMOVAL)
     #[command(after_help = exit_codes_help())]
     Tray {
         /// lock or unlock
@@ -134,9 +134,6 @@ pub struct ClusterArgs {
     /// The drive's name in the cluster (default: from its vital product data; required for image files)
     #[arg(long, value_name = "KEY")]
     pub cluster_key: Option<String>,
-    /// Lease time to live in seconds (2 to 2592000, 30 days): a holder that dies frees the drive after at most this long
-    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=2_592_000))]
-    pub cluster_ttl: u64,
     /// etcd user and password, as etcdctl takes them (default: $ETCDCTL_USER, which other users cannot read in ps)
     #[arg(long, value_name = "USER:PASSWORD")]
     pub user: Option<String>,
@@ -149,6 +146,25 @@ pub struct ClusterArgs {
     /// Client key (PEM) of --cert (default: $ETCDCTL_KEY)
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+}
+
+/// The cluster lock, for commands that take it: the connection and the
+/// lease's time to live.
+#[derive(Args, Clone, Default)]
+pub struct ClusterLockArgs {
+    /// The cluster lock
+    #[command(flatten)]
+    pub conn: ClusterArgs,
+    /// Lease time to live in seconds, 2 to 2592000 (30 days; default 10): a holder that dies frees the drive after at most this long
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(2..=2_592_000))]
+    pub cluster_ttl: Option<u64>,
+}
+
+impl ClusterLockArgs {
+    /// The TTL in seconds.
+    pub fn ttl(&self) -> u64 {
+        self.cluster_ttl.unwrap_or(10)
+    }
 }
 
 /// `discrec burn`.
@@ -177,7 +193,7 @@ pub struct BurnArgs {
     pub size: Option<u64>,
     /// The cluster lock
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: ClusterLockArgs,
     /// Drive (/dev/srN), block device or image file to write to
     pub target: PathBuf,
     /// ISO image, block device, or a directory (made into ISO 9660 + Joliet + Rock Ridge as it is written), or `-` for standard input (with --size)
@@ -207,10 +223,10 @@ pub struct LockArgs {
     pub keep_claim: bool,
     /// The cluster lock
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: ClusterLockArgs,
     /// Drive (/dev/srN, a by-id link, an sg node) or image file
     pub target: PathBuf,
-    /// Command to become while holding the drive: it keeps the drive as long as it runs, and its stdout, signals and exit status are its own (discrec prints nothing on stdout)
+    /// Command to become while holding the drive (with a cluster lock: to run as a child, stopped if the lock is lost): it keeps the drive as long as it runs, and its stdout, signals and exit status are its own (discrec prints nothing on stdout)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

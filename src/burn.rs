@@ -61,7 +61,7 @@ pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
 fn run(a: &BurnArgs) -> Result<u8, Error> {
     // The target and the client name first: a bad one is reported before a
     // directory is read.
-    let writer = DataWriter::new(crate::open(&a.target, &a.cluster)?);
+    let writer = DataWriter::new(crate::open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?);
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify);
     writer.set_force_media_to_be_closed(a.close);

@@ -60,31 +60,55 @@ pub fn run() -> ExitCode {
 
 /// Open a recorder, sharing it through etcd when `--cluster` or
 /// `$DISCREC_ETCD` names one (no etcd code runs otherwise).
-pub(crate) fn open(target: &Path, cluster: &ClusterArgs) -> Result<Recorder, Error> {
+pub(crate) fn open(target: &Path, cluster: &ClusterArgs, ttl: Option<u64>) -> Result<Recorder, Error> {
     let mut rec = Recorder::open(target)?;
-    if let Some(cfg) = cluster_config(cluster) {
+    if let Some(cfg) = cluster_config(cluster, ttl)? {
         discrec_cluster::attach(&mut rec, cfg, cluster.cluster_key.clone())?;
     }
     Ok(rec)
 }
 
-/// The etcd `--cluster` or `$DISCREC_ETCD` names, if any.
-fn cluster_config(cluster: &ClusterArgs) -> Option<discrec_cluster::Config> {
+/// The etcd `--cluster` or `$DISCREC_ETCD` names, if any. Cluster options
+/// without an etcd are an error: the lock would silently be this
+/// machine's alone.
+fn cluster_config(cluster: &ClusterArgs, ttl: Option<u64>) -> Result<Option<discrec_cluster::Config>, Error> {
     let mut cfg = match &cluster.cluster {
         Some(urls) => discrec_cluster::Config::new(urls),
-        None => discrec_cluster::Config::from_env()?,
+        None => match discrec_cluster::Config::from_env() {
+            Some(cfg) => cfg,
+            None => {
+                let given = [
+                    (cluster.cluster_key.is_some(), "--cluster-key"),
+                    (ttl.is_some(), "--cluster-ttl"),
+                    (cluster.user.is_some(), "--user"),
+                    (cluster.cacert.is_some(), "--cacert"),
+                    (cluster.cert.is_some(), "--cert"),
+                ];
+                if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{flag} is for the cluster lock, but no etcd is named: give --cluster http://HOST:2379 or set DISCREC_ETCD (without it the lock would be this machine's alone)"
+                    )));
+                }
+                return Ok(None);
+            }
+        },
     };
-    cfg.ttl = Duration::from_secs(cluster.cluster_ttl.max(2));
+    cfg.ttl = Duration::from_secs(ttl.unwrap_or(10));
     if let Some(u) = &cluster.user {
-        cfg.user = discrec_cluster::Config::parse_user(u).or_else(|| Some((u.clone(), String::new())));
+        cfg.user = Some(discrec_cluster::Config::parse_user(u).ok_or_else(|| {
+            Error::InvalidArgument(format!("--user takes USER:PASSWORD, not {u:?} (or set ETCDCTL_USER=USER:PASSWORD)"))
+        })?);
     }
     if let Some(ca) = &cluster.cacert {
         cfg.cacert = Some(ca.clone());
     }
-    if let (Some(cert), Some(key)) = (&cluster.cert, &cluster.key) {
-        cfg.cert = Some((cert.clone(), key.clone()));
+    if let Some(cert) = &cluster.cert {
+        cfg.cert = Some(cert.clone());
     }
-    Some(cfg)
+    if let Some(key) = &cluster.key {
+        cfg.key = Some(key.clone());
+    }
+    Ok(Some(cfg))
 }
 
 /// Poll period for a lost cluster lock while holding.
@@ -92,7 +116,7 @@ const LOST_POLL: Duration = Duration::from_millis(100);
 
 /// `discrec guard`: hold the drive here for clients of other hosts.
 fn guard(cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
-    let cfg = cluster_config(cluster).ok_or_else(|| {
+    let cfg = cluster_config(cluster, None)?.ok_or_else(|| {
         Error::InvalidArgument(
             "guard needs the etcd to watch: give --cluster http://HOST:2379 or set DISCREC_ETCD".into(),
         )
@@ -125,7 +149,7 @@ fn guard(cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
 
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait()?;
-    let mut rec = open(&a.target, &a.cluster)?;
+    let mut rec = open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?;
     // Signals are caught before the lock is taken: while waiting, one ends
     // the wait at once with nothing taken; once held, nothing ends us
     // between acquiring and reporting or running the command.
@@ -203,7 +227,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
                 if let Err(e) = rec.check_cluster_lock() {
                     // A sixth of the TTL: everything is dead at 5/6 of it,
                     // before the lease can expire.
-                    let grace = Duration::from_secs(a.cluster.cluster_ttl.max(2)) / 6;
+                    let grace = Duration::from_secs(a.cluster.ttl()) / 6;
                     discrec::recorder::stop_descendants(grace, Some(pid));
                     break Err(e);
                 }
@@ -230,6 +254,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
             "pid": std::process::id(),
             "volume_still_mounted": rec.volume_still_mounted().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
             "owner_record_error": rec.owner_record_error(),
+            "fencing_token": rec.fencing_token(),
         }))?;
     } else {
         say(format_args!("locked {}", a.target.display()))?;
@@ -253,7 +278,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
 }
 
 fn owner(json: bool, cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
-    let o = open(target, cluster)?.exclusive_access_owner()?;
+    let o = open(target, cluster, None)?.exclusive_access_owner()?;
     if json {
         say(Owner::answer_json(o.as_ref()))?;
     } else if let Some(o) = &o {
@@ -266,9 +291,14 @@ fn owner(json: bool, cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> 
 /// with `--json` also as a line naming it) and the others still go; the
 /// exit code is the first failure's.
 fn status(json: bool, cluster: &ClusterArgs, targets: &[PathBuf]) -> Result<u8, Error> {
+    if cluster.cluster_key.is_some() && targets.len() > 1 {
+        return Err(Error::InvalidArgument(
+            "--cluster-key names one drive, but status got several targets; ask one at a time".into(),
+        ));
+    }
     let mut code = 0;
     for t in targets {
-        match open(t, cluster).and_then(|r| r.status()) {
+        match open(t, cluster, None).and_then(|r| r.status()) {
             Ok(s) if json => say(output::json(&format!("the status of {}", s.target.display()), &s)?)?,
             Ok(s) => say(output::status_line(t, &s))?,
             Err(e) => {
@@ -286,7 +316,7 @@ fn status(json: bool, cluster: &ClusterArgs, targets: &[PathBuf]) -> Result<u8, 
 }
 
 fn list(json: bool, cluster: &ClusterArgs) -> Result<u8, Error> {
-    let drives = if cluster_config(cluster).is_some() {
+    let drives = if cluster_config(cluster, None)?.is_some() {
         if cluster.cluster_key.is_some() {
             return Err(Error::InvalidArgument(
                 "list takes each drive's cluster key from its identity; --cluster-key names one drive (use owner or status)"
@@ -298,7 +328,7 @@ fn list(json: bool, cluster: &ClusterArgs) -> Result<u8, Error> {
         let mut drives = Vec::new();
         for p in discrec::drive::recorder_paths() {
             let Ok(mut rec) = Recorder::open(&p) else { continue };
-            if let Some(cfg) = cluster_config(cluster) {
+            if let Some(cfg) = cluster_config(cluster, None)? {
                 match discrec_cluster::attach(&mut rec, cfg, None) {
                     Ok(()) | Err(Error::InvalidArgument(_)) => {}
                     Err(e) => return Err(e),

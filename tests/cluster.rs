@@ -25,10 +25,11 @@ fn two_hosts_share_one_drive_through_etcd() {
     let (img_a, img_b) = (s.dir.path().join("a.img"), s.dir.path().join("b.img"));
     std::fs::File::create(&img_a).unwrap();
     std::fs::File::create(&img_b).unwrap();
-    let key = ["--cluster-key", "shared-dvd", "--cluster-ttl", "2"];
+    let key = ["--cluster-key", "shared-dvd"];
+    let ttl = ["--cluster-ttl", "2"];
     // Host A holds it.
     let mut a = on("host-a", &s, &etcd.url);
-    a.arg("lock").args(key).args(["--client", "A Burner"]).arg(&img_a);
+    a.arg("lock").args(key).args(ttl).args(["--client", "A Burner"]).arg(&img_a);
     let (mut holder, line) = spawn_holder(a);
     assert!(line.starts_with("locked "), "{line}");
     // Host B sees who holds it, and where.
@@ -55,6 +56,7 @@ fn two_hosts_share_one_drive_through_etcd() {
     let waiter = on("host-b", &s, &etcd.url)
         .arg("lock")
         .args(key)
+        .args(ttl)
         .args(["--wait=15", "--client", "B Burner"])
         .arg(&img_b)
         .args(["--", "true"])
@@ -415,10 +417,11 @@ fn etcd_over_tls_with_client_certificates_and_a_password() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(26), "{err}");
     assert!(err.contains(&etcd.url), "{err}");
-    // Certificates for an http:// URL, or one that is not there: said so.
+    assert!(err.contains("--cert"), "no hint at the client certificate: {err}");
+    // A certificate that is not there: a usage error naming it.
     let o = lock(&["--cacert", &p("nope.pem")]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.code() == Some(26) && err.contains("nope.pem"), "{err}");
+    assert!(o.status.code() == Some(2) && err.contains("nope.pem"), "{err}");
 
     // A user and password (etcd's auth): root must exist to enable it.
     let ctl = |args: &[&str]| {
@@ -471,4 +474,55 @@ fn a_remote_holder_with_our_parents_pid_is_not_our_parent() {
     assert_eq!(o.status.code(), Some(5), "{err}");
     assert!(err.contains("Far Away") && err.contains("host-a"), "{err}");
     assert_eq!(std::fs::metadata(&img).unwrap().len(), 0, "burned while another host held the drive");
+}
+
+#[test]
+fn cluster_mistakes_are_usage_errors_never_a_local_only_lock() {
+    let s = Scratch::new();
+    let img = s.image("a.img");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = s.discrec();
+        c.env_remove("DISCREC_ETCD").env_remove("ETCDCTL_ENDPOINTS");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.args(args).arg(&img).args(["--", "true"]).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    // Cluster options without an etcd: refused, not a local lock.
+    let (code, err) = run(&["lock", "--cluster-key", "k"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--cluster-key") && err.contains("DISCREC_ETCD"), "{err}");
+    let (code, err) = run(&["lock", "--cluster-ttl", "5"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    // Bad URLs and certificate settings: usage errors naming the fix.
+    for (args, env, says) in [
+        (&["lock", "--cluster", "", "--cluster-key", "k"][..], &[][..], "no etcd URL"),
+        (&["lock", "--cluster", "ftp://127.0.0.1:1", "--cluster-key", "k"], &[], "neither http:// nor https://"),
+        (
+            &["lock", "--cluster", "http://127.0.0.1:1", "--cluster-key", "k", "--cacert", "/etc/hostname"],
+            &[],
+            "https://",
+        ),
+        (
+            &["lock", "--cluster", "https://127.0.0.1:1", "--cluster-key", "k", "--cacert", "/nonexistent.pem"],
+            &[],
+            "cannot read",
+        ),
+        (
+            &["lock", "--cluster", "https://127.0.0.1:1", "--cluster-key", "k", "--cacert", "/etc/hostname"],
+            &[],
+            "not PEM",
+        ),
+        (
+            &["lock", "--cluster", "https://127.0.0.1:1", "--cluster-key", "k"],
+            &[("ETCDCTL_CERT", "/etc/hostname")],
+            "--key",
+        ),
+        (&["lock", "--cluster", "http://127.0.0.1:1", "--cluster-key", "k", "--user", "burner"], &[], "USER:PASSWORD"),
+    ] {
+        let (code, err) = run(args, env);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }

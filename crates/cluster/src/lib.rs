@@ -50,9 +50,11 @@ pub struct Config {
     /// (`ETCDCTL_CACERT`); given, or with `https://` endpoints, the
     /// connection is TLS.
     pub cacert: Option<PathBuf>,
-    /// This client's certificate and key (PEM), for an etcd that checks
-    /// client certificates (`ETCDCTL_CERT`, `ETCDCTL_KEY`).
-    pub cert: Option<(PathBuf, PathBuf)>,
+    /// This client's certificate (PEM), for an etcd that checks client
+    /// certificates (`ETCDCTL_CERT`); with [`Config::key`].
+    pub cert: Option<PathBuf>,
+    /// The key of [`Config::cert`] (`ETCDCTL_KEY`).
+    pub key: Option<PathBuf>,
     /// This machine's name in owner records (default: the host name).
     pub host: String,
 }
@@ -74,7 +76,8 @@ impl Config {
             timeout: Duration::from_secs(3),
             user,
             cacert: path("ETCDCTL_CACERT"),
-            cert: path("ETCDCTL_CERT").zip(path("ETCDCTL_KEY")),
+            cert: path("ETCDCTL_CERT"),
+            key: path("ETCDCTL_KEY"),
             host,
         }
     }
@@ -85,15 +88,47 @@ impl Config {
         Some((n.to_string(), p.to_string()))
     }
 
-    /// The TLS settings, if the connection is TLS: the CA and client
-    /// certificate files read, or an error naming the file.
-    fn tls(&self) -> std::result::Result<Option<etcd_client::TlsOptions>, String> {
-        let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
-        if !https && self.cacert.is_none() && self.cert.is_none() {
-            return Ok(None);
+    /// Whether the settings make sense, before anything is sent: URLs
+    /// given, each `http://` or `https://`; certificates only with
+    /// `https://`, readable, PEM, and a client certificate with its key.
+    /// A mistake here is `E_INVALIDARG`, naming what to change.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if self.endpoints.is_empty() {
+            return bad("no etcd URL given; use --cluster http://HOST:2379 (or set DISCREC_ETCD)".into());
         }
-        if !https {
-            return Err("TLS certificates were given, but the etcd URLs are http://; use https://".into());
+        if let Some(e) = self.endpoints.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
+            return bad(format!("the etcd URL {e:?} is neither http:// nor https://; write it as http://HOST:2379"));
+        }
+        let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
+        if !https && (self.cacert.is_some() || self.cert.is_some() || self.key.is_some()) {
+            return bad("TLS certificates were given, but the etcd URLs are http://; use https://".into());
+        }
+        match (&self.cert, &self.key) {
+            (Some(_), None) => return bad("a client certificate without its key; give --key (or ETCDCTL_KEY)".into()),
+            (None, Some(_)) => return bad("a client key without its certificate; give --cert (or ETCDCTL_CERT)".into()),
+            _ => {}
+        }
+        for (p, what) in [
+            (&self.cacert, "CA certificate (--cacert)"),
+            (&self.cert, "client certificate (--cert)"),
+            (&self.key, "client key (--key)"),
+        ] {
+            if let Some(p) = p {
+                let text = std::fs::read(p)
+                    .map_err(|e| Error::InvalidArgument(format!("cannot read the {what} {}: {e}", p.display())))?;
+                if !text.windows(11).any(|w| w == b"-----BEGIN ") {
+                    return bad(format!("the {what} {} is not PEM (no -----BEGIN line)", p.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The TLS settings, if the connection is TLS (after [`Config::check`]).
+    fn tls(&self) -> std::result::Result<Option<etcd_client::TlsOptions>, String> {
+        if !self.endpoints.iter().any(|e| e.starts_with("https://")) {
+            return Ok(None);
         }
         let read =
             |p: &Path, what: &str| std::fs::read(p).map_err(|e| format!("cannot read the {what} {}: {e}", p.display()));
@@ -101,7 +136,7 @@ impl Config {
         if let Some(ca) = &self.cacert {
             tls = tls.ca_certificate(etcd_client::Certificate::from_pem(read(ca, "CA certificate (--cacert)")?));
         }
-        if let Some((cert, key)) = &self.cert {
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
             tls = tls.identity(etcd_client::Identity::from_pem(
                 read(cert, "client certificate (--cert)")?,
                 read(key, "client key (--key)")?,
@@ -187,6 +222,38 @@ impl Record {
     }
 }
 
+/// What to do about an etcd error, from its text: the usual causes of a
+/// failure to connect or authenticate, named with the option that fixes
+/// them.
+fn hint(e: &str) -> &'static str {
+    let has = |s: &str| e.contains(s);
+    if has("UnknownIssuer") || has("invalid peer certificate") {
+        "etcd's certificate is not signed by a CA this host trusts: give its CA with --cacert (or ETCDCTL_CACERT)"
+    } else if has("user name is empty") || has("user name not found") {
+        "this etcd requires a user: give --user USER:PASSWORD (or ETCDCTL_USER)"
+    } else if has("authentication failed") || has("invalid auth token") {
+        "check the user and password (--user or ETCDCTL_USER)"
+    } else if has("permission denied") {
+        "the etcd user may not use discrec's keys: grant its role read-write on the prefix discrec/"
+    } else if has("tls handshake eof") || has("InvalidContentType") || has("corrupt message") {
+        "is this etcd serving http://, not https://? write the URL to match"
+    } else if has("connection closed") || has("operation was canceled") || has("CertificateRequired") {
+        "the connection was closed during the handshake: this etcd may require a client certificate (--cert and --key)"
+    } else if has("dns error") || has("failed to lookup") {
+        "the host name in the URL does not resolve"
+    } else {
+        ""
+    }
+}
+
+/// [`hint`], or the general advice for a connection that failed.
+fn connect_hint(e: &str) -> &'static str {
+    match hint(e) {
+        "" => "check the URLs and that etcd runs",
+        h => h,
+    }
+}
+
 /// Time on `CLOCK_BOOTTIME`, which goes on while the machine is
 /// suspended (the monotonic clock stops): a holder that wakes from a
 /// suspend longer than its lease knows its lease may be gone, as etcd's
@@ -241,11 +308,9 @@ impl Etcd {
     /// Connect, within the configured timeout: an etcd that cannot be
     /// reached is an error naming its URLs, never a hang.
     pub fn connect(cfg: Config) -> Result<Etcd> {
+        cfg.check()?;
         let service = cfg.endpoints.join(",");
         let fail = |detail: String| Error::Cluster { service: service.clone(), detail };
-        if cfg.endpoints.is_empty() {
-            return Err(fail("no etcd endpoint given; use --cluster http://HOST:2379 or DISCREC_ETCD".into()));
-        }
         let runtime = |b: &mut tokio::runtime::Builder| {
             b.enable_all().build().map_err(|e| fail(format!("cannot start the etcd client's runtime: {e}")))
         };
@@ -274,7 +339,7 @@ impl Etcd {
             .await?;
             Ok::<Client, String>(c)
         })
-        .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
+        .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e))))?;
         let endpoints = cfg.endpoints.clone();
         let bg_client = block_on(&bg, async move {
             tokio::time::timeout(timeout, Client::connect(endpoints, Some(bg_opts)))
@@ -282,12 +347,15 @@ impl Etcd {
                 .map_err(|_| format!("no answer within {timeout:?}"))?
                 .map_err(|e| e.to_string())
         })
-        .map_err(|e| fail(format!("cannot reach etcd: {e}; check the URLs and that etcd runs")))?;
+        .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e))))?;
         Ok(Etcd { fg, client, bg, bg_client, cfg })
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::Cluster { service: self.describe(), detail: format!("{what}: {e}") }
+        let e = e.to_string();
+        let h = hint(&e);
+        let detail = if h.is_empty() { format!("{what}: {e}") } else { format!("{what}: {e}; {h}") };
+        Error::Cluster { service: self.describe(), detail }
     }
 
     /// Run `f` to its end on this crate's runtime, from any thread: one
@@ -495,7 +563,25 @@ impl Coordinator for Etcd {
                 }
             };
             match first {
-                Some((k, _, _)) if k == my_key.as_bytes() => return Ok(Box::new(hold)),
+                Some((k, _, _)) if k == my_key.as_bytes() => {
+                    if told.is_some() {
+                        // Granted after waiting: the record says since
+                        // when it holds, not since when it queued (best
+                        // effort; only while the key is still ours).
+                        let mut record = record;
+                        record.since_ms =
+                            std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                        let value = serde_json::to_vec(&record).unwrap_or_default();
+                        let txn = Txn::new()
+                            .when([Compare::create_revision(my_key.clone(), CompareOp::Equal, my_rev)])
+                            .and_then([TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease)))]);
+                        let _ = self.call("cannot update the owner record", || {
+                            let (mut c, txn) = (self.client.clone(), txn.clone());
+                            async move { c.txn(txn).await }
+                        });
+                    }
+                    return Ok(Box::new(hold));
+                }
                 Some((_, v, _)) if wait.is_none() => {
                     hold.stop();
                     self.give_up(&my_key, lease);
