@@ -50,9 +50,10 @@ pub fn capi_test(root: &Path, installed: bool) -> Result<bool, String> {
     let (pc_path, ld_path): (Option<PathBuf>, Option<PathBuf>) = if installed {
         (None, None)
     } else {
-        let dist = crate::dist::dist_dir(root);
+        // A tree of its own: target/dist is what the Debian package takes.
+        let dist = root.join("target/capi/dist");
         let d = dist.to_string_lossy().into_owned();
-        crate::dist::dist(root, &d, &format!("{d}/lib"))?;
+        crate::dist::dist(root, &dist, &d, &format!("{d}/lib"))?;
         (Some(dist.join("lib/pkgconfig")), Some(dist.join("lib")))
     };
     let out = root.join("target/capi");

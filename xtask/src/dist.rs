@@ -98,8 +98,9 @@ pub fn pkg_config(prefix: &str, libdir: &str) -> String {
     )
 }
 
-/// Build and lay out everything; `prefix`/`libdir` go into `discrec.pc`.
-pub fn dist(root: &Path, prefix: &str, libdir: &str) -> Result<PathBuf, String> {
+/// Build and lay out everything under `dist`; `prefix`/`libdir` go into
+/// `discrec.pc`.
+pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<PathBuf, String> {
     // Two builds: `--bin` would also filter the C library's package.
     for what in [&["-p", "discrec-cli", "--bin", "discrec"][..], &["-p", "discrec-capi", "--lib"]] {
         let st = Command::new(env!("CARGO"))
@@ -113,12 +114,24 @@ pub fn dist(root: &Path, prefix: &str, libdir: &str) -> Result<PathBuf, String> 
         }
     }
     let release = root.join("target/release");
-    let dist = dist_dir(root);
+    let dist = dist.to_path_buf();
     let _ = fs::remove_dir_all(&dist);
     copy(&release.join("discrec"), &dist.join("bin/discrec"))?;
     copy(&release.join("libdiscrec_capi.so"), &dist.join("lib/libdiscrec.so.0"))?;
     std::os::unix::fs::symlink("libdiscrec.so.0", dist.join("lib/libdiscrec.so")).map_err(|e| e.to_string())?;
     copy(&release.join("libdiscrec_capi.a"), &dist.join("lib/libdiscrec.a"))?;
+    // Stripped as Debian ships them (the archive keeps its symbols, for
+    // linking, and loses only debug sections).
+    for (file, how) in [
+        ("bin/discrec", "--strip-unneeded"),
+        ("lib/libdiscrec.so.0", "--strip-unneeded"),
+        ("lib/libdiscrec.a", "--strip-debug"),
+    ] {
+        let st = Command::new("strip").arg(how).arg(dist.join(file)).status().map_err(|e| format!("strip: {e} (apt install binutils)"))?;
+        if !st.success() {
+            return Err(format!("strip {how} {file} failed"));
+        }
+    }
     write(&dist.join("include/discrec.h"), header(root)?)?;
     write(&dist.join("lib/pkgconfig/discrec.pc"), pkg_config(prefix, libdir))?;
     man_pages(&dist.join("share/man/man1"))?;

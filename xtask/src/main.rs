@@ -140,7 +140,7 @@ fn main() -> ExitCode {
             let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
             let prefix = flag("--prefix").unwrap_or_else(|| "/usr".into());
             let libdir = flag("--libdir").unwrap_or_else(|| format!("{prefix}/lib/x86_64-linux-gnu"));
-            match dist::dist(&root(), &prefix, &libdir) {
+            match dist::dist(&root(), &dist::dist_dir(&root()), &prefix, &libdir) {
                 Ok(d) => {
                     println!("xtask dist: {}", d.display());
                     ExitCode::SUCCESS

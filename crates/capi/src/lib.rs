@@ -12,8 +12,9 @@
 //! a use after free. Thread safety: every function may be called from any
 //! thread; calls on one recorder handle are serialized (a second thread
 //! waits for the first; a waiting acquire holds the handle while it
-//! waits); a writer's `discrec_writer_cancel_write` and
-//! `discrec_writer_is_writing` run at once, from any thread, while
+//! waits, which `discrec_recorder_cancel_wait` or
+//! `discrec_recorder_close` ends); a writer's
+//! `discrec_writer_cancel_write` runs at once, from any thread, while
 //! `discrec_writer_write` runs. No Rust panic crosses into C: one is
 //! caught and returned as `E_FAIL`.
 //!
@@ -24,6 +25,9 @@
 #![allow(non_camel_case_types)]
 
 use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CString};
 use std::panic::AssertUnwindSafe;
@@ -45,15 +49,28 @@ pub const DISCREC_E_POINTER: i32 = 0x8000_4003_u32 as i32;
 /// `E_INVALIDARG`: a bad argument (a string that is not UTF-8, a bad
 /// client name, ...). Value 0x80070057.
 pub const DISCREC_E_INVALIDARG: i32 = 0x8007_0057_u32 as i32;
-/// `ERROR_INVALID_HANDLE`: a NULL, closed or unknown handle.
-pub const DISCREC_ERROR_INVALID_HANDLE: i32 = 6;
+/// `HRESULT_FROM_WIN32(ERROR_INVALID_HANDLE)`: a NULL, closed or unknown
+/// handle. Value 0x80070006.
+pub const DISCREC_ERROR_INVALID_HANDLE: i32 = 0x8007_0006_u32 as i32;
 /// `E_ACCESSDENIED`: in use (mounted, or held by a program that is not a
 /// discrec client), or no permission. Value 0x80070005.
 pub const DISCREC_E_ACCESSDENIED: i32 = 0x8007_0005_u32 as i32;
 /// `ERROR_INVALID_FUNCTION` as an HRESULT: release without an acquire. Value 0x80070001.
 pub const DISCREC_E_NOT_LOCKED: i32 = 0x8007_0001_u32 as i32;
-/// `ERROR_DEV_NOT_EXIST` (55): no such device, or it went away.
-pub const DISCREC_ERROR_DEV_NOT_EXIST: i32 = 55;
+/// `HRESULT_FROM_WIN32(ERROR_DEV_NOT_EXIST)`: no such device, or it went
+/// away. Value 0x80070037.
+pub const DISCREC_ERROR_DEV_NOT_EXIST: i32 = 0x8007_0037_u32 as i32;
+/// `E_OUTOFMEMORY`. Value 0x8007000E.
+pub const DISCREC_E_OUTOFMEMORY: i32 = 0x8007_000E_u32 as i32;
+/// `E_IMAPI_RECORDER_MEDIA_BECOMING_READY`. Value 0xC0AA0205.
+pub const DISCREC_E_IMAPI_RECORDER_MEDIA_BECOMING_READY: i32 = 0xC0AA_0205_u32 as i32;
+/// `E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED`: the source cannot be written
+/// (empty, not whole sectors, a pipe). Value 0xC0AA0403.
+pub const DISCREC_E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED: i32 = 0xC0AA_0403_u32 as i32;
+/// `E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED`. Value 0xC0AA0406.
+pub const DISCREC_E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED: i32 = 0xC0AA_0406_u32 as i32;
+/// `E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED`. Value 0xC0AA0407.
+pub const DISCREC_E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED: i32 = 0xC0AA_0407_u32 as i32;
 /// `E_IMAPI_RECORDER_LOCKED`: another client holds the recorder. Value 0xC0AA0210.
 pub const DISCREC_E_IMAPI_RECORDER_LOCKED: i32 = 0xC0AA_0210_u32 as i32;
 /// `E_IMAPI_RECORDER_MEDIA_NO_MEDIA`. Value 0xC0AA0202.
@@ -92,13 +109,25 @@ impl Failure {
     }
 
     fn invalid_handle(message: String) -> Failure {
-        Failure { code: DISCREC_ERROR_INVALID_HANDLE, message: format!("{message} (ERROR_INVALID_HANDLE 6)") }
+        Failure { code: DISCREC_ERROR_INVALID_HANDLE, message: format!("{message} (ERROR_INVALID_HANDLE 0x80070006)") }
+    }
+}
+
+/// An HRESULT for `code`: a Win32 error code (below 0x10000, e.g.
+/// `ERROR_INVALID_HANDLE` 6) becomes `HRESULT_FROM_WIN32(code)`
+/// (0x8007xxxx), so that every failure is negative and `FAILED(hr)` holds.
+pub(crate) fn hresult(code: u32) -> i32 {
+    if code != 0 && code < 0x1_0000 {
+        (0x8007_0000 | code) as i32
+    } else {
+        code as i32
     }
 }
 
 impl From<discrec::Error> for Failure {
     fn from(e: discrec::Error) -> Failure {
-        Failure { code: e.code() as i32, message: format!("{} ({} 0x{:08X})", e.one_line(), e.name(), e.code()) }
+        let code = hresult(e.code());
+        Failure { code, message: format!("{} ({} 0x{:08X})", e.one_line(), e.name(), code as u32) }
     }
 }
 
@@ -125,7 +154,9 @@ fn run(f: impl FnOnce() -> Result<(), Failure>) -> i32 {
         }
     };
     let text = CString::new(failure.message.replace('\0', "?")).unwrap_or_default();
-    LAST_ERROR.with(|l| *l.borrow_mut() = text);
+    // During the thread's teardown (an atexit handler, a key destructor)
+    // the message has nowhere to go; the code still says what failed.
+    let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = text);
     failure.code
 }
 
@@ -139,22 +170,53 @@ pub struct discrec_writer {
     _private: [u8; 0],
 }
 
-type Shared<T> = Arc<Mutex<T>>;
+/// A recorder handle's state: the recorder, and a socket pair whose
+/// readable end cancels a wait in progress on it (written by
+/// `discrec_recorder_cancel_wait` and `discrec_recorder_close`, without
+/// taking the recorder's lock, which the waiting call holds).
+struct Handle {
+    rec: Mutex<Recorder>,
+    cancel_rx: UnixStream,
+    cancel_tx: UnixStream,
+    /// Set by `discrec_recorder_close` before it cancels: a call that
+    /// found the handle just before it was closed sees it and stops.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Handle {
+    /// Forget cancels meant for waits that ended already.
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.cancel_rx).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
 
 static NEXT: AtomicUsize = AtomicUsize::new(1);
-static RECORDERS: Mutex<BTreeMap<usize, Shared<Recorder>>> = Mutex::new(BTreeMap::new());
+static RECORDERS: Mutex<BTreeMap<usize, Arc<Handle>>> = Mutex::new(BTreeMap::new());
 static WRITERS: Mutex<BTreeMap<usize, Arc<DataWriter>>> = Mutex::new(BTreeMap::new());
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A new handle number (never 0, never reused).
+/// A new handle number: never 0, never reused, and not guessable (a
+/// counter scrambled with a key of this process), so that a made-up
+/// handle is refused rather than taken for one that was handed out.
 fn new_id() -> usize {
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let key = *KEY.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) as u64;
+    // An odd multiplier is a bijection on u64: no two counters collide.
+    let id = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key) as usize;
+    if id == 0 {
+        new_id()
+    } else {
+        id
+    }
 }
 
-fn recorder(h: *mut discrec_recorder) -> Result<Shared<Recorder>, Failure> {
+fn recorder(h: *mut discrec_recorder) -> Result<Arc<Handle>, Failure> {
     let id = h as usize;
     if id == 0 {
         return Err(Failure::invalid_handle("the recorder handle is NULL".into()));
@@ -183,7 +245,7 @@ fn writer(h: *mut discrec_writer) -> Result<Arc<DataWriter>, Failure> {
 /// Valid until the next failing call on this thread; do not free it.
 #[no_mangle]
 pub extern "C" fn discrec_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|l| l.borrow().as_ptr())
+    LAST_ERROR.try_with(|l| l.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// The library's version, e.g. "0.1.0". Static; do not free it.
@@ -254,21 +316,41 @@ pub unsafe extern "C" fn discrec_recorder_open(path: *const c_char, rec: *mut *m
             return Err(Failure::pointer("rec (where the handle goes) is NULL".into()));
         }
         let r = Recorder::open(path)?;
+        let (cancel_rx, cancel_tx) = UnixStream::pair()
+            .and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx)))
+            .map_err(|e| Failure::from(discrec::Error::Fail { what: "cannot make the handle's cancel channel".into(), source: e }))?;
         let id = new_id();
-        locked(&RECORDERS).insert(id, Arc::new(Mutex::new(r)));
+        let closed = Default::default();
+        locked(&RECORDERS).insert(id, Arc::new(Handle { rec: Mutex::new(r), cancel_rx, cancel_tx, closed }));
         // SAFETY: checked non-NULL, writable by the caller's guarantee.
         unsafe { ffi::put(rec, id as *mut discrec_recorder, "rec") }
     })
 }
 
-/// Close a recorder handle: what it holds is released (every nested
-/// acquire), and the handle is invalid from now on.
+/// Close a recorder handle: a wait in progress on it (another thread's)
+/// is cancelled, what it holds is released (every nested acquire), and
+/// the handle is invalid from now on.
 #[no_mangle]
 pub extern "C" fn discrec_recorder_close(rec: *mut discrec_recorder) -> i32 {
     run(|| {
-        let r = recorder(rec)?;
+        let h = recorder(rec)?;
         locked(&RECORDERS).remove(&(rec as usize));
-        locked(&r).close()?;
+        h.closed.store(true, Ordering::SeqCst);
+        let _ = (&h.cancel_tx).write(b"x");
+        locked(&h.rec).close()?;
+        Ok(())
+    })
+}
+
+/// End a wait in progress on this handle (from another thread): the
+/// waiting `discrec_recorder_acquire_exclusive_access_wait` returns
+/// `DISCREC_E_IMAPI_REQUEST_CANCELLED` having taken nothing. Without a
+/// wait, nothing happens (`DISCREC_S_OK`).
+#[no_mangle]
+pub extern "C" fn discrec_recorder_cancel_wait(rec: *mut discrec_recorder) -> i32 {
+    run(|| {
+        let h = recorder(rec)?;
+        let _ = (&h.cancel_tx).write(b"x");
         Ok(())
     })
 }
@@ -290,14 +372,16 @@ pub unsafe extern "C" fn discrec_recorder_acquire_exclusive_access(
         // SAFETY: passed on from the caller.
         let name = unsafe { ffi::text(client_name, "client_name") }?;
         let r = recorder(rec)?;
-        locked(&r).acquire_exclusive_access(force, name)?;
+        locked(&r.rec).acquire_exclusive_access(force, name)?;
         Ok(())
     })
 }
 
 /// Like `discrec_recorder_acquire_exclusive_access`, but wait for the
 /// recorder, first come first served: at most `timeout_ms` milliseconds,
-/// or forever when it is negative. The handle is busy while it waits.
+/// or forever when it is negative. The handle is busy while it waits;
+/// `discrec_recorder_cancel_wait` or `discrec_recorder_close` from another
+/// thread ends the wait (`DISCREC_E_IMAPI_REQUEST_CANCELLED`).
 ///
 /// # Safety
 /// `client_name` is NULL or a NUL-terminated string.
@@ -311,21 +395,28 @@ pub unsafe extern "C" fn discrec_recorder_acquire_exclusive_access_wait(
     run(|| {
         // SAFETY: passed on from the caller.
         let name = unsafe { ffi::text(client_name, "client_name") }?;
-        let r = recorder(rec)?;
+        let h = recorder(rec)?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        locked(&r).acquire_exclusive_access_wait(force, name, timeout)?;
+        let mut r = locked(&h.rec);
+        h.drain();
+        if h.closed.load(Ordering::SeqCst) {
+            return Err(Failure::invalid_handle("the recorder handle was closed".into()));
+        }
+        let wait = discrec::recorder::Wait { timeout, cancel: Some(h.cancel_rx.as_fd()), on_wait: None };
+        r.acquire_exclusive_access_waiting(force, name, wait)?;
         Ok(())
     })
 }
 
 /// `ReleaseExclusiveAccess`: one release per acquire; the recorder is free
 /// when the count reaches zero. Releasing what is not held is
-/// `ERROR_INVALID_FUNCTION` (1).
+/// `DISCREC_E_NOT_LOCKED` (`ERROR_INVALID_FUNCTION` as an HRESULT,
+/// 0x80070001).
 #[no_mangle]
 pub extern "C" fn discrec_recorder_release_exclusive_access(rec: *mut discrec_recorder) -> i32 {
     run(|| {
         let r = recorder(rec)?;
-        locked(&r).release_exclusive_access()?;
+        locked(&r.rec).release_exclusive_access()?;
         Ok(())
     })
 }
@@ -347,15 +438,17 @@ pub unsafe extern "C" fn discrec_recorder_exclusive_access_owner(
             return Err(Failure::pointer("client_name (where the owner goes) is NULL".into()));
         }
         let r = recorder(rec)?;
-        let owner = locked(&r).exclusive_access_owner()?;
+        let owner = locked(&r.rec).exclusive_access_owner()?;
         let name = owner.map(|o| o.display_name());
         // SAFETY: checked non-NULL, writable by the caller's guarantee.
         unsafe { ffi::put(client_name, name.as_deref().map(ffi::owned).unwrap_or(std::ptr::null_mut()), "client_name") }
     })
 }
 
-/// The whole owner as one JSON object (client_name, pid, uid, user,
-/// since, by_discrec, command, host; all null when free), in `*json`.
+/// The whole owner as one JSON object, in `*json`: `locked`, and when
+/// held `client_name`, `pid`, `uid`, `user`, `since` (RFC 3339),
+/// `by_discrec`, `command`, and `host` for a holder on another machine;
+/// when free `locked` is false and the rest null or false.
 /// Give it back with `discrec_free_string`.
 ///
 /// # Safety
@@ -370,7 +463,7 @@ pub unsafe extern "C" fn discrec_recorder_exclusive_access_owner_json(
             return Err(Failure::pointer("json (where the owner goes) is NULL".into()));
         }
         let r = recorder(rec)?;
-        let owner = locked(&r).exclusive_access_owner()?;
+        let owner = locked(&r.rec).exclusive_access_owner()?;
         let text = discrec::Owner::answer_json(owner.as_ref()).to_string();
         // SAFETY: checked non-NULL, writable by the caller's guarantee.
         unsafe { ffi::put(json, ffi::owned(&text), "json") }
@@ -385,7 +478,7 @@ pub unsafe extern "C" fn discrec_recorder_exclusive_access_owner_json(
 pub unsafe extern "C" fn discrec_recorder_lock_count(rec: *mut discrec_recorder, count: *mut u32) -> i32 {
     run(|| {
         let r = recorder(rec)?;
-        let n = locked(&r).lock_count();
+        let n = locked(&r.rec).lock_count();
         // SAFETY: passed on from the caller.
         unsafe { ffi::put(count, n, "count") }
     })
@@ -407,7 +500,7 @@ pub unsafe extern "C" fn discrec_recorder_identity(
 ) -> i32 {
     run(|| {
         let r = recorder(rec)?;
-        let inq = locked(&r).inquiry()?;
+        let inq = locked(&r.rec).inquiry()?;
         // SAFETY: each NULL or writable by the caller's guarantee.
         unsafe {
             ffi::put_if(vendor, ffi::owned(&inq.vendor));
@@ -429,7 +522,7 @@ pub unsafe extern "C" fn discrec_recorder_eject(rec: *mut discrec_recorder, clie
         // SAFETY: passed on from the caller.
         let name = unsafe { ffi::text(client_name, "client_name") }?;
         let r = recorder(rec)?;
-        locked(&r).eject(name)?;
+        locked(&r.rec).eject(name)?;
         Ok(())
     })
 }
@@ -444,7 +537,7 @@ pub unsafe extern "C" fn discrec_recorder_close_tray(rec: *mut discrec_recorder,
         // SAFETY: passed on from the caller.
         let name = unsafe { ffi::text(client_name, "client_name") }?;
         let r = recorder(rec)?;
-        locked(&r).close_tray(name)?;
+        locked(&r.rec).close_tray(name)?;
         Ok(())
     })
 }
@@ -463,7 +556,7 @@ pub unsafe extern "C" fn discrec_recorder_set_tray_locked(
         // SAFETY: passed on from the caller.
         let name = unsafe { ffi::text(client_name, "client_name") }?;
         let r = recorder(rec)?;
-        locked(&r).set_tray_locked(name, lock)?;
+        locked(&r.rec).set_tray_locked(name, lock)?;
         Ok(())
     })
 }
