@@ -127,7 +127,11 @@ pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<Path
         ("lib/libdiscrec.so.0", "--strip-unneeded"),
         ("lib/libdiscrec.a", "--strip-debug"),
     ] {
-        let st = Command::new("strip").arg(how).arg(dist.join(file)).status().map_err(|e| format!("strip: {e} (apt install binutils)"))?;
+        let st = Command::new("strip")
+            .arg(how)
+            .arg(dist.join(file))
+            .status()
+            .map_err(|e| format!("strip: {e} (apt install binutils)"))?;
         if !st.success() {
             return Err(format!("strip {how} {file} failed"));
         }

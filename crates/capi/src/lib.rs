@@ -25,11 +25,11 @@
 #![allow(non_camel_case_types)]
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_void, CString};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::collections::BTreeMap;
-use std::ffi::{c_char, c_void, CString};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -316,9 +316,13 @@ pub unsafe extern "C" fn discrec_recorder_open(path: *const c_char, rec: *mut *m
             return Err(Failure::pointer("rec (where the handle goes) is NULL".into()));
         }
         let r = Recorder::open(path)?;
-        let (cancel_rx, cancel_tx) = UnixStream::pair()
-            .and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx)))
-            .map_err(|e| Failure::from(discrec::Error::Fail { what: "cannot make the handle's cancel channel".into(), source: e }))?;
+        let (cancel_rx, cancel_tx) =
+            UnixStream::pair().and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx))).map_err(|e| {
+                Failure::from(discrec::Error::Fail {
+                    what: "cannot make the handle's cancel channel".into(),
+                    source: e,
+                })
+            })?;
         let id = new_id();
         let closed = Default::default();
         locked(&RECORDERS).insert(id, Arc::new(Handle { rec: Mutex::new(r), cancel_rx, cancel_tx, closed }));

@@ -237,7 +237,12 @@ fn hint(e: &str) -> &'static str {
         "the etcd user may not use discrec's keys: grant its role read-write on the prefix discrec/"
     } else if has("tls handshake eof") || has("InvalidContentType") || has("corrupt message") {
         "is this etcd serving http://, not https://? write the URL to match"
-    } else if has("connection closed") || has("operation was canceled") || has("CertificateRequired") {
+    } else if has("connection closed")
+        || has("operation was canceled")
+        || has("CertificateRequired")
+        || has("BadCertificate")
+        || has("certificate required")
+    {
         "the connection was closed during the handshake: this etcd may require a client certificate (--cert and --key)"
     } else if has("dns error") || has("failed to lookup") {
         "the host name in the URL does not resolve"
@@ -845,8 +850,14 @@ impl ClusterHold for Hold {
         // Revoking the lease deletes the key bound to it, in one round
         // trip; waiters watching it see the deletion.
         let (lease, timeout) = (self.lease, self.timeout);
-        let revoke = |mut c: Client| async move {
-            let _ = tokio::time::timeout(timeout, c.lease_revoke(lease)).await;
+        // Retried over the members (one may be dead): a revoke lost here
+        // would keep the drive from the next waiter for a whole TTL.
+        let revoke = |c: Client| async move {
+            let _ = retrying(timeout, || {
+                let mut c = c.clone();
+                async move { c.lease_revoke(lease).await }
+            })
+            .await;
         };
         // A lock already lost is not waited for (etcd is likely out of
         // reach, and the lease expires by itself); otherwise the key is

@@ -7,6 +7,9 @@
 //! become the exception class of their IMAPI2 name (`discrec._errors`),
 //! each carrying `hresult` and `name`.
 
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -17,7 +20,12 @@ use pyo3::types::PyDict;
 /// The Python exception for a discrec error: the class registered for its
 /// IMAPI2 name in `discrec._errors.BY_NAME`.
 fn raise(py: Python<'_>, e: discrec::Error) -> PyErr {
-    let (name, code, message) = (e.name(), e.code(), e.one_line());
+    let (name, message) = (e.name(), e.one_line());
+    // Win32 codes (below 0x10000) as HRESULT_FROM_WIN32, as C gets them.
+    let code = match e.code() {
+        c @ 1..=0xFFFF => 0x8007_0000 | c,
+        c => c,
+    };
     let made = (|| -> PyResult<PyErr> {
         let errors = py.import("discrec._errors")?;
         let cls = errors.getattr("BY_NAME")?.get_item(name)?;
@@ -28,6 +36,57 @@ fn raise(py: Python<'_>, e: discrec::Error) -> PyErr {
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run `work` on a thread of its own while this one, without the GIL,
+/// waits for it and every 50 ms lets Python run its signal handlers: a
+/// KeyboardInterrupt (Ctrl-C) or another exception from a handler calls
+/// `cancel`, waits for `work` to end, gives `undo` its result (to give
+/// back what it got after all) and raises the exception.
+fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    work: impl FnOnce() -> T + Send + 'static,
+    cancel: impl Fn(),
+    undo: impl FnOnce(T),
+) -> PyResult<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rx = Mutex::new(rx);
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    loop {
+        match py.allow_threads(|| locked(&rx).recv_timeout(Duration::from_millis(50))) {
+            Ok(v) => {
+                let _ = worker.join();
+                return Ok(v);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = worker.join();
+                return Err(PyRuntimeError::new_err("discrec: the worker thread ended without a result"));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(e) = py.check_signals() {
+            cancel();
+            if let Ok(v) = py.allow_threads(|| locked(&rx).recv()) {
+                undo(v);
+            }
+            let _ = worker.join();
+            return Err(e);
+        }
+    }
+}
+
+/// A duration of `t` seconds, or `InvalidArgumentError`.
+fn seconds(py: Python<'_>, t: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(t).map_err(|_| {
+        raise(
+            py,
+            discrec::Error::InvalidArgument(format!(
+                "timeout {t} is not a number of seconds from 0 to 2^64; use None to wait forever"
+            )),
+        )
+    })
 }
 
 /// An owner as a dict: client_name, pid, uid, user, since (seconds since
@@ -49,6 +108,17 @@ fn owner_dict<'py>(py: Python<'py>, o: &discrec::Owner) -> PyResult<Bound<'py, P
 #[pyclass(module = "discrec._discrec", name = "Recorder", subclass)]
 struct PyRecorder {
     inner: Arc<Mutex<discrec::Recorder>>,
+    /// The device node, kept apart so that reading it never waits for a
+    /// call in progress.
+    path: String,
+    /// A socket pair whose readable end cancels a wait in progress
+    /// (written by `cancel_wait`, `close` and Ctrl-C, without the
+    /// recorder's lock, which the waiting call holds).
+    cancel_rx: Arc<UnixStream>,
+    cancel_tx: Arc<UnixStream>,
+    /// The lock count as of the last call that ended, readable while a
+    /// call (a wait) holds the recorder.
+    count: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl PyRecorder {
@@ -58,8 +128,14 @@ impl PyRecorder {
         py: Python<'_>,
         f: impl FnOnce(&mut discrec::Recorder) -> discrec::Result<T> + Send,
     ) -> PyResult<T> {
-        let inner = self.inner.clone();
-        py.allow_threads(move || f(&mut locked(&inner))).map_err(|e| raise(py, e))
+        let (inner, count) = (self.inner.clone(), self.count.clone());
+        py.allow_threads(move || {
+            let mut r = locked(&inner);
+            let out = f(&mut r);
+            count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
+            out
+        })
+        .map_err(|e| raise(py, e))
     }
 }
 
@@ -68,9 +144,25 @@ impl PyRecorder {
     /// Open the recorder at `path` (`/dev/srN`, a by-id link, an sg node,
     /// or an image file).
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *_args, **_kwargs))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let r = py.allow_threads(|| discrec::Recorder::open(&path)).map_err(|e| raise(py, e))?;
-        Ok(PyRecorder { inner: Arc::new(Mutex::new(r)) })
+        let (rx, tx) = UnixStream::pair()
+            .and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx)))
+            .map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot make a cancel channel: {e}")))?;
+        let path = r.target().node.to_string_lossy().into_owned();
+        Ok(PyRecorder {
+            inner: Arc::new(Mutex::new(r)),
+            path,
+            cancel_rx: Arc::new(rx),
+            cancel_tx: Arc::new(tx),
+            count: Default::default(),
+        })
     }
 
     /// `AcquireExclusiveAccess(force, clientName)`: exclusive use, or
@@ -90,18 +182,39 @@ impl PyRecorder {
         client_name: String,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let timeout = match timeout {
-            Some(t) if !(t.is_finite() && t >= 0.0) => {
-                return Err(raise(
-                    py,
-                    discrec::Error::InvalidArgument(format!(
-                        "timeout {t} is not a number of seconds >= 0; use None to wait forever"
-                    )),
-                ))
-            }
-            t => t.map(Duration::from_secs_f64),
-        };
-        self.with(py, move |r| r.acquire_exclusive_access_wait(force, &client_name, timeout))
+        let timeout = timeout.map(|t| seconds(py, t)).transpose()?;
+        let (inner, rx, tx) = (self.inner.clone(), self.cancel_rx.clone(), self.cancel_tx.clone());
+        let (undo_inner, count, undo_count) = (self.inner.clone(), self.count.clone(), self.count.clone());
+        let r = interruptible(
+            py,
+            move || {
+                let mut r = locked(&inner);
+                let mut buf = [0u8; 64];
+                while matches!((&*rx).read(&mut buf), Ok(n) if n > 0) {}
+                let wait = discrec::recorder::Wait { timeout, cancel: Some(rx.as_fd()), on_wait: None };
+                let out = r.acquire_exclusive_access_waiting(force, &client_name, wait);
+                count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
+                out
+            },
+            move || {
+                let _ = (&*tx).write(b"x");
+            },
+            // Granted just as Ctrl-C came: given back.
+            move |r| {
+                if r.is_ok() {
+                    let mut rec = locked(&undo_inner);
+                    let _ = rec.release_exclusive_access();
+                    undo_count.store(rec.lock_count(), std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+        )?;
+        r.map_err(|e| raise(py, e))
+    }
+
+    /// End a wait in progress on this recorder (from another thread): it
+    /// raises `CancelledError`, having taken nothing.
+    fn cancel_wait(&self) {
+        let _ = (&*self.cancel_tx).write(b"x");
     }
 
     /// `ReleaseExclusiveAccess`: one release per acquire.
@@ -127,13 +240,13 @@ impl PyRecorder {
     /// How many acquires this object holds.
     #[getter]
     fn lock_count(&self) -> u32 {
-        locked(&self.inner).lock_count()
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The device node (or image file).
     #[getter]
     fn path(&self) -> String {
-        locked(&self.inner).target().node.to_string_lossy().into_owned()
+        self.path.clone()
     }
 
     /// INQUIRY identity: a dict with vendor, product, revision.
@@ -164,8 +277,10 @@ impl PyRecorder {
         self.with(py, move |r| r.set_tray_locked(&client_name, lock))
     }
 
-    /// Release everything and invalidate this object.
+    /// Release everything and invalidate this object (a wait in progress
+    /// on another thread is cancelled first).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let _ = (&*self.cancel_tx).write(b"x");
         self.with(py, |r| r.close())
     }
 }
@@ -186,7 +301,13 @@ struct PyDataWriter {
 #[pymethods]
 impl PyDataWriter {
     #[new]
-    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, *_args, **_kwargs))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let r = py.allow_threads(|| discrec::Recorder::open(&path)).map_err(|e| raise(py, e))?;
         Ok(PyDataWriter { inner: Arc::new(discrec::DataWriter::new(r)) })
     }
@@ -242,35 +363,44 @@ impl PyDataWriter {
         let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
         let seen = raised.clone();
         let cancel = self.inner.clone();
-        let report = py.allow_threads(move || {
-            let src = discrec::Source::open(&source)?;
-            let mut on_update = move |p: &discrec::writer::Progress| {
-                let Some(cb) = &progress else { return };
-                Python::with_gil(|py| {
-                    let call = (|| -> PyResult<()> {
-                        let d = PyDict::new(py);
-                        d.set_item(
-                            "action",
-                            serde_json::to_value(p.action).ok().and_then(|v| v.as_str().map(str::to_string)),
-                        )?;
-                        d.set_item("elapsed", p.elapsed.as_secs_f64())?;
-                        d.set_item("remaining", p.remaining.map(|r| r.as_secs_f64()))?;
-                        d.set_item("start_lba", p.start_lba)?;
-                        d.set_item("sector_count", p.sector_count)?;
-                        d.set_item("last_written_lba", p.last_written_lba)?;
-                        d.set_item("sectors_verified", p.sectors_verified)?;
-                        d.set_item("percent", p.percent())?;
-                        cb.call1(py, (d,))?;
-                        Ok(())
-                    })();
-                    if let Err(e) = call {
-                        *locked(&seen) = Some(e);
-                        let _ = cancel.cancel_write();
-                    }
-                });
-            };
-            dw.write(src, Some(&mut on_update))
-        });
+        // Ctrl-C (or an exception from a signal handler) cancels the write.
+        let stopper = self.inner.clone();
+        let report = interruptible(
+            py,
+            move || {
+                let src = discrec::Source::open(&source)?;
+                let mut on_update = move |p: &discrec::writer::Progress| {
+                    let Some(cb) = &progress else { return };
+                    Python::with_gil(|py| {
+                        let call = (|| -> PyResult<()> {
+                            let d = PyDict::new(py);
+                            d.set_item(
+                                "action",
+                                serde_json::to_value(p.action).ok().and_then(|v| v.as_str().map(str::to_string)),
+                            )?;
+                            d.set_item("elapsed", p.elapsed.as_secs_f64())?;
+                            d.set_item("remaining", p.remaining.map(|r| r.as_secs_f64()))?;
+                            d.set_item("start_lba", p.start_lba)?;
+                            d.set_item("sector_count", p.sector_count)?;
+                            d.set_item("last_written_lba", p.last_written_lba)?;
+                            d.set_item("sectors_verified", p.sectors_verified)?;
+                            d.set_item("percent", p.percent())?;
+                            cb.call1(py, (d,))?;
+                            Ok(())
+                        })();
+                        if let Err(e) = call {
+                            *locked(&seen) = Some(e);
+                            let _ = cancel.cancel_write();
+                        }
+                    });
+                };
+                dw.write(src, Some(&mut on_update))
+            },
+            move || {
+                let _ = stopper.cancel_write();
+            },
+            |_| {},
+        )?;
         if let Some(e) = locked(&raised).take() {
             return Err(e);
         }

@@ -68,7 +68,7 @@ def test_bad_client_names_and_types(image):
         rec.acquire_exclusive_access_wait(False, "Py", -1.0)
     with pytest.raises(discrec.DeviceNotExistError) as e:
         discrec.Recorder("/nonexistent/drive")
-    assert e.value.hresult == 55
+    assert e.value.hresult == 0x80070037
 
 
 def test_closed_recorder_is_invalid_handle(image):
@@ -78,7 +78,7 @@ def test_closed_recorder_is_invalid_handle(image):
     assert owner_from_another_process(image) == "None"
     with pytest.raises(discrec.InvalidHandleError) as e:
         rec.acquire_exclusive_access(False, "Py")
-    assert e.value.hresult == 6
+    assert e.value.hresult == 0x80070006
 
 
 def test_a_crashed_holder_frees_the_recorder(image):
@@ -130,7 +130,9 @@ def test_write_a_directory_with_progress_and_cancel(tmp_path):
 
     # Cancelled from another thread while it writes.
     big = tmp_path / "big.iso"
-    big.write_bytes(b"\xa5" * (64 << 20))
+    with open(big, "wb") as f:
+        for _ in range(512):
+            f.write(b"\xa5" * (1 << 20))
     target2 = tmp_path / "out2.img"
     target2.write_bytes(b"")
     w2 = discrec.DataWriter(target2)
@@ -156,3 +158,94 @@ def test_enumeration_and_version():
     assert isinstance(discrec.recorders(), list)
     assert discrec.__version__.count(".") == 2
     assert issubclass(discrec.RecorderLockedError, discrec.Error)
+
+
+def test_a_wait_can_be_cancelled_interrupted_and_observed(image):
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    waiter = discrec.Recorder(image)
+    result = []
+
+    def wait():
+        try:
+            waiter.acquire_exclusive_access_wait(False, "Waiter", None)
+            result.append("acquired")
+        except discrec.Error as e:
+            result.append(e)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.2)
+    # Reading the waiting object does not wait for it (nor freeze Python).
+    started = time.monotonic()
+    assert waiter.lock_count == 0 and waiter.path.endswith("disc.img") and "disc.img" in repr(waiter)
+    assert time.monotonic() - started < 0.5
+    waiter.cancel_wait()
+    t.join(5)
+    assert not t.is_alive() and isinstance(result[0], discrec.CancelledError), result
+    # close() ends a wait too.
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.2)
+    waiter.close()
+    t.join(5)
+    assert not t.is_alive() and isinstance(result[1], discrec.Error), result
+    assert holder.exclusive_access_owner == "Holder"
+
+
+def test_ctrl_c_interrupts_a_wait_forever(image):
+    code = """
+import discrec, os, signal, sys, threading
+h = discrec.Recorder(sys.argv[1]); h.acquire_exclusive_access(False, "Holder")
+w = discrec.Recorder(sys.argv[1])
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    w.acquire_exclusive_access_wait(False, "Waiter", None)
+    print("acquired")
+except KeyboardInterrupt:
+    print("interrupted", w.lock_count)
+"""
+    p = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True, timeout=20)
+    assert p.stdout.strip() == "interrupted 0", p.stdout + p.stderr
+
+
+def test_bad_timeouts_and_subclasses(image):
+    rec = discrec.Recorder(image)
+    for bad in (1e20, float("inf"), float("nan"), -1.0):
+        with pytest.raises(discrec.InvalidArgumentError):
+            rec.acquire_exclusive_access_wait(False, "Py", bad)
+
+    class Mine(discrec.Recorder):
+        def __init__(self, path, label):
+            super().__init__()
+            self.label = label
+
+    m = Mine(image, "mine")
+    assert m.label == "mine" and m.exclusive_access_owner is None
+    with pytest.raises(discrec.InvalidHandleError) as e:
+        rec.close()
+        rec.release_exclusive_access()
+    assert e.value.hresult == 0x80070006
+
+
+def test_ctrl_c_cancels_a_write(tmp_path):
+    big = tmp_path / "big.iso"
+    with open(big, "wb") as f:
+        for _ in range(512):
+            f.write(b"\xa5" * (1 << 20))
+    target = tmp_path / "out.img"
+    target.write_bytes(b"")
+    code = """
+import discrec, os, signal, sys, threading, time
+w = discrec.DataWriter(sys.argv[1])
+threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t = time.monotonic()
+try:
+    w.write(sys.argv[2])
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted", w.is_writing, round(time.monotonic() - t) < 5)
+"""
+    p = subprocess.run([sys.executable, "-c", code, str(target), str(big)], capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "interrupted False True", p.stdout + p.stderr
+    assert target.stat().st_size < 512 << 20

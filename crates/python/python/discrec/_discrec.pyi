@@ -17,7 +17,9 @@ class Recorder:
     def acquire_exclusive_access(self, force: bool, client_name: str) -> None:
         """AcquireExclusiveAccess; RecorderLockedError at once if another client holds it."""
     def acquire_exclusive_access_wait(self, force: bool, client_name: str, timeout: Optional[float] = None) -> None:
-        """Wait for the recorder, first come first served (None: forever)."""
+        """Wait for the recorder, first come first served (None: forever); Ctrl-C, cancel_wait() or close() end it."""
+    def cancel_wait(self) -> None:
+        """End a wait in progress on this recorder (another thread's): it raises CancelledError."""
     def release_exclusive_access(self) -> None:
         """ReleaseExclusiveAccess: one per acquire."""
     @property
@@ -35,7 +37,7 @@ class Recorder:
     def close_tray(self, client_name: str = "discrec") -> None: ...
     def set_tray_locked(self, lock: bool, client_name: str = "discrec") -> None: ...
     def close(self) -> None:
-        """Release everything; the object is unusable afterwards (InvalidHandleError)."""
+        """Cancel a wait in progress, release everything; the object is unusable afterwards (InvalidHandleError)."""
 
 class DataWriter:
     """IDiscFormat2Data: writes to the recorder at a path while holding it."""
@@ -45,7 +47,7 @@ class DataWriter:
     force_media_to_be_closed: bool
     def __init__(self, path: _Path) -> None: ...
     def write(self, source: _Path, progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
-        """Write source (ISO image, block device or directory); progress gets a dict per update."""
+        """Write source (ISO image, block device or directory); progress gets a dict per update; Ctrl-C cancels."""
     def cancel_write(self) -> None:
         """CancelWrite, from any thread."""
     @property

@@ -1,7 +1,8 @@
 """The exception classes: one per IMAPI2 error, all under :class:`Error`.
 
-Each carries ``hresult`` (the value Windows gives the same failure, e.g.
-``0xC0AA0210``) and ``name`` (its IMAPI2 name, e.g.
+Each carries ``hresult`` (the HRESULT Windows gives the same failure, e.g.
+``0xC0AA0210``; Win32 codes as ``HRESULT_FROM_WIN32``, e.g. ``0x80070006``
+for ``ERROR_INVALID_HANDLE``) and ``name`` (its IMAPI2 name, e.g.
 ``"E_IMAPI_RECORDER_LOCKED"``); ``str(e)`` says what went wrong and what
 to do.
 """
@@ -23,60 +24,152 @@ class Error(Exception):
             self.hresult = hresult
 
 
-def _error(cls_name: str, name: str, hresult: int, doc: str) -> Type[Error]:
-    return type(cls_name, (Error,), {"name": name, "hresult": hresult, "__doc__": doc, "__module__": "discrec"})
+class FailedError(Error):
+    """E_FAIL: an unexpected failure; the message says which."""
+
+    name = "E_FAIL"
+    hresult = 0x80004005
 
 
-FailedError = _error("FailedError", "E_FAIL", 0x80004005, "E_FAIL: an unexpected failure; the message says which")
-AccessDeniedError = _error(
-    "AccessDeniedError", "E_ACCESSDENIED", 0x80070005, "In use (mounted, or held by a program outside discrec), or no permission"
-)
-InvalidArgumentError = _error("InvalidArgumentError", "E_INVALIDARG", 0x80070057, "A bad argument, e.g. a client name")
-OutOfMemoryError = _error("OutOfMemoryError", "E_OUTOFMEMORY", 0x8007000E, "Out of memory")
-CommandTimeoutError = _error(
-    "CommandTimeoutError", "E_IMAPI_RECORDER_COMMAND_TIMEOUT", 0xC0AA020D, "The drive did not answer in time"
-)
-InvalidHandleError = _error("InvalidHandleError", "ERROR_INVALID_HANDLE", 6, "The recorder was closed")
-DeviceNotExistError = _error("DeviceNotExistError", "ERROR_DEV_NOT_EXIST", 55, "No such device, or it went away")
-RecorderLockedError = _error(
-    "RecorderLockedError", "E_IMAPI_RECORDER_LOCKED", 0xC0AA0210, "Another client holds the recorder; the message names it"
-)
-NotLockedError = _error("NotLockedError", "ERROR_INVALID_FUNCTION", 0x80070001, "Released without an acquire")
-NoMediumError = _error("NoMediumError", "E_IMAPI_RECORDER_MEDIA_NO_MEDIA", 0xC0AA0202, "No medium in the drive")
-MediumBecomingReadyError = _error(
-    "MediumBecomingReadyError", "E_IMAPI_RECORDER_MEDIA_BECOMING_READY", 0xC0AA0205, "The medium is becoming ready"
-)
-CancelledError = _error("CancelledError", "E_IMAPI_REQUEST_CANCELLED", 0xC0AA0002, "A wait or a write was cancelled")
-WriteInProgressError = _error(
-    "WriteInProgressError", "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS", 0xC0AA0400, "A write is already in progress"
-)
-WriteNotInProgressError = _error(
-    "WriteNotInProgressError", "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS", 0xC0AA0401, "No write to cancel"
-)
-StreamNotSupportedError = _error(
-    "StreamNotSupportedError", "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED", 0xC0AA0403, "The source cannot be written"
-)
-StreamTooLargeError = _error(
-    "StreamTooLargeError",
-    "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA",
-    0xC0AA0404,
-    "The source does not fit on the medium",
-)
-MediaNotBlankError = _error("MediaNotBlankError", "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK", 0xC0AA0405, "The medium is not blank")
-MediaNotSupportedError = _error(
-    "MediaNotSupportedError", "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED", 0xC0AA0406, "discrec cannot write this medium"
-)
-RecorderNotSupportedError = _error(
-    "RecorderNotSupportedError", "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED", 0xC0AA0407, "The recorder cannot write"
-)
-ClientNameNotValidError = _error(
-    "ClientNameNotValidError", "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID", 0xC0AA0408, "The writer's client name is not valid"
-)
-VerificationFailedError = _error(
-    "VerificationFailedError", "E_IMAPI_BURN_VERIFICATION_FAILED", 0xC0AA0007, "What was read back differs from the source"
-)
+class AccessDeniedError(Error):
+    """In use (mounted, or held by a program outside discrec), or no permission."""
+
+    name = "E_ACCESSDENIED"
+    hresult = 0x80070005
+
+
+class InvalidArgumentError(Error):
+    """A bad argument, e.g. a client name."""
+
+    name = "E_INVALIDARG"
+    hresult = 0x80070057
+
+
+class OutOfMemoryError(Error):
+    """Out of memory."""
+
+    name = "E_OUTOFMEMORY"
+    hresult = 0x8007000E
+
+
+class CommandTimeoutError(Error):
+    """The drive did not answer in time."""
+
+    name = "E_IMAPI_RECORDER_COMMAND_TIMEOUT"
+    hresult = 0xC0AA020D
+
+
+class InvalidHandleError(Error):
+    """The recorder was closed."""
+
+    name = "ERROR_INVALID_HANDLE"
+    hresult = 0x80070006
+
+
+class DeviceNotExistError(Error):
+    """No such device, or it went away."""
+
+    name = "ERROR_DEV_NOT_EXIST"
+    hresult = 0x80070037
+
+
+class RecorderLockedError(Error):
+    """Another client holds the recorder; the message names it."""
+
+    name = "E_IMAPI_RECORDER_LOCKED"
+    hresult = 0xC0AA0210
+
+
+class NotLockedError(Error):
+    """Released without an acquire."""
+
+    name = "ERROR_INVALID_FUNCTION"
+    hresult = 0x80070001
+
+
+class NoMediumError(Error):
+    """No medium in the drive."""
+
+    name = "E_IMAPI_RECORDER_MEDIA_NO_MEDIA"
+    hresult = 0xC0AA0202
+
+
+class MediumBecomingReadyError(Error):
+    """The medium is becoming ready."""
+
+    name = "E_IMAPI_RECORDER_MEDIA_BECOMING_READY"
+    hresult = 0xC0AA0205
+
+
+class CancelledError(Error):
+    """A wait or a write was cancelled."""
+
+    name = "E_IMAPI_REQUEST_CANCELLED"
+    hresult = 0xC0AA0002
+
+
+class WriteInProgressError(Error):
+    """A write is already in progress."""
+
+    name = "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS"
+    hresult = 0xC0AA0400
+
+
+class WriteNotInProgressError(Error):
+    """No write to cancel."""
+
+    name = "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS"
+    hresult = 0xC0AA0401
+
+
+class StreamNotSupportedError(Error):
+    """The source cannot be written."""
+
+    name = "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED"
+    hresult = 0xC0AA0403
+
+
+class StreamTooLargeError(Error):
+    """The source does not fit on the medium."""
+
+    name = "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA"
+    hresult = 0xC0AA0404
+
+
+class MediaNotBlankError(Error):
+    """The medium is not blank."""
+
+    name = "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK"
+    hresult = 0xC0AA0405
+
+
+class MediaNotSupportedError(Error):
+    """discrec cannot write this medium."""
+
+    name = "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED"
+    hresult = 0xC0AA0406
+
+
+class RecorderNotSupportedError(Error):
+    """The recorder cannot write."""
+
+    name = "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED"
+    hresult = 0xC0AA0407
+
+
+class ClientNameNotValidError(Error):
+    """The writer's client name is not valid."""
+
+    name = "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID"
+    hresult = 0xC0AA0408
+
+
+class VerificationFailedError(Error):
+    """What was read back differs from the source."""
+
+    name = "E_IMAPI_BURN_VERIFICATION_FAILED"
+    hresult = 0xC0AA0007
+
 
 #: The class of each IMAPI2 name (the bindings raise through this).
-BY_NAME: Dict[str, Type[Error]] = {
-    cls.name: cls for cls in list(globals().values()) if isinstance(cls, type) and issubclass(cls, Error) and cls is not Error
-}
+BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__()}
