@@ -52,11 +52,14 @@ pub fn header(root: &Path) -> Result<String, String> {
 
 /// Man pages: `discrec.1` and one per subcommand.
 fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let cmd = discrec_cli::args::Cli::command();
+    // No `help` subcommand: it has no page of its own.
+    let cmd = discrec_cli::args::Cli::command().disable_help_subcommand(true);
     let mut written = Vec::new();
     let mut page = |cmd: clap::Command, name: String| -> Result<(), String> {
         let mut buf = Vec::new();
-        clap_mangen::Man::new(cmd.name(name.clone())).render(&mut buf).map_err(|e| e.to_string())?;
+        // The page is discrec-lock(1); its synopsis says `discrec lock`.
+        let shown = name.replacen("discrec-", "discrec ", 1);
+        clap_mangen::Man::new(cmd.name(name.clone()).bin_name(shown)).render(&mut buf).map_err(|e| e.to_string())?;
         let path = dir.join(format!("{name}.1"));
         write(&path, buf)?;
         written.push(path);

@@ -7,9 +7,11 @@
 //! table), and [`discrec_last_error_message`] says what went wrong on
 //! the calling thread.
 //!
-//! Handles are numbers in a registry, not pointers to memory: a handle
-//! that was closed (or never opened) is `ERROR_INVALID_HANDLE` (6), never
-//! a use after free. Thread safety: every function may be called from any
+//! Handles are unguessable numbers in a registry, not pointers to memory:
+//! a handle that was closed, never opened or made up is
+//! `HRESULT_FROM_WIN32(ERROR_INVALID_HANDLE)` (0x80070006), never a use
+//! after free. Every failure is a negative HRESULT (Win32 codes as
+//! `HRESULT_FROM_WIN32`), so `FAILED(hr)` and `hr < 0` hold. Thread safety: every function may be called from any
 //! thread; calls on one recorder handle are serialized (a second thread
 //! waits for the first; a waiting acquire holds the handle while it
 //! waits, which `discrec_recorder_cancel_wait` or
