@@ -84,7 +84,8 @@ pub fn capi_test(root: &Path, installed: bool) -> Result<bool, String> {
     std::fs::write(tree.join("hello.txt"), "hello from C\n").map_err(|e| e.to_string())?;
     std::fs::write(tree.join("sub/data.bin"), vec![0x5a; 300_000]).map_err(|e| e.to_string())?;
     let big = s.join("big.iso");
-    std::fs::write(&big, vec![0xa5u8; 64 << 20]).map_err(|e| e.to_string())?;
+    // Large enough that the first progress update comes long before the end.
+    std::fs::write(&big, vec![0xa5u8; 512 << 20]).map_err(|e| e.to_string())?;
 
     let with_env = |prog: &Path| {
         let mut c = Command::new(prog);

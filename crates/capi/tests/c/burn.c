@@ -38,7 +38,7 @@ static void on_progress(const discrec_progress *p, void *user) {
     s->last_action = p->action;
     if (p->action > s->max_action) s->max_action = p->action;
     s->last_percent = p->percent;
-    if (s->cancel_me && p->action == 4) discrec_writer_cancel_write(s->cancel_me);
+    if (s->cancel_me) discrec_writer_cancel_write(s->cancel_me);
 }
 
 int main(int argc, char **argv) {
