@@ -77,6 +77,11 @@ fn interruptible<T: Send + 'static>(
     }
 }
 
+/// The recorder at `path`, opened without the GIL.
+fn open(py: Python<'_>, path: &std::path::Path) -> PyResult<discrec::Recorder> {
+    py.allow_threads(|| discrec::Recorder::open(path)).map_err(|e| raise(py, e))
+}
+
 /// A duration of `t` seconds, or `InvalidArgumentError`.
 fn seconds(py: Python<'_>, t: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(t).map_err(|_| {
@@ -151,7 +156,7 @@ impl PyRecorder {
         _args: &Bound<'_, pyo3::types::PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let r = py.allow_threads(|| discrec::Recorder::open(&path)).map_err(|e| raise(py, e))?;
+        let r = open(py, &path)?;
         let (rx, tx) = UnixStream::pair()
             .and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx)))
             .map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot make a cancel channel: {e}")))?;
@@ -308,8 +313,7 @@ impl PyDataWriter {
         _args: &Bound<'_, pyo3::types::PyTuple>,
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let r = py.allow_threads(|| discrec::Recorder::open(&path)).map_err(|e| raise(py, e))?;
-        Ok(PyDataWriter { inner: Arc::new(discrec::DataWriter::new(r)) })
+        Ok(PyDataWriter { inner: Arc::new(discrec::DataWriter::new(open(py, &path)?)) })
     }
 
     /// `ClientName`.

@@ -7,23 +7,13 @@
  * Prints PASS/FAIL lines; the exit status is the number of failures. */
 #include <discrec.h>
 
+#include "check.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static int failures;
 
-#define CHECK(name, cond, ...)                                               \
-    do {                                                                     \
-        if (cond) {                                                          \
-            printf("PASS %s\n", name);                                       \
-        } else {                                                             \
-            printf("FAIL %s: ", name);                                       \
-            printf(__VA_ARGS__);                                             \
-            printf(" (last error: %s)\n", discrec_last_error_message());     \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
 
 struct seen {
     int updates, backwards, last_action, max_action;

@@ -9,6 +9,8 @@
  * the number of failures. */
 #include <discrec.h>
 
+#include "check.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,20 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
 static const char *self;
 
-#define CHECK(name, cond, ...)                                   \
-    do {                                                         \
-        if (cond) {                                              \
-            printf("PASS %s\n", name);                           \
-        } else {                                                 \
-            printf("FAIL %s: ", name);                           \
-            printf(__VA_ARGS__);                                 \
-            printf(" (last error: %s)\n", discrec_last_error_message()); \
-            failures++;                                          \
-        }                                                        \
-    } while (0)
 
 /* Run `self ARGS...` and capture its first line of output. */
 static int helper(char *out, size_t len, const char *mode, const char *image) {
