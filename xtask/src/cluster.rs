@@ -356,8 +356,12 @@ fn s_three_members_leader_killed(bed: &mut Bed) -> R {
     bed.a.kill("hold3", 15)?;
     let (code, out) = bed.a.wait("hold3", Duration::from_secs(15))?;
     ensure!(code == Some(0), "guest-a's hold did not survive the leader's death: exit {code:?}, {out}");
-    let (code, _, err) = bed.b.run(&format!("DISCREC_ETCD={urls} /bin/discrec lock /dev/sr0 -- true"))?;
+    // The next acquire works (at once when A's release reached a live
+    // member, else when A's lease expires).
+    let t = Instant::now();
+    let (code, _, err) = bed.b.run(&format!("DISCREC_ETCD={urls} /bin/discrec lock --wait=15 /dev/sr0 -- true"))?;
     ensure!(code == Some(0), "the next acquire failed: {code:?} {err}");
+    println!("  the next acquire got the drive after {:.2} s", t.elapsed().as_secs_f64());
     Ok(())
 }
 

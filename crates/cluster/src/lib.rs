@@ -457,9 +457,16 @@ where
             Ok(Err(e)) => {
                 let transient = match &e {
                     etcd_client::Error::TransportError(_) => true,
-                    etcd_client::Error::GRpcStatus(st) => {
-                        matches!(st.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded)
-                    }
+                    // A member that died mid-call shows as Unknown
+                    // ("transport error") or Cancelled; every call made
+                    // through here is safe to repeat.
+                    etcd_client::Error::GRpcStatus(st) => matches!(
+                        st.code(),
+                        tonic::Code::Unavailable
+                            | tonic::Code::DeadlineExceeded
+                            | tonic::Code::Unknown
+                            | tonic::Code::Cancelled
+                    ),
                     _ => false,
                 };
                 last = e.to_string();
