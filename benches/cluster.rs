@@ -7,8 +7,8 @@
 //!   median of `DISCREC_BENCH_ROUNDS` (default 30);
 //! * the library's acquire + release (local lock on an image file, then
 //!   the cluster lock) against the bare etcd round trips a lock needs
-//!   (lease grant, transaction, delete, revoke) made with the same client
-//!   crate: median of 10 × rounds;
+//!   (lease grant, transaction, delete, revoke) made with the same etcd
+//!   client (`discrec_cluster::client`): median of 10 × rounds;
 //! * hand-over from a release by a client of "host-a" to a waiter of
 //!   "host-b" (another connection, another process's worth of state):
 //!   p50 and p99 of 10 × rounds.
@@ -18,8 +18,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use discrec::Recorder;
+use discrec_cluster::client::{pb, Client, Options};
 use discrec_cluster::{Config, Etcd};
-use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
 
 #[path = "../crates/cluster/tests/support/etcd_server.rs"]
 mod etcd_server;
@@ -97,7 +97,7 @@ fn main() {
     let mut rec = recorder(dir.path(), &etcd.url, "host-a");
     std::fs::create_dir_all(dir.path().join("run-local")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let mut client = rt.block_on(etcd_client::Client::connect([etcd.url.as_str()], None)).unwrap();
+    let client = rt.block_on(Client::connect(std::slice::from_ref(&etcd.url), Options::default())).unwrap();
     let (mut lib, mut bare) = (Vec::new(), Vec::new());
     for i in 0..m {
         let t = Instant::now();
@@ -106,13 +106,27 @@ fn main() {
         lib.push(t.elapsed());
         let t = Instant::now();
         rt.block_on(async {
-            let lease = client.lease_grant(10, None).await.unwrap().id();
-            let key = format!("bare/{i}");
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.clone(), "x", Some(PutOptions::new().with_lease(lease)))]);
+            let lease = client.lease_grant(10).await.unwrap().id;
+            let key = format!("bare/{i}").into_bytes();
+            let txn = pb::TxnRequest {
+                compare: vec![pb::Compare {
+                    key: key.clone(),
+                    target: pb::compare::CompareTarget::Create as i32,
+                    target_union: Some(pb::compare::TargetUnion::CreateRevision(0)),
+                    ..Default::default()
+                }],
+                success: vec![pb::RequestOp {
+                    request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+                        key: key.clone(),
+                        value: b"x".to_vec(),
+                        lease,
+                        ..Default::default()
+                    })),
+                }],
+                failure: vec![],
+            };
             client.txn(txn).await.unwrap();
-            client.delete(key, None).await.unwrap();
+            client.delete_range(pb::DeleteRangeRequest { key, ..Default::default() }).await.unwrap();
             client.lease_revoke(lease).await.unwrap();
         });
         bare.push(t.elapsed());

@@ -22,7 +22,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use discrec::{Error, Owner, Recorder, Result};
-use etcd_client::WatchOptions;
 
 use super::{prefix, readable, Config, Etcd, Record};
 
@@ -145,8 +144,13 @@ pub fn guard(
         if let (None, Some(etcd)) = (&watch, &etcd) {
             watch = etcd
                 .call("cannot watch the drive's key", || {
-                    let (mut c, k) = (etcd.client.clone(), prefix(&key));
-                    async move { c.watch(k, Some(WatchOptions::new().with_prefix())).await }
+                    let k = prefix(&key).into_bytes();
+                    let req = crate::client::pb::WatchCreateRequest {
+                        range_end: crate::client::prefix_end(&k),
+                        key: k,
+                        ..Default::default()
+                    };
+                    etcd.client.watch(req)
                 })
                 .ok();
         }

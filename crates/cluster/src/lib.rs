@@ -27,12 +27,11 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use discrec::cluster::{ClusterHold, Coordinator};
 use discrec::{Error, Owner, Result};
+pub mod client;
 pub mod guard;
 
-use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp,
-    WatchOptions,
-};
+use client::{pb, Client};
+use pb::range_request::{SortOrder, SortTarget};
 
 /// Where etcd is and how to talk to it (the flags and variables `etcdctl`
 /// takes).
@@ -126,18 +125,18 @@ impl Config {
     }
 
     /// The TLS settings, if the connection is TLS (after [`Config::check`]).
-    fn tls(&self) -> std::result::Result<Option<etcd_client::TlsOptions>, String> {
+    fn tls(&self) -> std::result::Result<Option<tonic::transport::ClientTlsConfig>, String> {
         if !self.endpoints.iter().any(|e| e.starts_with("https://")) {
             return Ok(None);
         }
         let read =
             |p: &Path, what: &str| std::fs::read(p).map_err(|e| format!("cannot read the {what} {}: {e}", p.display()));
-        let mut tls = etcd_client::TlsOptions::new();
+        let mut tls = tonic::transport::ClientTlsConfig::new();
         if let Some(ca) = &self.cacert {
-            tls = tls.ca_certificate(etcd_client::Certificate::from_pem(read(ca, "CA certificate (--cacert)")?));
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(read(ca, "CA certificate (--cacert)")?));
         }
         if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            tls = tls.identity(etcd_client::Identity::from_pem(
+            tls = tls.identity(tonic::transport::Identity::from_pem(
                 read(cert, "client certificate (--cert)")?,
                 read(key, "client key (--key)")?,
             ));
@@ -302,6 +301,41 @@ impl std::fmt::Debug for Etcd {
 /// revision.
 type Entry = (Vec<u8>, Vec<u8>, i64);
 
+/// A read of drive `key`'s queue: its first key by creation revision
+/// (`order` ascending: the holder).
+fn queue(key: &str, order: SortOrder) -> pb::RangeRequest {
+    let p = prefix(key).into_bytes();
+    pb::RangeRequest {
+        range_end: client::prefix_end(&p),
+        key: p,
+        limit: 1,
+        sort_order: order as i32,
+        sort_target: SortTarget::Create as i32,
+        ..Default::default()
+    }
+}
+
+/// A transaction's operation.
+fn op(request: pb::request_op::Request) -> pb::RequestOp {
+    pb::RequestOp { request: Some(request) }
+}
+
+/// Put `value` at `key`, bound to `lease`.
+fn put(key: &str, value: Vec<u8>, lease: i64) -> pb::RequestOp {
+    op(pb::request_op::Request::RequestPut(pb::PutRequest { key: key.into(), value, lease, ..Default::default() }))
+}
+
+/// The comparison "`key` was created at revision `rev`" (0: does not exist).
+fn created_at(key: &str, rev: i64) -> pb::Compare {
+    pb::Compare {
+        result: pb::compare::CompareResult::Equal as i32,
+        target: pb::compare::CompareTarget::Create as i32,
+        key: key.into(),
+        target_union: Some(pb::compare::TargetUnion::CreateRevision(rev)),
+        ..Default::default()
+    }
+}
+
 /// The etcd prefix of drive `key`: `discrec/drive/KEY/`, with `%` and `/`
 /// in KEY escaped, so that no key's range holds another's (`lab` and
 /// `lab/2` are two drives).
@@ -321,33 +355,28 @@ impl Etcd {
         };
         let fg = Arc::new(runtime(&mut tokio::runtime::Builder::new_current_thread())?);
         let bg = runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(1))?;
-        let mut opts = ConnectOptions::new().with_connect_timeout(cfg.timeout).with_timeout(cfg.timeout);
-        if let Some((u, p)) = &cfg.user {
-            opts = opts.with_user(u.clone(), p.clone());
-        }
-        if let Some(tls) = cfg.tls().map_err(&fail)? {
-            opts = opts.with_tls(tls);
-        }
+        let opts = client::Options {
+            connect_timeout: Some(cfg.timeout),
+            timeout: Some(cfg.timeout),
+            user: cfg.user.clone(),
+            tls: cfg.tls().map_err(&fail)?,
+        };
         let (endpoints, timeout) = (cfg.endpoints.clone(), cfg.timeout);
         let bg_opts = opts.clone();
         let client = block_on(&fg, async move {
-            let c = tokio::time::timeout(timeout, Client::connect(endpoints, Some(opts)))
+            let c = tokio::time::timeout(timeout, Client::connect(&endpoints, opts))
                 .await
                 .map_err(|_| format!("no answer within {:?}", timeout))?
                 .map_err(|e| e.to_string())?;
             // A connection is lazy: one real call proves etcd answers
             // (any member: a dead one among several is passed over).
-            retrying(timeout, || {
-                let mut c = c.clone();
-                async move { c.status().await }
-            })
-            .await?;
+            retrying(timeout, || c.status()).await?;
             Ok::<Client, String>(c)
         })
         .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e))))?;
         let endpoints = cfg.endpoints.clone();
         let bg_client = block_on(&bg, async move {
-            tokio::time::timeout(timeout, Client::connect(endpoints, Some(bg_opts)))
+            tokio::time::timeout(timeout, Client::connect(&endpoints, bg_opts))
                 .await
                 .map_err(|_| format!("no answer within {timeout:?}"))?
                 .map_err(|e| e.to_string())
@@ -381,19 +410,16 @@ impl Etcd {
     where
         T: Send,
         F: FnMut() -> Fut + Send,
-        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>> + Send,
+        Fut: std::future::Future<Output = std::result::Result<T, client::Error>> + Send,
     {
         self.block(retrying(self.cfg.timeout, f)).map_err(|e| self.fail(what, e))
     }
 
     /// The first key under the drive's prefix: its holder.
     fn first(&self, key: &str) -> Result<Option<Entry>> {
-        let opts = GetOptions::new().with_prefix().with_sort(SortTarget::Create, SortOrder::Ascend).with_limit(1);
-        let r = self.call("cannot read the drive's holder", || {
-            let (mut c, opts) = (self.client.clone(), opts.clone());
-            async move { c.get(prefix(key), Some(opts)).await }
-        })?;
-        Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.create_revision())))
+        let req = queue(key, SortOrder::Ascend);
+        let r = self.call("cannot read the drive's holder", || self.client.range(req.clone()))?;
+        Ok(r.kvs.into_iter().next().map(|kv| (kv.key, kv.value, kv.create_revision)))
     }
 
     /// The waiter just before creation revision `rev`, if any, and the
@@ -402,17 +428,10 @@ impl Etcd {
     /// to a watcher that starts in the past only on its next 100 ms
     /// catch-up round).
     fn before(&self, key: &str, rev: i64) -> Result<Option<(Vec<u8>, i64)>> {
-        let opts = GetOptions::new()
-            .with_prefix()
-            .with_sort(SortTarget::Create, SortOrder::Descend)
-            .with_max_create_revision(rev - 1)
-            .with_limit(1);
-        let r = self.call("cannot read the drive's queue", || {
-            let (mut c, opts) = (self.client.clone(), opts.clone());
-            async move { c.get(prefix(key), Some(opts)).await }
-        })?;
-        let now = r.header().map(|h| h.revision()).unwrap_or(0);
-        Ok(r.kvs().first().map(|kv| (kv.key().to_vec(), now.max(kv.mod_revision()))))
+        let req = pb::RangeRequest { max_create_revision: rev - 1, ..queue(key, SortOrder::Descend) };
+        let r = self.call("cannot read the drive's queue", || self.client.range(req.clone()))?;
+        let now = r.header.map(|h| h.revision).unwrap_or(0);
+        Ok(r.kvs.into_iter().next().map(|kv| (kv.key, now.max(kv.mod_revision))))
     }
 
     /// Leave the queue: revoking the lease deletes the key bound to it.
@@ -421,10 +440,7 @@ impl Etcd {
     }
 
     fn revoke(&self, lease: i64) {
-        let _ = self.call("revoke", || {
-            let mut c = self.client.clone();
-            async move { c.lease_revoke(lease).await }
-        });
+        let _ = self.call("revoke", || self.client.lease_revoke(lease));
     }
 }
 
@@ -447,7 +463,7 @@ where
 async fn retrying<T, F, Fut>(limit: Duration, mut f: F) -> std::result::Result<T, String>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    Fut: std::future::Future<Output = std::result::Result<T, client::Error>>,
 {
     let until = tokio::time::Instant::now() + limit;
     let mut last = format!("no answer within {limit:?}");
@@ -455,20 +471,10 @@ where
         match tokio::time::timeout_at(until, f()).await {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => {
-                let transient = match &e {
-                    etcd_client::Error::TransportError(_) => true,
-                    // A member that died mid-call shows as Unknown
-                    // ("transport error") or Cancelled; every call made
-                    // through here is safe to repeat.
-                    etcd_client::Error::GRpcStatus(st) => matches!(
-                        st.code(),
-                        tonic::Code::Unavailable
-                            | tonic::Code::DeadlineExceeded
-                            | tonic::Code::Unknown
-                            | tonic::Code::Cancelled
-                    ),
-                    _ => false,
-                };
+                // A member that died mid-call shows as Unknown ("transport
+                // error") or Cancelled; every call made through here is
+                // safe to repeat.
+                let transient = e.is_transient();
                 last = e.to_string();
                 if !transient {
                     return Err(last);
@@ -503,12 +509,7 @@ impl Coordinator for Etcd {
         let ttl = self.cfg.ttl.clamp(Duration::from_secs(2), MAX_TTL).as_secs() as i64;
         // The lease's time runs from no later than this.
         let granted = boot_now();
-        let lease = self
-            .call("cannot grant a lease", || {
-                let mut c = self.client.clone();
-                async move { c.lease_grant(ttl, None).await }
-            })?
-            .id();
+        let lease = self.call("cannot grant a lease", || self.client.lease_grant(ttl))?.id;
         let my_key = format!("{}{lease:x}", prefix(key));
         let record = Record {
             client_name: owner.client_name.clone().unwrap_or_default(),
@@ -523,36 +524,32 @@ impl Coordinator for Etcd {
         // Created only if absent, in one transaction, bound to the lease;
         // the same transaction reads the head of the queue, so that an
         // uncontended acquire is two round trips (grant, transaction).
-        let head = GetOptions::new().with_prefix().with_sort(SortTarget::Create, SortOrder::Ascend).with_limit(1);
-        let txn = Txn::new().when([Compare::create_revision(my_key.clone(), CompareOp::Equal, 0)]).and_then([
-            TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease))),
-            TxnOp::get(prefix(key), Some(head)),
-        ]);
-        let queued = self.call("cannot queue for the drive", || {
-            let (mut c, txn) = (self.client.clone(), txn.clone());
-            async move { c.txn(txn).await }
-        });
+        let txn = pb::TxnRequest {
+            compare: vec![created_at(&my_key, 0)],
+            success: vec![
+                put(&my_key, value, lease),
+                op(pb::request_op::Request::RequestRange(queue(key, SortOrder::Ascend))),
+            ],
+            failure: vec![],
+        };
+        let queued = self.call("cannot queue for the drive", || self.client.txn(txn.clone()));
         // The revision that created our key: the transaction's, unless a
         // retry found the key made by an attempt whose answer was lost.
         let mut known_head = None;
         let my_rev = match queued {
-            Ok(r) if r.succeeded() => {
-                for op in r.op_responses() {
-                    if let etcd_client::TxnOpResponse::Get(g) = op {
-                        known_head = Some(
-                            g.kvs().first().map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.create_revision())),
-                        );
+            Ok(r) if r.succeeded => {
+                for op in r.responses {
+                    if let Some(pb::response_op::Response::ResponseRange(g)) = op.response {
+                        known_head = Some(g.kvs.into_iter().next().map(|kv| (kv.key, kv.value, kv.create_revision)));
                     }
                 }
-                Ok(r.header().map(|h| h.revision()).unwrap_or(0))
+                Ok(r.header.map(|h| h.revision).unwrap_or(0))
             }
-            Ok(_) => self
-                .call("cannot read our place in the queue", || {
-                    let mut c = self.client.clone();
-                    let k = my_key.clone();
-                    async move { c.get(k, None).await }
-                })
-                .map(|r| r.kvs().first().map(|kv| kv.create_revision()).unwrap_or(0)),
+            Ok(_) => {
+                let req = pb::RangeRequest { key: my_key.clone().into_bytes(), ..Default::default() };
+                self.call("cannot read our place in the queue", || self.client.range(req.clone()))
+                    .map(|r| r.kvs.first().map(|kv| kv.create_revision).unwrap_or(0))
+            }
             Err(e) => Err(e),
         };
         let my_rev = match my_rev {
@@ -584,13 +581,12 @@ impl Coordinator for Etcd {
                         record.since_ms =
                             std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
                         let value = serde_json::to_vec(&record).unwrap_or_default();
-                        let txn = Txn::new()
-                            .when([Compare::create_revision(my_key.clone(), CompareOp::Equal, my_rev)])
-                            .and_then([TxnOp::put(my_key.clone(), value, Some(PutOptions::new().with_lease(lease)))]);
-                        let _ = self.call("cannot update the owner record", || {
-                            let (mut c, txn) = (self.client.clone(), txn.clone());
-                            async move { c.txn(txn).await }
-                        });
+                        let txn = pb::TxnRequest {
+                            compare: vec![created_at(&my_key, my_rev)],
+                            success: vec![put(&my_key, value, lease)],
+                            failure: vec![],
+                        };
+                        let _ = self.call("cannot update the owner record", || self.client.txn(txn.clone()));
                     }
                     return Ok(Box::new(hold));
                 }
@@ -637,11 +633,8 @@ impl Coordinator for Etcd {
                             Err(e) => return quit(e),
                         }
                     };
-                    let opts = WatchOptions::new().with_start_revision(seen + 1);
-                    let stream = self.call("cannot watch the queue", || {
-                        let (mut c, prev, opts) = (self.client.clone(), prev.clone(), opts.clone());
-                        async move { c.watch(prev, Some(opts)).await }
-                    });
+                    let req = pb::WatchCreateRequest { key: prev, start_revision: seen + 1, ..Default::default() };
+                    let stream = self.call("cannot watch the queue", || self.client.watch(req.clone()));
                     let mut stream = match stream {
                         Ok(s) => s,
                         Err(e) => return quit(e),
@@ -669,9 +662,9 @@ impl Coordinator for Etcd {
                             Err(_) => continue,
                             // A watch cancelled (compacted past its start)
                             // or broken: read the queue again.
-                            Ok(Ok(Some(resp))) if resp.canceled() => break,
+                            Ok(Ok(Some(resp))) if resp.canceled => break,
                             Ok(Ok(Some(resp))) => {
-                                if resp.events().iter().any(|e| e.event_type() == EventType::Delete) {
+                                if resp.has_delete() {
                                     break;
                                 }
                             }
@@ -734,7 +727,7 @@ impl Hold {
             ttl: etcd.cfg.ttl.clamp(Duration::from_secs(2), MAX_TTL),
             timeout: etcd.cfg.timeout,
         };
-        let (mut c, stop, lost, last_ok, ttl) =
+        let (c, stop, lost, last_ok, ttl) =
             (hold.bg_client.clone(), hold.stop.clone(), hold.lost.clone(), hold.last_ok.clone(), hold.ttl);
         hold.handle.spawn(async move {
             let every = ttl / 3;
@@ -758,7 +751,8 @@ impl Hold {
                     // sends a first request and reads its answer).
                     let sent = boot_now();
                     match tokio::time::timeout(every, c.lease_keep_alive(lease)).await {
-                        Ok(Ok(k)) => {
+                        Ok(Ok((_, 0))) => return fail("the lease expired in etcd".into()),
+                        Ok(Ok((k, _))) => {
                             renewed_at(sent);
                             keep = Some(k);
                             tokio::time::sleep(every).await;
@@ -770,16 +764,12 @@ impl Hold {
                         }
                     }
                 }
-                let Some((keeper, stream)) = keep.as_mut() else { continue };
+                let Some(keeper) = keep.as_mut() else { continue };
                 let sent = boot_now();
-                let renewed = async {
-                    keeper.keep_alive().await?;
-                    stream.message().await
-                };
-                match tokio::time::timeout(every, renewed).await {
-                    Ok(Ok(Some(r))) if r.ttl() > 0 => renewed_at(sent),
-                    Ok(Ok(Some(_))) => return fail("the lease expired in etcd".into()),
-                    Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
+                match tokio::time::timeout(every, keeper.renew()).await {
+                    Ok(Ok(ttl)) if ttl > 0 => renewed_at(sent),
+                    Ok(Ok(_)) => return fail("the lease expired in etcd".into()),
+                    Ok(Err(_)) | Err(_) => {
                         keep = None;
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
@@ -791,7 +781,7 @@ impl Hold {
         // The key itself: deleted by anyone but us (an administrator's
         // `etcdctl del`, a client that may write to etcd), the drive may
         // be granted to another while our lease lives on.
-        let (mut c, key, stop, lost) = (hold.bg_client.clone(), hold.key.clone(), hold.stop.clone(), hold.lost.clone());
+        let (c, key, stop, lost) = (hold.bg_client.clone(), hold.key.clone(), hold.stop.clone(), hold.lost.clone());
         hold.handle.spawn(async move {
             let gone = || {
                 if !stop.load(Ordering::SeqCst) {
@@ -801,26 +791,27 @@ impl Hold {
                 }
             };
             while !stop.load(Ordering::SeqCst) {
-                let opts = WatchOptions::new().with_start_revision(revision + 1);
-                if let Ok(Ok(mut stream)) =
-                    tokio::time::timeout(Duration::from_secs(3), c.watch(key.clone(), Some(opts))).await
-                {
+                let req = pb::WatchCreateRequest {
+                    key: key.clone().into_bytes(),
+                    start_revision: revision + 1,
+                    ..Default::default()
+                };
+                if let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(3), c.watch(req)).await {
                     while !stop.load(Ordering::SeqCst) {
                         match tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
                             Err(_) => continue,
-                            Ok(Ok(Some(r))) if r.events().iter().any(|e| e.event_type() == EventType::Delete) => {
-                                return gone();
-                            }
+                            Ok(Ok(Some(r))) if r.has_delete() => return gone(),
                             // Cancelled (compacted past its start) or broken:
                             // look at the key, then watch again.
-                            Ok(Ok(Some(r))) if r.canceled() => break,
+                            Ok(Ok(Some(r))) if r.canceled => break,
                             Ok(Ok(Some(_))) => continue,
                             Ok(Ok(None)) | Ok(Err(_)) => break,
                         }
                     }
                 }
-                if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(3), c.get(key.clone(), None)).await {
-                    if r.kvs().first().map(|kv| kv.create_revision()) != Some(revision) {
+                let req = pb::RangeRequest { key: key.clone().into_bytes(), ..Default::default() };
+                if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(3), c.range(req)).await {
+                    if r.kvs.first().map(|kv| kv.create_revision) != Some(revision) {
                         return gone();
                     }
                 }
@@ -860,11 +851,7 @@ impl ClusterHold for Hold {
         // Retried over the members (one may be dead): a revoke lost here
         // would keep the drive from the next waiter for a whole TTL.
         let revoke = |c: Client| async move {
-            let _ = retrying(timeout, || {
-                let mut c = c.clone();
-                async move { c.lease_revoke(lease).await }
-            })
-            .await;
+            let _ = retrying(timeout, || c.lease_revoke(lease)).await;
         };
         // A lock already lost is not waited for (etcd is likely out of
         // reach, and the lease expires by itself); otherwise the key is

@@ -212,3 +212,46 @@ fn a_waiter_whose_key_is_deleted_stops_waiting() {
     assert!(took < Duration::from_secs(5), "the waiter took {took:?}");
     assert!(a.check_cluster_lock().is_ok());
 }
+
+/// etcd's tokens for a user expire (`--auth-token-ttl`, 5 min by default),
+/// and a guard or a long burn holds for hours: a client whose token
+/// expired gets a new one and goes on, the keep-alive included.
+#[test]
+fn an_expired_auth_token_is_renewed_while_holding() {
+    let ttl_flag = ["--auth-token".to_string(), "simple".into(), "--auth-token-ttl".into(), "1".into()];
+    let Some(server) = EtcdServer::start_with("http", &ttl_flag) else { return };
+    let ctl = |args: &[&str]| {
+        let o = std::process::Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &server.url])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    ctl(&["user", "add", "root:s3cret"]);
+    ctl(&["auth", "enable"]);
+    let with_user = |name: &str| {
+        let mut cfg = Config::new(&server.url);
+        cfg.host = name.into();
+        cfg.ttl = Duration::from_secs(3);
+        cfg.user = Some(("root".into(), "s3cret".into()));
+        Arc::new(Etcd::connect(cfg).unwrap())
+    };
+    let d = tempfile::tempdir().unwrap();
+    let mut a = recorder(d.path(), "a.img", with_user("host-a"));
+    a.acquire_exclusive_access(false, "Long Burn").unwrap();
+    // Several token lifetimes and more than the lease's TTL: only renewals
+    // made with a fresh token keep the lease.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(a.cluster_lock_lost(), None, "the hold lapsed once the first token expired");
+    let o = a.exclusive_access_owner().unwrap().expect("A's reads work with a new token");
+    assert_eq!(o.client_name.as_deref(), Some("Long Burn"));
+    let mut b = recorder(d.path(), "b.img", with_user("host-b"));
+    std::thread::sleep(Duration::from_secs(2));
+    let e = b.acquire_exclusive_access(false, "Other").unwrap_err();
+    assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{e}");
+    a.release_exclusive_access().unwrap();
+    b.acquire_exclusive_access(false, "Other").unwrap();
+    b.release_exclusive_access().unwrap();
+}
