@@ -12,8 +12,16 @@ use std::process::Command;
 
 use discrec_iso::{Image, Options};
 
+/// xorriso in a UTF-8 locale: without one (a bare machine has no `LANG`)
+/// it prints every non-ASCII character of a name as `_`.
+fn xorriso() -> Command {
+    let mut c = Command::new("xorriso");
+    c.env("LC_ALL", "C.UTF-8");
+    c
+}
+
 fn xorriso_ok() -> bool {
-    if Command::new("xorriso").arg("-version").output().is_ok_and(|o| o.status.success()) {
+    if xorriso().arg("-version").output().is_ok_and(|o| o.status.success()) {
         return true;
     }
     assert!(std::env::var("DISCREC_REQUIRE_ALL").as_deref() != Ok("1"), "xorriso is required (DISCREC_REQUIRE_ALL=1)");
@@ -88,14 +96,7 @@ fn rock_ridge_gives_back_every_file() {
     let iso = d.path().join("t.iso");
     write_image(&img, &iso);
     let out = d.path().join("out");
-    let o = Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(&iso)
-        .arg("-extract")
-        .arg("/")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = xorriso().args(["-osirrox", "on", "-indev"]).arg(&iso).arg("-extract").arg("/").arg(&out).output().unwrap();
     assert!(o.status.success(), "osirrox: {}", String::from_utf8_lossy(&o.stderr));
     let mut src = Vec::new();
     walk(&t, &mut src);
@@ -136,8 +137,7 @@ fn joliet_names_are_short_unique_and_keep_extensions() {
     let t = tree(d.path());
     let iso = d.path().join("t.iso");
     write_image(&Image::from_dir(&t, &Options::new("JOLIET")).unwrap(), &iso);
-    let o =
-        Command::new("xorriso").args(["-read_fs", "norock", "-indev"]).arg(&iso).args(["-find", "/"]).output().unwrap();
+    let o = xorriso().args(["-read_fs", "norock", "-indev"]).arg(&iso).args(["-find", "/"]).output().unwrap();
     assert!(o.status.success());
     let listing = String::from_utf8(o.stdout).unwrap();
     let paths: Vec<&str> =
@@ -237,12 +237,12 @@ fn files_over_4_gib_come_back_whole() {
     assert_eq!(at, img.len());
     // xorriso sees one file of the full size under its Rock Ridge name,
     // and its last MiB (in the second extent) is the source's.
-    let o = Command::new("xorriso").arg("-indev").arg(&iso).args(["-find", "/", "-exec", "lsdl"]).output().unwrap();
+    let o = xorriso().arg("-indev").arg(&iso).args(["-find", "/", "-exec", "lsdl"]).output().unwrap();
     let listing = String::from_utf8_lossy(&o.stdout);
     let line = listing.lines().find(|l| l.contains("'/big.bin'")).unwrap_or_else(|| panic!("{listing}"));
     assert!(line.contains(&size.to_string()) && line.starts_with("-rw"), "{line}");
     let part = d.path().join("tail.bin");
-    let o = Command::new("xorriso")
+    let o = xorriso()
         .arg("-indev")
         .arg(&iso)
         .args([
@@ -258,7 +258,7 @@ fn files_over_4_gib_come_back_whole() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read(&part).unwrap() == tail, "the bytes past 4 GiB differ");
-    let o = Command::new("xorriso")
+    let o = xorriso()
         .args(["-read_fs", "norock", "-indev"])
         .arg(&iso)
         .args(["-find", "/", "-exec", "lsdl"])
@@ -358,13 +358,7 @@ fn a_1023_byte_link_beside_a_254_byte_name_reads_back() {
     let iso = d.path().join("t.iso");
     write_image(&Image::from_dir(&t, &Options::new("X")).unwrap(), &iso);
     let out = d.path().join("out");
-    let o = Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(&iso)
-        .args(["-extract", "/"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = xorriso().args(["-osirrox", "on", "-indev"]).arg(&iso).args(["-extract", "/"]).arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_link(out.join(&name)).unwrap().as_os_str().as_bytes(), target.as_bytes());
 }
