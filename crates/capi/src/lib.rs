@@ -29,9 +29,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_void, CString};
-use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,8 +176,8 @@ pub struct discrec_writer {
 /// taking the recorder's lock, which the waiting call holds).
 struct Handle {
     rec: Mutex<Recorder>,
-    cancel_rx: UnixStream,
-    cancel_tx: UnixStream,
+    /// Raised by `discrec_recorder_cancel_wait` and `_close`: ends a wait.
+    cancel: discrec::cancel::Cancel,
     /// Set by `discrec_recorder_close` before it cancels: a call that
     /// found the handle just before it was closed sees it and stops.
     closed: std::sync::atomic::AtomicBool,
@@ -188,8 +186,7 @@ struct Handle {
 impl Handle {
     /// Forget cancels meant for waits that ended already.
     fn drain(&self) {
-        let mut buf = [0u8; 64];
-        while matches!((&self.cancel_rx).read(&mut buf), Ok(n) if n > 0) {}
+        self.cancel.clear();
     }
 }
 
@@ -318,16 +315,12 @@ pub unsafe extern "C" fn discrec_recorder_open(path: *const c_char, rec: *mut *m
             return Err(Failure::pointer("rec (where the handle goes) is NULL".into()));
         }
         let r = Recorder::open(path)?;
-        let (cancel_rx, cancel_tx) =
-            UnixStream::pair().and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx))).map_err(|e| {
-                Failure::from(discrec::Error::Fail {
-                    what: "cannot make the handle's cancel channel".into(),
-                    source: e,
-                })
-            })?;
+        let cancel = discrec::cancel::Cancel::new().map_err(|e| {
+            Failure::from(discrec::Error::Fail { what: "cannot make the handle's cancel signal".into(), source: e })
+        })?;
         let id = new_id();
         let closed = Default::default();
-        locked(&RECORDERS).insert(id, Arc::new(Handle { rec: Mutex::new(r), cancel_rx, cancel_tx, closed }));
+        locked(&RECORDERS).insert(id, Arc::new(Handle { rec: Mutex::new(r), cancel, closed }));
         // SAFETY: checked non-NULL, writable by the caller's guarantee.
         unsafe { ffi::put(rec, id as *mut discrec_recorder, "rec") }
     })
@@ -342,7 +335,7 @@ pub extern "C" fn discrec_recorder_close(rec: *mut discrec_recorder) -> i32 {
         let h = recorder(rec)?;
         locked(&RECORDERS).remove(&(rec as usize));
         h.closed.store(true, Ordering::SeqCst);
-        let _ = (&h.cancel_tx).write(b"x");
+        h.cancel.raise();
         locked(&h.rec).close()?;
         Ok(())
     })
@@ -356,7 +349,7 @@ pub extern "C" fn discrec_recorder_close(rec: *mut discrec_recorder) -> i32 {
 pub extern "C" fn discrec_recorder_cancel_wait(rec: *mut discrec_recorder) -> i32 {
     run(|| {
         let h = recorder(rec)?;
-        let _ = (&h.cancel_tx).write(b"x");
+        h.cancel.raise();
         Ok(())
     })
 }
@@ -408,7 +401,7 @@ pub unsafe extern "C" fn discrec_recorder_acquire_exclusive_access_wait(
         if h.closed.load(Ordering::SeqCst) {
             return Err(Failure::invalid_handle("the recorder handle was closed".into()));
         }
-        let wait = discrec::recorder::Wait { timeout, cancel: Some(h.cancel_rx.as_fd()), on_wait: None };
+        let wait = discrec::recorder::Wait { timeout, cancel: Some(h.cancel.as_fd()), on_wait: None };
         r.acquire_exclusive_access_waiting(force, name, wait)?;
         Ok(())
     })
@@ -641,11 +634,13 @@ pub unsafe extern "C" fn discrec_writer_set_client_name(w: *mut discrec_writer, 
     })
 }
 
-/// Read the written sectors back and compare (default: on).
+/// Read the written sectors back and compare (default: on). Refused
+/// while a write runs (`DISCREC_E_IMAPI_DF2DATA_WRITE_IN_PROGRESS`), as
+/// every setting of the writer is.
 #[no_mangle]
 pub extern "C" fn discrec_writer_set_verify(w: *mut discrec_writer, verify: bool) -> i32 {
     run(|| {
-        writer(w)?.set_verify(verify);
+        writer(w)?.set_verify(verify)?;
         Ok(())
     })
 }
@@ -654,7 +649,7 @@ pub extern "C" fn discrec_writer_set_verify(w: *mut discrec_writer, verify: bool
 #[no_mangle]
 pub extern "C" fn discrec_writer_set_force_media_to_be_closed(w: *mut discrec_writer, close: bool) -> i32 {
     run(|| {
-        writer(w)?.set_force_media_to_be_closed(close);
+        writer(w)?.set_force_media_to_be_closed(close)?;
         Ok(())
     })
 }

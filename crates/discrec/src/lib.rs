@@ -38,6 +38,7 @@
 //! | [`records`] | owner records: written by the holder, believed only when proven |
 //! | [`notify`] | the media-change uevent after release (C11) |
 //! | [`query`] | the owner query: who holds a drive, busy machine or not |
+//! | [`cancel`] | a cancel signal for a wait or a write, raised from any thread without blocking |
 //! | [`lock`] | the cross-process lock and fair waiting |
 //! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
 //! | [`drive`] | discovery, identity and tray (`IDiscMaster2`, `EjectMedia`), over [`discrec_mmc`] |
@@ -64,6 +65,7 @@ pub mod medium;
 pub mod records;
 pub mod notify;
 pub mod query;
+pub mod cancel;
 pub mod lock;
 pub mod recorder;
 pub mod drive;

@@ -322,8 +322,8 @@ struct Shared {
 pub struct DataWriter {
     recorder: Mutex<Recorder>,
     wait: Mutex<Option<Option<Duration>>>,
-    /// Readable once `cancel_write` was called: ends a wait for the drive.
-    cancel_pipe: Option<(std::os::unix::net::UnixStream, std::os::unix::net::UnixStream)>,
+    /// Raised by `cancel_write`: ends a wait for the drive.
+    cancel_signal: Option<crate::cancel::Cancel>,
     given: PathBuf,
     client_name: Mutex<String>,
     force_close: AtomicBool,
@@ -348,7 +348,7 @@ impl DataWriter {
             given: recorder.target().given.clone(),
             recorder: Mutex::new(recorder),
             wait: Mutex::new(None),
-            cancel_pipe: std::os::unix::net::UnixStream::pair().ok().filter(|(rd, _)| rd.set_nonblocking(true).is_ok()),
+            cancel_signal: crate::cancel::Cancel::new().ok(),
             client_name: Mutex::new("discrec".into()),
             force_close: AtomicBool::new(false),
             verify: AtomicBool::new(true),
@@ -372,6 +372,7 @@ impl DataWriter {
     #[doc(alias = "ClientName")]
     #[doc(alias = "put_ClientName")]
     pub fn set_client_name(&self, name: &str) -> Result<()> {
+        self.refuse_while_writing()?;
         client_name::validate(name).map_err(|e| Error::WriterClientName(e.to_string()))?;
         *self.client_name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
         Ok(())
@@ -388,8 +389,19 @@ impl DataWriter {
     /// the disc stays appendable).
     #[doc(alias = "ForceMediaToBeClosed")]
     #[doc(alias = "put_ForceMediaToBeClosed")]
-    pub fn set_force_media_to_be_closed(&self, close: bool) {
+    pub fn set_force_media_to_be_closed(&self, close: bool) -> Result<()> {
+        self.refuse_while_writing()?;
         self.force_close.store(close, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The settings of a write are fixed while it runs (IMAPI2 refuses
+    /// their setters with `E_IMAPI_DF2DATA_WRITE_IN_PROGRESS`).
+    fn refuse_while_writing(&self) -> Result<()> {
+        match self.writing.load(Ordering::SeqCst) {
+            true => Err(Error::WriteInProgress { target: self.given.clone() }),
+            false => Ok(()),
+        }
     }
 
     /// Whether the disc is closed after writing.
@@ -400,8 +412,10 @@ impl DataWriter {
     /// Read the written sectors back and compare them with the source
     /// (IMAPI2's `IBurnVerification`; on by default).
     #[doc(alias = "BurnVerificationLevel")]
-    pub fn set_verify(&self, verify: bool) {
+    pub fn set_verify(&self, verify: bool) -> Result<()> {
+        self.refuse_while_writing()?;
         self.verify.store(verify, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Wait for a drive another client holds before writing (beyond
@@ -409,8 +423,10 @@ impl DataWriter {
     /// `E_IMAPI_RECORDER_LOCKED`; `Some(None)` waits as long as it takes,
     /// `Some(Some(t))` at most `t`, first come first served with every
     /// other waiter.
-    pub fn set_wait(&self, wait: Option<Option<Duration>>) {
+    pub fn set_wait(&self, wait: Option<Option<Duration>>) -> Result<()> {
+        self.refuse_while_writing()?;
         *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = wait;
+        Ok(())
     }
 
     /// Whether writes are verified.
@@ -440,8 +456,8 @@ impl DataWriter {
             return Err(Error::WriteNotInProgress { target: self.given.clone() });
         }
         self.cancel.store(true, Ordering::SeqCst);
-        if let Some((_, wr)) = &self.cancel_pipe {
-            let _ = std::io::Write::write(&mut &*wr, &[1]);
+        if let Some(c) = &self.cancel_signal {
+            c.raise();
         }
         Ok(())
     }
@@ -473,16 +489,15 @@ impl DataWriter {
         let name = self.client_name();
         let plan = Plan { finalize: self.force_media_to_be_closed(), verify: self.verify() };
         let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((rd, _)) = &self.cancel_pipe {
-            let mut buf = [0u8; 64];
-            while matches!(std::io::Read::read(&mut &*rd, &mut buf), Ok(n) if n > 0) {}
+        if let Some(c) = &self.cancel_signal {
+            c.clear();
         }
         let mut rec = self.recorder();
         // Waiting: queue for the drive first (a cancel ends the wait); the
         // write then nests in it.
         let waited = match wait {
             Some(timeout) if rec.lock_count() == 0 => {
-                let cancel = self.cancel_pipe.as_ref().map(|(rd, _)| rd.as_fd());
+                let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
                 let w = crate::recorder::Wait { timeout, cancel, on_wait: None };
                 rec.acquire_exclusive_access_waiting(false, &name, w).map_err(|e| match e {
                     Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },

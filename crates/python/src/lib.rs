@@ -7,9 +7,7 @@
 //! become the exception class of their IMAPI2 name (`discrec._errors`),
 //! each carrying `hresult` and `name`.
 
-use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -116,11 +114,9 @@ struct PyRecorder {
     /// The device node, kept apart so that reading it never waits for a
     /// call in progress.
     path: String,
-    /// A socket pair whose readable end cancels a wait in progress
-    /// (written by `cancel_wait`, `close` and Ctrl-C, without the
-    /// recorder's lock, which the waiting call holds).
-    cancel_rx: Arc<UnixStream>,
-    cancel_tx: Arc<UnixStream>,
+    /// Ends a wait in progress (raised by `cancel_wait`, `close` and
+    /// Ctrl-C, without the recorder's lock, which the waiting call holds).
+    cancel: Arc<discrec::cancel::Cancel>,
     /// The lock count as of the last call that ended, readable while a
     /// call (a wait) holds the recorder.
     count: Arc<std::sync::atomic::AtomicU32>,
@@ -157,17 +153,10 @@ impl PyRecorder {
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let r = open(py, &path)?;
-        let (rx, tx) = UnixStream::pair()
-            .and_then(|(rx, tx)| rx.set_nonblocking(true).map(|()| (rx, tx)))
-            .map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot make a cancel channel: {e}")))?;
+        let cancel = discrec::cancel::Cancel::new()
+            .map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot make a cancel signal: {e}")))?;
         let path = r.target().node.to_string_lossy().into_owned();
-        Ok(PyRecorder {
-            inner: Arc::new(Mutex::new(r)),
-            path,
-            cancel_rx: Arc::new(rx),
-            cancel_tx: Arc::new(tx),
-            count: Default::default(),
-        })
+        Ok(PyRecorder { inner: Arc::new(Mutex::new(r)), path, cancel: Arc::new(cancel), count: Default::default() })
     }
 
     /// `AcquireExclusiveAccess(force, clientName)`: exclusive use, or
@@ -188,22 +177,19 @@ impl PyRecorder {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         let timeout = timeout.map(|t| seconds(py, t)).transpose()?;
-        let (inner, rx, tx) = (self.inner.clone(), self.cancel_rx.clone(), self.cancel_tx.clone());
+        let (inner, rx, tx) = (self.inner.clone(), self.cancel.clone(), self.cancel.clone());
         let (undo_inner, count, undo_count) = (self.inner.clone(), self.count.clone(), self.count.clone());
         let r = interruptible(
             py,
             move || {
                 let mut r = locked(&inner);
-                let mut buf = [0u8; 64];
-                while matches!((&*rx).read(&mut buf), Ok(n) if n > 0) {}
+                rx.clear();
                 let wait = discrec::recorder::Wait { timeout, cancel: Some(rx.as_fd()), on_wait: None };
                 let out = r.acquire_exclusive_access_waiting(force, &client_name, wait);
                 count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
                 out
             },
-            move || {
-                let _ = (&*tx).write(b"x");
-            },
+            move || tx.raise(),
             // Granted just as Ctrl-C came: given back.
             move |r| {
                 if r.is_ok() {
@@ -219,7 +205,7 @@ impl PyRecorder {
     /// End a wait in progress on this recorder (from another thread): it
     /// raises `CancelledError`, having taken nothing.
     fn cancel_wait(&self) {
-        let _ = (&*self.cancel_tx).write(b"x");
+        self.cancel.raise();
     }
 
     /// `ReleaseExclusiveAccess`: one release per acquire.
@@ -285,7 +271,7 @@ impl PyRecorder {
     /// Release everything and invalidate this object (a wait in progress
     /// on another thread is cancelled first).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let _ = (&*self.cancel_tx).write(b"x");
+        self.cancel.raise();
         self.with(py, |r| r.close())
     }
 }
@@ -334,8 +320,8 @@ impl PyDataWriter {
     }
 
     #[setter]
-    fn set_verify(&self, verify: bool) {
-        self.inner.set_verify(verify)
+    fn set_verify(&self, py: Python<'_>, verify: bool) -> PyResult<()> {
+        self.inner.set_verify(verify).map_err(|e| raise(py, e))
     }
 
     /// `ForceMediaToBeClosed`.
@@ -345,8 +331,8 @@ impl PyDataWriter {
     }
 
     #[setter]
-    fn set_force_media_to_be_closed(&self, close: bool) {
-        self.inner.set_force_media_to_be_closed(close)
+    fn set_force_media_to_be_closed(&self, py: Python<'_>, close: bool) -> PyResult<()> {
+        self.inner.set_force_media_to_be_closed(close).map_err(|e| raise(py, e))
     }
 
     /// `Write`: write `source` (an ISO image, a block device, or a

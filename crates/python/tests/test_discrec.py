@@ -173,9 +173,14 @@ def test_a_wait_can_be_cancelled_interrupted_and_observed(image):
         except discrec.Error as e:
             result.append(e)
 
+    # Cancels with no wait in progress never block (a socket pair filled
+    # after about 280 and hung with the GIL held), nor end a later wait.
+    for _ in range(100_000):
+        waiter.cancel_wait()
     t = threading.Thread(target=wait)
     t.start()
     time.sleep(0.2)
+    assert t.is_alive() and not result, result
     # Reading the waiting object does not wait for it (nor freeze Python).
     started = time.monotonic()
     assert waiter.lock_count == 0 and waiter.path.endswith("disc.img") and "disc.img" in repr(waiter)
@@ -191,6 +196,14 @@ def test_a_wait_can_be_cancelled_interrupted_and_observed(image):
     t.join(5)
     assert not t.is_alive() and isinstance(result[1], discrec.Error), result
     assert holder.exclusive_access_owner == "Holder"
+
+
+def test_a_timeout_past_what_the_clock_counts_is_forever(image):
+    r = discrec.Recorder(image)
+    # 1e19 s is a valid duration but no deadline the clock can hold.
+    r.acquire_exclusive_access_wait(False, "Patient", 1e19)
+    assert r.lock_count == 1
+    r.release_exclusive_access()
 
 
 def test_ctrl_c_interrupts_a_wait_forever(image):
@@ -249,3 +262,25 @@ except KeyboardInterrupt:
     p = subprocess.run([sys.executable, "-c", code, str(target), str(big)], capture_output=True, text=True, timeout=60)
     assert p.stdout.strip() == "interrupted False True", p.stdout + p.stderr
     assert target.stat().st_size < 512 << 20
+
+
+def test_a_forked_child_never_undoes_its_parents_hold(image):
+    r = discrec.Recorder(image)
+    r.acquire_exclusive_access(False, "Parent")
+    pid = os.fork()
+    if pid == 0:
+        # The child's release gives up its inherited copies only.
+        try:
+            r.release_exclusive_access()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    other = discrec.Recorder(image)
+    # Still held, and still named: the child deleted no owner record.
+    assert other.exclusive_access_owner == "Parent"
+    with pytest.raises(discrec.RecorderLockedError):
+        other.acquire_exclusive_access(False, "Other")
+    r.release_exclusive_access()
+    assert other.exclusive_access_owner is None

@@ -196,10 +196,19 @@ int main(int argc, char **argv) {
     discrec_recorder_open(image, &h2);
     discrec_recorder_open(image, &w2);
     discrec_recorder_acquire_exclusive_access(h2, false, "Holder");
+    /* Cancels with no wait in progress never block (a socket pair filled
+     * after about 280 and hung the caller; SIGALRM ends a hung run), and
+     * do not end a later wait (asserted below: it waits until cancelled). */
+    alarm(20);
+    for (int i = 0; i < 100000; i++)
+        hr = discrec_recorder_cancel_wait(w2);
+    alarm(0);
+    CHECK("cancel_wait_never_blocks", hr == DISCREC_S_OK, "hr 0x%08X", (unsigned)hr);
     struct waiting wa = {w2, 0};
     pthread_t tw;
     pthread_create(&tw, NULL, waiter, &wa);
     usleep(200000);
+    CHECK("old_cancels_do_not_end_a_wait", wa.hr == 0, "the wait ended with 0x%08X before its cancel", (unsigned)wa.hr);
     hr = discrec_recorder_cancel_wait(w2);
     pthread_join(tw, NULL);
     CHECK("cancel_wait", hr == DISCREC_S_OK && wa.hr == DISCREC_E_IMAPI_REQUEST_CANCELLED, "hr 0x%08X, wait 0x%08X",
