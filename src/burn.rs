@@ -63,9 +63,9 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     // directory is read.
     let writer = DataWriter::new(crate::open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?);
     writer.set_client_name(&a.client)?;
-    writer.set_verify(!a.no_verify);
-    writer.set_force_media_to_be_closed(a.close);
-    writer.set_wait(a.wait.as_deref().map(crate::args::parse_wait).transpose()?);
+    writer.set_verify(!a.no_verify)?;
+    writer.set_force_media_to_be_closed(a.close)?;
+    writer.set_wait(a.wait.as_deref().map(crate::args::parse_wait).transpose()?)?;
     let source = source(a)?;
     let sectors = source.sectors();
     let signals =

@@ -261,6 +261,12 @@ fn library_writer_cancel_and_second_write() {
         assert!(eventually(Duration::from_secs(5), || writer.is_writing()));
         let second = writer.write(Source::stream("x", std::io::empty(), 2048).unwrap(), None);
         assert_eq!(second.unwrap_err().code(), 0xC0AA_0400);
+        // The settings of a running write are fixed, as in IMAPI2.
+        assert_eq!(writer.set_client_name("Other").unwrap_err().code(), 0xC0AA_0400);
+        assert_eq!(writer.set_verify(false).unwrap_err().code(), 0xC0AA_0400);
+        assert_eq!(writer.set_force_media_to_be_closed(true).unwrap_err().code(), 0xC0AA_0400);
+        assert_eq!(writer.set_wait(Some(None)).unwrap_err().code(), 0xC0AA_0400);
+        assert!(writer.verify() && !writer.force_media_to_be_closed() && writer.client_name() == "Library Writer");
         assert_eq!(
             Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap().client_name.as_deref(),
             Some("Library Writer")

@@ -515,3 +515,24 @@ fn next_acquire_removes_leftovers_of_killed_holders() {
     r.release_exclusive_access().unwrap();
     assert!(files_named(&s.run, &prefix).is_empty(), "release removes the record");
 }
+
+#[test]
+fn a_timeout_past_what_the_clock_counts_waits_forever_instead_of_panicking() {
+    let s = Scratch::new();
+    let img = s.image("disc.img");
+    // Free: granted at once, whatever the timeout.
+    let mut a = Recorder::open_in(&img, &s.run).unwrap();
+    a.acquire_exclusive_access_wait(false, "Patient", Some(Duration::MAX)).unwrap();
+    // Held: the wait lasts until the holder lets go.
+    let mut b = Recorder::open_in(&img, &s.run).unwrap();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            a.release_exclusive_access().unwrap();
+        });
+        let t = Instant::now();
+        b.acquire_exclusive_access_wait(false, "Waiter", Some(Duration::MAX)).unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(250), "granted while held");
+    });
+    assert_eq!(b.lock_count(), 1);
+}

@@ -608,7 +608,7 @@ impl Coordinator for Etcd {
                         on_wait(&Record::decode(&v));
                         told = Some(head);
                     }
-                    let limit = wait.flatten().map(|d| started + d);
+                    let limit = wait.flatten().and_then(|d| started.checked_add(d));
                     let quit = |e: Error| {
                         hold.stop();
                         self.give_up(&my_key, lease);

@@ -74,6 +74,9 @@ pub(crate) struct Held {
     pub still_mounted: Vec<Mount>,
     /// Why no owner record was written, if none was.
     pub record_error: Option<String>,
+    /// The process that took it: a child forked since holds copies of
+    /// its descriptors, and must never undo its hold.
+    taken_by: rustix::process::Pid,
 }
 
 impl Held {
@@ -81,6 +84,11 @@ impl Held {
     /// tool can open the device with `O_EXCL` itself.
     pub fn drop_claim(&mut self) {
         self.claim_fd = None;
+    }
+
+    /// Whether this is a forked child's copy of its parent's hold.
+    pub fn is_inherited(&self) -> bool {
+        self.taken_by != rustix::process::getpid()
     }
 
     /// Whether the kernel claim is held.
@@ -105,8 +113,13 @@ impl Held {
     /// the record (named after its own inode, so no later holder's record
     /// can have its name).
     pub fn release(self) {
-        let Held { key, lock_fd, claim_fd, record, .. } = self;
+        let Held { key, lock_fd, claim_fd, record, taken_by, .. } = self;
         query::forget_held(key);
+        if taken_by != rustix::process::getpid() {
+            // A forked child's copies: closing them leaves the lock with
+            // the parent's descriptors; the record is the parent's.
+            return;
+        }
         drop(claim_fd);
         drop(lock_fd);
         if let Some(r) = record {
@@ -212,7 +225,15 @@ pub(crate) fn acquire(
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let mut held = Held { key: target.key, lock_fd, claim_fd: None, record, still_mounted: Vec::new(), record_error };
+    let mut held = Held {
+        key: target.key,
+        lock_fd,
+        claim_fd: None,
+        record,
+        still_mounted: Vec::new(),
+        record_error,
+        taken_by: rustix::process::getpid(),
+    };
 
     // Phase 2: foreign locks, mounts and the kernel claim, holding the
     // lock meanwhile.

@@ -157,7 +157,9 @@ impl Recorder {
     /// taken), and a callback told who is in the way whenever that changes.
     pub fn acquire_exclusive_access_waiting(&mut self, force: bool, client_name: &str, wait: Wait<'_>) -> Result<()> {
         let Wait { timeout, cancel, on_wait } = wait;
-        let limit = timeout.map(|t| Instant::now() + t);
+        // A deadline past what the clock can count (Duration::MAX, 1e19 s
+        // from Python) is no deadline: forever.
+        let limit = timeout.and_then(|t| Instant::now().checked_add(t));
         self.acquire_with(force, client_name, Patience { wait: true, limit, cancel, on_wait })
     }
 
@@ -264,6 +266,18 @@ impl Recorder {
     fn release_all(&mut self) {
         self.count = 0;
         self.client_name = None;
+        // A forked child releasing what it inherited gives up its copies
+        // only: the hold, its record and its cluster lease stay the
+        // parent's.
+        if self.held.as_ref().is_some_and(|h| h.is_inherited()) {
+            if let Some(c) = self.cluster_hold.take() {
+                std::mem::forget(c);
+            }
+            if let Some(h) = self.held.take() {
+                h.release();
+            }
+            return;
+        }
         // The cluster's lock first: the local one keeps this machine's
         // other clients off until the cluster knows the drive is free.
         if let Some(c) = self.cluster_hold.take() {
