@@ -472,3 +472,44 @@ fn force_without_root_says_it_needs_root() {
     assert!(is_mounted(&mnt), "nothing was unmounted");
     Command::new("umount").arg(&mnt).status().unwrap();
 }
+
+/// A sparse image's size promises nothing: `truncate -s 100M` on a 10 MiB
+/// file system. Its free space is what the file system holds, and a
+/// larger source is refused before the first sector, leaving it blank
+/// (it was written up to ENOSPC and left closed).
+#[test]
+fn a_sparse_image_larger_than_its_file_system_is_refused_before_the_first_sector() {
+    if !loop_ok() {
+        return;
+    }
+    let s = Scratch::new();
+    let small = s.dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let o = Command::new("mount").args(["-t", "tmpfs", "-o", "size=10M", "tmpfs"]).arg(&small).output().unwrap();
+    assert!(o.status.success(), "mount tmpfs: {}", String::from_utf8_lossy(&o.stderr));
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&small);
+    let img = small.join("disc.img");
+    std::fs::File::create(&img).unwrap().set_len(100 << 20).unwrap();
+    let m = Recorder::open_in(&img, &s.run).unwrap().medium().unwrap();
+    assert_eq!(m.total_sectors, 51200);
+    assert!(m.free_sectors <= 5120, "free sectors {} on a 10 MiB file system", m.free_sectors);
+    let src = s.dir.path().join("src.iso");
+    std::fs::write(&src, vec![5u8; 20 << 20]).unwrap();
+    let o = s.discrec().arg("burn").arg(&img).arg(&src).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(19), "{err}");
+    assert!(err.contains("needs 10240 sectors"), "{err}");
+    let m = Recorder::open_in(&img, &s.run).unwrap().medium().unwrap();
+    assert!(m.state.contains(discrec::medium::MediaState::BLANK), "the image was written: {}", m.state);
+    // What fits is written.
+    let fits = s.dir.path().join("fits.iso");
+    std::fs::write(&fits, vec![6u8; 4 << 20]).unwrap();
+    let o = s.discrec().arg("burn").arg(&img).arg(&fits).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -8,7 +8,8 @@
 //!   the file holds no data (0 bytes, or made with `truncate`), closed once
 //!   written, like a DVD±R, so a burn never overwrites an image by mistake.
 //!   Its capacity is the file's size, or the file system's free space for
-//!   an empty file;
+//!   an empty file; its free space no more than the file system can hold
+//!   (a sparse file's size promises nothing);
 //! * a block device that is not an optical drive (a loop device, a USB
 //!   stick) is randomly writable: always writable from sector 0;
 //! * an optical drive is asked over MMC: GET CONFIGURATION for the current
@@ -269,13 +270,18 @@ fn image_file(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
         Ok(_) => false,
         Err(e) => return Err(target.io_error("cannot look for data in", e.into())),
     };
-    let total = if size > 0 { size / SECTOR } else { fs_free_bytes(&target.node)? / SECTOR };
+    let room = fs_free_bytes(&target.node)?;
+    let total = if size > 0 { size / SECTOR } else { room / SECTOR };
+    // A blank file's blocks (kept by fallocate, say) and the file
+    // system's free space are all it can take.
+    let allocated = rustix::fs::fstat(fd).map(|st| (st.st_blocks as u64).saturating_mul(512)).unwrap_or(0);
+    let fits = room.saturating_add(allocated) / SECTOR;
     let mut m = Medium {
         physical_type: PhysicalType::Disk,
         profile: None,
         state: if blank { MediaState::BLANK } else { MediaState::NON_EMPTY_SESSION | MediaState::FINALIZED },
         total_sectors: total,
-        free_sectors: if blank { total } else { 0 },
+        free_sectors: if blank { total.min(fits) } else { 0 },
         next_writable_address: 0,
         recorder_supported: true,
         medium_supported: true,
@@ -291,7 +297,8 @@ fn image_file(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
     Ok(m)
 }
 
-fn fs_free_bytes(path: &Path) -> Result<u64> {
+/// Bytes the file system holding `path` has free for unprivileged users.
+pub(crate) fn fs_free_bytes(path: &Path) -> Result<u64> {
     let st = rustix::fs::statvfs(path).map_err(|e| Error::io(path, "cannot find the free space of", e.into()))?;
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }

@@ -679,6 +679,24 @@ fn check_medium(t: &Target, m: &Medium, source: &Source) -> Result<()> {
     Ok(())
 }
 
+/// Reserve an image file's blocks before its first sector (without
+/// changing its size): a file system that cannot hold the image (another
+/// writer filled it since the medium was read, a quota) refuses now, not
+/// with ENOSPC in the middle, after sectors were written. A file system
+/// without `fallocate` is written as before.
+fn reserve(t: &Target, fd: std::os::fd::BorrowedFd<'_>, start: u64, sectors: u64, source: &Source) -> Result<()> {
+    use rustix::fs::FallocateFlags;
+    match rustix::fs::fallocate(fd, FallocateFlags::KEEP_SIZE, start * SECTOR, sectors * SECTOR) {
+        Err(rustix::io::Errno::NOSPC) | Err(rustix::io::Errno::DQUOT) => Err(Error::StreamTooLarge {
+            target: t.given.clone(),
+            source_name: source.name.clone(),
+            needed: sectors,
+            free: medium::fs_free_bytes(&t.node).map(|b| b / SECTOR).unwrap_or(0),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// One buffer from the reading thread: its bytes, how many are data, and
 /// their digest when verifying.
 type Filled = (Vec<u8>, usize, Option<blake3::Hash>);
@@ -787,6 +805,9 @@ fn run(
     check_medium(t, &m, &source)?;
     let start = m.next_writable_address;
     let sectors = source.sectors();
+    if m.method == Some(WriteMethod::ImageFile) {
+        reserve(t, fd.as_fd(), start, sectors, &source)?;
+    }
     let total_buffer = (BUFFERS * CHUNK) as u64;
 
     let snapshot = |shared: &Shared| -> Progress {
