@@ -105,17 +105,24 @@ pub fn nm(name: &[u8]) -> Vec<Vec<u8>> {
 
 /// SL entries for a link target: its components (root, `.`, `..`, names,
 /// a name longer than an entry split with the CONTINUE flag), packed into
-/// entries of at most 255 bytes.
+/// entries of at most 255 bytes. Every byte of the target survives:
+/// readers join components with `/`, so an empty component keeps a
+/// doubled or trailing slash (`a//b`, `dir/`), as `readlink` gave it.
 pub fn sl(target: &[u8]) -> Vec<Vec<u8>> {
     // Component records: [flags, len, bytes].
     let mut comps: Vec<Vec<u8>> = Vec::new();
-    if target.first() == Some(&b'/') {
-        comps.push(vec![0x08, 0]);
-    }
-    for part in target.split(|&b| b == b'/').filter(|p| !p.is_empty()) {
+    let rest = match target.strip_prefix(b"/") {
+        Some(rest) => {
+            comps.push(vec![0x08, 0]);
+            rest
+        }
+        None => target,
+    };
+    for part in rest.split(|&b| b == b'/').filter(|_| !rest.is_empty()) {
         match part {
             b"." => comps.push(vec![0x02, 0]),
             b".." => comps.push(vec![0x04, 0]),
+            b"" => comps.push(vec![0, 0]),
             _ => {
                 let pieces: Vec<&[u8]> = part.chunks(200).collect();
                 for (i, p) in pieces.iter().enumerate() {
@@ -214,6 +221,22 @@ mod tests {
         assert_eq!(date7(1_795_891_507), [126, 11, 28, 18, 45, 7, 0]);
         assert_eq!(&date17(1_795_891_507)[..16], b"2026112818450700");
         assert_eq!(date7(-1), [69, 12, 31, 23, 59, 59, 0]);
+    }
+
+    #[test]
+    fn link_targets_keep_every_slash() {
+        // The component records of a single SL entry (after its flags byte).
+        let comps = |t: &[u8]| {
+            let e = sl(t);
+            assert_eq!(e.len(), 1);
+            e[0][5..].to_vec()
+        };
+        // `a`, empty, `b`, empty: read as "a//b/" (Linux's isofs joins
+        // every component with a slash).
+        assert_eq!(comps(b"a//b/"), [&[0u8, 1, b'a'][..], &[0, 0], &[0, 1, b'b'], &[0, 0]].concat());
+        assert_eq!(comps(b"/"), vec![0x08, 0]);
+        assert_eq!(comps(b"/x"), vec![0x08, 0, 0, 1, b'x']);
+        assert_eq!(comps(b"./.."), vec![0x02, 0, 0x04, 0]);
     }
 
     #[test]
