@@ -341,7 +341,9 @@ impl PyDataWriter {
     /// (action, elapsed, remaining, start_lba, sector_count,
     /// last_written_lba, sectors_verified, percent). Returns a dict:
     /// sectors, write_time, verify_time, verified. An exception raised by
-    /// `progress` cancels the write.
+    /// `progress` cancels the write and is raised; raised too late (on the
+    /// final update), the write completed: `ProgressCallbackError`, with
+    /// the report and the callback's exception as its cause.
     #[pyo3(signature = (source, progress=None))]
     fn write<'py>(
         &self,
@@ -391,17 +393,28 @@ impl PyDataWriter {
             },
             |_| {},
         )?;
-        if let Some(e) = locked(&raised).take() {
-            return Err(e);
-        }
-        let report = report.map_err(|e| raise(py, e))?;
-        let d = PyDict::new(py);
-        d.set_item("start_lba", report.start_lba)?;
-        d.set_item("sectors", report.sectors)?;
-        d.set_item("write_time", report.write_time.as_secs_f64())?;
-        d.set_item("verify_time", report.verify_time.as_secs_f64())?;
-        d.set_item("verified", report.verified)?;
-        Ok(d)
+        let callback_error = locked(&raised).take();
+        let report = match (report, callback_error) {
+            (Ok(r), None) => r,
+            // The callback failed and the write stopped: its exception.
+            (Err(_), Some(e)) => return Err(e),
+            (Err(e), None) => return Err(raise(py, e)),
+            // The write completed all the same (the callback failed on the
+            // final update, or too late to stop it): say both.
+            (Ok(r), Some(e)) => {
+                let d = report_dict(py, &r)?;
+                let message = format!(
+                    "the write completed ({} sectors{}); the progress callback then raised: {e}",
+                    r.sectors,
+                    if r.verified { ", verified" } else { "" }
+                );
+                let cls = py.import("discrec._errors")?.getattr("ProgressCallbackError")?;
+                let err = PyErr::from_value(cls.call1((message, d))?);
+                err.set_cause(py, Some(e));
+                return Err(err);
+            }
+        };
+        report_dict(py, &report)
     }
 
     /// `CancelWrite`, from any thread.
@@ -414,6 +427,17 @@ impl PyDataWriter {
     fn is_writing(&self) -> bool {
         self.inner.is_writing()
     }
+}
+
+/// A write's result as `write` returns it.
+fn report_dict<'py>(py: Python<'py>, report: &discrec::writer::WriteReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("start_lba", report.start_lba)?;
+    d.set_item("sectors", report.sectors)?;
+    d.set_item("write_time", report.write_time.as_secs_f64())?;
+    d.set_item("verify_time", report.verify_time.as_secs_f64())?;
+    d.set_item("verified", report.verified)?;
+    Ok(d)
 }
 
 #[pymodule]

@@ -151,6 +151,22 @@ def test_write_a_directory_with_progress_and_cancel(tmp_path):
     with pytest.raises(ValueError, match="stop here"):
         discrec.DataWriter(target3).write(big, progress=boom)
 
+    # Raised on the final update, the write had completed: said so, with the
+    # report and the callback's exception as the cause, not a failure that
+    # invites a second write onto a used medium.
+    target4 = tmp_path / "out4.img"
+    target4.write_bytes(b"")
+
+    def fail_at_the_end(p):
+        if p["action"] == "completed":
+            raise ValueError("late")
+
+    with pytest.raises(discrec.ProgressCallbackError, match="the write completed") as e:
+        discrec.DataWriter(target4).write(tree, progress=fail_at_the_end)
+    assert e.value.report["verified"] and e.value.report["sectors"] > 0
+    assert isinstance(e.value.__cause__, ValueError)
+    assert target4.stat().st_size == e.value.report["sectors"] * 2048
+
 
 def test_enumeration_and_version():
     # The installed wheel is under test, not the source tree.

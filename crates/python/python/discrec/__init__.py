@@ -16,7 +16,7 @@ from typing import Iterator, Optional
 
 from . import _discrec
 from ._errors import *  # noqa: F401,F403 (the exception classes)
-from ._errors import BY_NAME, Error  # noqa: F401
+from ._errors import BY_NAME, Error, ProgressCallbackError  # noqa: F401
 
 __version__ = _discrec.__version__
 recorders = _discrec.recorders

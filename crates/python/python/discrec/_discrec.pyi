@@ -47,7 +47,10 @@ class DataWriter:
     force_media_to_be_closed: bool
     def __init__(self, path: _Path) -> None: ...
     def write(self, source: _Path, progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
-        """Write source (ISO image, block device or directory); progress gets a dict per update; Ctrl-C cancels."""
+        """Write source (ISO image, block device or directory); progress gets a dict per update; Ctrl-C cancels.
+
+        An exception from progress cancels the write and is raised; if the write completed all the same,
+        ProgressCallbackError (with .report) is raised instead."""
     def cancel_write(self) -> None:
         """CancelWrite, from any thread."""
     @property

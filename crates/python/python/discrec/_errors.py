@@ -173,3 +173,14 @@ class VerificationFailedError(Error):
 
 #: The class of each IMAPI2 name (the bindings raise through this).
 BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__()}
+
+
+class ProgressCallbackError(Exception):
+    """The write completed (``report`` holds its result, as ``write`` returns
+    it), but the ``progress`` callback raised on an update too late to
+    cancel it; the callback's exception is ``__cause__``. The medium holds
+    the whole write: do not write it again."""
+
+    def __init__(self, message: str, report: dict) -> None:
+        super().__init__(message)
+        self.report = report
