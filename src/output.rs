@@ -9,10 +9,38 @@ use std::path::Path;
 use discrec::drive::{DriveDetails, DriveInfo};
 use discrec::{jsonpath, DriveStatus, Error};
 
-/// Every failure, on stderr: `discrec: MESSAGE (NAME 0xHEX)`. A closed
-/// stderr is no reason to panic: the exit code still tells.
+/// Every failure, on stderr: `discrec: MESSAGE (NAME 0xHEX)`, then, where
+/// one of this command's options is the way out, `discrec: hint: ...`
+/// (the library's messages name no option: C and Python programs read
+/// them too). A closed stderr is no reason to panic: the exit code still
+/// tells.
 pub fn report(e: &Error) {
-    let _ = writeln!(std::io::stderr(), "discrec: {} ({} 0x{:08X})", e.one_line(), e.name(), e.code());
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "discrec: {} ({} 0x{:08X})", e.one_line(), e.name(), e.code());
+    if let Some(h) = hint(e) {
+        let _ = writeln!(err, "discrec: hint: {h}");
+    }
+}
+
+/// The option of this command line that answers `e`, if one does.
+fn hint(e: &Error) -> Option<&'static str> {
+    use discrec::holders::Holder;
+    match e {
+        Error::RecorderLocked { .. } => Some("--wait[=SECONDS] waits for the drive, first come first served"),
+        Error::DeviceInUse { holders, .. } if holders.iter().any(|h| matches!(h, Holder::Mount { .. })) => {
+            Some("`discrec lock --force` unmounts it")
+        }
+        Error::InvalidArgument(m) if m.starts_with("the client name is empty") => {
+            Some("name your application with --client \"My Burner\"")
+        }
+        Error::StreamNotSupported(m) if m.contains("a pipe can be written") => {
+            Some("write a pipe as `-` on standard input with its size: --size BYTES")
+        }
+        Error::Source { detail, .. } if detail.contains("bytes announced") => {
+            Some("give the exact size with --size BYTES")
+        }
+        _ => None,
+    }
 }
 
 /// A line on stderr that is not a failure (`warning: ...`, `waiting for ...`).

@@ -349,7 +349,7 @@ fn odd_sources_are_refused_cleanly() {
     let t = Instant::now();
     let (c, _, e) = run(&[img.as_os_str(), fifo.as_os_str()]);
     assert_eq!(c, Some(18), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(2) && e.contains("for a pipe use `-`"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(2) && e.contains("hint: write a pipe as `-`"), "{e}");
     // A size whose padding would overflow: a clean refusal, no panic.
     let (c, _, e) = run(&["--size".as_ref(), "18446744073709551615".as_ref(), img.as_os_str(), "-".as_ref()]);
     assert_eq!(c, Some(18), "{e}");

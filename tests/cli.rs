@@ -219,3 +219,22 @@ fn non_utf8_arguments_never_panic() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("`--` is not followed by a command"), "{err}");
 }
+
+/// The library's messages name no option of the command line (C and
+/// Python programs show them too); the command line adds its own hint.
+#[test]
+fn library_messages_give_no_cli_advice_and_the_cli_adds_a_hint() {
+    let s = Scratch::new();
+    let img = s.image("disc.img");
+    let mut holder = discrec::Recorder::open_in(&img, &s.run).unwrap();
+    holder.acquire_exclusive_access(false, "Holder").unwrap();
+    let mut other = discrec::Recorder::open_in(&img, &s.run).unwrap();
+    let e = other.acquire_exclusive_access(false, "Other").unwrap_err().to_string();
+    assert!(e.contains("\"Holder\"") && !e.contains("discrec lock") && !e.contains("--"), "{e}");
+    let e = other.acquire_exclusive_access(false, "").unwrap_err().to_string();
+    assert!(!e.contains("--client"), "{e}");
+    let o = s.discrec().args(["lock"]).arg(&img).output().unwrap();
+    let err = stderr_lines(&o);
+    assert_eq!(o.status.code(), Some(5), "{err:?}");
+    assert!(err.len() == 2 && err[1].starts_with("discrec: hint: --wait"), "{err:?}");
+}

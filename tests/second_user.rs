@@ -192,6 +192,7 @@ fn read_access_is_not_enough_to_pose_as_a_client() {
     let e = r.acquire_exclusive_access(false, "Owner").unwrap_err();
     assert_eq!(e.name(), "E_ACCESSDENIED", "{e}");
     assert!(e.to_string().contains("python3"), "names the program: {e}");
+    assert!(e.to_string().contains(&format!("user {USER2}")), "names the user: {e}");
     let _ = attacker.kill();
     let _ = attacker.wait();
 }

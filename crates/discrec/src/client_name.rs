@@ -21,7 +21,7 @@ pub fn validate(name: &str) -> Result<()> {
     }
     if name.is_empty() {
         return Err(Error::InvalidArgument(
-            "the client name is empty; give the application's friendly name, e.g. --client \"My Burner\"".into(),
+            "the client name is empty; give the application's friendly name, e.g. \"My Burner\"".into(),
         ));
     }
     for (i, c) in name.chars().enumerate() {

@@ -89,7 +89,7 @@ pub enum Error {
     },
 
     /// Another discrec client holds exclusive access (E_IMAPI_RECORDER_LOCKED).
-    #[error("{} is locked by {}; wait for it (`discrec lock --wait`) or ask its owner to release it", target.display(), owner)]
+    #[error("{} is locked by {}; wait for it, or ask its owner to release it", target.display(), owner)]
     #[doc(alias = "E_IMAPI_RECORDER_LOCKED")]
     RecorderLocked {
         /// The target.
@@ -484,7 +484,7 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
 
 fn describe_holders(holders: &[Holder]) -> String {
     if holders.is_empty() {
-        return "held exclusively by a program discrec cannot see (run `discrec status` as root to see more)".into();
+        return "held exclusively by a program discrec cannot see (as root, the owner query sees more)".into();
     }
     holders.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
 }

@@ -190,6 +190,8 @@ pub enum Holder {
         pid: Option<i32>,
         /// Its command name.
         command: Option<String>,
+        /// The user it runs as, when visible.
+        user: Option<String>,
     },
     /// A process has the node open; while the exclusive open fails, this is
     /// the likely exclusive holder.
@@ -198,6 +200,8 @@ pub enum Holder {
         pid: i32,
         /// Its command name.
         command: Option<String>,
+        /// The user it runs as, when visible.
+        user: Option<String>,
     },
     /// A kernel user (device mapper, md, ...) from sysfs `holders/`.
     Kernel {
@@ -209,7 +213,7 @@ pub enum Holder {
 impl Holder {
     /// The holder of one lock from `/proc/locks`, with its command name.
     pub fn from_lock(l: &LockEntry) -> Holder {
-        Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(command_of) }
+        Holder::Lock { lock: l.kind, pid: l.pid, command: l.pid.and_then(command_of), user: l.pid.and_then(user_of) }
     }
 }
 
@@ -217,20 +221,36 @@ impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Holder::Mount { mount } => write!(f, "mounted at {mount}"),
-            Holder::Lock { lock, pid, command } => {
+            Holder::Lock { lock, pid, command, user } => {
                 let what = match lock {
                     LockKind::Flock => "flock",
                     LockKind::Posix => "fcntl lock",
                     LockKind::Ofd => "OFD lock",
                 };
-                write!(f, "{what} held by {}", proc_label(*pid, command.as_deref()))
+                write!(f, "{what} held by {}", proc_label(*pid, command.as_deref()))?;
+                by_user(f, user)
             }
-            Holder::Open { pid, command } => {
-                write!(f, "open in {}", proc_label(Some(*pid), command.as_deref()))
+            Holder::Open { pid, command, user } => {
+                write!(f, "open in {}", proc_label(Some(*pid), command.as_deref()))?;
+                by_user(f, user)
             }
             Holder::Kernel { name } => write!(f, "claimed by the kernel device {name}"),
         }
     }
+}
+
+/// `, user NAME` when the user is known: any user who can read an image
+/// file can lock it, and the one in the way is named.
+fn by_user(f: &mut fmt::Formatter<'_>, user: &Option<String>) -> fmt::Result {
+    match user {
+        Some(u) => write!(f, ", user {u}"),
+        None => Ok(()),
+    }
+}
+
+/// The name of the user process `pid` runs as (its effective uid).
+fn user_of(pid: i32) -> Option<String> {
+    crate::procfs::proc_info(pid).and_then(|p| crate::users::name_of(p.euid))
 }
 
 /// Processes (other than us) that have a block device open, as far as
@@ -260,7 +280,7 @@ pub fn openers_of(rdev: u64) -> Vec<Holder> {
                 .unwrap_or(false)
         });
         if hit {
-            out.push(Holder::Open { pid, command: command_of(pid) });
+            out.push(Holder::Open { pid, command: command_of(pid), user: user_of(pid) });
         }
     }
     out

@@ -322,7 +322,12 @@ fn contention(target: &Target, dirs: &RecordDirs, patient: bool) -> Miss {
             Miss::Busy {
                 err: Error::DeviceInUse {
                     target: target.given.clone(),
-                    holders: vec![Holder::Lock { lock: owner.lock, pid: owner.pid, command: owner.command }],
+                    holders: vec![Holder::Lock {
+                        lock: owner.lock,
+                        pid: owner.pid,
+                        command: owner.command,
+                        user: owner.user,
+                    }],
                     advice: "wait for that program to finish, or stop it",
                 },
                 transient: gone,
@@ -393,7 +398,7 @@ fn settle(target: &Target, force: bool, held: &mut Held) -> Result<(), Miss> {
                 err: Error::DeviceInUse {
                     target: target.given.clone(),
                     holders: mounted.into_iter().map(|mount| Holder::Mount { mount }).collect(),
-                    advice: "unmount it, or acquire with force (`discrec lock --force`) to have discrec unmount it",
+                    advice: "unmount it, or acquire with force to have discrec unmount it",
                 },
                 transient: false,
             });

@@ -111,7 +111,15 @@ impl fmt::Display for Owner {
                 }
                 write!(f, ")")
             }
-            None => write!(f, "{}", self.display_name()),
+            // A program that is not a discrec client: who runs it too (any
+            // user who can read an image file can lock it).
+            None => {
+                write!(f, "{}", self.display_name())?;
+                match &self.user {
+                    Some(u) => write!(f, ", user {u}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

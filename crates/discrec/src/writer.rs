@@ -84,7 +84,7 @@ impl Source {
         }
         if !st.is_file() && !st.file_type().is_block_device() {
             return Err(Error::StreamNotSupported(format!(
-                "{name} is neither a file, a block device nor a directory; for a pipe use `-` with its size (--size BYTES)"
+                "{name} is neither a file, a block device nor a directory; a pipe can be written as a stream of a given size"
             )));
         }
         let file = std::fs::OpenOptions::new()
@@ -770,7 +770,7 @@ fn read_source(
                 break Err(Error::Source {
                     source_name: source.name.clone(),
                     detail: format!(
-                        "delivered more than the {} bytes announced; give its exact size (--size) or write all of it",
+                        "delivered more than the {} bytes announced; give its exact size, or write all of it",
                         source.len
                     ),
                 })
