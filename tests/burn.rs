@@ -405,6 +405,43 @@ fn burn_runs_inside_discrec_lock_under_its_lock() {
     assert_eq!(owner_code(&s, &img), Some(1));
 }
 
+/// Any descendant of the holder burns under the inherited lock (a script,
+/// make, xargs), as with flock(1); a process that is not one is refused.
+#[test]
+fn a_script_under_discrec_lock_burns_and_outsiders_are_refused() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 32);
+    let img = blank(&s, "disc.img");
+    let script = format!(
+        "{d} burn --client Inner '{img}' '{src}' && {d} owner '{img}' && sh -c 'sleep 0.2; {d} info --json '\\''{img}'\\'' >/dev/null'",
+        d = common::DISCREC,
+        img = img.display(),
+        src = src.display()
+    );
+    let o =
+        s.discrec().args(["lock", "--client", "Wrapper"]).arg(&img).args(["--", "sh", "-c", &script]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&src).unwrap());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().last(), Some("Wrapper"), "the owner seen inside");
+    // An outsider, while a script holds the drive: refused, nothing written.
+    let img2 = blank(&s, "disc2.img");
+    let mut holder = s
+        .discrec()
+        .args(["lock", "--client", "Wrapper"])
+        .arg(&img2)
+        .args(["--", "sleep", "30"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || owner_code(&s, &img2) == Some(0)));
+    let o = s.discrec().arg("burn").arg(&img2).arg(&src).output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&img2).unwrap().len(), 0, "an outsider wrote");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
 #[test]
 fn a_stdout_nobody_reads_does_not_hold_the_drive_after_a_cancel() {
     let s = Scratch::new();

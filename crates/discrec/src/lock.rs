@@ -128,6 +128,26 @@ impl Held {
     }
 }
 
+/// Whether this process has a descriptor of the open file that holds the
+/// drive's exclusive `flock`: inherited from the holder (`discrec lock
+/// TARGET -- sh -c 'discrec burn TARGET ...'`: the lock survives `exec`
+/// into COMMAND, and every descendant inherits it) or kept across its own
+/// `exec`. The kernel lists a file's flock in the `fdinfo` of every
+/// descriptor of it, so this is proof, not a claim: no other process has
+/// that open file unless a holder handed it over. Only the refusal path
+/// pays for the look (one `stat` per descriptor).
+pub(crate) fn inherits_hold(target: &Target) -> bool {
+    let Ok(node) = target.stat_node() else { return false };
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return false };
+    fds.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())).any(|n| {
+        rustix::fs::stat(format!("/proc/self/fd/{n}"))
+            .is_ok_and(|st| (st.st_dev, st.st_ino) == (node.st_dev, node.st_ino))
+            && std::fs::read_to_string(format!("/proc/self/fdinfo/{n}")).is_ok_and(|info| {
+                info.lines().any(|l| l.starts_with("lock:") && l.contains(" FLOCK ") && l.contains(" WRITE "))
+            })
+    })
+}
+
 /// How long to keep trying, and how to give up.
 pub(crate) struct Patience<'a> {
     /// Wait for the drive (else fail at once on a real holder, retrying

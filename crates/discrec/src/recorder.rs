@@ -363,8 +363,15 @@ impl Recorder {
     /// holder stays a process of its own to keep its lease alive, and
     /// names itself in [`HOLDER_PID_VAR`]).
     pub(crate) fn held_across_exec(&self, owner: &Owner) -> bool {
-        if owner.is_this_process() {
-            return crate::query::held_here(self.target.key).is_none();
+        if owner.host.is_none() {
+            // A handle of this very process holds it: another client.
+            if crate::query::held_here(self.target.key).is_some() {
+                return false;
+            }
+            // This process, or an ancestor it inherited the lock from.
+            if owner.is_this_process() || crate::lock::inherits_hold(&self.target) {
+                return true;
+            }
         }
         // Only a holder on this machine (a pid elsewhere names another
         // process, whatever its number).
