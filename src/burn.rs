@@ -11,15 +11,17 @@ use crate::args::BurnArgs;
 use crate::output::say;
 use crate::signals::StopSignals;
 
-/// The source a burn writes.
-fn source(a: &BurnArgs) -> Result<Source, Error> {
+/// The source a burn writes when it is standard input; `None` for a path,
+/// which the writer opens once the write has begun (a signal while a
+/// large tree is read cancels it), checked here for what the options say.
+fn source(a: &BurnArgs) -> Result<Option<Source>, Error> {
     if a.source == Path::new("-") {
         let size = a.size.ok_or_else(|| {
             Error::InvalidArgument(
                 "a SOURCE of `-` (standard input) needs its size: --size BYTES (a multiple of 2048)".into(),
             )
         })?;
-        return Source::stream("standard input", std::io::stdin(), size);
+        return Source::stream("standard input", std::io::stdin(), size).map(Some);
     }
     if a.size.is_some() {
         return Err(Error::InvalidArgument(format!(
@@ -28,12 +30,11 @@ fn source(a: &BurnArgs) -> Result<Source, Error> {
         )));
     }
     match &a.volume {
-        Some(v) if a.source.is_dir() => Source::directory(&a.source, v),
-        Some(_) => Err(Error::InvalidArgument(format!(
+        Some(_) if !a.source.is_dir() => Err(Error::InvalidArgument(format!(
             "--volume names the image made of a directory; {} is not one",
             a.source.display()
         ))),
-        None => Source::open(&a.source),
+        _ => Ok(None),
     }
 }
 
@@ -67,12 +68,12 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     writer.set_force_media_to_be_closed(a.close)?;
     writer.set_wait(a.wait.as_deref().map(crate::args::parse_wait).transpose()?)?;
     let source = source(a)?;
-    let sectors = source.sectors();
     let signals =
         StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
 
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = (tty && !a.json).then(|| progress_bar(sectors));
+    // Its length comes with the first update (a directory is read first).
+    let bar = (tty && !a.json).then(|| progress_bar(source.as_ref().map_or(0, |s| s.sectors())));
     // Updates go to a printer thread through a one-slot channel and are
     // dropped while it is busy: a stdout nobody reads can stall the
     // printing, never the write or its cancel.
@@ -116,7 +117,10 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
                 }
             }
         });
-        let r = writer.write(source, Some(&mut update));
+        let r = match source {
+            Some(s) => writer.write(s, Some(&mut update)),
+            None => writer.write_path(&a.source, a.volume.as_deref(), Some(&mut update)),
+        };
         drop(done_wr);
         r
     });
@@ -132,6 +136,7 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
 
 /// One update on the terminal's bar: the action, and how far it is.
 fn show(bar: &indicatif::ProgressBar, p: &Progress) {
+    bar.set_length(p.sector_count * 2048);
     if p.action == WriteAction::Verifying && bar.message() != WriteAction::Verifying.describe() {
         bar.reset();
     }

@@ -538,3 +538,38 @@ fn info_tells_an_image_files_medium_before_and_after_a_burn() {
     let text = String::from_utf8(s.discrec().arg("info").arg(&img).output().unwrap().stdout).unwrap();
     assert!(text.contains("already holds data") && text.contains("truncate it"), "{text}");
 }
+
+/// A cancel while a large tree is read ends the write there: the walk is
+/// part of the write (`write_path`), not a prelude a cancel cannot reach
+/// (the CLI, C and Python write paths through it).
+#[test]
+fn a_cancel_while_a_large_tree_is_read_ends_the_write() {
+    let s = Scratch::new();
+    let tree = s.dir.path().join("tree");
+    for d in 0..20 {
+        let dir = tree.join(format!("d{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..500 {
+            std::fs::File::create(dir.join(format!("f{f}"))).unwrap();
+        }
+    }
+    // How long reading the whole tree takes here, now.
+    let t = Instant::now();
+    Source::directory(&tree, "T").unwrap();
+    let walk = t.elapsed();
+    let img = blank(&s, "disc.img");
+    let writer = DataWriter::new(Recorder::open_in(&img, &s.run).unwrap());
+    let (r, took) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| writer.write_path(&tree, None, None));
+        assert!(eventually(Duration::from_secs(5), || writer.is_writing()));
+        let t = Instant::now();
+        writer.cancel_write().expect("a write reading its tree is in progress");
+        (h.join().unwrap(), t.elapsed())
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), 0xC0AA_0002, "{e}");
+    assert!(e.to_string().contains("nothing was written"), "{e}");
+    assert!(took < walk / 2, "the cancel took {took:?}, the whole walk {walk:?}");
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), 0);
+    assert!(!writer.is_writing());
+}

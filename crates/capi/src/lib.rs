@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use discrec::{DataWriter, Recorder, Source};
+use discrec::{DataWriter, Recorder};
 
 mod ffi;
 
@@ -674,7 +674,6 @@ pub unsafe extern "C" fn discrec_writer_write(
         // SAFETY: passed on from the caller.
         let source = unsafe { ffi::text(source, "source") }?;
         let dw = writer(w)?;
-        let src = Source::open(Path::new(source))?;
         // SAFETY: the caller allows calls from another thread while this runs.
         let cb = progress.map(|f| unsafe { ffi::Callback::new(f, user) });
         let mut on_update = move |p: &discrec::writer::Progress| {
@@ -692,7 +691,9 @@ pub unsafe extern "C" fn discrec_writer_write(
                 });
             }
         };
-        dw.write(src, Some(&mut on_update))?;
+        // Opened once the write has begun: a cancel while a directory is
+        // read ends it.
+        dw.write_path(Path::new(source), None, Some(&mut on_update))?;
         Ok(())
     })
 }

@@ -71,6 +71,12 @@ impl std::fmt::Debug for Source {
 impl Source {
     /// An image file (or a block device) to write as it is.
     pub fn open(path: &Path) -> Result<Source> {
+        Source::open_with(path, None, None)
+    }
+
+    /// [`Source::open`], a directory labelled `volume` (else its own
+    /// name), its walk stopped by `cancel`.
+    fn open_with(path: &Path, volume: Option<&str>, cancel: Option<Arc<AtomicBool>>) -> Result<Source> {
         use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
         let name = shown(path);
         let source_err = |what: &str, e: std::io::Error| Error::Source {
@@ -80,7 +86,13 @@ impl Source {
         // Look before opening: opening a FIFO would wait for a writer.
         let st = std::fs::metadata(path).map_err(|e| source_err("cannot open it", e))?;
         if st.is_dir() {
-            return Source::directory(path, &Source::volume_name(path));
+            let volume = volume.map(str::to_string).unwrap_or_else(|| Source::volume_name(path));
+            return Source::directory_with(path, &volume, cancel);
+        }
+        if volume.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "a volume name is for the image made of a directory; {name} is not one"
+            )));
         }
         if !st.is_file() && !st.file_type().is_block_device() {
             return Err(Error::StreamNotSupported(format!(
@@ -117,9 +129,15 @@ impl Source {
     /// changes or vanishes before it is read stops the write, naming it.
     #[doc(alias = "IFileSystemImage")]
     pub fn directory(dir: &Path, volume: &str) -> Result<Source> {
+        Source::directory_with(dir, volume, None)
+    }
+
+    fn directory_with(dir: &Path, volume: &str, cancel: Option<Arc<AtomicBool>>) -> Result<Source> {
         let name = shown(dir);
-        let image = discrec_iso::Image::from_dir(dir, &discrec_iso::Options::new(volume)).map_err(|e| {
-            Error::Source { source_name: name.clone(), detail: format!("cannot make an image of it: {e}") }
+        let opts = discrec_iso::Options { cancel, ..discrec_iso::Options::new(volume) };
+        let image = discrec_iso::Image::from_dir(dir, &opts).map_err(|e| match e {
+            discrec_iso::Error::Cancelled => Error::WriteCancelled { target: PathBuf::new(), sectors_written: 0 },
+            e => Error::Source { source_name: name.clone(), detail: format!("cannot make an image of it: {e}") },
         })?;
         let len = image.len();
         Source::stream(name, image.reader(), len)
@@ -329,7 +347,10 @@ pub struct DataWriter {
     force_close: AtomicBool,
     verify: AtomicBool,
     writing: AtomicBool,
-    cancel: AtomicBool,
+    /// Set by `cancel_write`, cleared when a write ends (so that a cancel
+    /// made as a write begins is never lost); shared with the tree walk of
+    /// a directory source.
+    cancel: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for DataWriter {
@@ -353,7 +374,7 @@ impl DataWriter {
             force_close: AtomicBool::new(false),
             verify: AtomicBool::new(true),
             writing: AtomicBool::new(false),
-            cancel: AtomicBool::new(false),
+            cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -475,22 +496,60 @@ impl DataWriter {
     /// [`UPDATE_EVERY`], and once more at the end.
     #[doc(alias = "Write")]
     pub fn write(&self, source: Source, on_update: Option<&mut (dyn FnMut(&Progress) + Send)>) -> Result<WriteReport> {
+        let _done = self.begin()?;
+        self.write_begun(source, on_update)
+    }
+
+    /// [`DataWriter::write`] of what `path` names ([`Source::open`]; a
+    /// directory labelled `volume`, else its own name), opened once the
+    /// write has begun: a cancel (Ctrl-C) while a tree of a million files
+    /// is read ends the write there, nothing written.
+    pub fn write_path(
+        &self,
+        path: &Path,
+        volume: Option<&str>,
+        on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
+    ) -> Result<WriteReport> {
+        let _done = self.begin()?;
+        let source = Source::open_with(path, volume, Some(self.cancel.clone())).map_err(|e| match e {
+            Error::WriteCancelled { sectors_written, .. } => {
+                Error::WriteCancelled { target: self.given.clone(), sectors_written }
+            }
+            e => e,
+        })?;
+        self.write_begun(source, on_update)
+    }
+
+    /// Mark a write as running (or refuse a second one); it ends when the
+    /// value returned is dropped, clearing any cancel made for it.
+    fn begin(&self) -> Result<impl Drop + '_> {
         if self.writing.swap(true, Ordering::SeqCst) {
             return Err(Error::WriteInProgress { target: self.given.clone() });
         }
-        struct Done<'a>(&'a AtomicBool);
+        struct Done<'a>(&'a DataWriter);
         impl Drop for Done<'_> {
             fn drop(&mut self) {
-                self.0.store(false, Ordering::SeqCst);
+                self.0.cancel.store(false, Ordering::SeqCst);
+                if let Some(c) = &self.0.cancel_signal {
+                    c.clear();
+                }
+                self.0.writing.store(false, Ordering::SeqCst);
             }
         }
-        let _done = Done(&self.writing);
-        self.cancel.store(false, Ordering::SeqCst);
+        Ok(Done(self))
+    }
+
+    fn write_begun(
+        &self,
+        source: Source,
+        on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
+    ) -> Result<WriteReport> {
         let name = self.client_name();
         let plan = Plan { finalize: self.force_media_to_be_closed(), verify: self.verify() };
         let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = &self.cancel_signal {
-            c.clear();
+        // Cancelled before the drive was even asked for.
+        if self.cancel.load(Ordering::SeqCst) {
+            return Err(Error::WriteCancelled { target: self.given.clone(), sectors_written: 0 });
         }
         let mut rec = self.recorder();
         // Waiting: queue for the drive first (a cancel ends the wait); the

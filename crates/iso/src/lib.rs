@@ -79,6 +79,9 @@ pub enum Error {
     /// Larger than 2^32 sectors (8 TiB).
     #[error("the image would be {0} bytes; ISO 9660 addresses at most 8 TiB")]
     TooLarge(u64),
+    /// [`Options::cancel`] was set while the tree was read.
+    #[error("cancelled while the tree was read")]
+    Cancelled,
 }
 
 /// How to make the image (`IFileSystemImage`'s properties).
@@ -90,12 +93,15 @@ pub struct Options {
     /// modification time in the tree (so the image does not depend on
     /// when it was made).
     pub date: Option<i64>,
+    /// Set from another thread to stop reading the tree at its next entry
+    /// ([`Error::Cancelled`]): a tree of a million files takes a while.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Options {
     /// Options with volume name `volume_id`.
     pub fn new(volume_id: impl Into<String>) -> Options {
-        Options { volume_id: volume_id.into(), date: None }
+        Options { volume_id: volume_id.into(), date: None, cancel: None }
     }
 }
 
@@ -114,7 +120,7 @@ impl Image {
     #[doc(alias = "AddTree")]
     #[doc(alias = "CreateResultImage")]
     pub fn from_dir(root: &Path, opts: &Options) -> Result<Image, Error> {
-        let tree = tree::Tree::read(root)?;
+        let tree = tree::Tree::read(root, opts.cancel.as_deref())?;
         Ok(Image { layout: Arc::new(layout::Layout::new(tree, opts)?) })
     }
 

@@ -16,6 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{Access, AtFlags, FileType, Mode, OFlags, Stat};
 
@@ -142,7 +143,7 @@ fn dir_flags() -> OFlags {
 
 impl Tree {
     /// Read the tree under `root` (a directory, or a symlink to one).
-    pub fn read(root: &Path) -> Result<Tree, Error> {
+    pub fn read(root: &Path, cancel: Option<&AtomicBool>) -> Result<Tree, Error> {
         let st = rustix::fs::stat(root).map_err(|e| read_err(root, e))?;
         if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
             return Err(Error::NotADirectory(root.to_path_buf()));
@@ -167,16 +168,19 @@ impl Tree {
         };
         let mut tree = Tree { nodes: vec![first], skipped: Vec::new(), root: fd };
         let root_fd = tree.root.try_clone().map_err(|e| read_err(root, e))?;
-        tree.walk(0, &root_fd)?;
+        tree.walk(0, &root_fd, cancel)?;
         Ok(tree)
     }
 
     /// Read directory `d`, open as `fd`, and everything below it.
-    fn walk(&mut self, d: usize, fd: &OwnedFd) -> Result<(), Error> {
+    fn walk(&mut self, d: usize, fd: &OwnedFd, cancel: Option<&AtomicBool>) -> Result<(), Error> {
         let dir_path = self.nodes[d].path.clone();
         let mut names: Vec<OsString> = Vec::new();
         let mut dir = rustix::fs::Dir::read_from(fd).map_err(|e| read_err(&dir_path, e))?;
         while let Some(e) = dir.read() {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Error::Cancelled);
+            }
             let e = e.map_err(|e| read_err(&dir_path, e))?;
             let name = e.file_name().to_bytes();
             if name != b"." && name != b".." {
@@ -243,7 +247,7 @@ impl Tree {
             }
             rustix::fs::accessat(&sub, ".", Access::READ_OK | Access::EXEC_OK, AtFlags::EACCESS)
                 .map_err(|e| read_err(&path, e))?;
-            self.walk(i, &sub)?;
+            self.walk(i, &sub, cancel)?;
         }
         Ok(())
     }

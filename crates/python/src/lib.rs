@@ -360,7 +360,6 @@ impl PyDataWriter {
         let report = interruptible(
             py,
             move || {
-                let src = discrec::Source::open(&source)?;
                 let mut on_update = move |p: &discrec::writer::Progress| {
                     let Some(cb) = &progress else { return };
                     Python::with_gil(|py| {
@@ -386,7 +385,9 @@ impl PyDataWriter {
                         }
                     });
                 };
-                dw.write(src, Some(&mut on_update))
+                // Opened once the write has begun: Ctrl-C while a
+                // directory is read ends it.
+                dw.write_path(&source, None, Some(&mut on_update))
             },
             move || {
                 let _ = stopper.cancel_write();
