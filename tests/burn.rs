@@ -573,3 +573,23 @@ fn a_cancel_while_a_large_tree_is_read_ends_the_write() {
     assert_eq!(std::fs::metadata(&img).unwrap().len(), 0);
     assert!(!writer.is_writing());
 }
+
+/// A single file rewritten while it is burned (here: between its opening
+/// and its end) fails the burn naming it: the disc would match neither its
+/// old nor its new bytes, yet be reported verified.
+#[test]
+fn a_source_file_rewritten_during_the_burn_fails_it() {
+    let s = Scratch::new();
+    let src = source(&s, "src.iso", 64);
+    let img = blank(&s, "disc.img");
+    let writer = DataWriter::new(Recorder::open_in(&img, &s.run).unwrap());
+    let opened = Source::open(&src).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&src, vec![0xEEu8; 64 * 2048]).unwrap();
+    let e = writer.write(opened, None).unwrap_err();
+    assert_eq!(e.exit_code(), 25, "{e}");
+    assert!(e.to_string().contains("changed while it was read"), "{e}");
+    // Unchanged, it burns.
+    std::fs::File::create(&img).unwrap();
+    writer.write(Source::open(&src).unwrap(), None).unwrap();
+}

@@ -117,7 +117,15 @@ impl Source {
         } else {
             return Err(Error::StreamNotSupported(format!("{name} changed type while being opened")));
         };
-        let mut s = Source::stream(name, file, len)?;
+        let regular = st.is_file();
+        let was = rustix::fs::fstat(&file).map(|st| discrec_iso::tree::Identity::of(&st));
+        let mut s = match (regular, was) {
+            // A file must be what it was when opened once it has been read:
+            // one rewritten meanwhile would leave a disc that matches
+            // neither its old nor its new bytes.
+            (true, Ok(was)) => Source::stream(name.clone(), Unchanged { file, was, name }, len)?,
+            _ => Source::stream(name, file, len)?,
+        };
         s.identity = Some((st.dev(), st.ino(), st.rdev()));
         Ok(s)
     }
@@ -753,6 +761,31 @@ fn reserve(t: &Target, fd: std::os::fd::BorrowedFd<'_>, start: u64, sectors: u64
             free: medium::fs_free_bytes(&t.node).map(|b| b / SECTOR).unwrap_or(0),
         }),
         _ => Ok(()),
+    }
+}
+
+/// A regular file as a source: at its end (the read that gives 0 bytes)
+/// it must be unchanged since it was opened (size, modification and
+/// change times to the nanosecond), or the read fails naming it.
+struct Unchanged {
+    file: std::fs::File,
+    was: discrec_iso::tree::Identity,
+    name: String,
+}
+
+impl Read for Unchanged {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if n == 0 || buf.is_empty() {
+            let now = rustix::fs::fstat(&self.file).map(|st| discrec_iso::tree::Identity::of(&st))?;
+            if now != self.was {
+                return Err(std::io::Error::other(format!(
+                    "{} changed while it was read (it was {} bytes, now {}); what was written mixes old and new bytes",
+                    self.name, self.was.size, now.size
+                )));
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Layout {
     pub meta: Vec<u8>,
     /// Files with data, in the order of their sectors.
     pub files: Vec<FileData>,
+    /// Files that were empty: no data to read, but they must still be
+    /// empty (and unchanged) when the image has been read.
+    pub empty: Vec<FileData>,
     /// Sectors in the image.
     pub sectors: u64,
     /// Sockets left out.
@@ -277,6 +280,16 @@ fn extents(start: u64, size: u64) -> Vec<(u32, u32)> {
 impl Layout {
     /// Lay out `tree` with `opts`.
     pub fn new(tree: Tree, opts: &Options) -> Result<Layout, Error> {
+        // The files' data alone past what ISO 9660 addresses: refused
+        // before a record is made (a sparse file of 4 EiB, which any user
+        // can make, would need a billion 4 GiB extents).
+        let data = tree.nodes.iter().fold(0u64, |t, x| match x.kind {
+            Kind::File(size) => t.saturating_add(size.div_ceil(SECTOR)),
+            _ => t,
+        });
+        if data > u64::from(u32::MAX) {
+            return Err(Error::TooLarge(data.saturating_mul(SECTOR)));
+        }
         let n = tree.nodes.len();
         let iso = View::new(&tree, false);
         let jol = View::new(&tree, true);
@@ -386,7 +399,7 @@ impl Layout {
         }
         let data_start = u64::from(next) + u64::from(sectors(cont.bytes.len()));
         // File data, in the ISO tree's directory order.
-        let mut files = Vec::new();
+        let (mut files, mut empty) = (Vec::new(), Vec::new());
         let mut file_start = vec![0u64; n];
         let mut at = data_start;
         for &d in &iso_v.dirs {
@@ -402,6 +415,14 @@ impl Layout {
                             start: at,
                         });
                         at += size.div_ceil(SECTOR);
+                    } else {
+                        empty.push(FileData {
+                            path: tree.nodes[c].path.clone(),
+                            rel: tree.nodes[c].rel.clone(),
+                            size,
+                            id: tree.nodes[c].id,
+                            start: 0,
+                        });
                     }
                 }
             }
@@ -501,7 +522,7 @@ impl Layout {
         term.extend_from_slice(b"CD001");
         term.push(1);
         put(&mut meta, FIRST_VD + 2, &term);
-        Ok(Layout { root: tree.root, meta, files, sectors: total, skipped: tree.skipped })
+        Ok(Layout { root: tree.root, meta, files, empty, sectors: total, skipped: tree.skipped })
     }
 }
 

@@ -70,35 +70,44 @@ impl ImageReader {
         ImageReader { layout, pos: 0, next_file: 0, part: Part::Meta }
     }
 
-    /// Move to the next file, or past the last.
+    /// Move to the next file, or past the last: then every file that was
+    /// empty must be still (a file written during the burn would be on the
+    /// disc as 0 bytes, reported as verified).
     fn open_next(&mut self) -> std::io::Result<()> {
         let Some(f) = self.layout.files.get(self.next_file) else {
+            for f in &self.layout.empty {
+                open_unchanged(&self.layout.root, f)?;
+            }
             self.part = Part::Done;
             return Ok(());
         };
-        let fail = |what: String| std::io::Error::other(format!("{}: {what}", shown(&f.path)));
-        let fd = open_beneath(&self.layout.root, &f.rel).map_err(|e| {
-            fail(match e.raw_os_error() {
-                Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
-                    "vanished after the image was laid out".to_string()
-                }
-                Some(x)
-                    if x == rustix::io::Errno::LOOP.raw_os_error() || x == rustix::io::Errno::XDEV.raw_os_error() =>
-                {
-                    format!("was replaced by a symbolic link, or a directory on its path was ({e})")
-                }
-                _ => format!("cannot open it ({e})"),
-            })
-        })?;
-        let file = File::from(fd);
-        let (now, regular) = identity(&file).map_err(|e| fail(format!("cannot stat it ({e})")))?;
-        if !regular || now != f.id {
-            return Err(fail(describe_change(&f.id, &now, regular)));
-        }
+        let file = open_unchanged(&self.layout.root, f)?;
         self.part = Part::File { index: self.next_file, file, left: f.size };
         self.next_file += 1;
         Ok(())
     }
+}
+
+/// Open file `f` beneath `root` and check it is still what the layout saw.
+fn open_unchanged(root: &OwnedFd, f: &crate::layout::FileData) -> std::io::Result<File> {
+    let fail = |what: String| std::io::Error::other(format!("{}: {what}", shown(&f.path)));
+    let fd = open_beneath(root, &f.rel).map_err(|e| {
+        fail(match e.raw_os_error() {
+            Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
+                "vanished after the image was laid out".to_string()
+            }
+            Some(x) if x == rustix::io::Errno::LOOP.raw_os_error() || x == rustix::io::Errno::XDEV.raw_os_error() => {
+                format!("was replaced by a symbolic link, or a directory on its path was ({e})")
+            }
+            _ => format!("cannot open it ({e})"),
+        })
+    })?;
+    let file = File::from(fd);
+    let (now, regular) = identity(&file).map_err(|e| fail(format!("cannot stat it ({e})")))?;
+    if !regular || now != f.id {
+        return Err(fail(describe_change(&f.id, &now, regular)));
+    }
+    Ok(file)
 }
 
 /// What changed in a file since the layout, in words.

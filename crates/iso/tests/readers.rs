@@ -370,3 +370,47 @@ fn a_1023_byte_link_beside_a_254_byte_name_reads_back() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(std::fs::read_link(out.join(&name)).unwrap().as_os_str().as_bytes(), target.as_bytes());
 }
+
+/// A file that was empty when the image was laid out has no data to read,
+/// but written meanwhile it would be on the disc as 0 bytes: the stream's
+/// end says so, as it does for a file with data that changed.
+#[test]
+fn a_file_empty_at_layout_and_written_since_fails_the_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(t.join("sub")).unwrap();
+    std::fs::write(t.join("data"), vec![1u8; 5000]).unwrap();
+    std::fs::write(t.join("sub/late"), "").unwrap();
+    let img = Image::from_dir(&t, &Options::new("X")).unwrap();
+    let mut r = img.reader();
+    let mut first = vec![0u8; 2048];
+    r.read_exact(&mut first).unwrap();
+    std::fs::write(t.join("sub/late"), "written during the burn").unwrap();
+    let mut rest = Vec::new();
+    let e = r.read_to_end(&mut rest).unwrap_err();
+    assert!(e.to_string().contains("late: changed size from 0 to 23 bytes"), "{e}");
+    // Untouched, the same tree streams whole.
+    std::fs::write(t.join("sub/late"), "").unwrap();
+    let img = Image::from_dir(&t, &Options::new("X")).unwrap();
+    assert_eq!(std::io::copy(&mut img.reader(), &mut std::io::sink()).unwrap(), img.len());
+}
+
+/// A sparse file past what ISO 9660 addresses is refused at once, not
+/// after a record was made for each of its 4 GiB extents.
+#[test]
+fn a_huge_sparse_file_is_refused_before_the_layout_takes_memory() {
+    // tmpfs holds files of any size (ext4 stops at 16 TiB).
+    let d = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
+    let t = d.path().join("t");
+    std::fs::create_dir_all(&t).unwrap();
+    let f = std::fs::File::create(t.join("huge")).unwrap();
+    // 4 EiB where the file system allows it, else its largest file.
+    if f.set_len(1 << 62).is_err() && f.set_len(1 << 44).is_err() {
+        println!("SKIP: this file system holds no file over 16 TiB");
+        return;
+    }
+    let t0 = std::time::Instant::now();
+    let e = Image::from_dir(&t, &Options::new("X")).unwrap_err();
+    assert!(matches!(e, discrec_iso::Error::TooLarge(_)), "{e}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t0.elapsed());
+}
