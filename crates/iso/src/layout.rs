@@ -5,8 +5,6 @@
 //! of 4 GiB and more). The metadata bytes are built here; file data is
 //! streamed by [`crate::stream`].
 
-use std::path::PathBuf;
-
 use crate::names;
 use crate::rrip::{self, both16, both32, date17, date7};
 use crate::tree::{Kind, Tree};
@@ -23,10 +21,8 @@ const FIRST_VD: u32 = 16;
 /// One file's data in the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileData {
-    /// Where it is (for messages).
-    pub path: PathBuf,
-    /// Its path beneath the root, where it is reopened.
-    pub rel: PathBuf,
+    /// Its node in [`Layout::tree`]: its name and directory.
+    pub node: usize,
     /// Its size when the tree was read.
     pub size: u64,
     /// What it was when the tree was read: it must still be that.
@@ -38,8 +34,9 @@ pub struct FileData {
 /// A laid-out image.
 #[derive(Debug)]
 pub struct Layout {
-    /// The source's root directory, where files are reopened.
-    pub root: std::os::fd::OwnedFd,
+    /// The tree read: its root directory, where files are reopened, and
+    /// each entry's name and parent.
+    pub tree: Tree,
     /// Every byte before the first file's data.
     pub meta: Vec<u8>,
     /// Files with data, in the order of their sectors.
@@ -49,8 +46,6 @@ pub struct Layout {
     pub empty: Vec<FileData>,
     /// Sectors in the image.
     pub sectors: u64,
-    /// Sockets left out.
-    pub skipped: Vec<PathBuf>,
 }
 
 /// One of the two directory trees: ISO 9660 (with Rock Ridge) or Joliet.
@@ -407,22 +402,10 @@ impl Layout {
                 if let Kind::File(size) = tree.nodes[c].kind {
                     if size > 0 {
                         file_start[c] = at;
-                        files.push(FileData {
-                            path: tree.nodes[c].path.clone(),
-                            rel: tree.nodes[c].rel.clone(),
-                            size,
-                            id: tree.nodes[c].id,
-                            start: at,
-                        });
+                        files.push(FileData { node: c, size, id: tree.nodes[c].id, start: at });
                         at += size.div_ceil(SECTOR);
                     } else {
-                        empty.push(FileData {
-                            path: tree.nodes[c].path.clone(),
-                            rel: tree.nodes[c].rel.clone(),
-                            size,
-                            id: tree.nodes[c].id,
-                            start: 0,
-                        });
+                        empty.push(FileData { node: c, size, id: tree.nodes[c].id, start: 0 });
                     }
                 }
             }
@@ -522,7 +505,7 @@ impl Layout {
         term.extend_from_slice(b"CD001");
         term.push(1);
         put(&mut meta, FIRST_VD + 2, &term);
-        Ok(Layout { root: tree.root, meta, files, empty, sectors: total, skipped: tree.skipped })
+        Ok(Layout { tree, meta, files, empty, sectors: total })
     }
 }
 

@@ -148,7 +148,7 @@ impl Image {
 
     /// Sockets in the tree, which no image can hold, left out.
     pub fn skipped(&self) -> &[PathBuf] {
-        &self.layout.skipped
+        &self.layout.tree.skipped
     }
 
     /// A reader of the image's bytes, from the first (`ImageStream`).

@@ -1,47 +1,29 @@
 //! The image as a stream: the laid-out metadata, then each file's bytes
 //! read in order and padded to whole sectors.
 //!
-//! Each file is reopened beneath the source's root directory with
-//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and `O_NOFOLLOW |
-//! O_NONBLOCK` (a symlink swapped in anywhere on its path is refused, a
-//! FIFO swapped in cannot hang the write), and must be what the layout saw
-//! (device, inode, size, modification and change times to the nanosecond)
-//! when opened and again after its last byte is read. One that changed,
-//! grew, shrank, vanished or was replaced is an error naming it, never a
-//! silently wrong or foreign file on the disc.
+//! Each file is reopened beneath the source's root directory one name at
+//! a time, from the descriptor of its directory: each directory on the way
+//! is opened with `O_NOFOLLOW | O_DIRECTORY` and must be the inode the
+//! walk saw, the file itself with `O_NOFOLLOW | O_NONBLOCK` (a symlink
+//! swapped in anywhere on its path is refused, a FIFO swapped in cannot
+//! hang the write). No path is ever given to the kernel whole, so a tree
+//! deeper than `PATH_MAX` reads as any other. The open directories are
+//! kept from one file to the next (files come directory by directory).
+//! Each file must be what the layout saw (device, inode, size,
+//! modification and change times to the nanosecond) when opened and again
+//! after its last byte is read; one that changed, grew, shrank, vanished
+//! or was replaced is an error naming it, never a silently wrong or
+//! foreign file on the disc.
 
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 
-use crate::layout::{Layout, SECTOR};
+use crate::layout::{FileData, Layout, SECTOR};
 use crate::tree::{shown, Identity};
-
-/// Open `rel` beneath `root`, following no symlink: `openat2` where the
-/// kernel has it (5.6), else one `openat(O_NOFOLLOW)` per component.
-fn open_beneath(root: &OwnedFd, rel: &std::path::Path) -> std::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    match rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve) {
-        Err(rustix::io::Errno::NOSYS) => {}
-        r => return r.map_err(Into::into),
-    }
-    let mut parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
-    let last = parts.pop().ok_or_else(|| std::io::Error::other("empty path"))?;
-    let mut dir = root.try_clone()?;
-    for p in parts {
-        dir = rustix::fs::openat(
-            &dir,
-            p,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-    }
-    rustix::fs::openat(&dir, last, flags, Mode::empty()).map_err(Into::into)
-}
 
 fn identity(file: &File) -> std::io::Result<(Identity, bool)> {
     let st = rustix::fs::fstat(file)?;
@@ -63,51 +45,85 @@ pub struct ImageReader {
     pos: usize,
     next_file: usize,
     part: Part,
+    /// The directories open now, from the root down: (node, descriptor).
+    dirs: Vec<(usize, OwnedFd)>,
 }
 
 impl ImageReader {
     pub(crate) fn new(layout: Arc<Layout>) -> ImageReader {
-        ImageReader { layout, pos: 0, next_file: 0, part: Part::Meta }
+        ImageReader { layout, pos: 0, next_file: 0, part: Part::Meta, dirs: Vec::new() }
     }
 
     /// Move to the next file, or past the last: then every file that was
     /// empty must be still (a file written during the burn would be on the
     /// disc as 0 bytes, reported as verified).
     fn open_next(&mut self) -> std::io::Result<()> {
-        let Some(f) = self.layout.files.get(self.next_file) else {
-            for f in &self.layout.empty {
-                open_unchanged(&self.layout.root, f)?;
+        let layout = Arc::clone(&self.layout);
+        let Some(f) = layout.files.get(self.next_file) else {
+            for f in &layout.empty {
+                self.open_unchanged(f)?;
             }
             self.part = Part::Done;
+            self.dirs.clear();
             return Ok(());
         };
-        let file = open_unchanged(&self.layout.root, f)?;
+        let file = self.open_unchanged(f)?;
         self.part = Part::File { index: self.next_file, file, left: f.size };
         self.next_file += 1;
         Ok(())
     }
+
+    /// Open file `f` from its directory's descriptor, opening the
+    /// directories on its way that are not open yet, and check it is what
+    /// the layout saw.
+    fn open_unchanged(&mut self, f: &FileData) -> std::io::Result<File> {
+        let tree = &self.layout.tree;
+        let fail = |what: String| std::io::Error::other(format!("{}: {what}", shown(&tree.path_of(f.node))));
+        let chain = tree.chain(f.node);
+        let (dirs, name) = chain.split_at(chain.len() - 1);
+        // Keep the open directories this file shares with the last one.
+        let same = self.dirs.iter().zip(dirs).take_while(|((open, _), want)| open == *want).count();
+        self.dirs.truncate(same);
+        for &d in &dirs[same..] {
+            let fd = match self.dirs.last() {
+                None => tree.root.try_clone().map_err(|e| fail(format!("cannot open it ({e})")))?,
+                Some((_, parent)) => {
+                    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    let fd = rustix::fs::openat(parent, tree.nodes[d].name.as_os_str(), flags, Mode::empty())
+                        .map_err(|e| fail(why_not(e.into())))?;
+                    let st = rustix::fs::fstat(&fd)
+                        .map_err(|e| fail(format!("cannot stat a directory on its path ({e})")))?;
+                    let id = &tree.nodes[d].id;
+                    if (st.st_dev, st.st_ino) != (id.dev, id.ino) {
+                        return Err(fail("a directory on its path was replaced after the image was laid out".into()));
+                    }
+                    fd
+                }
+            };
+            self.dirs.push((d, fd));
+        }
+        let dir = self.dirs.last().map(|(_, fd)| fd).ok_or_else(|| fail("has no directory".into()))?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::openat(dir, tree.nodes[name[0]].name.as_os_str(), flags, Mode::empty())
+            .map_err(|e| fail(why_not(e.into())))?;
+        let file = File::from(fd);
+        let (now, regular) = identity(&file).map_err(|e| fail(format!("cannot stat it ({e})")))?;
+        if !regular || now != f.id {
+            return Err(fail(describe_change(&f.id, &now, regular)));
+        }
+        Ok(file)
+    }
 }
 
-/// Open file `f` beneath `root` and check it is still what the layout saw.
-fn open_unchanged(root: &OwnedFd, f: &crate::layout::FileData) -> std::io::Result<File> {
-    let fail = |what: String| std::io::Error::other(format!("{}: {what}", shown(&f.path)));
-    let fd = open_beneath(root, &f.rel).map_err(|e| {
-        fail(match e.raw_os_error() {
-            Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => {
-                "vanished after the image was laid out".to_string()
-            }
-            Some(x) if x == rustix::io::Errno::LOOP.raw_os_error() || x == rustix::io::Errno::XDEV.raw_os_error() => {
-                format!("was replaced by a symbolic link, or a directory on its path was ({e})")
-            }
-            _ => format!("cannot open it ({e})"),
-        })
-    })?;
-    let file = File::from(fd);
-    let (now, regular) = identity(&file).map_err(|e| fail(format!("cannot stat it ({e})")))?;
-    if !regular || now != f.id {
-        return Err(fail(describe_change(&f.id, &now, regular)));
+/// Why a file or a directory on its path did not open, in words.
+fn why_not(e: std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(x) if x == rustix::io::Errno::NOENT.raw_os_error() => "vanished after the image was laid out".to_string(),
+        Some(x) if x == rustix::io::Errno::LOOP.raw_os_error() || x == rustix::io::Errno::NOTDIR.raw_os_error() => {
+            format!("was replaced by a symbolic link, or a directory on its path was ({e})")
+        }
+        _ => format!("cannot open it ({e})"),
     }
-    Ok(file)
 }
 
 /// What changed in a file since the layout, in words.
@@ -150,7 +166,7 @@ impl Read for ImageReader {
                         if grew || now != f.id {
                             return Err(std::io::Error::other(format!(
                                 "{}: changed while being read ({}); the disc holds a mix of old and new bytes",
-                                shown(&f.path),
+                                shown(&self.layout.tree.path_of(f.node)),
                                 if grew { "it grew".to_string() } else { describe_change(&f.id, &now, regular) }
                             )));
                         }
@@ -164,7 +180,7 @@ impl Read for ImageReader {
                         let f = &self.layout.files[*index];
                         return Err(std::io::Error::other(format!(
                             "{}: shrank while being read (it was {} bytes, {} were missing)",
-                            shown(&f.path),
+                            shown(&self.layout.tree.path_of(f.node)),
                             f.size,
                             left
                         )));

@@ -68,12 +68,10 @@ impl Identity {
 /// One entry of the tree.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// Its name in its directory (the root's is empty).
+    /// Its name in its directory (the root's is empty). No node keeps a
+    /// path: a deep tree's paths would cost memory by their length, not by
+    /// the number of files ([`Tree::path_of`] makes one for a message).
     pub name: OsString,
-    /// Where it is on disk (for messages).
-    pub path: PathBuf,
-    /// Its path below the root (for reopening it beneath the root).
-    pub rel: PathBuf,
     /// Its parent's index (the root is its own parent).
     pub parent: usize,
     /// What it is.
@@ -116,6 +114,8 @@ pub struct Tree {
     pub skipped: Vec<PathBuf>,
     /// The root directory, kept open: files are reopened beneath it.
     pub root: OwnedFd,
+    /// The root as the caller named it (for messages).
+    pub root_path: PathBuf,
 }
 
 /// A path shown in a message: control characters (a newline in a file
@@ -155,8 +155,6 @@ impl Tree {
             .map_err(|e| read_err(root, e))?;
         let first = Node {
             name: OsString::new(),
-            path: root.to_path_buf(),
-            rel: PathBuf::new(),
             parent: 0,
             kind: Kind::Dir(Vec::new()),
             mode: st.st_mode,
@@ -166,15 +164,41 @@ impl Tree {
             rdev: 0,
             id: Identity::of(&st),
         };
-        let mut tree = Tree { nodes: vec![first], skipped: Vec::new(), root: fd };
+        let mut tree = Tree { nodes: vec![first], skipped: Vec::new(), root: fd, root_path: root.to_path_buf() };
         let root_fd = tree.root.try_clone().map_err(|e| read_err(root, e))?;
         tree.walk(0, &root_fd, cancel)?;
         Ok(tree)
     }
 
+    /// Node `i`'s path on disk, for a message.
+    pub fn path_of(&self, i: usize) -> PathBuf {
+        let mut names = Vec::new();
+        let mut at = i;
+        while at != 0 {
+            names.push(self.nodes[at].name.as_os_str());
+            at = self.nodes[at].parent;
+        }
+        let mut p = self.root_path.clone();
+        p.extend(names.iter().rev());
+        p
+    }
+
+    /// The directories from the root down to node `i`'s parent (root
+    /// first), then `i`.
+    pub fn chain(&self, i: usize) -> Vec<usize> {
+        let mut chain = vec![i];
+        let mut at = i;
+        while at != 0 {
+            at = self.nodes[at].parent;
+            chain.push(at);
+        }
+        chain.reverse();
+        chain
+    }
+
     /// Read directory `d`, open as `fd`, and everything below it.
     fn walk(&mut self, d: usize, fd: &OwnedFd, cancel: Option<&AtomicBool>) -> Result<(), Error> {
-        let dir_path = self.nodes[d].path.clone();
+        let dir_path = self.path_of(d);
         let mut names: Vec<OsString> = Vec::new();
         let mut dir = rustix::fs::Dir::read_from(fd).map_err(|e| read_err(&dir_path, e))?;
         while let Some(e) = dir.read() {
@@ -192,7 +216,6 @@ impl Tree {
         let mut subdirs = Vec::new();
         for name in names {
             let path = dir_path.join(&name);
-            let rel = self.nodes[d].rel.join(&name);
             let st =
                 rustix::fs::statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| read_err(&path, e))?;
             let ft = FileType::from_raw_mode(st.st_mode);
@@ -224,8 +247,6 @@ impl Tree {
             }
             self.nodes.push(Node {
                 name,
-                path,
-                rel,
                 parent: d,
                 kind,
                 mode: st.st_mode,
@@ -238,7 +259,7 @@ impl Tree {
         }
         self.nodes[d].kind = Kind::Dir(children);
         for (i, name) in subdirs {
-            let path = self.nodes[i].path.clone();
+            let path = dir_path.join(&name);
             let sub =
                 rustix::fs::openat(fd, name.as_os_str(), dir_flags(), Mode::empty()).map_err(|e| read_err(&path, e))?;
             let st = rustix::fs::fstat(&sub).map_err(|e| read_err(&path, e))?;
