@@ -499,6 +499,9 @@ fn cluster_mistakes_are_usage_errors_never_a_local_only_lock() {
     for (args, env, says) in [
         (&["lock", "--cluster", "", "--cluster-key", "k"][..], &[][..], "no etcd URL"),
         (&["lock", "--cluster", "ftp://127.0.0.1:1", "--cluster-key", "k"], &[], "neither http:// nor https://"),
+        (&["lock", "--cluster", "http://bad host:2379", "--cluster-key", "k"], &[], "is not a URL"),
+        (&["lock", "--cluster", "http://127.0.0.1:99999", "--cluster-key", "k"], &[], "is not a URL"),
+        (&["lock", "--cluster", "https://", "--cluster-key", "k"], &[], "is not a URL"),
         (
             &["lock", "--cluster", "http://127.0.0.1:1", "--cluster-key", "k", "--cacert", "/etc/hostname"],
             &[],

@@ -53,7 +53,8 @@ impl Error {
     /// to repeat.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport(_) => true,
+            // Only settings make one (a bad URL, TLS files): final.
+            Error::Transport(_) => false,
             Error::Status(s) => {
                 matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled)
             }
@@ -61,9 +62,15 @@ impl Error {
         }
     }
 
-    /// Whether etcd refused the user's token (expired, or etcd restarted).
-    fn is_invalid_token(&self) -> bool {
-        matches!(self, Error::Status(s) if s.code() == Code::Unauthenticated && s.message().contains("invalid auth token"))
+    /// Whether etcd refused the user's token, as etcd's own client reads
+    /// it: expired or forgotten (an etcd restart), older than a change of
+    /// users or roles (JWT tokens), or missing.
+    fn is_stale_token(&self) -> bool {
+        let Error::Status(s) = self else { return false };
+        let m = s.message();
+        (s.code() == Code::Unauthenticated && m.contains("invalid auth token"))
+            || (s.code() == Code::InvalidArgument && m.contains("revision of auth store is old"))
+            || m.contains("user name is empty")
     }
 }
 
@@ -74,26 +81,38 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut source: Option<&dyn std::error::Error> = match self {
             Error::Transport(e) => {
-                write!(f, "transport error: {e}")?;
+                write!(f, "{}", self.head())?;
                 std::error::Error::source(e)
             }
             Error::Status(s) => {
-                write!(f, "{:?}: {}", s.code(), s.message())?;
+                write!(f, "{:?}: {}", s.code(), self.head())?;
                 std::error::Error::source(s)
             }
             Error::Closed(what) => return write!(f, "etcd closed the {what} stream"),
         };
-        let mut last = String::new();
+        let (mut last, mut said) = (String::new(), self.head());
         while let Some(e) = source {
             let text = e.to_string();
             // Layers often repeat their cause's text: say it once.
-            if !text.is_empty() && text != last {
+            if !text.is_empty() && text != last && !said.contains(&text) {
                 write!(f, ": {text}")?;
+                said.push_str(&text);
             }
             last = text;
             source = e.source();
         }
         Ok(())
+    }
+}
+
+impl Error {
+    /// The error's own text, without its causes.
+    fn head(&self) -> String {
+        match self {
+            Error::Transport(e) => format!("transport error: {e}"),
+            Error::Status(s) => s.message().to_string(),
+            Error::Closed(what) => what.to_string(),
+        }
     }
 }
 
@@ -146,6 +165,8 @@ pub struct Client {
     user: Option<(String, String)>,
     /// One token refresh at a time.
     refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// etcd said authentication is not enabled: calls go without a token.
+    auth_off: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Client {
@@ -171,8 +192,9 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
 impl Client {
     /// A client of the members at `endpoints` (`http://` or `https://`),
     /// authenticated if `opts.user` is set. Must run inside a tokio
-    /// runtime. Members are connected lazily: the first call shows
-    /// whether one answers.
+    /// runtime. Members are connected, and the user authenticated, lazily:
+    /// the first call shows whether one answers (a caller that retries
+    /// calls on another member retries the authentication with them).
     pub async fn connect(endpoints: &[String], opts: Options) -> Result<Client, Error> {
         let mut list = Vec::new();
         for url in endpoints {
@@ -196,43 +218,58 @@ impl Client {
             token,
             user: opts.user,
             refreshing: Arc::default(),
+            auth_off: Arc::default(),
         };
-        if client.user.is_some() {
-            client.authenticate().await?;
-        }
         Ok(client)
     }
 
-    /// Ask etcd for a token for the user, and use it from now on.
+    /// Ask etcd for a token for the user, and use it from now on. An etcd
+    /// without authentication needs none (as etcdctl, it is not an error).
     async fn authenticate(&self) -> Result<(), Error> {
         let Some((name, password)) = self.user.clone() else { return Ok(()) };
-        let r = AuthClient::new(self.plain.clone())
-            .authenticate(pb::AuthenticateRequest { name, password })
-            .await?
-            .into_inner();
+        let r = match AuthClient::new(self.plain.clone()).authenticate(pb::AuthenticateRequest { name, password }).await
+        {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == Code::FailedPrecondition && s.message().contains("authentication is not enabled") => {
+                self.auth_off.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(s) => return Err(s.into()),
+        };
         let token = MetadataValue::try_from(r.token.as_str())
             .map_err(|_| Error::Status(Status::internal("etcd gave a token that is not ASCII")))?;
         *self.token.write().unwrap_or_else(|e| e.into_inner()) = Some(token);
         Ok(())
     }
 
-    /// Make the call `f` makes; if etcd refused the token (it expires,
-    /// and an etcd restart forgets it), authenticate again and make it
-    /// once more.
+    /// Authenticate if the token is still `stale` (no other call did
+    /// meanwhile): one at a time.
+    async fn refresh(&self, stale: &Option<MetadataValue<Ascii>>) -> Result<(), Error> {
+        let _one = self.refreshing.lock().await;
+        if *self.token.read().unwrap_or_else(|e| e.into_inner()) == *stale {
+            self.authenticate().await?;
+        }
+        Ok(())
+    }
+
+    /// Make the call `f` makes, with the user's token (fetched first if
+    /// there is none yet); if etcd refused the token (it expires, an etcd
+    /// restart forgets it, a change of users outdates it), authenticate
+    /// again and make it once more.
     async fn with_token<T, F, Fut>(&self, mut f: F) -> Result<T, Error>
     where
         F: FnMut(Chan) -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
     {
-        let stale = self.token.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let auth = self.user.is_some() && !self.auth_off.load(std::sync::atomic::Ordering::Relaxed);
+        let mut stale = self.token.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if auth && stale.is_none() {
+            self.refresh(&stale).await?;
+            stale = self.token.read().unwrap_or_else(|e| e.into_inner()).clone();
+        }
         match f(self.chan.clone()).await {
-            Err(e) if self.user.is_some() && e.is_invalid_token() => {
-                {
-                    let _one = self.refreshing.lock().await;
-                    if *self.token.read().unwrap_or_else(|e| e.into_inner()) == stale {
-                        self.authenticate().await?;
-                    }
-                }
+            Err(e) if auth && e.is_stale_token() => {
+                self.refresh(&stale).await?;
                 f(self.chan.clone()).await
             }
             r => r,
@@ -315,8 +352,8 @@ impl Client {
                 tx.send(create).await.map_err(|_| Error::Closed("watch"))?;
                 let mut events = WatchClient::new(c).watch(ReceiverStream::new(rx)).await?.into_inner();
                 let first = events.message().await?.ok_or(Error::Closed("watch"))?;
-                // A watch refused at once (its start compacted away) comes
-                // back created and cancelled: the caller sees it cancelled.
+                // A watch whose start was compacted away is cancelled, in
+                // this first answer or a later one: the caller sees it.
                 let pending = (first.canceled || !first.events.is_empty()).then_some(first);
                 Ok(Watch { _tx: tx, events, pending })
             }

@@ -169,6 +169,11 @@ pub fn guard(
             let next = etcd.block(async { tokio::time::timeout(Duration::from_millis(50), stream.message()).await });
             match next {
                 Err(_) => continue,
+                // Cancelled (compacted): made anew next time round.
+                Ok(Ok(Some(r))) if r.canceled => {
+                    watch = None;
+                    break;
+                }
                 Ok(Ok(Some(_))) => break,
                 Ok(Ok(None)) | Ok(Err(_)) => {
                     watch = None;

@@ -99,7 +99,21 @@ impl Config {
         if let Some(e) = self.endpoints.iter().find(|e| !(e.starts_with("http://") || e.starts_with("https://"))) {
             return bad(format!("the etcd URL {e:?} is neither http:// nor https://; write it as http://HOST:2379"));
         }
-        let https = self.endpoints.iter().any(|e| e.starts_with("https://"));
+        // Whole URLs: a host, and a port that is one.
+        for e in &self.endpoints {
+            let uri = e.parse::<tonic::codegen::http::Uri>();
+            let ok = uri.as_ref().is_ok_and(|u| {
+                let port_ok = |a: &str| match a.rsplit_once(':') {
+                    Some((_, p)) if !p.contains(']') => p.parse::<u16>().is_ok_and(|p| p > 0),
+                    _ => true,
+                };
+                u.host().is_some_and(|h| !h.is_empty()) && u.authority().is_some_and(|a| port_ok(a.as_str()))
+            });
+            if !ok {
+                return bad(format!("the etcd URL {e:?} is not a URL with a host (and a port from 1 to 65535); write it as http://HOST:2379"));
+            }
+        }
+        let https = self.https();
         if !https && (self.cacert.is_some() || self.cert.is_some() || self.key.is_some()) {
             return bad("TLS certificates were given, but the etcd URLs are http://; use https://".into());
         }
@@ -124,9 +138,14 @@ impl Config {
         Ok(())
     }
 
+    /// Whether the connection is TLS (`https://` URLs).
+    fn https(&self) -> bool {
+        self.endpoints.iter().any(|e| e.starts_with("https://"))
+    }
+
     /// The TLS settings, if the connection is TLS (after [`Config::check`]).
     fn tls(&self) -> std::result::Result<Option<tonic::transport::ClientTlsConfig>, String> {
-        if !self.endpoints.iter().any(|e| e.starts_with("https://")) {
+        if !self.https() {
             return Ok(None);
         }
         let read =
@@ -223,11 +242,17 @@ impl Record {
 
 /// What to do about an etcd error, from its text: the usual causes of a
 /// failure to connect or authenticate, named with the option that fixes
-/// them.
-fn hint(e: &str) -> &'static str {
+/// them. `https`: whether the URLs are (a TLS mistake is possible).
+fn hint(e: &str, https: bool) -> &'static str {
     let has = |s: &str| e.contains(s);
-    if has("UnknownIssuer") || has("invalid peer certificate") {
-        "etcd's certificate is not signed by a CA this host trusts: give its CA with --cacert (or ETCDCTL_CACERT)"
+    if has("UnknownIssuer") {
+        "etcd's certificate is not signed by the CA discrec was given: give its CA with --cacert (or ETCDCTL_CACERT); the host's CA store is not used"
+    } else if has("NotValidForName") || has("not valid for name") {
+        "etcd's certificate does not name the host in the URL: use the name (or address) it was issued for"
+    } else if has("Expired") || (has("expired") && has("certificate")) {
+        "etcd's certificate has expired (or is not valid yet): renew it, or check this host's clock"
+    } else if has("invalid peer certificate") {
+        "etcd's certificate was refused: check it and the CA given with --cacert"
     } else if has("user name is empty") || has("user name not found") {
         "this etcd requires a user: give --user USER:PASSWORD (or ETCDCTL_USER)"
     } else if has("authentication failed") || has("invalid auth token") {
@@ -236,11 +261,14 @@ fn hint(e: &str) -> &'static str {
         "the etcd user may not use discrec's keys: grant its role read-write on the prefix discrec/"
     } else if has("tls handshake eof") || has("InvalidContentType") || has("corrupt message") {
         "is this etcd serving http://, not https://? write the URL to match"
-    } else if has("connection closed")
-        || has("operation was canceled")
-        || has("CertificateRequired")
-        || has("BadCertificate")
-        || has("certificate required")
+    } else if !https && (has("broken pipe") || has("connection reset") || has("stream closed")) {
+        "is this etcd serving https://? write the URL as https:// (with --cacert)"
+    } else if https
+        && (has("connection closed")
+            || has("operation was canceled")
+            || has("CertificateRequired")
+            || has("BadCertificate")
+            || has("certificate required"))
     {
         "the connection was closed during the handshake: this etcd may require a client certificate (--cert and --key)"
     } else if has("dns error") || has("failed to lookup") {
@@ -251,8 +279,8 @@ fn hint(e: &str) -> &'static str {
 }
 
 /// [`hint`], or the general advice for a connection that failed.
-fn connect_hint(e: &str) -> &'static str {
-    match hint(e) {
+fn connect_hint(e: &str, https: bool) -> &'static str {
+    match hint(e, https) {
         "" => "check the URLs and that etcd runs",
         h => h,
     }
@@ -361,7 +389,7 @@ impl Etcd {
             user: cfg.user.clone(),
             tls: cfg.tls().map_err(&fail)?,
         };
-        let (endpoints, timeout) = (cfg.endpoints.clone(), cfg.timeout);
+        let (endpoints, timeout, https) = (cfg.endpoints.clone(), cfg.timeout, cfg.https());
         let bg_opts = opts.clone();
         let client = block_on(&fg, async move {
             let c = tokio::time::timeout(timeout, Client::connect(&endpoints, opts))
@@ -373,7 +401,7 @@ impl Etcd {
             retrying(timeout, || c.status()).await?;
             Ok::<Client, String>(c)
         })
-        .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e))))?;
+        .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e, https))))?;
         let endpoints = cfg.endpoints.clone();
         let bg_client = block_on(&bg, async move {
             tokio::time::timeout(timeout, Client::connect(&endpoints, bg_opts))
@@ -381,13 +409,13 @@ impl Etcd {
                 .map_err(|_| format!("no answer within {timeout:?}"))?
                 .map_err(|e| e.to_string())
         })
-        .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e))))?;
+        .map_err(|e| fail(format!("cannot reach etcd: {e}; {}", connect_hint(&e, https))))?;
         Ok(Etcd { fg, client, bg, bg_client, cfg })
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
         let e = e.to_string();
-        let h = hint(&e);
+        let h = hint(&e, self.cfg.https());
         let detail = if h.is_empty() { format!("{what}: {e}") } else { format!("{what}: {e}; {h}") };
         Error::Cluster { service: self.describe(), detail }
     }
@@ -790,10 +818,14 @@ impl Hold {
                     ));
                 }
             };
+            // Watched from just after its creation, then from just after
+            // each look at it (a start compacted away would be cancelled
+            // again and again).
+            let mut from = revision + 1;
             while !stop.load(Ordering::SeqCst) {
                 let req = pb::WatchCreateRequest {
                     key: key.clone().into_bytes(),
-                    start_revision: revision + 1,
+                    start_revision: from,
                     ..Default::default()
                 };
                 if let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(3), c.watch(req)).await {
@@ -813,6 +845,9 @@ impl Hold {
                 if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(3), c.range(req)).await {
                     if r.kvs.first().map(|kv| kv.create_revision) != Some(revision) {
                         return gone();
+                    }
+                    if let Some(h) = r.header {
+                        from = from.max(h.revision + 1);
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -255,3 +255,45 @@ fn an_expired_auth_token_is_renewed_while_holding() {
     b.acquire_exclusive_access(false, "Other").unwrap();
     b.release_exclusive_access().unwrap();
 }
+
+/// With a user: a dead member among the URLs is passed over by the
+/// authentication too, and a change of users or roles (which outdates
+/// every token: "revision of auth store is old") does not keep a released
+/// drive held until its lease expires.
+#[test]
+fn auth_survives_a_dead_member_and_a_change_of_users() {
+    let Some(server) = EtcdServer::start() else { return };
+    let ctl = |args: &[&str]| {
+        let o = std::process::Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &server.url, "--user", "root:s3cret"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let o = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", &server.url, "user", "add", "root:s3cret"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ctl(&["auth", "enable"]);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let d = tempfile::tempdir().unwrap();
+    for i in 0..6 {
+        let mut cfg = Config::new(&format!("{dead},{}", server.url));
+        cfg.host = format!("host-{i}");
+        cfg.user = Some(("root".into(), "s3cret".into()));
+        let etcd = Etcd::connect(cfg).unwrap_or_else(|e| panic!("try {i}: {e}"));
+        let mut r = recorder(d.path(), &format!("r{i}.img"), Arc::new(etcd));
+        r.acquire_exclusive_access(false, "Holder").unwrap();
+        // Every token is outdated by this.
+        ctl(&["user", "add", &format!("user{i}:pw")]);
+        r.release_exclusive_access().unwrap();
+        let mut other = Config::new(&server.url);
+        other.user = Some(("root".into(), "s3cret".into()));
+        let o = recorder(d.path(), &format!("o{i}.img"), Arc::new(Etcd::connect(other).unwrap()));
+        assert!(o.exclusive_access_owner().unwrap().is_none(), "try {i}: the released drive is still held");
+    }
+}
