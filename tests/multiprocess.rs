@@ -275,10 +275,14 @@ fn cli_lock_owner_status_contract() {
     let o = s.discrec().arg("lock").arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(5));
     let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    // `discrec: MESSAGE (NAME 0xHEX)`, then the command line's hint.
     assert!(
-        err.starts_with("discrec: ")
-            && err.contains("CLI Holder")
-            && err.trim_end().ends_with("(E_IMAPI_RECORDER_LOCKED 0xC0AA0210)"),
+        lines.len() == 2
+            && lines[0].starts_with("discrec: ")
+            && lines[0].contains("CLI Holder")
+            && lines[0].ends_with("(E_IMAPI_RECORDER_LOCKED 0xC0AA0210)")
+            && lines[1].starts_with("discrec: hint: "),
         "{err}"
     );
 

@@ -160,12 +160,37 @@ impl Drop for Probe {
 
 /// Start `c` with its stdout piped and wait for its first line, which
 /// must be `word` (the helper scripts say when they are set up).
-pub fn spawn_ready(c: &mut Command, word: &str) -> Child {
-    let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
+pub fn spawn_ready(c: &mut Command, word: &str) -> Reaped {
+    let mut child = Reaped(c.stdout(Stdio::piped()).spawn().unwrap());
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), word, "the helper did not get ready");
     child
+}
+
+/// A helper process that is killed and reaped when dropped: a test that
+/// fails midway leaves no lock churner or squatter running to spoil the
+/// tests after it.
+pub struct Reaped(pub Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Poll `f` until it is true or `within` passes.
@@ -296,7 +321,7 @@ pub fn as_user2(script: &str) -> (bool, String) {
 }
 
 /// Run a shell script as the second user, once it printed `ok`.
-pub fn spawn_as_user2_ready(script: &str) -> Child {
+pub fn spawn_as_user2_ready(script: &str) -> Reaped {
     spawn_ready(
         Command::new("setpriv").args(["--reuid", USER2, "--regid", USER2, "--init-groups", "sh", "-c", script]),
         "ok",
