@@ -221,6 +221,10 @@ fn a_signal_cancels_a_stalled_burn_within_a_second() {
         );
         assert!(took < Duration::from_secs(1), "{sig:?}: the cancel took {took:?}");
         assert_eq!(owner_code(&s, &img), Some(1), "the drive is free after a cancel");
+        // The blocks reserved for the whole burn are given back past what
+        // was written (a cancelled burn keeps no hidden space).
+        let allocated = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&img).unwrap()) * 512;
+        assert!(allocated <= 4 * chunk as u64, "{sig:?}: {allocated} bytes still allocated");
         drop(stdin);
         // What was written before the cancel is there; start afresh.
         std::fs::File::create(&img).unwrap();
@@ -423,6 +427,19 @@ fn a_script_under_discrec_lock_burns_and_outsiders_are_refused() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(std::fs::read(&img).unwrap(), std::fs::read(&src).unwrap());
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().last(), Some("Wrapper"), "the owner seen inside");
+    // A waiting burn under the inherited lock has nothing to wait for.
+    let img3 = blank(&s, "disc3.img");
+    let o = s
+        .discrec()
+        .args(["lock", "--client", "Wrapper"])
+        .arg(&img3)
+        .args(["--", common::DISCREC, "burn", "--wait=5"])
+        .arg(&img3)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&img3).unwrap(), std::fs::read(&src).unwrap());
     // An outsider, while a script holds the drive: refused, nothing written.
     let img2 = blank(&s, "disc2.img");
     let mut holder = s

@@ -120,7 +120,12 @@ impl Held {
             // the parent's descriptors; the record is the parent's.
             return;
         }
+        // Unlocked, not just closed: a child forked meanwhile holds a copy
+        // of this descriptor, which would keep the drive locked after the
+        // release. (The kernel claim of a block device stays with such a
+        // child's copy until it closes it or exits.)
         drop(claim_fd);
+        let _ = rustix::fs::flock(&lock_fd, FlockOperation::NonBlockingUnlock);
         drop(lock_fd);
         if let Some(r) = record {
             r.remove();

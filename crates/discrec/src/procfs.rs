@@ -36,12 +36,15 @@ pub fn read_small_file(path: &str) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// `command (pid N)`, as far as it is known.
+/// `command (pid N)`, as far as it is known. The command name is any
+/// process's to choose (`prctl(PR_SET_NAME)`): its control characters are
+/// escaped, so that no holder can write terminal escapes into an answer.
 pub fn proc_label(pid: Option<i32>, command: Option<&str>) -> String {
+    let command = command.map(discrec_iso::tree::one_line);
     match (pid, command) {
         (Some(p), Some(c)) => format!("{c} (pid {p})"),
         (Some(p), None) => format!("pid {p}"),
-        (None, Some(c)) => c.to_string(),
+        (None, Some(c)) => c,
         (None, None) => "a process in another pid namespace".into(),
     }
 }
@@ -181,6 +184,13 @@ pub fn is_running(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_name_cannot_write_terminal_escapes() {
+        let label = proc_label(Some(7), Some("\u{1b}[2K\rOK\u{1b}[8m"));
+        assert!(!label.chars().any(char::is_control), "{label:?}");
+        assert!(label.ends_with("(pid 7)"), "{label:?}");
+    }
 
     #[test]
     fn start_time_survives_odd_command_names() {

@@ -346,7 +346,15 @@ impl Recorder {
             // This very process already holds the drive, through a lock it
             // kept across exec (`discrec lock TARGET -- discrec burn ...`):
             // the operation runs under that lock.
-            Err(Error::RecorderLocked { owner, .. }) if self.held_across_exec(&owner) => return f(self),
+            Err(Error::RecorderLocked { owner, .. }) if self.held_across_exec(&owner) => {
+                // Marked as held here while it runs: another handle of this
+                // process is another client, refused (two writers at once
+                // under one inherited lock would ruin the disc).
+                crate::query::register_held(self.target.key, *owner);
+                let out = f(self);
+                crate::query::forget_held(self.target.key);
+                return out;
+            }
             Err(e) => return Err(e),
         }
         let out = f(self);
@@ -362,6 +370,15 @@ impl Recorder {
     /// running it as the COMMAND of a lock it holds (a cluster lock's
     /// holder stays a process of its own to keep its lease alive, and
     /// names itself in [`HOLDER_PID_VAR`]).
+    /// Whether this process runs under a hold it inherited (or kept across
+    /// `exec`) rather than one of its own handles: a waiting operation
+    /// then has nothing to wait for.
+    pub(crate) fn runs_under_inherited_hold(&self) -> bool {
+        self.count == 0
+            && crate::query::held_here(self.target.key).is_none()
+            && crate::lock::inherits_hold(&self.target)
+    }
+
     pub(crate) fn held_across_exec(&self, owner: &Owner) -> bool {
         if owner.host.is_none() {
             // A handle of this very process holds it: another client.

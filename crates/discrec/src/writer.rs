@@ -123,7 +123,7 @@ impl Source {
             // A file must be what it was when opened once it has been read:
             // one rewritten meanwhile would leave a disc that matches
             // neither its old nor its new bytes.
-            (true, Ok(was)) => Source::stream(name.clone(), Unchanged { file, was, name }, len)?,
+            (true, Ok(was)) => Source::stream(name.clone(), Unchanged { file, was, name, read: 0 }, len)?,
             _ => Source::stream(name, file, len)?,
         };
         s.identity = Some((st.dev(), st.ino(), st.rdev()));
@@ -359,6 +359,11 @@ pub struct DataWriter {
     /// made as a write begins is never lost); shared with the tree walk of
     /// a directory source.
     cancel: Arc<AtomicBool>,
+    /// Held by `cancel_write` from its look at `writing` to its setting of
+    /// `cancel`, and by a write's end from clearing `cancel` to clearing
+    /// `writing`: a cancel meant for a write that is ending never reaches
+    /// the next one.
+    cancel_gate: Mutex<()>,
 }
 
 impl std::fmt::Debug for DataWriter {
@@ -383,6 +388,7 @@ impl DataWriter {
             verify: AtomicBool::new(true),
             writing: AtomicBool::new(false),
             cancel: Arc::new(AtomicBool::new(false)),
+            cancel_gate: Mutex::new(()),
         }
     }
 
@@ -481,6 +487,7 @@ impl DataWriter {
     /// write running: `E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS`.
     #[doc(alias = "CancelWrite")]
     pub fn cancel_write(&self) -> Result<()> {
+        let _gate = self.cancel_gate.lock().unwrap_or_else(|e| e.into_inner());
         if !self.writing.load(Ordering::SeqCst) {
             return Err(Error::WriteNotInProgress { target: self.given.clone() });
         }
@@ -537,6 +544,7 @@ impl DataWriter {
         struct Done<'a>(&'a DataWriter);
         impl Drop for Done<'_> {
             fn drop(&mut self) {
+                let _gate = self.0.cancel_gate.lock().unwrap_or_else(|e| e.into_inner());
                 self.0.cancel.store(false, Ordering::SeqCst);
                 if let Some(c) = &self.0.cancel_signal {
                     c.clear();
@@ -563,7 +571,9 @@ impl DataWriter {
         // Waiting: queue for the drive first (a cancel ends the wait); the
         // write then nests in it.
         let waited = match wait {
-            Some(timeout) if rec.lock_count() == 0 => {
+            // Under a lock this process inherited there is nothing to wait
+            // for: the write runs under it.
+            Some(timeout) if rec.lock_count() == 0 && !rec.runs_under_inherited_hold() => {
                 let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
                 let w = crate::recorder::Wait { timeout, cancel, on_wait: None };
                 rec.acquire_exclusive_access_waiting(false, &name, w).map_err(|e| match e {
@@ -771,12 +781,15 @@ struct Unchanged {
     file: std::fs::File,
     was: discrec_iso::tree::Identity,
     name: String,
+    /// Bytes read so far: past the size it had, it grew.
+    read: u64,
 }
 
 impl Read for Unchanged {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.file.read(buf)?;
-        if n == 0 || buf.is_empty() {
+        self.read += n as u64;
+        if n == 0 || buf.is_empty() || self.read > self.was.size {
             let now = rustix::fs::fstat(&self.file).map(|st| discrec_iso::tree::Identity::of(&st))?;
             if now != self.was {
                 return Err(std::io::Error::other(format!(
@@ -897,9 +910,16 @@ fn run(
     check_medium(t, &m, &source)?;
     let start = m.next_writable_address;
     let sectors = source.sectors();
-    if m.method == Some(WriteMethod::ImageFile) {
-        reserve(t, fd.as_fd(), start, sectors, &source)?;
-    }
+    // An image's blocks, reserved; given back past what was written if
+    // the write fails or is cancelled (else a cancelled 1 GiB burn keeps
+    // 1 GiB of hidden blocks behind a 4 MiB file).
+    let reserved = match m.method {
+        Some(WriteMethod::ImageFile) => {
+            reserve(t, fd.as_fd(), start, sectors, &source)?;
+            fd.try_clone().ok()
+        }
+        _ => None,
+    };
     let total_buffer = (BUFFERS * CHUNK) as u64;
 
     let snapshot = |shared: &Shared| -> Progress {
@@ -956,6 +976,18 @@ fn run(
         }
         r
     });
+    if let (Err(_), Some(r)) = (&outcome, &reserved) {
+        use rustix::fs::FallocateFlags;
+        let from = (start + shared.written.load(Ordering::Relaxed)) * SECTOR;
+        let to = (start + sectors) * SECTOR;
+        let _ =
+            rustix::fs::fallocate(r, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, from, to - from.min(to));
+        // Blocks past the end of the file: ext4 punches no hole there, but
+        // a truncation to the same size frees them.
+        if let Ok(st) = rustix::fs::fstat(r) {
+            let _ = rustix::fs::ftruncate(r, st.st_size as u64);
+        }
+    }
     let report = outcome?;
     set(WriteAction::Completed);
     if let Some(f) = on_update {

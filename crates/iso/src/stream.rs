@@ -17,13 +17,12 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 
 use crate::layout::{FileData, Layout, SECTOR};
-use crate::tree::{shown, Identity};
+use crate::tree::{shown, DirStack, Identity, OpenDirError};
 
 fn identity(file: &File) -> std::io::Result<(Identity, bool)> {
     let st = rustix::fs::fstat(file)?;
@@ -45,13 +44,13 @@ pub struct ImageReader {
     pos: usize,
     next_file: usize,
     part: Part,
-    /// The directories open now, from the root down: (node, descriptor).
-    dirs: Vec<(usize, OwnedFd)>,
+    /// The directories on the way to the file being read.
+    dirs: Option<DirStack>,
 }
 
 impl ImageReader {
     pub(crate) fn new(layout: Arc<Layout>) -> ImageReader {
-        ImageReader { layout, pos: 0, next_file: 0, part: Part::Meta, dirs: Vec::new() }
+        ImageReader { layout, pos: 0, next_file: 0, part: Part::Meta, dirs: None }
     }
 
     /// Move to the next file, or past the last: then every file that was
@@ -64,7 +63,7 @@ impl ImageReader {
                 self.open_unchanged(f)?;
             }
             self.part = Part::Done;
-            self.dirs.clear();
+            self.dirs = None;
             return Ok(());
         };
         let file = self.open_unchanged(f)?;
@@ -79,32 +78,19 @@ impl ImageReader {
     fn open_unchanged(&mut self, f: &FileData) -> std::io::Result<File> {
         let tree = &self.layout.tree;
         let fail = |what: String| std::io::Error::other(format!("{}: {what}", shown(&tree.path_of(f.node))));
-        let chain = tree.chain(f.node);
-        let (dirs, name) = chain.split_at(chain.len() - 1);
-        // Keep the open directories this file shares with the last one.
-        let same = self.dirs.iter().zip(dirs).take_while(|((open, _), want)| open == *want).count();
-        self.dirs.truncate(same);
-        for &d in &dirs[same..] {
-            let fd = match self.dirs.last() {
-                None => tree.root.try_clone().map_err(|e| fail(format!("cannot open it ({e})")))?,
-                Some((_, parent)) => {
-                    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-                    let fd = rustix::fs::openat(parent, tree.nodes[d].name.as_os_str(), flags, Mode::empty())
-                        .map_err(|e| fail(why_not(e.into())))?;
-                    let st = rustix::fs::fstat(&fd)
-                        .map_err(|e| fail(format!("cannot stat a directory on its path ({e})")))?;
-                    let id = &tree.nodes[d].id;
-                    if (st.st_dev, st.st_ino) != (id.dev, id.ino) {
-                        return Err(fail("a directory on its path was replaced after the image was laid out".into()));
-                    }
-                    fd
-                }
-            };
-            self.dirs.push((d, fd));
-        }
-        let dir = self.dirs.last().map(|(_, fd)| fd).ok_or_else(|| fail("has no directory".into()))?;
+        let node = &tree.nodes[f.node];
+        let dirs = match &mut self.dirs {
+            Some(d) => d,
+            None => self
+                .dirs
+                .insert(DirStack::new(tree.root.try_clone().map_err(|e| fail(format!("cannot open it ({e})")))?)),
+        };
+        let dir = dirs.open(&tree.nodes, node.parent).map_err(|e| match e {
+            OpenDirError::Replaced => fail("a directory on its path was replaced after the image was laid out".into()),
+            OpenDirError::Io(e) => fail(why_not(e)),
+        })?;
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-        let fd = rustix::fs::openat(dir, tree.nodes[name[0]].name.as_os_str(), flags, Mode::empty())
+        let fd = rustix::fs::openat(dir, node.name.as_os_str(), flags, Mode::empty())
             .map_err(|e| fail(why_not(e.into())))?;
         let file = File::from(fd);
         let (now, regular) = identity(&file).map_err(|e| fail(format!("cannot stat it ({e})")))?;

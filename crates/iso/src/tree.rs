@@ -13,7 +13,7 @@
 //! checked here, before anything is written.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,6 +105,80 @@ impl Node {
     }
 }
 
+/// Why a directory of the tree did not open.
+#[derive(Debug)]
+pub enum OpenDirError {
+    /// Opening it (or a directory on its way) failed.
+    Io(std::io::Error),
+    /// It, or a directory on its way, is no longer the inode the walk saw.
+    Replaced,
+}
+
+/// The directories from the root down to the one in use, each opened by
+/// name from its parent with `O_NOFOLLOW | O_DIRECTORY` and checked to be
+/// the inode the walk saw; no path is ever given to the kernel whole, so a
+/// tree deeper than `PATH_MAX` opens as any other. At most
+/// [`DirStack::MAX_OPEN`] stay open (the deepest); one closed is opened
+/// again by name from the nearest open one above it.
+#[derive(Debug)]
+pub struct DirStack {
+    /// (node, descriptor if open), root first.
+    chain: Vec<(usize, Option<OwnedFd>)>,
+}
+
+impl DirStack {
+    /// Most descriptors held open at once.
+    pub const MAX_OPEN: usize = 32;
+
+    /// A stack starting at the tree's root, open as `root`.
+    pub fn new(root: OwnedFd) -> DirStack {
+        DirStack { chain: vec![(0, Some(root))] }
+    }
+
+    /// Directory `d` of `nodes`, open.
+    pub fn open(&mut self, nodes: &[Node], d: usize) -> Result<BorrowedFd<'_>, OpenDirError> {
+        let mut want = vec![d];
+        let mut at = d;
+        while at != 0 {
+            at = nodes[at].parent;
+            want.push(at);
+        }
+        want.reverse();
+        let same = self.chain.iter().zip(&want).take_while(|((open, _), w)| open == *w).count();
+        self.chain.truncate(same.max(1));
+        for &next in &want[self.chain.len()..] {
+            self.chain.push((next, None));
+        }
+        // Open what is closed, from the nearest open directory above it.
+        let first_open = self.chain.iter().rposition(|(_, fd)| fd.is_some()).unwrap_or(0);
+        for k in first_open + 1..self.chain.len() {
+            let node = &nodes[self.chain[k].0];
+            let parent = self.chain[k - 1].1.as_ref().ok_or(OpenDirError::Replaced)?;
+            let fd = rustix::fs::openat(parent, node.name.as_os_str(), dir_flags(), Mode::empty())
+                .map_err(|e| OpenDirError::Io(e.into()))?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| OpenDirError::Io(e.into()))?;
+            if (st.st_dev, st.st_ino) != (node.id.dev, node.id.ino) {
+                return Err(OpenDirError::Replaced);
+            }
+            self.chain[k].1 = Some(fd);
+        }
+        // Close the shallowest beyond the bound (never the root).
+        let mut open = self.chain.iter().filter(|(_, fd)| fd.is_some()).count();
+        for entry in self.chain.iter_mut().skip(1) {
+            if open <= Self::MAX_OPEN {
+                break;
+            }
+            if entry.1.take().is_some() {
+                open -= 1;
+            }
+        }
+        match self.chain.last() {
+            Some((_, Some(fd))) => Ok(fd.as_fd()),
+            _ => Err(OpenDirError::Replaced),
+        }
+    }
+}
+
 /// The whole tree; the root is node 0.
 #[derive(Debug)]
 pub struct Tree {
@@ -165,8 +239,7 @@ impl Tree {
             id: Identity::of(&st),
         };
         let mut tree = Tree { nodes: vec![first], skipped: Vec::new(), root: fd, root_path: root.to_path_buf() };
-        let root_fd = tree.root.try_clone().map_err(|e| read_err(root, e))?;
-        tree.walk(0, &root_fd, cancel)?;
+        tree.walk(cancel)?;
         Ok(tree)
     }
 
@@ -183,92 +256,91 @@ impl Tree {
         p
     }
 
-    /// The directories from the root down to node `i`'s parent (root
-    /// first), then `i`.
-    pub fn chain(&self, i: usize) -> Vec<usize> {
-        let mut chain = vec![i];
-        let mut at = i;
-        while at != 0 {
-            at = self.nodes[at].parent;
-            chain.push(at);
-        }
-        chain.reverse();
-        chain
-    }
-
-    /// Read directory `d`, open as `fd`, and everything below it.
-    fn walk(&mut self, d: usize, fd: &OwnedFd, cancel: Option<&AtomicBool>) -> Result<(), Error> {
-        let dir_path = self.path_of(d);
-        let mut names: Vec<OsString> = Vec::new();
-        let mut dir = rustix::fs::Dir::read_from(fd).map_err(|e| read_err(&dir_path, e))?;
-        while let Some(e) = dir.read() {
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return Err(Error::Cancelled);
-            }
-            let e = e.map_err(|e| read_err(&dir_path, e))?;
-            let name = e.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(OsStr::from_bytes(name).to_os_string());
-            }
-        }
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let mut children = Vec::with_capacity(names.len());
-        let mut subdirs = Vec::new();
-        for name in names {
-            let path = dir_path.join(&name);
-            let st =
-                rustix::fs::statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| read_err(&path, e))?;
-            let ft = FileType::from_raw_mode(st.st_mode);
-            let kind = match ft {
-                FileType::Directory => Kind::Dir(Vec::new()),
-                FileType::RegularFile => {
-                    rustix::fs::accessat(fd, name.as_os_str(), Access::READ_OK, AtFlags::EACCESS)
-                        .map_err(|e| read_err(&path, e))?;
-                    Kind::File(st.st_size as u64)
-                }
-                FileType::Symlink => {
-                    let t = rustix::fs::readlinkat(fd, name.as_os_str(), Vec::new()).map_err(|e| read_err(&path, e))?;
-                    let t = t.into_bytes();
-                    if t.len() > crate::rrip::MAX_LINK_TARGET {
-                        return Err(Error::LinkTooLong { path, len: t.len() });
-                    }
-                    Kind::Symlink(t)
-                }
-                FileType::Socket => {
-                    self.skipped.push(path);
-                    continue;
-                }
-                _ => Kind::Special,
+    /// Read every directory below the root, depth first, without
+    /// recursion (a chain of thousands of directories would overflow the
+    /// stack) and with a bounded number of descriptors open ([`DirStack`]):
+    /// no path is kept per directory either, so memory follows the number
+    /// of entries, not their depth.
+    fn walk(&mut self, cancel: Option<&AtomicBool>) -> Result<(), Error> {
+        let root = self.root.try_clone().map_err(|e| read_err(&self.root_path, e))?;
+        let mut dirs = DirStack::new(root);
+        let mut todo = vec![0usize];
+        while let Some(d) = todo.pop() {
+            let fd = match dirs.open(&self.nodes, d) {
+                Ok(fd) => fd,
+                Err(OpenDirError::Replaced) => return Err(Error::Changed(self.path_of(d))),
+                Err(OpenDirError::Io(e)) => return Err(read_err(&self.path_of(d), e)),
             };
-            let is_dev = matches!(ft, FileType::CharacterDevice | FileType::BlockDevice);
-            children.push(self.nodes.len());
-            if matches!(kind, Kind::Dir(_)) {
-                subdirs.push((self.nodes.len(), name.clone()));
+            if d != 0 {
+                rustix::fs::accessat(fd, ".", Access::READ_OK | Access::EXEC_OK, AtFlags::EACCESS)
+                    .map_err(|e| read_err(&self.path_of(d), e))?;
             }
-            self.nodes.push(Node {
-                name,
-                parent: d,
-                kind,
-                mode: st.st_mode,
-                uid: st.st_uid,
-                gid: st.st_gid,
-                mtime: st.st_mtime,
-                rdev: if is_dev { st.st_rdev } else { 0 },
-                id: Identity::of(&st),
-            });
-        }
-        self.nodes[d].kind = Kind::Dir(children);
-        for (i, name) in subdirs {
-            let path = dir_path.join(&name);
-            let sub =
-                rustix::fs::openat(fd, name.as_os_str(), dir_flags(), Mode::empty()).map_err(|e| read_err(&path, e))?;
-            let st = rustix::fs::fstat(&sub).map_err(|e| read_err(&path, e))?;
-            if (st.st_dev, st.st_ino) != (self.nodes[i].id.dev, self.nodes[i].id.ino) {
-                return Err(Error::Changed(path));
+            let mut names: Vec<OsString> = Vec::new();
+            let mut dir = rustix::fs::Dir::read_from(fd).map_err(|e| read_err(&self.path_of(d), e))?;
+            while let Some(e) = dir.read() {
+                if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    return Err(Error::Cancelled);
+                }
+                let e = e.map_err(|e| read_err(&self.path_of(d), e))?;
+                let name = e.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(OsStr::from_bytes(name).to_os_string());
+                }
             }
-            rustix::fs::accessat(&sub, ".", Access::READ_OK | Access::EXEC_OK, AtFlags::EACCESS)
-                .map_err(|e| read_err(&path, e))?;
-            self.walk(i, &sub, cancel)?;
+            drop(dir);
+            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            let mut children = Vec::with_capacity(names.len());
+            let mut subdirs = Vec::new();
+            for name in names {
+                if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    return Err(Error::Cancelled);
+                }
+                let path = || self.path_of(d).join(&name);
+                let st = rustix::fs::statat(fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| read_err(&path(), e))?;
+                let ft = FileType::from_raw_mode(st.st_mode);
+                let kind = match ft {
+                    FileType::Directory => Kind::Dir(Vec::new()),
+                    FileType::RegularFile => {
+                        rustix::fs::accessat(fd, name.as_os_str(), Access::READ_OK, AtFlags::EACCESS)
+                            .map_err(|e| read_err(&path(), e))?;
+                        Kind::File(st.st_size as u64)
+                    }
+                    FileType::Symlink => {
+                        let t = rustix::fs::readlinkat(fd, name.as_os_str(), Vec::new())
+                            .map_err(|e| read_err(&path(), e))?;
+                        let t = t.into_bytes();
+                        if t.len() > crate::rrip::MAX_LINK_TARGET {
+                            return Err(Error::LinkTooLong { path: path(), len: t.len() });
+                        }
+                        Kind::Symlink(t)
+                    }
+                    FileType::Socket => {
+                        self.skipped.push(path());
+                        continue;
+                    }
+                    _ => Kind::Special,
+                };
+                let is_dev = matches!(ft, FileType::CharacterDevice | FileType::BlockDevice);
+                children.push(self.nodes.len());
+                if matches!(kind, Kind::Dir(_)) {
+                    subdirs.push(self.nodes.len());
+                }
+                self.nodes.push(Node {
+                    name,
+                    parent: d,
+                    kind,
+                    mode: st.st_mode,
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    mtime: st.st_mtime,
+                    rdev: if is_dev { st.st_rdev } else { 0 },
+                    id: Identity::of(&st),
+                });
+            }
+            self.nodes[d].kind = Kind::Dir(children);
+            // Depth first, in name order.
+            todo.extend(subdirs.into_iter().rev());
         }
         Ok(())
     }

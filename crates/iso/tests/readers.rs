@@ -415,9 +415,12 @@ fn a_huge_sparse_file_is_refused_before_the_layout_takes_memory() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t0.elapsed());
 }
 
-/// A tree deeper than PATH_MAX (60 directories of 200-byte names, 12 KB
-/// of path) is read and streamed whole: files are reopened one name at a
-/// time from their directory, never by a path the kernel would refuse.
+/// A tree far deeper than PATH_MAX (2,000 directories of 250-byte names,
+/// half a megabyte of path) is read and streamed whole: no recursion (the
+/// stack would overflow), a bounded number of descriptors, no path kept
+/// per level (the walk held each level's full path: 500 MB here), and
+/// files reopened one name at a time from their directory, never by a path
+/// the kernel would refuse.
 #[test]
 fn a_tree_deeper_than_path_max_streams_whole() {
     use rustix::fs::{Mode, OFlags};
@@ -425,8 +428,8 @@ fn a_tree_deeper_than_path_max_streams_whole() {
     let t = d.path().join("t");
     std::fs::create_dir_all(&t).unwrap();
     let mut dir = rustix::fs::open(&t, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-    for i in 0..60 {
-        let name = format!("{i:02}{}", "d".repeat(198));
+    for i in 0..2000 {
+        let name = format!("{i:04}{}", "d".repeat(246));
         rustix::fs::mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
         dir = rustix::fs::openat(&dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
     }
@@ -439,6 +442,13 @@ fn a_tree_deeper_than_path_max_streams_whole() {
     img.reader().read_to_end(&mut bytes).unwrap();
     assert_eq!(bytes.len() as u64, img.len());
     assert!(bytes.windows(bottom.len()).any(|w| w == bottom), "the deep file's bytes are in the image");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(peak_kb < 200 * 1024, "peak resident size {} MB", peak_kb / 1024);
     // Clean up by descriptor too (remove_dir_all copes, but say so).
     let _ = std::fs::remove_dir_all(&t);
 }

@@ -300,3 +300,23 @@ def test_a_forked_child_never_undoes_its_parents_hold(image):
         other.acquire_exclusive_access(False, "Other")
     r.release_exclusive_access()
     assert other.exclusive_access_owner is None
+
+
+def test_a_parent_that_releases_frees_the_drive_though_a_child_still_runs(image):
+    r = discrec.Recorder(image)
+    r.acquire_exclusive_access(False, "Parent")
+    pid = os.fork()
+    if pid == 0:
+        # A child that keeps running (its copy of the lock's descriptor
+        # must not keep the drive held once the parent released it).
+        time.sleep(3)
+        os._exit(0)
+    try:
+        r.release_exclusive_access()
+        other = discrec.Recorder(image)
+        assert other.exclusive_access_owner is None
+        other.acquire_exclusive_access(False, "Other")
+        other.release_exclusive_access()
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
