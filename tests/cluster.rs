@@ -424,16 +424,8 @@ fn etcd_over_tls_with_client_certificates_and_a_password() {
     assert!(o.status.code() == Some(2) && err.contains("nope.pem"), "{err}");
 
     // A user and password (etcd's auth): root must exist to enable it.
-    let ctl = |args: &[&str]| {
-        let o = Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &etcd.url, "--cacert", &p("ca.pem"), "--cert", &p("client.pem")])
-            .args(["--key", &p("client-key.pem")])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
+    let tls = ["--cacert", &p("ca.pem"), "--cert", &p("client.pem"), "--key", &p("client-key.pem")];
+    let ctl = |args: &[&str]| etcdctl(&etcd.url, &tls, args);
     ctl(&["user", "add", "root:s3cret"]);
     ctl(&["auth", "enable"]);
     let o = lock(&[&certs[..], &["--user", "root:s3cret"]].concat());

@@ -455,4 +455,4 @@ pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 #[path = "../../crates/cluster/tests/support/etcd_server.rs"]
 mod etcd_server;
 #[allow(unused_imports)]
-pub use etcd_server::EtcdServer;
+pub use etcd_server::{etcdctl, EtcdServer};

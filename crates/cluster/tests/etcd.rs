@@ -14,7 +14,7 @@ use discrec_cluster::{Config, Etcd};
 mod support {
     pub mod etcd_server;
 }
-use support::etcd_server::EtcdServer;
+use support::etcd_server::{etcdctl, EtcdServer};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -141,18 +141,6 @@ fn a_forged_owner_record_is_tamed_before_it_is_shown() {
     assert!(discrec::Owner::answer_json(Some(&owner)).to_string().contains("9999-12-31"));
 }
 
-/// `etcdctl ARGS` against `url`.
-fn etcdctl(url: &str, args: &[&str]) -> String {
-    let o = std::process::Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["--endpoints", url])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 #[test]
 fn a_holder_whose_key_is_deleted_knows_it_lost_the_drive() {
     let Some(server) = EtcdServer::start() else { return };
@@ -161,7 +149,7 @@ fn a_holder_whose_key_is_deleted_knows_it_lost_the_drive() {
     let mut b = recorder(d.path(), "b.img", host(&server.url, "host-b", 10));
     a.acquire_exclusive_access(false, "Holder").unwrap();
     // An administrator (or anyone who may write to etcd) deletes the key.
-    etcdctl(&server.url, &["del", "--prefix", "discrec/drive/drive-under-test/"]);
+    etcdctl(&server.url, &[], &["del", "--prefix", "discrec/drive/drive-under-test/"]);
     let t = Instant::now();
     while a.cluster_lock_lost().is_none() {
         assert!(t.elapsed() < Duration::from_secs(3), "the holder never noticed its key was deleted");
@@ -189,7 +177,7 @@ fn a_waiter_whose_key_is_deleted_stops_waiting() {
     let t = Instant::now();
     let keys = loop {
         let keys: Vec<String> =
-            etcdctl(&server.url, &["get", "--prefix", "--keys-only", "discrec/drive/drive-under-test/"])
+            etcdctl(&server.url, &[], &["get", "--prefix", "--keys-only", "discrec/drive/drive-under-test/"])
                 .lines()
                 .filter(|l| !l.is_empty())
                 .map(str::to_string)
@@ -202,10 +190,11 @@ fn a_waiter_whose_key_is_deleted_stops_waiting() {
     assert_eq!(keys.len(), 2, "{keys:?}");
     let holder_key = etcdctl(
         &server.url,
+        &[],
         &["get", "--prefix", "--keys-only", "--limit", "1", "--sort-by", "CREATE", "discrec/drive/drive-under-test/"],
     );
     let waiter_key = keys.iter().find(|k| !holder_key.contains(k.as_str())).unwrap().clone();
-    etcdctl(&server.url, &["del", &waiter_key]);
+    etcdctl(&server.url, &[], &["del", &waiter_key]);
     let (r, took) = waiter.join().unwrap();
     let e = r.unwrap_err();
     assert!(e.to_string().contains("lost our place"), "{e}");
@@ -220,15 +209,7 @@ fn a_waiter_whose_key_is_deleted_stops_waiting() {
 fn an_expired_auth_token_is_renewed_while_holding() {
     let ttl_flag = ["--auth-token".to_string(), "simple".into(), "--auth-token-ttl".into(), "1".into()];
     let Some(server) = EtcdServer::start_with("http", &ttl_flag) else { return };
-    let ctl = |args: &[&str]| {
-        let o = std::process::Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &server.url])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
+    let ctl = |args: &[&str]| etcdctl(&server.url, &[], args);
     ctl(&["user", "add", "root:s3cret"]);
     ctl(&["auth", "enable"]);
     let with_user = |name: &str| {
@@ -263,21 +244,8 @@ fn an_expired_auth_token_is_renewed_while_holding() {
 #[test]
 fn auth_survives_a_dead_member_and_a_change_of_users() {
     let Some(server) = EtcdServer::start() else { return };
-    let ctl = |args: &[&str]| {
-        let o = std::process::Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &server.url, "--user", "root:s3cret"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    let o = std::process::Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["--endpoints", &server.url, "user", "add", "root:s3cret"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    etcdctl(&server.url, &[], &["user", "add", "root:s3cret"]);
+    let ctl = |args: &[&str]| etcdctl(&server.url, &["--user", "root:s3cret"], args);
     ctl(&["auth", "enable"]);
     let dead = format!("http://127.0.0.1:{}", free_port());
     let d = tempfile::tempdir().unwrap();

@@ -182,3 +182,18 @@ impl Drop for EtcdCluster {
         }
     }
 }
+
+/// Run `etcdctl` (API 3) against `url` with `global` options (TLS files,
+/// `--user`) and `args`: its output; a failure panics with its message.
+#[allow(dead_code)]
+pub fn etcdctl(url: &str, global: &[&str], args: &[&str]) -> String {
+    let o = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", url])
+        .args(global)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
