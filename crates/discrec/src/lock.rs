@@ -113,9 +113,10 @@ impl Held {
     /// the record (named after its own inode, so no later holder's record
     /// can have its name).
     pub fn release(self) {
-        let Held { key, lock_fd, claim_fd, record, taken_by, .. } = self;
+        let inherited = self.is_inherited();
+        let Held { key, lock_fd, claim_fd, record, .. } = self;
         query::forget_held(key);
-        if taken_by != rustix::process::getpid() {
+        if inherited {
             // A forked child's copies: closing them leaves the lock with
             // the parent's descriptors; the record is the parent's.
             return;
