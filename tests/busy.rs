@@ -322,3 +322,76 @@ fn burn_is_right_and_unslowed_with_50000_unrelated_locks_and_2000_processes() {
     assert!(std::fs::read(&img).unwrap() == std::fs::read(&src).unwrap());
     assert!(t.elapsed() < Duration::from_secs(10), "a 16 MiB burn took {:?} on the busy machine", t.elapsed());
 }
+
+/// `discrec owner --json IMG` run where `/proc/locks` reads as empty (a
+/// private mount namespace with `/dev/null` bound over it), as `user`.
+fn owner_without_lock_table(s: &Scratch, img: &std::path::Path, user: Option<&str>) -> serde_json::Value {
+    let exe = world_readable_copy(DISCREC);
+    let query = format!(
+        "mount --bind /dev/null /proc/locks && exec setpriv {} env DISCREC_RUN_DIR='{}' '{}' owner --json '{}'",
+        match user {
+            Some(u) => format!("--reuid {u} --regid {u} --init-groups"),
+            None => String::new(),
+        },
+        s.run.display(),
+        exe.display(),
+        img.display()
+    );
+    let o = Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &query]).output().unwrap();
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn the_owner_of_a_discrec_holder_is_told_without_the_lock_table() {
+    // Root, and the holder's own user, are told the owner of a drive
+    // held by a discrec client from the client's record and the kernel's
+    // word for its lock (F_GETLK, /proc/PID/fdinfo), at any number of locks
+    // on the machine: here with no lock table at all.
+    if !second_user() {
+        return;
+    }
+    let _alone = alone();
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let mut holder = Probe::spawn(&s.run, Some(USER2));
+    holder.cmd(&format!("open h {}", img.display()));
+    assert_eq!(holder.cmd("acquire h 0 Table Free")["ok"], true);
+    for user in [None, Some(USER2)] {
+        let o = owner_without_lock_table(&s, &img, user);
+        assert_eq!((o["client_name"].as_str(), o["user"].as_str()), (Some("Table Free"), Some(USER2)), "{user:?}: {o}");
+        assert_eq!(o["pid"], holder.pid, "{o}");
+    }
+    // A holder that is no discrec client cannot be named that way: the
+    // drive is still reported held.
+    holder.cmd("release h");
+    let flock = Reaped(Command::new("flock").arg("--no-fork").arg(&img).args(["sleep", "30"]).spawn().unwrap());
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    assert!(eventually(Duration::from_secs(3), || r.exclusive_access_owner().unwrap().is_some()));
+    let o = owner_without_lock_table(&s, &img, None);
+    assert_eq!((o["locked"].as_bool(), o["client_name"].as_str()), (Some(true), None), "{o}");
+    drop(flock);
+}
+
+#[test]
+fn a_holder_without_a_record_is_refused_at_once() {
+    // A discrec client writes its record before it takes the lock, so a
+    // holder without one is named and refused without a grace period for
+    // a record to appear (it used to cost half a second).
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let flock = Reaped(Command::new("flock").arg("--no-fork").arg(&img).args(["sleep", "30"]).spawn().unwrap());
+    let mut r = Recorder::open_in(&img, &s.run).unwrap();
+    assert!(eventually(Duration::from_secs(3), || r.exclusive_access_owner().unwrap().is_some()));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let e = r.acquire_exclusive_access(false, "Second").unwrap_err();
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(e.name(), "E_ACCESSDENIED", "{e}");
+        assert!(e.to_string().contains(&format!("flock held by sleep (pid {})", flock.id())), "{e}");
+    }
+    eprintln!("timing: refusal of a flock(1) holder, slowest of 5: {slowest:?}");
+    assert!(slowest < Duration::from_millis(400), "refused after {slowest:?}: a grace period is back");
+    drop(flock);
+}

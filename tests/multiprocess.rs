@@ -472,7 +472,9 @@ fn c7_leftover_record_of_a_recycled_pid_is_not_believed() {
     let tmp = s.run.join("ghost");
     std::fs::write(
         &tmp,
-        format!(r#"{{"v":3,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Ghost","node":"/x","command":"discrec"}}"#),
+        format!(
+            r#"{{"v":4,"key":"{key}","pid":{pid},"uid":{uid},"client":"Ghost","node":"/x","command":"discrec","fd":3}}"#
+        ),
     )
     .unwrap();
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&tmp).unwrap());

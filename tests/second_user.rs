@@ -20,9 +20,7 @@ fn uid_of(user: &str) -> u32 {
 }
 
 fn forged_json(key: &str, pid: i32, uid: u32) -> String {
-    format!(
-        r#"{{"v":3,"key":"{key}","pid":{pid},"uid":{uid},"since_ns":0,"client":"Evil","node":"/x","command":"evil"}}"#
-    )
+    format!(r#"{{"v":4,"key":"{key}","pid":{pid},"uid":{uid},"client":"Evil","node":"/x","command":"evil","fd":3}}"#)
 }
 
 #[test]
@@ -353,7 +351,7 @@ fn pose_script(img: &std::path::Path, run: &std::path::Path, key: &str) -> Strin
     format!(
         "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDONLY); fcntl.flock(d, fcntl.LOCK_EX); \
          p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
-         os.write(fd, json.dumps(dict(v=3,key='{key}',pid=os.getpid(),uid=os.getuid(),since_ns=0,client='Victim Burner',node='{img}',command='discrec')).encode()); \
+         os.write(fd, json.dumps(dict(v=4,key='{key}',pid=os.getpid(),uid=os.getuid(),client='Victim Burner',node='{img}',command='discrec',fd=d)).encode()); \
          fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); print('ok', flush=True); time.sleep(30)\"",
         img = img.display(),
         run = run.display()
@@ -419,4 +417,42 @@ fn a_second_user_cannot_burn_over_or_stop_a_burn() {
     let st = burn.wait().unwrap();
     assert!(st.success(), "root's burn did not finish");
     assert!(std::fs::read(&shared).unwrap() == std::fs::read(&src).unwrap());
+}
+
+#[test]
+fn pointers_taken_by_another_user_cost_speed_not_the_owners_name() {
+    // The second user takes the names of the per-drive pointer and of
+    // the third user's pointer before the third user's client comes, and points them
+    // at a record of its own, marked and locked as a real one (it may
+    // write the image, so it passes the may-open check). That client
+    // cannot set them; everyone must still be told its name.
+    if !second_user() {
+        return;
+    }
+    let s = Scratch::new();
+    let img = s.image("squat.iso");
+    let key = key_of(&img);
+    let run = s.run.display();
+    let squat = format!(
+        "exec python3 -c \"import os,fcntl,time,json; d=os.open('{img}', os.O_RDWR); \
+         p='{run}/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX); \
+         os.write(fd, json.dumps(dict(v=4,key='{key}',pid=os.getpid(),uid=os.getuid(),client='Squatter',node='{img}',command='discrec',fd=d)).encode()); \
+         fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, '{run}/discrec.{key}.4242'); \
+         [os.symlink('discrec.{key}.4242', '{run}/discrec.{key}.' + n) for n in ('holder', 'last.{uid3}')]; \
+         print('ok', flush=True); time.sleep(60)\"",
+        img = img.display(),
+        uid3 = uid_of(USER3),
+    );
+    let _squatter = spawn_as_user2_ready(&squat);
+    let mut victim = Probe::spawn(&s.run, Some(USER3));
+    victim.cmd(&format!("open h {}", img.display()));
+    assert_eq!(victim.cmd("acquire h 0 Victim Burner")["ok"], true);
+    let holder = s.run.join(format!("discrec.{key}.holder"));
+    assert_eq!(std::fs::read_link(&holder).unwrap().to_str(), Some(&*format!("discrec.{key}.4242")), "still taken");
+    let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap();
+    assert_eq!((o.client_name.as_deref(), o.pid), (Some("Victim Burner"), Some(victim.pid)), "{o:?}");
+    let mut third = Probe::spawn(&s.run, Some(USER3));
+    third.cmd(&format!("open h {}", img.display()));
+    assert_eq!(third.cmd("owner h")["owner"]["client_name"], "Victim Burner");
+    assert_eq!(third.cmd("acquire h 0 Third")["error"], "E_IMAPI_RECORDER_LOCKED");
 }

@@ -46,7 +46,7 @@ pub fn parse_proc_locks(text: &str) -> Vec<LockEntry> {
     text.lines().filter_map(parse_lock_line).collect()
 }
 
-fn parse_lock_line(line: &str) -> Option<LockEntry> {
+pub(crate) fn parse_lock_line(line: &str) -> Option<LockEntry> {
     // "1: FLOCK  ADVISORY  WRITE 1592 fe:00:10010694 0 EOF"
     // "1: -> FLOCK  ADVISORY  WRITE 1600 fe:00:10010694 0 EOF"
     let mut it = line.split_whitespace();

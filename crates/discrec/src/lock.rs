@@ -193,64 +193,27 @@ pub(crate) fn acquire(
     check_access(target)?;
     let lock_fd = open_node(target)?;
     target.check_same(&lock_fd)?;
+    // The owner record first, pending: a holder is never without its
+    // record, so readers take a holder without one for what it is at once.
+    let (record, record_error) = match records::write_record(dirs, target.key, &target.node, client, lock_fd.as_fd()) {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let waiting = patience.wait;
     let limit = if waiting { patience.limit } else { Some(Instant::now() + TRANSIENT_GRACE) };
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
     let mut pause = Pause::default();
-    let mut ticket = if waiting { Ticket::join(dirs, target.key).ok() } else { None };
-    let mut last_seen: Option<String> = None;
-    let mut last_lookup: Option<Instant> = None;
-    let mut tell = |err: &Error, patience: &mut Patience<'_>| {
-        let now = err.to_string();
-        if last_seen.as_deref() != Some(now.as_str()) {
-            if let Some(f) = patience.on_wait.as_mut() {
-                f(err);
-            }
-            last_seen = Some(now);
+    let mut teller = Teller::default();
+    if let Err(e) = take_flock(target, dirs, &lock_fd, patience, limit, &mut pause, &mut teller) {
+        if let Some(r) = record {
+            r.remove();
         }
-    };
-
-    // Phase 1: the flock. At the deadline one last try is made in any case.
-    loop {
-        let my_turn = match ticket.as_mut() {
-            Some(t) => !t.blocked(target, &lock_fd),
-            None => true,
-        };
-        if my_turn || expired() {
-            // Who holds it is looked up for the error. A waiter needs it only
-            // at its deadline, and to tell its caller whom it waits for: then
-            // at first, and again after a change (an event), at most every
-            // OWNER_LOOKUP_EVERY (the lookup reads /proc/locks, which is slow
-            // on a busy machine).
-            let look = !waiting
-                || expired()
-                || (patience.on_wait.is_some()
-                    && last_lookup.is_none_or(|t| pause.changed && t.elapsed() >= OWNER_LOOKUP_EVERY));
-            match try_flock(&lock_fd, target, dirs, !waiting, look) {
-                Ok(()) => break,
-                Err(Miss::Fatal(e)) => return Err(e),
-                Err(Miss::Busy { err, transient }) => {
-                    if (!waiting && !transient) || expired() {
-                        return Err(err);
-                    }
-                    if look {
-                        last_lookup = Some(Instant::now());
-                        pause.changed = false;
-                        tell(&err, patience);
-                    }
-                }
-            }
-        }
-        pause.wait(target, ticket.as_ref().map(|t| t.queue.as_fd()), limit, patience.cancel)?;
+        return Err(e);
     }
-    drop(ticket);
-
-    // We hold the flock: publish the owner record.
     let since = SystemTime::now();
-    let (record, record_error) = match records::write_record(dirs, target.key, &target.node, client, since) {
-        Ok(r) => (Some(r), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    if let Some(r) = &record {
+        r.won(since);
+    }
     let mut held = Held {
         key: target.key,
         lock_fd,
@@ -280,12 +243,81 @@ pub(crate) fn acquire(
                     held.release();
                     return Err(err);
                 }
-                tell(&err, patience);
+                teller.tell(&err, patience);
             }
         }
         if let Err(e) = pause.wait(target, None, limit, patience.cancel) {
             held.release();
             return Err(e);
+        }
+    }
+}
+
+/// Phase 1 of [`acquire`]: the `flock`, waiting in line as `patience` says.
+/// At the deadline one last try is made in any case.
+fn take_flock(
+    target: &Target,
+    dirs: &RecordDirs,
+    lock_fd: &OwnedFd,
+    patience: &mut Patience<'_>,
+    limit: Option<Instant>,
+    pause: &mut Pause,
+    teller: &mut Teller,
+) -> Result<()> {
+    let waiting = patience.wait;
+    let expired = || limit.is_some_and(|l| Instant::now() >= l);
+    let mut ticket = if waiting { Ticket::join(dirs, target.key).ok() } else { None };
+    let mut last_lookup: Option<Instant> = None;
+
+    loop {
+        let my_turn = match ticket.as_mut() {
+            Some(t) => !t.blocked(target, lock_fd),
+            None => true,
+        };
+        if my_turn || expired() {
+            // Who holds it is looked up for the error. A waiter needs it only
+            // at its deadline, and to tell its caller whom it waits for: then
+            // at first, and again after a change (an event), at most every
+            // OWNER_LOOKUP_EVERY (the lookup reads /proc/locks, which is slow
+            // on a busy machine).
+            let look = !waiting
+                || expired()
+                || (patience.on_wait.is_some()
+                    && last_lookup.is_none_or(|t| pause.changed && t.elapsed() >= OWNER_LOOKUP_EVERY));
+            match try_flock(lock_fd, target, dirs, look) {
+                Ok(()) => break,
+                Err(Miss::Fatal(e)) => return Err(e),
+                Err(Miss::Busy { err, transient }) => {
+                    if (!waiting && !transient) || expired() {
+                        return Err(err);
+                    }
+                    if look {
+                        last_lookup = Some(Instant::now());
+                        pause.changed = false;
+                        teller.tell(&err, patience);
+                    }
+                }
+            }
+        }
+        pause.wait(target, ticket.as_ref().map(|t| t.queue.as_fd()), limit, patience.cancel)?;
+    }
+    Ok(())
+}
+
+/// Tells the caller who is in the way, once per change.
+#[derive(Default)]
+struct Teller {
+    last_seen: Option<String>,
+}
+
+impl Teller {
+    fn tell(&mut self, err: &Error, patience: &mut Patience<'_>) {
+        let now = err.to_string();
+        if self.last_seen.as_deref() != Some(now.as_str()) {
+            if let Some(f) = patience.on_wait.as_mut() {
+                f(err);
+            }
+            self.last_seen = Some(now);
         }
     }
 }
@@ -307,12 +339,11 @@ fn check_access(target: &Target) -> Result<()> {
     )
 }
 
-/// `patient`: see [`query::query_owner`]. `look`: find out who
-/// holds it (else the error names nobody).
-fn try_flock(fd: &OwnedFd, target: &Target, dirs: &RecordDirs, patient: bool, look: bool) -> Result<(), Miss> {
+/// `look`: find out who holds it (else the error names nobody).
+fn try_flock(fd: &OwnedFd, target: &Target, dirs: &RecordDirs, look: bool) -> Result<(), Miss> {
     match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(()),
-        Err(Errno::WOULDBLOCK) if look => Err(contention(target, dirs, patient)),
+        Err(Errno::WOULDBLOCK) if look => Err(contention(target, dirs)),
         Err(Errno::WOULDBLOCK) => Err(Miss::Busy {
             err: Error::DeviceInUse {
                 target: target.given.clone(),
@@ -326,8 +357,8 @@ fn try_flock(fd: &OwnedFd, target: &Target, dirs: &RecordDirs, patient: bool, lo
 }
 
 /// Who is in the way, as an error.
-fn contention(target: &Target, dirs: &RecordDirs, patient: bool) -> Miss {
-    let owner = match target.stat_node().and_then(|st| query::query_owner(target, dirs, &st, patient)) {
+fn contention(target: &Target, dirs: &RecordDirs) -> Miss {
+    let owner = match target.stat_node().and_then(|st| query::query_owner(target, dirs, &st)) {
         Ok(v) => v,
         Err(e) => return Miss::Fatal(e),
     };
@@ -337,14 +368,12 @@ fn contention(target: &Target, dirs: &RecordDirs, patient: bool) -> Miss {
             transient: false,
         },
         Some(owner) => {
-            // Tried again for a while (TRANSIENT_GRACE) rather than
-            // reported at once: a holder that has ended (its locks outlive
-            // it by the moment the kernel takes to tear it down), and a
-            // flock without a record, which on a loaded machine can be a
-            // discrec client descheduled between taking its lock and
-            // writing its record (measured: about 1 in 100 contended
-            // acquires with 3 clients on 2 cores).
-            let gone = owner.pid.is_some_and(|p| !crate::procfs::is_running(p)) || owner.lock == LockKind::Flock;
+            // A holder that has ended (its locks outlive it by the moment
+            // the kernel takes to tear it down) is tried again for a
+            // while (TRANSIENT_GRACE); any other is refused at once (a
+            // discrec client has its record before its lock, so this is
+            // none).
+            let gone = owner.pid.is_some_and(|p| !crate::procfs::is_running(p));
             Miss::Busy {
                 err: Error::DeviceInUse {
                     target: target.given.clone(),

@@ -5,7 +5,6 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -44,20 +43,17 @@ pub(crate) fn forget_held(key: DriveKey) {
     held_here_table().retain(|(k, pid, _)| !(*k == key && *pid == me));
 }
 
-/// The owner of a drive from the kernel's lock table and the holder's record.
+/// The owner of a drive from the holder's record, else the kernel's lock
+/// table.
 ///
 /// A free drive is answered without `/proc/locks` (see
-/// [`held_exclusively`]). `patient`: a holder without a record may
-/// be a discrec client in the instant between winning the lock and
-/// writing its record (or a holder being torn down); look again for up to
-/// 25 ms before calling it a foreign holder. Callers that retry on their
-/// own pass false.
-pub(crate) fn query_owner(
-    target: &Target,
-    dirs: &RecordDirs,
-    st: &rustix::fs::Stat,
-    patient: bool,
-) -> Result<Option<Owner>> {
+/// [`held_exclusively`]), and so is a discrec holder whose record the
+/// reader may check through `/proc/PID/fdinfo` (root, or the holder's own
+/// user: [`records::owner_by_pointers`]). Anyone else's answer reads
+/// `/proc/locks` up to the holder's lock. A discrec client writes its
+/// record before it takes the lock, so a holder without one is not a
+/// discrec client, and is named at once.
+pub(crate) fn query_owner(target: &Target, dirs: &RecordDirs, st: &rustix::fs::Stat) -> Result<Option<Owner>> {
     if let Some(me) = held_here(target.key) {
         return Ok(Some(me));
     }
@@ -65,43 +61,22 @@ pub(crate) fn query_owner(
     if probed == Some(false) {
         return Ok(None);
     }
-    let look = || -> Result<Option<Owner>> {
-        // /proc/locks is read a page at a time by position: locks freed
-        // ahead of the one we look for while we read shift it past us (any
-        // user can churn locks). The probe said someone holds it, so
-        // "nobody" is read again, and a holder never found is reported as
-        // unknown rather than the drive as free.
-        for _ in 0..CHURN_RETRIES {
-            let found = records::find_owner(dirs, target.key, &target.node, st)
-                .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
-            if found.is_some() || probed != Some(true) || held_exclusively(target) != Some(true) {
-                return Ok(found);
-            }
-        }
-        Ok(Some(foreign_owner(None, LockKind::Flock)))
-    };
-    let started = Instant::now();
-    let first = look()?;
-    let Some(o) = first.as_ref().filter(|o| patient && !o.by_discrec && o.pid.is_some()) else {
-        return Ok(first);
-    };
-    let pid = o.pid;
-    // A look that took long spans that instant by itself (a lock table of
-    // tens of thousands of entries): no second look then.
-    // The instant can stretch on a loaded machine (the holder descheduled
-    // between the two steps): looks 1, 2, 4, 8 and 10 ms apart, 25 ms in
-    // all (measured: 3 ms let about 1 in 100 contended acquires call a
-    // discrec client foreign with 3 clients on 2 cores).
-    let pauses: &[u64] = if started.elapsed() > Duration::from_millis(10) { &[] } else { &[1, 2, 4, 8, 10] };
-    let mut last = first;
-    for ms in pauses {
-        std::thread::sleep(Duration::from_millis(*ms));
-        last = look()?;
-        if !last.as_ref().is_some_and(|a| a.pid == pid && !a.by_discrec) {
-            break;
+    if let Some(o) = records::owner_by_pointers(dirs, target.key, &target.node, st) {
+        return Ok(Some(o));
+    }
+    // /proc/locks is read a page at a time by position: locks freed ahead
+    // of the one we look for while we read shift it past us (any user can
+    // churn locks). The probe said someone holds it, so "nobody" is read
+    // again, and a holder never found is reported as unknown rather than
+    // the drive as free.
+    for _ in 0..CHURN_RETRIES {
+        let found = records::find_owner(dirs, target.key, &target.node, st)
+            .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
+        if found.is_some() || probed != Some(true) || held_exclusively(target) != Some(true) {
+            return Ok(found);
         }
     }
-    Ok(last)
+    Ok(Some(foreign_owner(None, LockKind::Flock)))
 }
 
 /// How often a scan that missed the holder of a drive the probe says is

@@ -298,7 +298,7 @@ impl Recorder {
     #[doc(alias = "get_ExclusiveAccessOwner")]
     pub fn exclusive_access_owner(&self) -> Result<Option<Owner>> {
         self.check_open()?;
-        let here = query_owner(&self.target, &self.dirs, &self.target.stat_node()?, true)?;
+        let here = query_owner(&self.target, &self.dirs, &self.target.stat_node()?)?;
         self.with_cluster_owner(here)
     }
 
@@ -504,7 +504,7 @@ impl Recorder {
     pub fn status(&self) -> Result<DriveStatus> {
         self.check_open()?;
         let st = self.target.stat_node()?;
-        let owner = self.with_cluster_owner(query_owner(&self.target, &self.dirs, &st, true)?)?;
+        let owner = self.with_cluster_owner(query_owner(&self.target, &self.dirs, &st)?)?;
         let other_locks = holders::locks_on(st.st_dev, st.st_ino)
             .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?
             .iter()

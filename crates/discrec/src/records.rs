@@ -1,20 +1,20 @@
 //! Owner records (spec C7): who holds a drive, readable by anyone, and
 //! the owner query that reads them.
 //!
-//! The holder of a drive is whoever holds the `flock` on its node, as
-//! `/proc/locks` says (the kernel writes that table; nobody can fake it).
-//! The holder's client name comes from a record file it writes when it
-//! wins the drive and keeps `flock`ed until it lets go. A record is
-//! believed only when all of these hold, so no other user can forge,
-//! pre-create, redirect or leave one stale:
+//! The holder of a drive is whoever holds the `flock` on its node, as the
+//! kernel says (`/proc/locks`, or `/proc/PID/fdinfo` of the holder's
+//! descriptor; nobody can fake either). The holder's client name comes
+//! from a record file it writes before it tries the lock and keeps
+//! `flock`ed until it lets go, so a holder without a record is not a
+//! discrec client. A record is believed only when all of these hold, so
+//! no other user can forge, pre-create, redirect or leave one stale:
 //!
 //! * the holder marks it with a POSIX lock on one byte at a random offset
-//!   and names it after that offset, `discrec.KEY.MARK`; the reader takes
-//!   the offset and the file's inode from the mark, which `/proc/locks`
-//!   shows held by the very process that holds the drive, and opens that
-//!   name only to find that inode: nobody can guess a name in advance, a
-//!   planted file is another inode, and nobody can make the holder lock a
-//!   file it did not create;
+//!   and names it after that offset, `discrec.KEY.MARK`; the kernel names
+//!   the process that holds that byte (`F_GETLK` on the file, or the
+//!   mark's line in `/proc/locks`), and that process must be the one that
+//!   holds the drive: nobody can guess a name in advance, and nobody can
+//!   make the holder lock a file it did not create;
 //! * it is opened with `O_NOFOLLOW` (and `O_NONBLOCK`, so a planted FIFO
 //!   cannot hang the reader) and is a regular file owned by the holder's
 //!   file-system uid (set by the kernel);
@@ -24,16 +24,26 @@
 //! * the holder may open the drive for reading and writing: a user who can
 //!   only read an image cannot pose as its client.
 //!
+//! Finding the record: symbolic links point at it, the per-drive
+//! `discrec.KEY.holder` (set by each holder that wins the drive, removed
+//! on release) and the per-user `discrec.KEY.last.UID`. A reader that may
+//! read the holder's `fdinfo` (root, or the same user) follows them and is
+//! done in a few system calls at any number of locks on the machine
+//! ([`owner_by_pointers`]). Anyone else finds the holder's pid in
+//! `/proc/locks` first, then follows the pointers; only when a pointer is
+//! someone else's (a name another user took) or names another live client
+//! of that user is the mark looked for in the table ([`find_owner`]).
+//!
 //! Where records live ([`RecordDirs`]): `/run/discrec` (made by root, or
 //! by `contrib/tmpfiles.d/discrec.conf` at boot), else `/run/lock`, else
 //! `/tmp`, each only if it is a real directory owned by root that others
 //! cannot write to or that is sticky. Users cannot create, replace or
 //! unstick any of them, and the sticky bit keeps each user's records from
 //! others; readers search all of them. Names are 62 random bits, so no
-//! name can be taken in advance, and no hot path lists a directory. A holder killed before it could remove its
-//! record leaves it behind, unlocked and never believed; the next acquire
-//! of the same drive by the same user removes it (a per-user pointer
-//! `discrec.KEY.last.UID` names it).
+//! name can be taken in advance, and no hot path lists a directory. A
+//! client killed before it could remove its record leaves it behind,
+//! unlocked and never believed; the next acquire of the same drive by the
+//! same user removes it (the per-user pointer names it).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -60,15 +70,19 @@ struct Record {
     /// The holder's uid as it sees itself (informational; the file owner
     /// is what is checked).
     uid: u32,
-    since_ns: u128,
     client: String,
     node: String,
     /// The holder's command name as it was when it acquired (a process
     /// names itself in /proc too, so this is no less to be trusted).
     command: String,
+    /// The holder's descriptor of the drive's node, the one whose `flock`
+    /// holds the drive: `/proc/PID/fdinfo/FD` lists that lock.
+    fd: i32,
 }
 
-const RECORD_VERSION: u32 = 3;
+/// Version 4: written before the lock is taken; since when it is held is
+/// the record's modification time, set once the lock is won.
+const RECORD_VERSION: u32 = 4;
 
 /// The system's record directories, in the order writers prefer them.
 pub const SYSTEM_RECORD_DIRS: [&str; 3] = ["/run/discrec", "/run/lock", "/tmp"];
@@ -137,6 +151,11 @@ impl RecordDirs {
         Err(std::io::Error::other(format!("no directory for owner records ({})", why.join("; "))))
     }
 
+    /// Every directory to search that passes the checks.
+    fn open_all(&self) -> impl Iterator<Item = OwnedFd> + '_ {
+        self.candidates().into_iter().filter_map(move |dir| self.open_checked(dir, false).ok())
+    }
+
     /// The directories to search that sit on file system `dev`.
     fn open_on_device(&self, dev: u64) -> impl Iterator<Item = OwnedFd> + '_ {
         self.candidates().into_iter().filter_map(move |dir| {
@@ -203,22 +222,58 @@ fn record_name(key: DriveKey, mark: u64) -> String {
     format!("discrec.{key}.{mark}")
 }
 
-/// The per-user pointer to the last record written for `key`.
-fn pointer_name(key: DriveKey) -> String {
-    format!("discrec.{key}.last.{}", rustix::process::geteuid().as_raw())
+/// The mark in a record's name, when `name` is one of `key`'s records.
+fn mark_of(key: DriveKey, name: &str) -> Option<u64> {
+    let mark = name.strip_prefix(&format!("discrec.{key}."))?;
+    if mark.is_empty() || !mark.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    mark.parse().ok()
+}
+
+/// The per-user pointer to the last record user `uid` wrote for `key`.
+fn pointer_name(key: DriveKey, uid: u32) -> String {
+    format!("discrec.{key}.last.{uid}")
+}
+
+/// The per-drive pointer to the record of the drive's holder, set by
+/// each holder that wins the drive (where the sticky bit lets it: whoever
+/// made the link owns the name until it is removed on release).
+fn holder_pointer(key: DriveKey) -> String {
+    format!("discrec.{key}.holder")
 }
 
 /// A record this process wrote and keeps locked; removed on release.
 #[derive(Debug)]
 pub struct WrittenRecord {
     dir: OwnedFd,
+    key: DriveKey,
     name: String,
     fd: OwnedFd,
 }
 
 impl WrittenRecord {
-    /// Remove the record (then its lock goes with the descriptor).
+    /// The drive is ours now: stamp the record with since when (its
+    /// modification time; a pending record carries time 0), and point the
+    /// per-drive and per-user pointers at it, which lets readers find it
+    /// in a few system calls (see [`find_owner`]).
+    pub fn won(&self, since: SystemTime) {
+        let at = since.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let t = rustix::fs::Timespec { tv_sec: at.as_secs() as i64, tv_nsec: at.subsec_nanos() as _ };
+        let _ = rustix::fs::futimens(&self.fd, &rustix::fs::Timestamps { last_access: t, last_modification: t });
+        point_to(&self.dir, &pointer_name(self.key, rustix::process::geteuid().as_raw()), &self.name);
+        point_to(&self.dir, &holder_pointer(self.key), &self.name);
+    }
+
+    /// Remove the record and the per-drive pointer to it (then its lock
+    /// goes with the descriptor).
     pub fn remove(self) {
+        let ptr = holder_pointer(self.key);
+        if rustix::fs::readlinkat(&self.dir, ptr.as_str(), Vec::new())
+            .is_ok_and(|t| t.as_bytes() == self.name.as_bytes())
+        {
+            let _ = rustix::fs::unlinkat(&self.dir, ptr.as_str(), rustix::fs::AtFlags::empty());
+        }
         let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
     }
 
@@ -229,15 +284,18 @@ impl WrittenRecord {
     }
 }
 
-/// Write our owner record for `key`. Call it holding the drive. Fails
-/// softly: `Err` carries why, and the lock works without a record (the
-/// owner then shows without client name).
+/// Write our owner record for `key`, pending: call it before trying the
+/// drive's lock, with `node_fd` the descriptor that will take it, and
+/// [`WrittenRecord::won`] once the lock is ours. A holder thus never holds
+/// the drive without its record, so a holder without one is not a discrec
+/// client, at once. Fails softly: `Err` carries why, and the lock works
+/// without a record (the owner then shows without client name).
 pub fn write_record(
     dirs: &RecordDirs,
     key: DriveKey,
     node: &Path,
     client: &str,
-    since: SystemTime,
+    node_fd: std::os::fd::BorrowedFd<'_>,
 ) -> std::io::Result<WrittenRecord> {
     let dirfd = dirs.open_for_writing()?;
     remove_previous(&dirfd, key);
@@ -246,18 +304,19 @@ pub fn write_record(
         key: key.to_string(),
         pid: own_pid(),
         uid: rustix::process::geteuid().as_raw(),
-        since_ns: since.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos(),
         client: client.to_string(),
         node: node.to_string_lossy().into_owned(),
         command: own_command().to_string(),
+        fd: std::os::fd::AsRawFd::as_raw_fd(&node_fd),
     };
     let body = serde_json::to_vec(&rec).map_err(std::io::Error::other)?;
     // Write under a fresh random name (O_EXCL|O_NOFOLLOW: never through a
     // link, never into someone else's file), lock it, mark it with a POSIX
     // lock on one byte at a random offset, then give it the name of that
     // offset without replacing anything. /proc/locks shows the offset to
-    // every reader, next to our pid and the file's inode; nobody can guess
-    // it in advance, so nobody can take the name before us.
+    // every reader, next to our pid and the file's inode, and F_GETLK
+    // tells our pid to whoever asks about that byte; nobody can guess it
+    // in advance, so nobody can take the name before us.
     for _ in 0..8 {
         let (tmp, fd) = make_locked(&dirfd, key, &body)?;
         let unlink_tmp = || rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
@@ -270,8 +329,10 @@ pub fn write_record(
         match rustix::fs::renameat_with(&dirfd, tmp.as_str(), &dirfd, name.as_str(), rustix::fs::RenameFlags::NOREPLACE)
         {
             Ok(()) => {
-                point_to(&dirfd, key, &name);
-                return Ok(WrittenRecord { dir: dirfd, name, fd });
+                // Pointed at while pending too, so that the next acquire
+                // of ours removes it should we be killed while waiting.
+                point_to(&dirfd, &pointer_name(key, rustix::process::geteuid().as_raw()), &name);
+                return Ok(WrittenRecord { dir: dirfd, key, name, fd });
             }
             Err(rustix::io::Errno::EXIST) => {
                 let _ = unlink_tmp();
@@ -309,6 +370,9 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
             if rustix::io::write(&fd, body)? != body.len() {
                 return Err(std::io::Error::other("short write of the owner record"));
             }
+            // Modification time 0: pending, not yet holding (see `won`).
+            let zero = rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 };
+            rustix::fs::futimens(&fd, &rustix::fs::Timestamps { last_access: zero, last_modification: zero })?;
             Ok(())
         })();
         return match written {
@@ -322,13 +386,13 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
     Err(std::io::Error::other("could not create a record file with a fresh name"))
 }
 
-/// Point our per-user pointer for `key` at `name` (best effort: another
-/// user may hold the pointer's name, which only turns the clean-up off).
-fn point_to(dir: &OwnedFd, key: DriveKey, name: &str) {
-    let ptr = pointer_name(key);
+/// Point the pointer `ptr` at `name` (best effort: another user may hold
+/// the pointer's name, which only costs readers the quick way to the
+/// record and turns the clean-up off).
+fn point_to(dir: &OwnedFd, ptr: &str, name: &str) {
     let tmp = format!("{ptr}.new.{:016x}", random_u64());
     if rustix::fs::symlinkat(name, dir, tmp.as_str()).is_ok()
-        && rustix::fs::renameat(dir, tmp.as_str(), dir, ptr.as_str()).is_err()
+        && rustix::fs::renameat(dir, tmp.as_str(), dir, ptr).is_err()
     {
         let _ = rustix::fs::unlinkat(dir, tmp.as_str(), rustix::fs::AtFlags::empty());
     }
@@ -338,9 +402,16 @@ fn point_to(dir: &OwnedFd, key: DriveKey, name: &str) {
 /// without removing it (nobody holds its lock). We hold the drive, so no
 /// live client of ours can be using it.
 fn remove_previous(dir: &OwnedFd, key: DriveKey) {
-    let Ok(target) = rustix::fs::readlinkat(dir, pointer_name(key).as_str(), Vec::new()) else { return };
+    let ptr = pointer_name(key, rustix::process::geteuid().as_raw());
+    let Ok(target) = rustix::fs::readlinkat(dir, ptr.as_str(), Vec::new()) else { return };
     let Ok(name) = target.into_string() else { return };
-    if !name.starts_with(&format!("discrec.{key}.")) || name.contains('/') {
+    if mark_of(key, &name).is_none() {
+        return;
+    }
+    // Never one of our own (another handle's, pending): opening and
+    // closing it would drop its mark.
+    let Ok(st) = rustix::fs::statat(dir, name.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW) else { return };
+    if own_fd_of(st.st_dev, st.st_ino).is_some() {
         return;
     }
     let Ok(fd) = open_public(dir, name.as_str()) else { return };
@@ -376,45 +447,93 @@ fn read_record(
     (dev, ino, mark): (u64, u64, u64),
     node: &NodeAccess,
 ) -> Option<Owner> {
-    for (st, buf) in record_files(dirs, key, pid, (dev, ino, mark)) {
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
-            || st.st_ino != ino
-            || st.st_dev != dev
-            || st.st_size as usize > MAX_RECORD
-        {
-            continue;
-        }
-        let Ok(r) = serde_json::from_slice::<Record>(&buf) else { continue };
-        if r.v != RECORD_VERSION || r.key != key.to_string() {
-            continue;
-        }
-        // Who the holder is, from /proc (as our namespaces see it). The
-        // owner of /proc/PID is its effective uid; where that and the pid
-        // settle every check, nothing more is read. Else its status file
-        // says (file-system uid, groups, its own pid in a container).
-        let proc_uid = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?.st_uid;
-        let quick = r.pid == pid && st.st_uid == proc_uid && node.allows_rw_by_uid(proc_uid) == Some(true);
-        if !quick {
-            let info = proc_info(pid)?;
-            if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
-                continue;
-            }
-        }
-        let command = command_of(pid).filter(|c| !c.is_empty()).unwrap_or(r.command);
-        return Some(Owner {
-            client_name: Some(r.client),
-            pid: Some(pid),
-            uid: Some(st.st_uid),
-            user: crate::users::name_of(st.st_uid),
-            since: Some(UNIX_EPOCH + Duration::from_nanos(r.since_ns.min(u64::MAX as u128) as u64)),
-            by_discrec: true,
-            // What it runs now: a `discrec lock -- COMMAND` holder became COMMAND.
-            command: Some(command),
-            lock: LockKind::Flock,
-            host: None,
-        });
+    record_files(dirs, key, pid, (dev, ino, mark))
+        .into_iter()
+        .filter(|(st, _)| (st.st_dev, st.st_ino) == (dev, ino))
+        .find_map(|(st, buf)| believe(key, pid, &st, &buf, node))
+        .map(|(owner, _)| owner)
+}
+
+/// What the record `buf` (with `stat` `st`) says, if it is `key`'s record
+/// of the live process `pid` (as we see it) and passes the checks in the
+/// module docs: the owner it names, and the holder's descriptor of the
+/// node. Whether `pid` holds the drive is the caller's to know.
+fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &NodeAccess) -> Option<(Owner, i32)> {
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_size as usize > MAX_RECORD {
+        return None;
     }
-    None
+    let r = serde_json::from_slice::<Record>(buf).ok()?;
+    if r.v != RECORD_VERSION || r.key != key.to_string() {
+        return None;
+    }
+    // Who the holder is, from /proc (as our namespaces see it). The
+    // owner of /proc/PID is its effective uid; where that and the pid
+    // settle every check, nothing more is read. Else its status file
+    // says (file-system uid, groups, its own pid in a container).
+    let proc_uid = rustix::fs::stat(format!("/proc/{pid}").as_str()).ok()?.st_uid;
+    let quick = r.pid == pid && st.st_uid == proc_uid && node.allows_rw_by_uid(proc_uid) == Some(true);
+    if !quick {
+        let info = proc_info(pid)?;
+        if r.pid != info.own_pid || st.st_uid != info.fsuid || !info.may_open_rw(node) {
+            return None;
+        }
+    }
+    // Since when: the modification time its writer set on winning the
+    // drive; 0 while pending, so a holder seen between winning and that
+    // stamp has held it for an instant.
+    let since = match (st.st_mtime, st.st_mtime_nsec) {
+        (0, 0) => SystemTime::now(),
+        (s, ns) => UNIX_EPOCH + Duration::new(u64::try_from(s).unwrap_or(0), u32::try_from(ns).unwrap_or(0)),
+    };
+    let command = command_of(pid).filter(|c| !c.is_empty()).unwrap_or(r.command);
+    let owner = Owner {
+        client_name: Some(r.client),
+        pid: Some(pid),
+        uid: Some(st.st_uid),
+        user: crate::users::name_of(st.st_uid),
+        since: Some(since),
+        by_discrec: true,
+        // What it runs now: a `discrec lock -- COMMAND` holder became COMMAND.
+        command: Some(command),
+        lock: LockKind::Flock,
+        host: None,
+    };
+    Some((owner, r.fd))
+}
+
+/// Our own descriptor of the file `(dev, ino)`, if we have one: a record
+/// this process wrote (another handle of ours) or kept across `exec`.
+/// Such a record is read through that descriptor, never opened by name:
+/// closing any descriptor of a file drops this process's POSIX locks on
+/// it, its mark among them.
+fn own_fd_of(dev: u64, ino: u64) -> Option<i32> {
+    let fds = std::fs::read_dir("/proc/self/fd").ok()?;
+    fds.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok())).find(|n| {
+        // stat through the link: the file itself, with nothing opened.
+        rustix::fs::stat(format!("/proc/self/fd/{n}").as_str()).is_ok_and(|st| (st.st_dev, st.st_ino) == (dev, ino))
+    })
+}
+
+/// Whether this process holds the mark at `mark` on the file of its
+/// descriptor `fd`: `/proc/self/fdinfo/FD` lists the POSIX locks we took
+/// through it (a lock is not seen by our own `F_GETLK`).
+fn own_mark(fd: i32, mark: u64) -> bool {
+    let Ok(info) = crate::procfs::read_small_file(&format!("/proc/self/fdinfo/{fd}")) else { return false };
+    String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .filter_map(|l| holders::parse_lock_line(l.trim_start()))
+        .any(|l| l.kind == LockKind::Posix && l.exclusive && !l.waiting && l.start == mark)
+}
+
+/// Read our own descriptor `fd` of the file with `stat` `st`.
+fn read_own(fd: i32, st: &rustix::fs::Stat) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; MAX_RECORD];
+    let len = crate::sys::pread_own_fd(fd, &mut buf).ok()?;
+    buf.truncate(len);
+    // Still that file (another thread may have closed the descriptor)?
+    let now = rustix::fs::stat(format!("/proc/self/fd/{fd}").as_str()).ok()?;
+    ((now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)).then_some(buf)
 }
 
 /// The files that may be the record marked at `(dev, ino, mark)`, with
@@ -422,9 +541,7 @@ fn read_record(
 /// process's record is opened by its name. Our own is read through the
 /// descriptor we already have (we are a holder that became another
 /// program through `exec`, such as `discrec lock -- sh -c '... && discrec
-/// owner ...'` whose shell execs its last command): opening and closing
-/// the file again would drop our mark, since a process's POSIX locks on a
-/// file go with any close of it.
+/// owner ...'` whose shell execs its last command), see [`own_fd_of`].
 fn record_files(
     dirs: &RecordDirs,
     key: DriveKey,
@@ -433,21 +550,9 @@ fn record_files(
 ) -> Vec<(rustix::fs::Stat, Vec<u8>)> {
     let mut out = Vec::new();
     if pid == own_pid() {
-        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return out };
-        for e in fds.flatten() {
-            let Some(n) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-            // stat through the link: the file itself, with nothing opened.
-            let Ok(st) = rustix::fs::stat(format!("/proc/self/fd/{n}").as_str()) else { continue };
-            if (st.st_dev, st.st_ino) != (dev, ino) {
-                continue;
-            }
-            let mut buf = vec![0u8; MAX_RECORD];
-            if let Ok(len) = crate::sys::pread_own_fd(n, &mut buf) {
-                buf.truncate(len);
-                out.push((st, buf));
-                break;
-            }
-        }
+        let Some(n) = own_fd_of(dev, ino) else { return out };
+        let Ok(st) = rustix::fs::stat(format!("/proc/self/fd/{n}").as_str()) else { return out };
+        out.extend(read_own(n, &st).map(|buf| (st, buf)));
         return out;
     }
     let name = record_name(key, mark);
@@ -460,6 +565,121 @@ fn record_files(
         out.push((st, buf));
     }
     out
+}
+
+/// The record the pointer `ptr` in `dir` names, if its mark is held (the
+/// kernel tells by whom: `F_GETLK`, one call at any number of locks) and
+/// it passes the checks in the module docs: its owner, and the holder's
+/// descriptor of the node.
+fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Option<(Owner, i32)> {
+    let target = rustix::fs::readlinkat(dir, ptr, Vec::new()).ok()?;
+    let name = target.to_str().ok()?;
+    let mark = mark_of(key, name)?;
+    let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let own = (st.st_uid == rustix::process::geteuid().as_raw()).then(|| own_fd_of(st.st_dev, st.st_ino)).flatten();
+    if let Some(n) = own {
+        // Ours to read without opening: its mark's holder is another
+        // process (we inherited a descriptor of its record), us (we wrote
+        // it, or were exec'd by its writer), or nobody.
+        let pid = match crate::sys::posix_byte_holder_own_fd(n, mark).ok()? {
+            Some(pid) => pid,
+            None if own_mark(n, mark) => own_pid(),
+            None => return None,
+        };
+        let buf = read_own(n, &st)?;
+        return believe(key, pid, &st, &buf, node);
+    }
+    let fd = open_public(dir, name).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    let pid = crate::sys::posix_byte_holder(&fd, mark).ok()??;
+    let mut buf = vec![0u8; MAX_RECORD];
+    let len = read_once(&fd, &mut buf).ok()?;
+    buf.truncate(len);
+    believe(key, pid, &st, &buf, node)
+}
+
+/// Whether process `pid` holds the exclusive `flock` on the node with
+/// `stat` `node` through its descriptor `fd`: `/proc/PID/fdinfo/FD` lists
+/// the locks of that open file, and the kernel writes it. Readable by
+/// root and by the holder's own user; for anyone else, `false`.
+fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> bool {
+    let Ok(info) = crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{fd}")) else { return false };
+    String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .filter_map(|l| holders::parse_lock_line(l.trim_start()))
+        .any(|l| l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (node.st_dev, node.st_ino))
+}
+
+/// The owner of a held drive without `/proc/locks`: the holder's record
+/// through the per-drive pointer or our own user's, its mark's holder
+/// from `F_GETLK`, and proof from `/proc/PID/fdinfo` that this process
+/// holds the drive's `flock`. A few system calls at any number of locks
+/// on the machine; `None` when any step fails (a holder that is not a
+/// discrec client, another user's holder we may not look at, a pointer
+/// someone else holds): then [`find_owner`] answers.
+pub fn owner_by_pointers(
+    dirs: &RecordDirs,
+    key: DriveKey,
+    node_path: &Path,
+    node_st: &rustix::fs::Stat,
+) -> Option<Owner> {
+    let node = &NodeAccess::of(node_path, node_st);
+    let ptrs = [holder_pointer(key), pointer_name(key, rustix::process::geteuid().as_raw())];
+    dirs.open_all().find_map(|dir| {
+        ptrs.iter().find_map(|ptr| {
+            let (owner, fd) = via_pointer(&dir, key, ptr, node)?;
+            holds_flock(owner.pid?, fd, node_st).then_some(owner)
+        })
+    })
+}
+
+/// What the pointers say of the holder `pid` that `/proc/locks` shows.
+enum ByPointer {
+    /// Its record.
+    Found(Owner),
+    /// No record of it, and nothing in the way of its pointers: not a
+    /// discrec client (they write their record, and point at it, before
+    /// they take the lock).
+    NoRecord,
+    /// The pointers cannot tell: a name held by another user, or pointing
+    /// at another live client of the same user (which it may have just
+    /// beaten to the drive). Its mark must be looked for in `/proc/locks`.
+    Search,
+}
+
+/// The record of `pid`, which `/proc/locks` shows holding the drive, found
+/// through the per-drive pointer or the pointer of `pid`'s user.
+fn owner_of_holder(dirs: &RecordDirs, key: DriveKey, pid: i32, node: &NodeAccess) -> ByPointer {
+    let Ok(uid) = rustix::fs::stat(format!("/proc/{pid}").as_str()).map(|st| st.st_uid) else {
+        return ByPointer::Search;
+    };
+    let mut search = false;
+    for dir in dirs.open_all() {
+        for ptr in [holder_pointer(key), pointer_name(key, uid)] {
+            match rustix::fs::statat(&dir, ptr.as_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+                Err(_) => continue,
+                Ok(link) if link.st_uid != uid => {
+                    search = true;
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            match via_pointer(&dir, key, &ptr, node) {
+                Some((o, _)) if o.pid == Some(pid) => return ByPointer::Found(o),
+                Some(_) => search = true,
+                None => {}
+            }
+        }
+    }
+    if search {
+        ByPointer::Search
+    } else {
+        ByPointer::NoRecord
+    }
 }
 
 /// How many locks read just before the drive's lock are kept as candidates
@@ -488,6 +708,8 @@ pub fn find_owner(
     // The holder's marks, each tried once.
     let mut tried: Vec<(u64, u64, u64)> = Vec::new();
     let mut seen_before_holder = 0usize;
+    // Whether the holder's mark is to be looked for in the table.
+    let mut search_marks = true;
     let is_mark = |l: &LockEntry| !l.waiting && l.exclusive && l.kind == LockKind::Posix;
     let try_mark = |l: &LockEntry, pid: i32, tried: &mut Vec<(u64, u64, u64)>| -> Option<Owner> {
         let m = (l.dev, l.ino, l.start);
@@ -507,6 +729,19 @@ pub fn find_owner(
                 let pid = l.pid;
                 holder = Some(l);
                 let Some(pid) = pid else { return Break(()) };
+                // The holder's record through the pointers: no more of
+                // the table to read, and nothing that churn can shift.
+                match owner_of_holder(dirs, key, pid, node) {
+                    ByPointer::Found(o) => {
+                        found = Some(o);
+                        return Break(());
+                    }
+                    ByPointer::NoRecord => {
+                        search_marks = false;
+                        return Break(());
+                    }
+                    ByPointer::Search => {}
+                }
                 for r in recent.iter().rev() {
                     if let Some(o) = try_mark(r, pid, &mut tried) {
                         found = Some(o);
@@ -533,7 +768,7 @@ pub fn find_owner(
         },
     })?;
     let Some(holder) = holder.or(fcntl_holder) else { return Ok(None) };
-    if let (None, LockKind::Flock, Some(pid)) = (&found, holder.kind, holder.pid) {
+    if let (None, LockKind::Flock, Some(pid), true) = (&found, holder.kind, holder.pid, search_marks) {
         // The mark came before the drive's lock, out of reach of the recent
         // ones: look again up to the drive's lock.
         let mut left = seen_before_holder;

@@ -47,6 +47,38 @@ pub(crate) fn posix_lock_byte(fd: &impl std::os::fd::AsFd, offset: u64) -> std::
     Ok(())
 }
 
+/// Which process holds a write lock on exactly the one byte at `offset`
+/// of the file of `fd` (`F_GETLK`, `fcntl(2)`'s test for a lock): its pid
+/// as our pid namespace sees it, or `None` when no other process holds
+/// such a lock there (our own locks never conflict with us, so they are
+/// not seen; nor is a lock over a wider range). One system call, whatever
+/// the number of locks on the machine. rustix has no `F_GETLK`.
+#[doc(alias = "F_GETLK")]
+pub(crate) fn posix_byte_holder(fd: &impl std::os::fd::AsFd, offset: u64) -> std::io::Result<Option<i32>> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero is a valid `struct flock`; every field used is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = libc::off_t::try_from(offset).map_err(|_| std::io::Error::other("lock offset out of range"))?;
+    fl.l_len = 1;
+    // SAFETY: F_GETLK reads and rewrites the `struct flock` we own, for the
+    // duration of the call only.
+    if unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_GETLK, &mut fl) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let exact = fl.l_type == libc::F_WRLCK as libc::c_short && fl.l_start == offset as libc::off_t && fl.l_len == 1;
+    Ok((exact && fl.l_pid > 0).then_some(fl.l_pid))
+}
+
+/// [`posix_byte_holder`] through our own descriptor number `fd` (found in
+/// `/proc/self/fd`), opening and closing nothing.
+pub(crate) fn posix_byte_holder_own_fd(fd: i32, offset: u64) -> std::io::Result<Option<i32>> {
+    // SAFETY: as in `pread_own_fd`: borrowed for one fcntl, never closed.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    posix_byte_holder(&fd, offset)
+}
+
 /// Read up to `buf.len()` bytes from offset 0 of our own descriptor `fd`
 /// (a number found in `/proc/self/fd`), without opening or closing
 /// anything: closing a descriptor of a file drops this process's POSIX
