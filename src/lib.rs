@@ -14,6 +14,7 @@ use discrec::{jsonpath, Error, Owner, Recorder};
 
 pub mod args;
 mod burn;
+mod cluster;
 mod output;
 mod signals;
 
@@ -46,7 +47,7 @@ pub fn run() -> ExitCode {
         Cmd::Info { json, target } => info(json, &target),
         Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
         Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
-        Cmd::Guard { cluster, target } => guard(&cluster, &target),
+        Cmd::Guard { cluster, target } => cluster::guard(&cluster, &target),
         Cmd::Burn(a) => burn::burn(&a),
     };
     match r {
@@ -62,90 +63,14 @@ pub fn run() -> ExitCode {
 /// `$DISCREC_ETCD` names one (no etcd code runs otherwise).
 pub(crate) fn open(target: &Path, cluster: &ClusterArgs, ttl: Option<u64>) -> Result<Recorder, Error> {
     let mut rec = Recorder::open(target)?;
-    if let Some(cfg) = cluster_config(cluster, ttl)? {
-        discrec_cluster::attach(&mut rec, cfg, cluster.cluster_key.clone())?;
+    if let Some(cfg) = cluster::config(cluster, ttl)? {
+        cluster::attach(&mut rec, cfg, cluster.cluster_key.clone())?;
     }
     Ok(rec)
 }
 
-/// The etcd `--cluster` or `$DISCREC_ETCD` names, if any. Cluster options
-/// without an etcd are an error: the lock would silently be this
-/// machine's alone.
-fn cluster_config(cluster: &ClusterArgs, ttl: Option<u64>) -> Result<Option<discrec_cluster::Config>, Error> {
-    let mut cfg = match &cluster.cluster {
-        Some(urls) => discrec_cluster::Config::new(urls),
-        None => match discrec_cluster::Config::from_env() {
-            Some(cfg) => cfg,
-            None => {
-                let given = [
-                    (cluster.cluster_key.is_some(), "--cluster-key"),
-                    (ttl.is_some(), "--cluster-ttl"),
-                    (cluster.user.is_some(), "--user"),
-                    (cluster.cacert.is_some(), "--cacert"),
-                    (cluster.cert.is_some(), "--cert"),
-                ];
-                if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
-                    return Err(Error::InvalidArgument(format!(
-                        "{flag} is for the cluster lock, but no etcd is named: give --cluster http://HOST:2379 or set DISCREC_ETCD (without it the lock would be this machine's alone)"
-                    )));
-                }
-                return Ok(None);
-            }
-        },
-    };
-    cfg.ttl = Duration::from_secs(ttl.unwrap_or(10));
-    if let Some(u) = &cluster.user {
-        cfg.user = Some(discrec_cluster::Config::parse_user(u).ok_or_else(|| {
-            Error::InvalidArgument(format!("--user takes USER:PASSWORD, not {u:?} (or set ETCDCTL_USER=USER:PASSWORD)"))
-        })?);
-    }
-    if let Some(ca) = &cluster.cacert {
-        cfg.cacert = Some(ca.clone());
-    }
-    if let Some(cert) = &cluster.cert {
-        cfg.cert = Some(cert.clone());
-    }
-    if let Some(key) = &cluster.key {
-        cfg.key = Some(key.clone());
-    }
-    Ok(Some(cfg))
-}
-
 /// Poll period for a lost cluster lock while holding.
 const LOST_POLL: Duration = Duration::from_millis(100);
-
-/// `discrec guard`: hold the drive here for clients of other hosts.
-fn guard(cluster: &ClusterArgs, target: &Path) -> Result<u8, Error> {
-    let cfg = cluster_config(cluster, None)?.ok_or_else(|| {
-        Error::InvalidArgument(
-            "guard needs the etcd to watch: give --cluster http://HOST:2379 or set DISCREC_ETCD".into(),
-        )
-    })?;
-    let signals =
-        StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
-    let shown = target.display();
-    discrec_cluster::guard::guard(target, cfg, cluster.cluster_key.clone(), signals.fd(), |e| {
-        use discrec_cluster::guard::GuardEvent;
-        let _ = match e {
-            GuardEvent::Guarding(o) => say(format_args!(
-                "guarding {shown} for \"{}\" on {}",
-                o.client_name.as_deref().unwrap_or("?"),
-                o.host.as_deref().unwrap_or("?")
-            )),
-            GuardEvent::Free => say(format_args!("free {shown}")),
-            GuardEvent::Busy(Some(o), here) => say(format_args!(
-                "busy {shown}: \"{}\" on {} holds the cluster lock, but this host's drive is {here}; trying again",
-                o.client_name.as_deref().unwrap_or("?"),
-                o.host.as_deref().unwrap_or("?")
-            )),
-            GuardEvent::Busy(None, here) => {
-                say(format_args!("busy {shown}: etcd cannot be reached, but this host's drive is {here}; trying again"))
-            }
-            GuardEvent::Unreachable(why) => say(format_args!("holding {shown} until etcd answers: {why}")),
-        };
-    })?;
-    Ok(0)
-}
 
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait()?;
@@ -316,7 +241,7 @@ fn status(json: bool, cluster: &ClusterArgs, targets: &[PathBuf]) -> Result<u8, 
 }
 
 fn list(json: bool, cluster: &ClusterArgs) -> Result<u8, Error> {
-    let drives = if cluster_config(cluster, None)?.is_some() {
+    let drives = if cluster::config(cluster, None)?.is_some() {
         if cluster.cluster_key.is_some() {
             return Err(Error::InvalidArgument(
                 "list takes each drive's cluster key from its identity; --cluster-key names one drive (use owner or status)"
@@ -328,8 +253,8 @@ fn list(json: bool, cluster: &ClusterArgs) -> Result<u8, Error> {
         let mut drives = Vec::new();
         for p in discrec::drive::recorder_paths() {
             let Ok(mut rec) = Recorder::open(&p) else { continue };
-            if let Some(cfg) = cluster_config(cluster, None)? {
-                match discrec_cluster::attach(&mut rec, cfg, None) {
+            if let Some(cfg) = cluster::config(cluster, None)? {
+                match cluster::attach(&mut rec, cfg, None) {
                     Ok(()) | Err(Error::InvalidArgument(_)) => {}
                     Err(e) => return Err(e),
                 }

@@ -3,6 +3,8 @@
 //! drive) hold, refuse, name and hand over the drive through `--cluster`.
 //! The two-guest test on one iSCSI drive is the guest tier's.
 
+#![cfg(feature = "cluster")]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -261,7 +261,12 @@ impl WrittenRecord {
         let at = since.duration_since(UNIX_EPOCH).unwrap_or_default();
         let t = rustix::fs::Timespec { tv_sec: at.as_secs() as i64, tv_nsec: at.subsec_nanos() as _ };
         let _ = rustix::fs::futimens(&self.fd, &rustix::fs::Timestamps { last_access: t, last_modification: t });
-        point_to(&self.dir, &pointer_name(self.key, rustix::process::geteuid().as_raw()), &self.name);
+        // Ours since the record was written, unless another client of
+        // our user pointed it at its own meanwhile.
+        let mine = pointer_name(self.key, rustix::process::geteuid().as_raw());
+        if !points_to(&self.dir, &mine, &self.name) {
+            point_to(&self.dir, &mine, &self.name);
+        }
         point_to(&self.dir, &holder_pointer(self.key), &self.name);
     }
 
@@ -269,9 +274,7 @@ impl WrittenRecord {
     /// goes with the descriptor).
     pub fn remove(self) {
         let ptr = holder_pointer(self.key);
-        if rustix::fs::readlinkat(&self.dir, ptr.as_str(), Vec::new())
-            .is_ok_and(|t| t.as_bytes() == self.name.as_bytes())
-        {
+        if points_to(&self.dir, &ptr, &self.name) {
             let _ = rustix::fs::unlinkat(&self.dir, ptr.as_str(), rustix::fs::AtFlags::empty());
         }
         let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
@@ -384,6 +387,11 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
         };
     }
     Err(std::io::Error::other("could not create a record file with a fresh name"))
+}
+
+/// Whether the pointer `ptr` points at `name`.
+fn points_to(dir: &OwnedFd, ptr: &str, name: &str) -> bool {
+    rustix::fs::readlinkat(dir, ptr, Vec::new()).is_ok_and(|t| t.as_bytes() == name.as_bytes())
 }
 
 /// Point the pointer `ptr` at `name` (best effort: another user may hold
