@@ -149,25 +149,58 @@ fn benches(c: &mut Criterion, s: &Setup) {
     let _ = holder.kill();
     let _ = holder.wait();
 
-    // 5. `discrec lock F -- true` vs `flock F true`.
+    // 5. `discrec lock F -- true` vs `flock F true`, and `discrec owner F`
+    // on a free drive vs `flock -n F true`: the command line's start-up.
+    // Both `discrec`s: this build's (with the cluster lock) and, when
+    // `cargo xtask dist` has made it, the installed one without it
+    // (target/dist/bin/discrec, which runs discrec-cluster only for
+    // cluster options).
+    let mut exes = vec![("discrec", PathBuf::from(env!("CARGO_BIN_EXE_discrec")))];
+    let lean = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist/bin/discrec");
+    if lean.is_file() {
+        exes.push(("discrec_without_cluster", lean));
+    } else {
+        eprintln!("note: no target/dist/bin/discrec (run cargo xtask dist): the build without the cluster lock is not measured");
+    }
     let mut g = c.benchmark_group("lock_command");
     g.sample_size(30);
-    let exe = env!("CARGO_BIN_EXE_discrec");
-    g.bench_function("discrec", |b| {
-        b.iter(|| {
-            let st = Command::new(exe)
-                .env("DISCREC_RUN_DIR", &s.run)
-                .args(["lock"])
-                .arg(&s.img)
-                .args(["--", "true"])
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(st.success());
-        })
-    });
+    for (name, exe) in &exes {
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                let st = Command::new(exe)
+                    .env("DISCREC_RUN_DIR", &s.run)
+                    .args(["lock"])
+                    .arg(&s.img)
+                    .args(["--", "true"])
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(st.success());
+            })
+        });
+    }
     g.bench_function("flock", |b| {
         b.iter(|| assert!(Command::new("flock").arg(&s.img).arg("true").status().unwrap().success()))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("owner_command");
+    g.sample_size(30);
+    for (name, exe) in &exes {
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                let st = Command::new(exe)
+                    .env("DISCREC_RUN_DIR", &s.run)
+                    .arg("owner")
+                    .arg(&s.img)
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert_eq!(st.code(), Some(1), "a free drive");
+            })
+        });
+    }
+    g.bench_function("flock", |b| {
+        b.iter(|| assert!(Command::new("flock").arg("-n").arg(&s.img).arg("true").status().unwrap().success()))
     });
     g.finish();
 }
@@ -320,7 +353,20 @@ fn main() {
             "≤ 1.5×",
         ),
         ("owner query vs one read of /proc/locks", "owner/discrec", "owner/read_proc_locks", "≤ 2×"),
-        ("`discrec lock F -- true` vs `flock F true`", "lock_command/discrec", "lock_command/flock", "≤ 1.2×"),
+        ("`discrec lock F -- true` vs `flock F true`", "lock_command/discrec", "lock_command/flock", "≤ 1.1×"),
+        (
+            "the same, built without the cluster lock",
+            "lock_command/discrec_without_cluster",
+            "lock_command/flock",
+            "≤ 1.1×",
+        ),
+        ("`discrec owner F` (free) vs `flock -n F true`", "owner_command/discrec", "owner_command/flock", "≤ 1.1×"),
+        (
+            "the same, built without the cluster lock",
+            "owner_command/discrec_without_cluster",
+            "owner_command/flock",
+            "≤ 1.1×",
+        ),
     ] {
         match (median_ns(ours, run_start), median_ns(base, run_start)) {
             (Some(a), Some(b)) => {

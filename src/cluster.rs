@@ -1,8 +1,11 @@
 //! The cluster lock at the command line: `--cluster` and its options
 //! turned into an etcd configuration, attaching it to a recorder, and
 //! `discrec guard`. Built with the cargo feature `cluster` (on by
-//! default); a `discrec` built without it refuses every cluster option,
-//! and carries no etcd client (a smaller program that starts faster).
+//! default). A `discrec` built without it carries no etcd client (a third
+//! of the size, and start-up as fast as `flock(1)`'s); given a cluster
+//! option, it becomes [`FULL`], the same command line built with it, found
+//! beside itself or in [`LIBEXEC`] (the Debian package ships the pair), and
+//! refuses the option when there is none.
 
 #[cfg(feature = "cluster")]
 pub(crate) use with_etcd::*;
@@ -10,6 +13,12 @@ pub(crate) use with_etcd::*;
 pub(crate) use without_etcd::*;
 
 use crate::args::ClusterArgs;
+
+/// The name of the command line built with the cluster lock.
+pub const FULL: &str = "discrec-cluster";
+
+/// Where an installation keeps [`FULL`] when it is not beside `discrec`.
+pub const LIBEXEC: &str = "/usr/libexec/discrec";
 
 /// The cluster options given without an etcd, if any: the flag to name.
 fn stray_option(cluster: &ClusterArgs, ttl: Option<u64>) -> Option<&'static str> {
@@ -117,7 +126,7 @@ mod with_etcd {
 
 #[cfg(not(feature = "cluster"))]
 mod without_etcd {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use discrec::{Error, Recorder};
 
@@ -127,24 +136,53 @@ mod without_etcd {
     /// No etcd configuration exists in a build without the cluster lock.
     pub(crate) enum Config {}
 
-    fn not_built(what: &str) -> Error {
+    /// Where [`super::FULL`] may be: beside this program, then in
+    /// [`super::LIBEXEC`].
+    fn full_candidates() -> Vec<PathBuf> {
+        let beside = std::env::current_exe().ok().map(|e| e.with_file_name(super::FULL));
+        beside.into_iter().chain([Path::new(super::LIBEXEC).join(super::FULL)]).collect()
+    }
+
+    /// Become the first of `candidates` there is, with our arguments; when
+    /// there is none (or it cannot be run), an error naming the cluster
+    /// option `what` that was given.
+    fn full_or_refuse(what: &str, candidates: &[PathBuf]) -> Error {
+        use std::os::unix::process::CommandExt;
+        let mut why = String::new();
+        if let Some(exe) = candidates.iter().find(|c| c.is_file()) {
+            // Only returns on failure.
+            let e = std::process::Command::new(exe).arg0("discrec").args(std::env::args_os().skip(1)).exec();
+            why = format!(" ({} cannot be run: {e})", exe.display());
+        }
         Error::InvalidArgument(format!(
-            "{what} is for the cluster lock, and this discrec was built without it (cargo feature \"cluster\"); use a build with it, or leave {what} out"
+            "{what} is for the cluster lock, and this discrec was built without it (cargo feature \"cluster\") and finds no {} beside it or in {}{why}; install it, or leave {what} out",
+            super::FULL,
+            super::LIBEXEC
         ))
     }
 
-    /// `None`, or an error naming the cluster option that was given.
+    /// `None`; given a cluster option, [`super::FULL`] runs instead, or an
+    /// error names the option.
     pub(crate) fn config(cluster: &ClusterArgs, ttl: Option<u64>) -> Result<Option<Config>, Error> {
-        if cluster.cluster.is_some() {
-            return Err(not_built("--cluster"));
-        }
-        for var in ["DISCREC_ETCD", "ETCDCTL_ENDPOINTS"] {
-            if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-                return Err(not_built(var));
-            }
-        }
-        match stray_option(cluster, ttl) {
-            Some(flag) => Err(not_built(flag)),
+        config_in(cluster, ttl, &full_candidates())
+    }
+
+    /// [`config`], looking for [`super::FULL`] among `candidates`.
+    pub(super) fn config_in(
+        cluster: &ClusterArgs,
+        ttl: Option<u64>,
+        candidates: &[PathBuf],
+    ) -> Result<Option<Config>, Error> {
+        let given = if cluster.cluster.is_some() {
+            Some("--cluster")
+        } else {
+            ["DISCREC_ETCD", "ETCDCTL_ENDPOINTS"]
+                .into_iter()
+                .find(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+                .or_else(|| stray_option(cluster, ttl))
+        };
+        match given {
+            Some(what) => Err(full_or_refuse(what, candidates)),
             None => Ok(None),
         }
     }
@@ -155,24 +193,27 @@ mod without_etcd {
 
     pub(crate) fn guard(cluster: &ClusterArgs, _: &Path) -> Result<u8, Error> {
         config(cluster, None)?;
-        Err(not_built("guard"))
+        Err(full_or_refuse("guard", &full_candidates()))
     }
 }
 
 #[cfg(all(test, not(feature = "cluster")))]
 mod tests {
+    use super::without_etcd::config_in;
     use super::*;
 
     #[test]
     fn a_build_without_the_cluster_lock_refuses_every_cluster_option() {
+        // With nowhere to find discrec-cluster (the real search would find
+        // an installed one and become it).
         let none = ClusterArgs::default();
-        assert!(matches!(config(&none, None), Ok(None)));
+        assert!(matches!(config_in(&none, None, &[]), Ok(None)));
         let given = ClusterArgs { cluster: Some("http://127.0.0.1:2379".into()), ..ClusterArgs::default() };
-        let e = config(&given, None).err().expect("refused").to_string();
-        assert!(e.contains("--cluster") && e.contains("built without"), "{e}");
-        let e = config(&none, Some(30)).err().expect("refused").to_string();
-        assert!(e.contains("--cluster-ttl"), "{e}");
-        let e = guard(&none, std::path::Path::new("/dev/sr0")).unwrap_err();
+        let e = config_in(&given, None, &[]).err().expect("refused");
         assert_eq!(e.exit_code(), 2, "{e}");
+        let e = e.to_string();
+        assert!(e.contains("--cluster") && e.contains("built without") && e.contains(FULL), "{e}");
+        let e = config_in(&none, Some(30), &[]).err().expect("refused").to_string();
+        assert!(e.contains("--cluster-ttl"), "{e}");
     }
 }

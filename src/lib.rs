@@ -14,7 +14,7 @@ use discrec::{jsonpath, Error, Owner, Recorder};
 
 pub mod args;
 mod burn;
-mod cluster;
+pub mod cluster;
 mod output;
 mod signals;
 
@@ -62,8 +62,11 @@ pub fn run() -> ExitCode {
 /// Open a recorder, sharing it through etcd when `--cluster` or
 /// `$DISCREC_ETCD` names one (no etcd code runs otherwise).
 pub(crate) fn open(target: &Path, cluster: &ClusterArgs, ttl: Option<u64>) -> Result<Recorder, Error> {
+    // The cluster options first: a build without the cluster lock becomes
+    // the one with it here, before anything is opened.
+    let cfg = cluster::config(cluster, ttl)?;
     let mut rec = Recorder::open(target)?;
-    if let Some(cfg) = cluster::config(cluster, ttl)? {
+    if let Some(cfg) = cfg {
         cluster::attach(&mut rec, cfg, cluster.cluster_key.clone())?;
     }
     Ok(rec)

@@ -2,7 +2,11 @@
 //! out under `target/dist` as it lands under `/usr`, generated from the
 //! code rather than written by hand:
 //!
-//! * `bin/discrec` (release);
+//! * `bin/discrec` (release), built without the cluster lock, and
+//!   `libexec/discrec/discrec-cluster`, the same command line with it,
+//!   which `discrec` runs when given a cluster option: the etcd client
+//!   costs start-up time (page faults of its relocated data) to every
+//!   command, and only the cluster ones use it;
 //! * `lib/libdiscrec.so.0` (soname `libdiscrec.so.0`), the `libdiscrec.so`
 //!   link to it, `lib/libdiscrec.a` (built as `libdiscrec_capi.*`);
 //! * `include/discrec.h`, from the C library's Rust code by cbindgen;
@@ -104,8 +108,13 @@ pub fn pkg_config(prefix: &str, libdir: &str) -> String {
 /// Build and lay out everything under `dist`; `prefix`/`libdir` go into
 /// `discrec.pc`.
 pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<PathBuf, String> {
-    // Two builds: `--bin` would also filter the C library's package.
-    for what in [&["-p", "discrec-cli", "--bin", "discrec"][..], &["-p", "discrec-capi", "--lib"]] {
+    // Separate builds: `--bin` would also filter the C library's package,
+    // and features are the same for every binary of one build.
+    for what in [
+        &["-p", "discrec-cli", "--no-default-features", "--bin", "discrec"][..],
+        &["-p", "discrec-cli", "--bin", "discrec-cluster"],
+        &["-p", "discrec-capi", "--lib"],
+    ] {
         let st = Command::new(env!("CARGO"))
             .current_dir(root)
             .args(["build", "--release", "--quiet"])
@@ -120,6 +129,7 @@ pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<Path
     let dist = dist.to_path_buf();
     let _ = fs::remove_dir_all(&dist);
     copy(&release.join("discrec"), &dist.join("bin/discrec"))?;
+    copy(&release.join("discrec-cluster"), &dist.join("libexec/discrec/discrec-cluster"))?;
     copy(&release.join("libdiscrec_capi.so"), &dist.join("lib/libdiscrec.so.0"))?;
     std::os::unix::fs::symlink("libdiscrec.so.0", dist.join("lib/libdiscrec.so")).map_err(|e| e.to_string())?;
     copy(&release.join("libdiscrec_capi.a"), &dist.join("lib/libdiscrec.a"))?;
@@ -127,6 +137,7 @@ pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<Path
     // linking, and loses only debug sections).
     for (file, how) in [
         ("bin/discrec", "--strip-unneeded"),
+        ("libexec/discrec/discrec-cluster", "--strip-unneeded"),
         ("lib/libdiscrec.so.0", "--strip-unneeded"),
         ("lib/libdiscrec.a", "--strip-debug"),
     ] {
