@@ -41,12 +41,15 @@ fn setup() -> Setup {
 }
 
 /// The system calls a discrec acquire+release on a file makes, done bare:
-/// access check, open + fstat + flock of the image, the record directory
-/// (open, fstat, access), the last-record pointer (readlink, open of what
-/// it names), the owner record (create, flock, chmod, write, POSIX mark,
-/// rename without replace), the pointer (symlink, rename), the foreign
-/// fcntl-lock probe (POSIX read lock and unlock), then close, unlink and
-/// close.
+/// access check, open + fstat of the image, the record directory (open,
+/// fstat, access), the last-record pointer (readlink, stat of what it
+/// names), the pending owner record (create, flock, chmod, write, mtime 0,
+/// POSIX mark, rename without replace) and the per-user pointer (symlink,
+/// rename), then the image's flock, then what winning makes (the record's
+/// mtime, a readlink of the per-user pointer, the per-drive pointer:
+/// symlink, rename), the foreign fcntl-lock probe (POSIX read lock and
+/// unlock), and the release: unlock and close, readlink and unlink of the
+/// per-drive pointer, unlink and close of the record.
 fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
     use rustix::fs::{Access, AtFlags};
     rustix::fs::accessat(rustix::fs::CWD, node, Access::READ_OK | Access::WRITE_OK, AtFlags::EACCESS).unwrap();
@@ -54,14 +57,13 @@ fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
         rustix::fs::open(node, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
             .unwrap();
     let _ = rustix::fs::fstat(&fd).unwrap();
-    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).unwrap();
     let dir =
         rustix::fs::open(run, OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::RDONLY, Mode::empty())
             .unwrap();
     let _ = rustix::fs::fstat(&dir).unwrap();
     rustix::fs::accessat(&dir, ".", Access::WRITE_OK, AtFlags::EACCESS).unwrap();
     if let Ok(prev) = rustix::fs::readlinkat(&dir, "ptr", Vec::new()) {
-        let _ = rustix::fs::openat(&dir, prev.as_c_str(), OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty());
+        let _ = rustix::fs::statat(&dir, prev.as_c_str(), AtFlags::SYMLINK_NOFOLLOW);
     }
     let tmp = format!("k.new.{n:016x}");
     let rec = rustix::fs::openat(
@@ -74,6 +76,11 @@ fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
     rustix::fs::flock(&rec, FlockOperation::NonBlockingLockExclusive).unwrap();
     rustix::fs::fchmod(&rec, Mode::from_raw_mode(0o644)).unwrap();
     rustix::io::write(&rec, body).unwrap();
+    let t = |s| rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec { tv_sec: s, tv_nsec: 0 },
+        last_modification: rustix::fs::Timespec { tv_sec: s, tv_nsec: 0 },
+    };
+    rustix::fs::futimens(&rec, &t(0)).unwrap();
     // The mark: a POSIX lock on one byte at the offset that names the record
     // (rustix locks whole files only; a whole-file lock costs the same call).
     rustix::fs::fcntl_lock(&rec, FlockOperation::NonBlockingLockExclusive).unwrap();
@@ -82,9 +89,18 @@ fn bare_acquire_release(node: &Path, run: &Path, body: &[u8], n: u64) {
     let ptmp = format!("ptr.new.{n:016x}");
     rustix::fs::symlinkat(name.as_str(), &dir, ptmp.as_str()).unwrap();
     rustix::fs::renameat(&dir, ptmp.as_str(), &dir, "ptr").unwrap();
+    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).unwrap();
+    rustix::fs::futimens(&rec, &t(1)).unwrap();
+    let _ = rustix::fs::readlinkat(&dir, "ptr", Vec::new());
+    let htmp = format!("holder.new.{n:016x}");
+    rustix::fs::symlinkat(name.as_str(), &dir, htmp.as_str()).unwrap();
+    rustix::fs::renameat(&dir, htmp.as_str(), &dir, "holder").unwrap();
     rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingLockShared).unwrap();
     rustix::fs::fcntl_lock(&fd, FlockOperation::NonBlockingUnlock).unwrap();
+    rustix::fs::flock(&fd, FlockOperation::NonBlockingUnlock).unwrap();
     drop(fd);
+    let _ = rustix::fs::readlinkat(&dir, "holder", Vec::new());
+    rustix::fs::unlinkat(&dir, "holder", AtFlags::empty()).unwrap();
     rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty()).unwrap();
     drop(rec);
 }

@@ -278,6 +278,9 @@ impl WrittenRecord {
             let _ = rustix::fs::unlinkat(&self.dir, ptr.as_str(), rustix::fs::AtFlags::empty());
         }
         let _ = rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
+        if let Ok(st) = rustix::fs::fstat(&self.fd) {
+            note_written(st.st_dev, st.st_ino, false);
+        }
     }
 
     /// The descriptor that holds the record's lock (kept across `exec` by
@@ -335,6 +338,9 @@ pub fn write_record(
                 // Pointed at while pending too, so that the next acquire
                 // of ours removes it should we be killed while waiting.
                 point_to(&dirfd, &pointer_name(key, rustix::process::geteuid().as_raw()), &name);
+                if let Ok(st) = rustix::fs::fstat(&fd) {
+                    note_written(st.st_dev, st.st_ino, true);
+                }
                 return Ok(WrittenRecord { dir: dirfd, key, name, fd });
             }
             Err(rustix::io::Errno::EXIST) => {
@@ -509,17 +515,57 @@ fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &No
     Some((owner, r.fd))
 }
 
-/// Our own descriptor of the file `(dev, ino)`, if we have one: a record
-/// this process wrote (another handle of ours) or kept across `exec`.
-/// Such a record is read through that descriptor, never opened by name:
-/// closing any descriptor of a file drops this process's POSIX locks on
-/// it, its mark among them.
+/// Our own descriptor of the file `(dev, ino)`, if we may have one: a
+/// record this process wrote (another handle of ours) or kept across
+/// `exec`. Such a record is read through that descriptor, never opened by
+/// name: closing any descriptor of a file drops this process's POSIX locks
+/// on it, its mark among them. Only those files are looked for (see
+/// [`may_be_own`]), so a reader with many descriptors does not `stat`
+/// them all on every query.
 fn own_fd_of(dev: u64, ino: u64) -> Option<i32> {
+    if !may_be_own(dev, ino) {
+        return None;
+    }
     let fds = std::fs::read_dir("/proc/self/fd").ok()?;
     fds.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok())).find(|n| {
         // stat through the link: the file itself, with nothing opened.
         rustix::fs::stat(format!("/proc/self/fd/{n}").as_str()).is_ok_and(|st| (st.st_dev, st.st_ino) == (dev, ino))
     })
+}
+
+/// Records this process wrote and has not removed.
+static WRITTEN: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// The files this process had open when it first looked (once per
+/// program: what it may have inherited across `exec`, a record among
+/// them).
+static INHERITED: std::sync::OnceLock<Vec<(u64, u64)>> = std::sync::OnceLock::new();
+
+/// Whether `(dev, ino)` may be a record this process holds a mark on:
+/// one it wrote, or a file it had open when it first asked.
+fn may_be_own(dev: u64, ino: u64) -> bool {
+    if WRITTEN.lock().unwrap_or_else(|e| e.into_inner()).contains(&(dev, ino)) {
+        return true;
+    }
+    INHERITED
+        .get_or_init(|| {
+            let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+            fds.flatten()
+                .filter_map(|e| rustix::fs::stat(e.path()).ok())
+                .filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+                .map(|st| (st.st_dev, st.st_ino))
+                .collect()
+        })
+        .contains(&(dev, ino))
+}
+
+/// Note a record this process wrote (`add`) or removed.
+fn note_written(dev: u64, ino: u64, add: bool) {
+    let mut w = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    w.retain(|&f| f != (dev, ino));
+    if add {
+        w.push((dev, ino));
+    }
 }
 
 /// Whether this process holds the mark at `mark` on the file of its
