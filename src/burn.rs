@@ -66,6 +66,9 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify)?;
     writer.set_force_media_to_be_closed(a.close)?;
+    if a.wait.is_some() {
+        crate::output::waited();
+    }
     writer.set_wait(a.wait.as_deref().map(crate::args::parse_wait).transpose()?)?;
     let source = source(a)?;
     let signals =

@@ -154,10 +154,12 @@ mod without_etcd {
             let e = std::process::Command::new(exe).arg0("discrec").args(std::env::args_os().skip(1)).exec();
             why = format!(" ({} cannot be run: {e})", exe.display());
         }
+        let asked = if what == "guard" { "discrec guard".to_string() } else { what.to_string() };
+        let leave = if what == "guard" { String::new() } else { format!(", or leave {what} out") };
         Error::InvalidArgument(format!(
-            "{what} is for the cluster lock, and this discrec was built without it (cargo feature \"cluster\") and finds no {} beside it or in {}{why}; install it, or leave {what} out",
-            super::FULL,
-            super::LIBEXEC
+            "{asked} needs the cluster lock, which this discrec leaves to {full}, and there is no {full} beside it or in {dir}{why}; reinstall the discrec package (it ships {dir}/{full}), or build with the cargo feature \"cluster\"{leave}",
+            full = super::FULL,
+            dir = super::LIBEXEC
         ))
     }
 
@@ -212,7 +214,7 @@ mod tests {
         let e = config_in(&given, None, &[]).err().expect("refused");
         assert_eq!(e.exit_code(), 2, "{e}");
         let e = e.to_string();
-        assert!(e.contains("--cluster") && e.contains("built without") && e.contains(FULL), "{e}");
+        assert!(e.contains("--cluster") && e.contains("reinstall") && e.contains(FULL), "{e}");
         let e = config_in(&none, Some(30), &[]).err().expect("refused").to_string();
         assert!(e.contains("--cluster-ttl"), "{e}");
     }

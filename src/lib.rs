@@ -86,6 +86,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     let acquired = match wait {
         None => rec.acquire_exclusive_access(a.force, &a.client),
         Some(timeout) => {
+            output::waited();
             let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
             let mut tell = |e: &Error| {
                 if tell_waits {

@@ -22,10 +22,20 @@ pub fn report(e: &Error) {
     }
 }
 
+/// Set once this command waits for its drive (`--wait`): then a drive
+/// still held at the end needs no hint at `--wait`.
+static WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Note that this command was told to wait for its drive.
+pub fn waited() {
+    WAITED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The option of this command line that answers `e`, if one does.
 fn hint(e: &Error) -> Option<&'static str> {
     use discrec::holders::Holder;
     match e {
+        Error::RecorderLocked { .. } if WAITED.load(std::sync::atomic::Ordering::Relaxed) => None,
         Error::RecorderLocked { .. } => Some("--wait[=SECONDS] waits for the drive, first come first served"),
         Error::DeviceInUse { holders, .. } if holders.iter().any(|h| matches!(h, Holder::Mount { .. })) => {
             Some("`discrec lock --force` unmounts it")

@@ -377,7 +377,9 @@ fn the_owner_of_a_discrec_holder_is_told_without_the_lock_table() {
 fn a_holder_without_a_record_is_refused_at_once() {
     // A discrec client writes its record before it takes the lock, so a
     // holder without one is named and refused without a grace period for
-    // a record to appear (it used to cost half a second).
+    // a record to appear (it used to cost half a second). Alone: another
+    // busy test's 50,000 locks would make the table itself slow to read.
+    let _alone = alone();
     let s = Scratch::new();
     let img = s.image("rec.iso");
     let flock = Reaped(Command::new("flock").arg("--no-fork").arg(&img).args(["sleep", "30"]).spawn().unwrap());

@@ -438,6 +438,12 @@ fn remove_previous(dir: &OwnedFd, key: DriveKey) {
             .is_ok_and(|now| now.st_ino == st.st_ino && now.st_dev == st.st_dev)
         {
             let _ = rustix::fs::unlinkat(dir, name.as_str(), rustix::fs::AtFlags::empty());
+            // And the per-drive pointer, if it still names it (a holder that
+            // became `lock -- COMMAND` and ended as COMMAND leaves both).
+            let ptr = holder_pointer(key);
+            if points_to(dir, &ptr, &name) {
+                let _ = rustix::fs::unlinkat(dir, ptr.as_str(), rustix::fs::AtFlags::empty());
+            }
         }
     }
 }
