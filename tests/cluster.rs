@@ -271,6 +271,16 @@ fn the_guard_never_gives_up_the_drive() {
     let mut g = s.discrec();
     g.args(["guard", "--cluster", &url, "--cluster-key", "g"]).arg(&img).stdout(Stdio::piped());
     let mut guard = g.spawn().unwrap();
+    // Held from the start, not from when the first call to etcd gives up
+    // (3 s): no program of this host gets the drive in between.
+    let started = std::time::Instant::now();
+    let owner =
+        || String::from_utf8_lossy(&s.discrec().arg("owner").arg(&img).output().unwrap().stdout).trim().to_string();
+    assert!(
+        eventually(Duration::from_secs(1), || owner() == "discrec guard: etcd unreachable"),
+        "the drive was not held within a second of the guard's start"
+    );
+    eprintln!("timing: the guard held the drive {:?} after its start", started.elapsed());
     let mut out = BufReader::new(guard.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();

@@ -542,3 +542,38 @@ fn a_timeout_past_what_the_clock_counts_waits_forever_instead_of_panicking() {
     });
     assert_eq!(b.lock_count(), 1);
 }
+
+#[test]
+fn a_record_of_a_process_that_no_longer_holds_the_drive_is_not_believed() {
+    // /proc/locks keeps the pid of the process that took a flock after it
+    // has handed the descriptor on (or exited, and another process got its
+    // pid). Such a process may write a record for itself: the kernel's
+    // fdinfo, where the reader may read it, says it does not hold the drive.
+    let s = Scratch::new();
+    let img = s.image("handed.iso");
+    let key = discrec::Target::resolve(&img).unwrap().key.to_string();
+    let script = format!(
+        "import os,fcntl,time,json
+img,run,key='{img}','{run}','{key}'
+d=os.open(img, os.O_RDWR); fcntl.flock(d, fcntl.LOCK_EX)
+parent=os.getpid()
+if os.fork()==0:
+    while os.getppid()==parent: time.sleep(0.05)
+    os._exit(0)
+os.close(d)
+p=run+'/t'; fd=os.open(p, os.O_WRONLY|os.O_CREAT, 0o644); fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, json.dumps(dict(v=4,key=key,pid=parent,uid=os.getuid(),client='Not Holding',node=img,command='discrec',fd=d)).encode())
+fcntl.lockf(fd, fcntl.LOCK_EX, 1, 4242); os.rename(p, run+'/discrec.'+key+'.4242')
+for n in ('holder', 'last.%d' % os.getuid()): os.symlink('discrec.'+key+'.4242', run+'/discrec.'+key+'.'+n)
+print('ok', flush=True); time.sleep(30)
+",
+        img = img.display(),
+        run = s.run.display(),
+    );
+    let helper = spawn_ready(std::process::Command::new("python3").args(["-c", &script]), "ok");
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    let o = r.exclusive_access_owner().unwrap().expect("the child holds it");
+    assert_eq!((o.client_name.as_deref(), o.by_discrec), (None, false), "{o:?}");
+    assert!(Recorder::open_in(&img, &s.run).unwrap().acquire_exclusive_access(false, "Other").is_err());
+    drop(helper);
+}

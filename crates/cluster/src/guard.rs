@@ -85,6 +85,11 @@ pub fn guard(
             *last = Some(e);
         }
     };
+    // Fail closed from the start: the drive is held before the first call
+    // to etcd, which may take its whole timeout to give up, and let go
+    // below once etcd says nobody elsewhere holds it.
+    let unreachable = "discrec guard: etcd unreachable";
+    let _ = local.acquire_exclusive_access(false, unreachable);
     loop {
         if etcd.is_none() {
             // Out of reach: the drive is held below until it answers.
@@ -105,7 +110,7 @@ pub fn guard(
         };
         let name = wanted.as_ref().map(|w| match w {
             Ok(o) => guard_name(o),
-            Err(_) => "discrec guard: etcd unreachable".to_string(),
+            Err(_) => unreachable.to_string(),
         });
         if local.lock_count() > 0 && name.as_deref() != local.client_name() {
             local.release_exclusive_access()?;

@@ -327,7 +327,10 @@ pub fn write_record(
         let (tmp, fd) = make_locked(&dirfd, key, &body)?;
         let unlink_tmp = || rustix::fs::unlinkat(&dirfd, tmp.as_str(), rustix::fs::AtFlags::empty());
         let mark = random_u64() >> 2 | 1;
-        if let Err(e) = crate::sys::posix_lock_byte(&fd, mark) {
+        // Marked, then public (see make_locked).
+        if let Err(e) = crate::sys::posix_lock_byte(&fd, mark)
+            .and_then(|()| rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644)).map_err(Into::into))
+        {
             let _ = unlink_tmp();
             return Err(e);
         }
@@ -356,7 +359,8 @@ pub fn write_record(
     Err(std::io::Error::other("every name tried for the owner record was taken"))
 }
 
-/// A new record file under a random name: locked, public, holding `body`.
+/// A new record file under a random name: locked, private (0600, made
+/// public once marked), holding `body`.
 fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(String, OwnedFd)> {
     for _ in 0..8 {
         let tmp = format!("discrec.{key}.new.{:016x}", random_u64());
@@ -366,7 +370,10 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
             // Readable too: a holder that became another program reads its
             // own record through this descriptor (see record_files).
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
+            // Private until it is locked and marked: a file others could
+            // open in between could be locked by them first (a read lock
+            // over the mark's byte makes our mark fail).
+            Mode::from_raw_mode(0o600),
         ) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::EXIST) => continue,
@@ -374,8 +381,6 @@ fn make_locked(dir: &OwnedFd, key: DriveKey, body: &[u8]) -> std::io::Result<(St
         };
         let written = (|| -> std::io::Result<()> {
             rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
-            // The umask may have taken read bits away; records are public.
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
             if rustix::io::write(&fd, body)? != body.len() {
                 return Err(std::io::Error::other("short write of the owner record"));
             }
@@ -466,11 +471,13 @@ fn read_record(
     pid: i32,
     (dev, ino, mark): (u64, u64, u64),
     node: &NodeAccess,
+    node_st: &rustix::fs::Stat,
 ) -> Option<Owner> {
     record_files(dirs, key, pid, (dev, ino, mark))
         .into_iter()
         .filter(|(st, _)| (st.st_dev, st.st_ino) == (dev, ino))
         .find_map(|(st, buf)| believe(key, pid, &st, &buf, node))
+        .filter(|(_, fd)| not_disproved(pid, *fd, node_st))
         .map(|(owner, _)| owner)
 }
 
@@ -661,17 +668,42 @@ fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Op
     believe(key, pid, &st, &buf, node)
 }
 
-/// Whether process `pid` holds the exclusive `flock` on the node with
-/// `stat` `node` through its descriptor `fd`: `/proc/PID/fdinfo/FD` lists
-/// the locks of that open file, and the kernel writes it. Readable by
-/// root and by the holder's own user; for anyone else, `false`.
-fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> bool {
-    let Ok(info) = crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{fd}")) else { return false };
-    String::from_utf8_lossy(&info)
-        .lines()
-        .filter_map(|l| l.strip_prefix("lock:"))
-        .filter_map(|l| holders::parse_lock_line(l.trim_start()))
-        .any(|l| l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (node.st_dev, node.st_ino))
+/// What `/proc/PID/fdinfo/FD` says of process `pid` holding the
+/// exclusive `flock` on the node with `stat` `node` through its descriptor
+/// `fd`: `Some(true)` or `Some(false)` (the kernel writes that file), or
+/// `None` when we may not read it (it is ptrace-guarded: root and the
+/// holder's own user may).
+fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> Option<bool> {
+    let info = match crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{fd}")) {
+        Ok(info) => info,
+        Err(e)
+            if [rustix::io::Errno::ACCESS, rustix::io::Errno::PERM]
+                .iter()
+                .any(|x| e.raw_os_error() == Some(x.raw_os_error())) =>
+        {
+            return None
+        }
+        Err(_) => return Some(false),
+    };
+    Some(
+        String::from_utf8_lossy(&info)
+            .lines()
+            .filter_map(|l| l.strip_prefix("lock:"))
+            .filter_map(|l| holders::parse_lock_line(l.trim_start()))
+            .any(|l| {
+                l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (node.st_dev, node.st_ino)
+            }),
+    )
+}
+
+/// Whether the record of `pid` naming descriptor `fd` may be believed for
+/// a drive `/proc/locks` shows `pid` holding: unless its `fdinfo` (where we
+/// may read it) says that this process does not hold it. `/proc/locks`
+/// keeps the pid of the process that took a lock after it has exited
+/// (a descendant has the descriptor), and another process may have that
+/// pid now and have written a record for it.
+fn not_disproved(pid: i32, fd: i32, node: &rustix::fs::Stat) -> bool {
+    holds_flock(pid, fd, node) != Some(false)
 }
 
 /// The owner of a held drive without `/proc/locks`: the holder's record
@@ -692,7 +724,7 @@ pub fn owner_by_pointers(
     dirs.open_all().find_map(|dir| {
         ptrs.iter().find_map(|ptr| {
             let (owner, fd) = via_pointer(&dir, key, ptr, node)?;
-            holds_flock(owner.pid?, fd, node_st).then_some(owner)
+            (holds_flock(owner.pid?, fd, node_st) == Some(true)).then_some(owner)
         })
     })
 }
@@ -713,7 +745,13 @@ enum ByPointer {
 
 /// The record of `pid`, which `/proc/locks` shows holding the drive, found
 /// through the per-drive pointer or the pointer of `pid`'s user.
-fn owner_of_holder(dirs: &RecordDirs, key: DriveKey, pid: i32, node: &NodeAccess) -> ByPointer {
+fn owner_of_holder(
+    dirs: &RecordDirs,
+    key: DriveKey,
+    pid: i32,
+    node: &NodeAccess,
+    node_st: &rustix::fs::Stat,
+) -> ByPointer {
     let Ok(uid) = rustix::fs::stat(format!("/proc/{pid}").as_str()).map(|st| st.st_uid) else {
         return ByPointer::Search;
     };
@@ -729,7 +767,9 @@ fn owner_of_holder(dirs: &RecordDirs, key: DriveKey, pid: i32, node: &NodeAccess
                 Ok(_) => {}
             }
             match via_pointer(&dir, key, &ptr, node) {
-                Some((o, _)) if o.pid == Some(pid) => return ByPointer::Found(o),
+                Some((o, fd)) if o.pid == Some(pid) && not_disproved(pid, fd, node_st) => return ByPointer::Found(o),
+                // Its pid, but its fdinfo says it does not hold the drive.
+                Some((o, _)) if o.pid == Some(pid) => {}
                 Some(_) => search = true,
                 None => {}
             }
@@ -777,7 +817,7 @@ pub fn find_owner(
             return None;
         }
         tried.push(m);
-        read_record(dirs, key, pid, m, node)
+        read_record(dirs, key, pid, m, node, node_st)
     };
     holders::scan_proc_locks(|l| match &holder {
         None => {
@@ -791,7 +831,7 @@ pub fn find_owner(
                 let Some(pid) = pid else { return Break(()) };
                 // The holder's record through the pointers: no more of
                 // the table to read, and nothing that churn can shift.
-                match owner_of_holder(dirs, key, pid, node) {
+                match owner_of_holder(dirs, key, pid, node, node_st) {
                     ByPointer::Found(o) => {
                         found = Some(o);
                         return Break(());
@@ -850,4 +890,32 @@ pub fn find_owner(
         return Ok(Some(o));
     }
     Ok(Some(foreign_owner(holder.pid, holder.kind)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_record_is_private_until_it_is_marked() {
+        // Another user who could open the new file before its mark could
+        // take a read lock over the mark's byte first, and the client would
+        // go without a record: it is 0600 until then, 0644 after.
+        let dir = std::env::temp_dir().join(format!("discrec-records-test.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fd = rustix::fs::open(&dir, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let key = DriveKey::File { dev: 1, ino: 2 };
+        let (tmp, rec) = make_locked(&fd, key, b"{}").unwrap();
+        assert_eq!(rustix::fs::fstat(&rec).unwrap().st_mode & 0o777, 0o600, "{tmp} readable before its mark");
+        drop(rec);
+        let node = dir.join("node");
+        std::fs::write(&node, b"").unwrap();
+        let node_fd = rustix::fs::open(&node, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let written = write_record(&RecordDirs::only(&dir), key, &node, "Me", node_fd.as_fd()).unwrap();
+        let st = rustix::fs::statat(&fd, written.name.as_str(), rustix::fs::AtFlags::empty()).unwrap();
+        assert_eq!(st.st_mode & 0o777, 0o644, "a marked record is public");
+        written.remove();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
