@@ -107,6 +107,57 @@ fn owner_dict<'py>(py: Python<'py>, o: &discrec::Owner) -> PyResult<Bound<'py, P
     Ok(d)
 }
 
+/// The cancel signals of the waits in progress on one recorder, each with
+/// the process that made it: every wait has its own, so that Ctrl-C in one
+/// thread ends that thread's call only, and a forked child (which shares
+/// the descriptors) never ends its parent's.
+#[derive(Default)]
+struct Waits(Mutex<Vec<(u32, Arc<discrec::cancel::Cancel>)>>);
+
+impl Waits {
+    /// A new signal for a wait that begins.
+    fn start(&self) -> PyResult<Arc<discrec::cancel::Cancel>> {
+        let c = Arc::new(
+            discrec::cancel::Cancel::new()
+                .map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot make a cancel signal: {e}")))?,
+        );
+        locked(&self.0).push((std::process::id(), c.clone()));
+        Ok(c)
+    }
+
+    /// The wait of `c` has ended.
+    fn end(&self, c: &Arc<discrec::cancel::Cancel>) {
+        locked(&self.0).retain(|(_, w)| !Arc::ptr_eq(w, c));
+    }
+
+    /// End every wait this process has in progress on the recorder.
+    fn raise_all(&self) {
+        let me = std::process::id();
+        for (_, c) in locked(&self.0).iter().filter(|(pid, _)| *pid == me) {
+            c.raise();
+        }
+    }
+}
+
+/// The recorder's lock, or `None` once `cancel` is raised while another
+/// call (a wait on another thread) holds it.
+fn lock_or_cancel<'a>(
+    m: &'a Mutex<discrec::Recorder>,
+    cancel: &discrec::cancel::Cancel,
+) -> Option<MutexGuard<'a, discrec::Recorder>> {
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+        if cancel.is_raised() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// `IDiscRecorder2`: one recorder, a drive or an image file.
 #[pyclass(module = "discrec._discrec", name = "Recorder", subclass)]
 struct PyRecorder {
@@ -114,29 +165,49 @@ struct PyRecorder {
     /// The device node, kept apart so that reading it never waits for a
     /// call in progress.
     path: String,
-    /// Ends a wait in progress (raised by `cancel_wait`, `close` and
-    /// Ctrl-C, without the recorder's lock, which the waiting call holds).
-    cancel: Arc<discrec::cancel::Cancel>,
+    /// The waits in progress (ended by `cancel_wait`, `close` and Ctrl-C,
+    /// without the recorder's lock, which a waiting call holds).
+    waits: Arc<Waits>,
     /// The lock count as of the last call that ended, readable while a
     /// call (a wait) holds the recorder.
     count: Arc<std::sync::atomic::AtomicU32>,
+    /// The process that made this object: in a forked child, the
+    /// recorder's lock may have been copied held by a thread of the parent
+    /// that the child does not have.
+    made_by: u32,
 }
 
 impl PyRecorder {
-    /// Run `f` on the recorder without the GIL.
+    /// Run `f` on the recorder without the GIL. In a forked child whose
+    /// copy of the recorder was in use by another thread at the fork, an
+    /// error instead of a hang.
     fn with<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut discrec::Recorder) -> discrec::Result<T> + Send,
     ) -> PyResult<T> {
         let (inner, count) = (self.inner.clone(), self.count.clone());
+        let forked = std::process::id() != self.made_by;
         py.allow_threads(move || {
-            let mut r = locked(&inner);
+            let mut r = if forked {
+                match inner.try_lock() {
+                    Ok(g) => g,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return Err(None),
+                }
+            } else {
+                locked(&inner)
+            };
             let out = f(&mut r);
             count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
-            out
+            out.map_err(Some)
         })
-        .map_err(|e| raise(py, e))
+        .map_err(|e| match e {
+            Some(e) => raise(py, e),
+            None => PyRuntimeError::new_err(
+                "discrec: this Recorder was in use by another thread when this process forked, and that thread is not in this process; open the recorder again here",
+            ),
+        })
     }
 }
 
@@ -153,10 +224,14 @@ impl PyRecorder {
         _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let r = open(py, &path)?;
-        let cancel = discrec::cancel::Cancel::new()
-            .map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot make a cancel signal: {e}")))?;
         let path = r.target().node.to_string_lossy().into_owned();
-        Ok(PyRecorder { inner: Arc::new(Mutex::new(r)), path, cancel: Arc::new(cancel), count: Default::default() })
+        Ok(PyRecorder {
+            inner: Arc::new(Mutex::new(r)),
+            path,
+            waits: Default::default(),
+            count: Default::default(),
+            made_by: std::process::id(),
+        })
     }
 
     /// `AcquireExclusiveAccess(force, clientName)`: exclusive use, or
@@ -177,13 +252,19 @@ impl PyRecorder {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         let timeout = timeout.map(|t| seconds(py, t)).transpose()?;
-        let (inner, rx, tx) = (self.inner.clone(), self.cancel.clone(), self.cancel.clone());
+        // This call's own signal: Ctrl-C here ends this wait only.
+        let own = self.waits.start()?;
+        let (inner, rx, tx) = (self.inner.clone(), own.clone(), own.clone());
         let (undo_inner, count, undo_count) = (self.inner.clone(), self.count.clone(), self.count.clone());
+        let target = std::path::PathBuf::from(&self.path);
         let r = interruptible(
             py,
             move || {
-                let mut r = locked(&inner);
-                rx.clear();
+                // Another call (a wait on another thread) may hold the
+                // recorder: this one's cancel ends the wait for it too.
+                let Some(mut r) = lock_or_cancel(&inner, &rx) else {
+                    return Err(discrec::Error::Cancelled { target });
+                };
                 let wait = discrec::recorder::Wait { timeout, cancel: Some(rx.as_fd()), on_wait: None };
                 let out = r.acquire_exclusive_access_waiting(force, &client_name, wait);
                 count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
@@ -198,14 +279,15 @@ impl PyRecorder {
                     undo_count.store(rec.lock_count(), std::sync::atomic::Ordering::SeqCst);
                 }
             },
-        )?;
-        r.map_err(|e| raise(py, e))
+        );
+        self.waits.end(&own);
+        r?.map_err(|e| raise(py, e))
     }
 
-    /// End a wait in progress on this recorder (from another thread): it
-    /// raises `CancelledError`, having taken nothing.
+    /// End the waits in progress on this recorder (from another thread):
+    /// each raises `CancelledError`, having taken nothing.
     fn cancel_wait(&self) {
-        self.cancel.raise();
+        self.waits.raise_all();
     }
 
     /// `ReleaseExclusiveAccess`: one release per acquire.
@@ -271,7 +353,14 @@ impl PyRecorder {
     /// Release everything and invalidate this object (a wait in progress
     /// on another thread is cancelled first).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        self.cancel.raise();
+        self.waits.raise_all();
+        if std::process::id() != self.made_by && self.inner.try_lock().is_err() {
+            // A forked child's copy, in use by a thread of the parent at
+            // the fork: nothing of it can be reached here, and it holds
+            // only copies, which go when this process ends (it never undoes
+            // its parent's hold).
+            return Ok(());
+        }
         self.with(py, |r| r.close())
     }
 }

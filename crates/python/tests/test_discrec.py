@@ -320,3 +320,69 @@ def test_a_parent_that_releases_frees_the_drive_though_a_child_still_runs(image)
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def run_scenario(code, image):
+    """Run `code` in a fresh interpreter with the image's path; a hang is a
+    failure, not a stuck test run."""
+    try:
+        p = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"hung; it printed: {e.stdout!r} {e.stderr!r}")
+    assert p.returncode == 0, p.stderr
+    return p.stdout.splitlines()
+
+
+WAIT_IN_A_THREAD = """
+import discrec, os, signal, sys, threading, time
+r = discrec.Recorder(sys.argv[1])
+res = []
+def wait():
+    try:
+        r.acquire_exclusive_access_wait(False, "Thread", None)
+        res.append("granted")
+    except discrec.CancelledError:
+        res.append("cancelled")
+t = threading.Thread(target=wait)
+t.start()
+time.sleep(0.3)
+"""
+
+WAIT_IN_A_THREAD_END = """
+time.sleep(0.3)
+print("thread " + (res[0] if res else "still waiting"))
+r.cancel_wait()
+t.join(5)
+print("thread " + (res[0] if res else "hung"))
+"""
+
+
+def test_ctrl_c_ends_only_its_own_threads_wait(image):
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    code = WAIT_IN_A_THREAD + """
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    r.acquire_exclusive_access_wait(False, "Main", None)
+    print("main granted")
+except KeyboardInterrupt:
+    print("main interrupted")
+""" + WAIT_IN_A_THREAD_END
+    assert run_scenario(code, image) == ["main interrupted", "thread still waiting", "thread cancelled"]
+
+
+def test_a_forked_childs_close_neither_hangs_nor_ends_its_parents_wait(image):
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    code = WAIT_IN_A_THREAD + """
+pid = os.fork()
+if pid == 0:
+    try:
+        r.close()
+        os._exit(0)
+    except BaseException:
+        os._exit(3)
+_, status = os.waitpid(pid, 0)
+print("child exit %d" % os.WEXITSTATUS(status))
+""" + WAIT_IN_A_THREAD_END
+    assert run_scenario(code, image) == ["child exit 0", "thread still waiting", "thread cancelled"]
