@@ -430,9 +430,11 @@ impl PyDataWriter {
     /// (action, elapsed, remaining, start_lba, sector_count,
     /// last_written_lba, sectors_verified, percent). Returns a dict:
     /// sectors, write_time, verify_time, verified. An exception raised by
-    /// `progress` cancels the write and is raised; raised too late (on the
-    /// final update), the write completed: `ProgressCallbackError`, with
-    /// the report and the callback's exception as its cause.
+    /// `progress` cancels the write and is raised; raised too late (while
+    /// the disc is closed or verified, or on the final update), the data
+    /// is all written: `ProgressCallbackError`, with the report (not
+    /// verified, if the verify was stopped) and the callback's exception as
+    /// its cause.
     #[pyo3(signature = (source, progress=None))]
     fn write<'py>(
         &self,
@@ -441,7 +443,8 @@ impl PyDataWriter {
         progress: Option<PyObject>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let dw = self.inner.clone();
-        let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+        // The callback's exception, and the update it was raised on.
+        let raised: Arc<Mutex<Option<(PyErr, discrec::writer::Progress)>>> = Arc::new(Mutex::new(None));
         let seen = raised.clone();
         let cancel = self.inner.clone();
         // Ctrl-C (or an exception from a signal handler) cancels the write.
@@ -469,7 +472,7 @@ impl PyDataWriter {
                             Ok(())
                         })();
                         if let Err(e) = call {
-                            *locked(&seen) = Some(e);
+                            locked(&seen).get_or_insert((e, p.clone()));
                             let _ = cancel.cancel_write();
                         }
                     });
@@ -486,12 +489,37 @@ impl PyDataWriter {
         let callback_error = locked(&raised).take();
         let report = match (report, callback_error) {
             (Ok(r), None) => r,
+            // The callback failed while the disc was closed or verified:
+            // every sector was written, only the verify was stopped. Say
+            // so (a retry would find the medium written).
+            (Err(discrec::Error::WriteCancelled { .. }), Some((e, p)))
+                if matches!(
+                    p.action,
+                    discrec::writer::WriteAction::Finalization | discrec::writer::WriteAction::Verifying
+                ) =>
+            {
+                let d = PyDict::new(py);
+                d.set_item("start_lba", p.start_lba)?;
+                d.set_item("sectors", p.sector_count)?;
+                d.set_item("write_time", p.elapsed.as_secs_f64())?;
+                d.set_item("verify_time", 0.0)?;
+                d.set_item("verified", false)?;
+                let message = format!(
+                    "the write completed ({} sectors, not verified); the progress callback raised while {}, which stopped the verify: {e}",
+                    p.sector_count,
+                    p.action.describe()
+                );
+                let cls = py.import("discrec._errors")?.getattr("ProgressCallbackError")?;
+                let err = PyErr::from_value(cls.call1((message, d))?);
+                err.set_cause(py, Some(e));
+                return Err(err);
+            }
             // The callback failed and the write stopped: its exception.
-            (Err(_), Some(e)) => return Err(e),
+            (Err(_), Some((e, _))) => return Err(e),
             (Err(e), None) => return Err(raise(py, e)),
             // The write completed all the same (the callback failed on the
             // final update, or too late to stop it): say both.
-            (Ok(r), Some(e)) => {
+            (Ok(r), Some((e, _))) => {
                 let d = report_dict(py, &r)?;
                 let message = format!(
                     "the write completed ({} sectors{}); the progress callback then raised: {e}",

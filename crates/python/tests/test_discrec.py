@@ -167,6 +167,23 @@ def test_write_a_directory_with_progress_and_cancel(tmp_path):
     assert isinstance(e.value.__cause__, ValueError)
     assert target4.stat().st_size == e.value.report["sectors"] * 2048
 
+    # Raised while verifying: every sector is written, only the verify
+    # stopped; said so, not a failure that invites a second write.
+    target5 = tmp_path / "out5.img"
+    target5.write_bytes(b"")
+
+    def fail_while_verifying(p):
+        if p["action"] == "verifying":
+            raise ValueError("verify no more")
+
+    with pytest.raises(discrec.ProgressCallbackError, match="not verified") as e:
+        discrec.DataWriter(target5).write(big, progress=fail_while_verifying)
+    assert not e.value.report["verified"] and e.value.report["sectors"] == 512 * 512
+    assert isinstance(e.value.__cause__, ValueError)
+    assert target5.stat().st_size == e.value.report["sectors"] * 2048
+    with pytest.raises(discrec.MediaNotBlankError):
+        discrec.DataWriter(target5).write(tree)
+
 
 def test_enumeration_and_version():
     # The installed wheel is under test, not the source tree.

@@ -178,8 +178,10 @@ BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__
 class ProgressCallbackError(Exception):
     """The write completed (``report`` holds its result, as ``write`` returns
     it), but the ``progress`` callback raised on an update too late to
-    cancel it; the callback's exception is ``__cause__``. The medium holds
-    the whole write: do not write it again."""
+    cancel it: while the disc was closed or verified (then the verify
+    stopped, and ``report["verified"]`` is False), or on the final update.
+    The callback's exception is ``__cause__``. The medium holds the whole
+    write: do not write it again."""
 
     def __init__(self, message: str, report: dict) -> None:
         super().__init__(message)
