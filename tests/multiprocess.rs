@@ -577,3 +577,29 @@ print('ok', flush=True); time.sleep(30)
     assert!(Recorder::open_in(&img, &s.run).unwrap().acquire_exclusive_access(false, "Other").is_err());
     drop(helper);
 }
+
+#[test]
+fn a_lock_whose_taker_exited_is_named_by_the_process_that_holds_it() {
+    // flock(1) takes the lock through the shell's descriptor 3 and exits;
+    // the shell, become sleep, holds it. /proc/locks still gives flock's
+    // pid: the owner is the process that holds it, refused at once.
+    let s = Scratch::new();
+    let img = s.image("taker.iso");
+    let script = format!("exec 3<'{}'; flock -x 3; echo ready; exec sleep 30", img.display());
+    let holder = spawn_ready(std::process::Command::new("sh").args(["-c", &script]), "ready");
+    let pid = holder.id() as i32;
+    let r = Recorder::open_in(&img, &s.run).unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let o = r.exclusive_access_owner().unwrap().expect("held");
+            (o.pid, o.command.as_deref(), o.by_discrec) == (Some(pid), Some("sleep"), false)
+        }),
+        "{:?}",
+        r.exclusive_access_owner()
+    );
+    let t = Instant::now();
+    let e = Recorder::open_in(&img, &s.run).unwrap().acquire_exclusive_access(false, "Other").unwrap_err();
+    assert!(e.to_string().contains(&format!("sleep (pid {pid})")), "{e}");
+    eprintln!("timing: refused in {:?}", t.elapsed());
+    drop(holder);
+}

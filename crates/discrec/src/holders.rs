@@ -172,6 +172,64 @@ pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
     Ok(out)
 }
 
+/// Whether process `pid` has a descriptor of the file `(dev, ino)` whose
+/// open file holds an exclusive `flock` on it (its `fdinfo` lists the
+/// lock): `None` when we may not look (`/proc/PID/fd` is ptrace-guarded:
+/// root and the process's own user may).
+pub fn holds_flock_on(pid: i32, dev: u64, ino: u64) -> Option<bool> {
+    let fds = match fs::read_dir(format!("/proc/{pid}/fd")) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return None,
+        Err(_) => return Some(false),
+    };
+    let mut denied = false;
+    for fd in fds.flatten() {
+        // stat through the link: the file itself, with nothing opened.
+        let Ok(st) = rustix::fs::stat(fd.path()) else { continue };
+        if (st.st_dev, st.st_ino) != (dev, ino) {
+            continue;
+        }
+        let info =
+            match crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())) {
+                Ok(info) => info,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    denied = true;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+        let held = String::from_utf8_lossy(&info)
+            .lines()
+            .filter_map(|l| l.strip_prefix("lock:"))
+            .filter_map(|l| parse_lock_line(l.trim_start()))
+            .any(|l| l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (dev, ino));
+        if held {
+            return Some(true);
+        }
+    }
+    (!denied).then_some(false)
+}
+
+/// The holder of the exclusive `flock` on `(dev, ino)` whose pid
+/// `/proc/locks` gives as `pid`: that process, unless it has ended or
+/// (where we may look) holds no such lock, which happens when the process
+/// that took the lock has exited and a descendant has its descriptor
+/// (`sh -c 'flock 3; ...'`, a command started in the background), or when
+/// another process has got its pid since. Then the first process found
+/// holding it (among those we may look at: all as root), or `None`.
+pub fn live_flock_holder(pid: Option<i32>, dev: u64, ino: u64) -> Option<i32> {
+    if let Some(p) = pid {
+        if crate::procfs::is_running(p) && holds_flock_on(p, dev, ino) != Some(false) {
+            return Some(p);
+        }
+    }
+    let procs = fs::read_dir("/proc").ok()?;
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .find(|&p| Some(p) != pid && holds_flock_on(p, dev, ino) == Some(true))
+}
+
 /// Something that holds or uses a drive.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -889,7 +889,12 @@ pub fn find_owner(
     if let Some(o) = found {
         return Ok(Some(o));
     }
-    Ok(Some(foreign_owner(holder.pid, holder.kind)))
+    // A flock's pid is the process that took it, which may be gone.
+    let pid = match holder.kind {
+        LockKind::Flock => holders::live_flock_holder(holder.pid, dev, ino).or(holder.pid),
+        _ => holder.pid,
+    };
+    Ok(Some(foreign_owner(pid, holder.kind)))
 }
 
 #[cfg(test)]
