@@ -603,3 +603,23 @@ fn a_lock_whose_taker_exited_is_named_by_the_process_that_holds_it() {
     eprintln!("timing: refused in {:?}", t.elapsed());
     drop(holder);
 }
+
+#[test]
+fn a_holder_that_moved_its_lock_descriptor_keeps_its_name() {
+    // The record names the descriptor that holds the lock; a wrapped
+    // command may move it (`exec 7<&4 4<&-`). Its fdinfo then shows the
+    // lock under another number, which is still proof.
+    let s = Scratch::new();
+    let img = s.image("moved.iso");
+    let script = format!(
+        "fd=$(for f in /proc/$$/fd/*; do [ \"$(readlink $f)\" = '{img}' ] && basename $f; done | head -n 1); \
+         eval \"exec 7<&$fd $fd<&-\"; echo ready; exec sleep 30",
+        img = img.display()
+    );
+    let mut c = s.discrec();
+    c.args(["lock", "--client", "Alice"]).arg(&img).args(["--", "sh", "-c", &script]);
+    let holder = spawn_ready(&mut c, "ready");
+    let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().expect("held");
+    assert_eq!((o.client_name.as_deref(), o.pid), (Some("Alice"), Some(holder.id() as i32)), "{o:?}");
+    drop(holder);
+}

@@ -175,15 +175,48 @@ pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
 /// Whether process `pid` has a descriptor of the file `(dev, ino)` whose
 /// open file holds an exclusive `flock` on it (its `fdinfo` lists the
 /// lock): `None` when we may not look (`/proc/PID/fd` is ptrace-guarded:
-/// root and the process's own user may).
+/// root and the process's own user may), or when it has more descriptors
+/// than [`SEARCH_FDS`] and we gave up.
 pub fn holds_flock_on(pid: i32, dev: u64, ino: u64) -> Option<bool> {
+    holds_flock_within(pid, dev, ino, &mut Budget::search())
+}
+
+/// How much of `/proc` a search for a holder may look at: any user can
+/// open a million descriptors, and a search that stats them all would make
+/// every query about a drive wait for it.
+struct Budget {
+    fds: usize,
+    until: Option<std::time::Instant>,
+    spent: bool,
+}
+
+impl Budget {
+    /// [`SEARCH_FDS`] descriptors within [`SEARCH_TIME`].
+    fn search() -> Budget {
+        Budget { fds: SEARCH_FDS, until: Some(std::time::Instant::now() + SEARCH_TIME), spent: false }
+    }
+
+    /// One more descriptor looked at; false once the budget is spent.
+    fn spend(&mut self) -> bool {
+        self.fds = self.fds.saturating_sub(1);
+        if self.fds == 0 || self.until.is_some_and(|u| std::time::Instant::now() >= u) {
+            self.spent = true;
+        }
+        !self.spent
+    }
+}
+
+fn holds_flock_within(pid: i32, dev: u64, ino: u64, budget: &mut Budget) -> Option<bool> {
     let fds = match fs::read_dir(format!("/proc/{pid}/fd")) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return None,
         Err(_) => return Some(false),
     };
-    let mut denied = false;
+    let mut unsure = false;
     for fd in fds.flatten() {
+        if !budget.spend() {
+            return None;
+        }
         // stat through the link: the file itself, with nothing opened.
         let Ok(st) = rustix::fs::stat(fd.path()) else { continue };
         if (st.st_dev, st.st_ino) != (dev, ino) {
@@ -193,7 +226,7 @@ pub fn holds_flock_on(pid: i32, dev: u64, ino: u64) -> Option<bool> {
             match crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())) {
                 Ok(info) => info,
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    denied = true;
+                    unsure = true;
                     continue;
                 }
                 Err(_) => continue,
@@ -207,27 +240,43 @@ pub fn holds_flock_on(pid: i32, dev: u64, ino: u64) -> Option<bool> {
             return Some(true);
         }
     }
-    (!denied).then_some(false)
+    (!unsure).then_some(false)
 }
 
+/// The most descriptors, and the longest time, a search of `/proc` for a
+/// lock's holder spends (see [`live_flock_holder`]).
+const SEARCH_FDS: usize = 20_000;
+const SEARCH_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The holder of the exclusive `flock` on `(dev, ino)` whose pid
-/// `/proc/locks` gives as `pid`: that process, unless it has ended or
-/// (where we may look) holds no such lock, which happens when the process
-/// that took the lock has exited and a descendant has its descriptor
-/// (`sh -c 'flock 3; ...'`, a command started in the background), or when
-/// another process has got its pid since. Then the first process found
-/// holding it (among those we may look at: all as root), or `None`.
+/// `/proc/locks` gives as `pid` (the process that took it). That process
+/// if it holds it, or if it runs and we may not look. Else (it has exited
+/// while a descendant keeps its descriptor: `sh -c 'flock 3; ...'`, a
+/// command left in the background; or another process has its pid now)
+/// the first process we may look at (all, as root) whose `fdinfo` shows
+/// the lock, within [`SEARCH_FDS`] descriptors and [`SEARCH_TIME`]. When
+/// none is found: the taker's pid if it has ended (its locks go a moment
+/// after it: callers try again), else `None` (the pid is another
+/// process's, which must not be named).
 pub fn live_flock_holder(pid: Option<i32>, dev: u64, ino: u64) -> Option<i32> {
-    if let Some(p) = pid {
-        if crate::procfs::is_running(p) && holds_flock_on(p, dev, ino) != Some(false) {
-            return Some(p);
+    let mut unchecked = None;
+    if let Some(p) = pid.filter(|&p| crate::procfs::is_running(p)) {
+        match holds_flock_on(p, dev, ino) {
+            Some(true) => return Some(p),
+            None => unchecked = Some(p),
+            Some(false) => {}
         }
     }
-    let procs = fs::read_dir("/proc").ok()?;
-    procs
-        .flatten()
-        .filter_map(|p| p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .find(|&p| Some(p) != pid && holds_flock_on(p, dev, ino) == Some(true))
+    let mut budget = Budget::search();
+    let found = fs::read_dir("/proc").ok().and_then(|procs| {
+        procs
+            .flatten()
+            .filter_map(|p| p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+            .filter(|&p| Some(p) != pid)
+            .find(|&p| budget.spent || holds_flock_within(p, dev, ino, &mut budget) == Some(true))
+            .filter(|_| !budget.spent)
+    });
+    found.or(unchecked).or(pid.filter(|&p| !crate::procfs::is_running(p)))
 }
 
 /// Something that holds or uses a drive.

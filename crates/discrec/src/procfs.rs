@@ -45,7 +45,7 @@ pub fn proc_label(pid: Option<i32>, command: Option<&str>) -> String {
         (Some(p), Some(c)) => format!("{c} (pid {p})"),
         (Some(p), None) => format!("pid {p}"),
         (None, Some(c)) => c,
-        (None, None) => "a process in another pid namespace".into(),
+        (None, None) => "a process discrec cannot see (in another pid namespace, or not found)".into(),
     }
 }
 

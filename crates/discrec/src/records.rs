@@ -683,17 +683,21 @@ fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> Option<bool> {
         {
             return None
         }
-        Err(_) => return Some(false),
+        Err(_) => Vec::new(),
     };
-    Some(
-        String::from_utf8_lossy(&info)
-            .lines()
-            .filter_map(|l| l.strip_prefix("lock:"))
-            .filter_map(|l| holders::parse_lock_line(l.trim_start()))
-            .any(|l| {
-                l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (node.st_dev, node.st_ino)
-            }),
-    )
+    let here = String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .filter_map(|l| holders::parse_lock_line(l.trim_start()))
+        .any(|l| {
+            l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (node.st_dev, node.st_ino)
+        });
+    if here {
+        return Some(true);
+    }
+    // The holder may have moved its descriptor (`exec 7<&4 4<&-`): all of
+    // its descriptors.
+    holders::holds_flock_on(pid, node.st_dev, node.st_ino)
 }
 
 /// Whether the record of `pid` naming descriptor `fd` may be believed for
@@ -891,7 +895,7 @@ pub fn find_owner(
     }
     // A flock's pid is the process that took it, which may be gone.
     let pid = match holder.kind {
-        LockKind::Flock => holders::live_flock_holder(holder.pid, dev, ino).or(holder.pid),
+        LockKind::Flock => holders::live_flock_holder(holder.pid, dev, ino),
         _ => holder.pid,
     };
     Ok(Some(foreign_owner(pid, holder.kind)))

@@ -56,6 +56,13 @@ fn interruptible<T: Send + 'static>(
         match py.allow_threads(|| locked(&rx).recv_timeout(Duration::from_millis(50))) {
             Ok(v) => {
                 let _ = worker.join();
+                // A signal that came with the result: its exception is
+                // raised, and what the call got is given back, so that an
+                // exception out of the call always means nothing was taken.
+                if let Err(e) = py.check_signals() {
+                    undo(v);
+                    return Err(e);
+                }
                 return Ok(v);
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -188,20 +195,35 @@ impl PyRecorder {
     ) -> PyResult<T> {
         let (inner, count) = (self.inner.clone(), self.count.clone());
         let forked = std::process::id() != self.made_by;
-        py.allow_threads(move || {
-            let mut r = if forked {
-                match inner.try_lock() {
-                    Ok(g) => g,
-                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                    Err(std::sync::TryLockError::WouldBlock) => return Err(None),
+        let mut f = Some(f);
+        // Another call (a wait on another thread) may hold the recorder:
+        // looked at again every 50 ms, between which Ctrl-C is seen.
+        let out = loop {
+            let tried = py.allow_threads(|| {
+                for _ in 0..5 {
+                    let mut r = match inner.try_lock() {
+                        Ok(g) => g,
+                        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                        // In a forked child, a lock copied held stays held.
+                        Err(std::sync::TryLockError::WouldBlock) if forked => return Some(Err(None)),
+                        Err(std::sync::TryLockError::WouldBlock) => {
+                            std::thread::sleep(Duration::from_millis(10));
+                            continue;
+                        }
+                    };
+                    let f = f.take().expect("run once");
+                    let out = f(&mut r);
+                    count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
+                    return Some(out.map_err(Some));
                 }
-            } else {
-                locked(&inner)
-            };
-            let out = f(&mut r);
-            count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
-            out.map_err(Some)
-        })
+                None
+            });
+            match tried {
+                Some(out) => break out,
+                None => py.check_signals()?,
+            }
+        };
+        out
         .map_err(|e| match e {
             Some(e) => raise(py, e),
             None => PyRuntimeError::new_err(
@@ -252,6 +274,10 @@ impl PyRecorder {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         let timeout = timeout.map(|t| seconds(py, t)).transpose()?;
+        if std::process::id() != self.made_by && self.inner.try_lock().is_err() {
+            // As `with` says: a forked copy in use at the fork.
+            return self.with(py, |_| Ok(()));
+        }
         // This call's own signal: Ctrl-C here ends this wait only.
         let own = self.waits.start()?;
         let (inner, rx, tx) = (self.inner.clone(), own.clone(), own.clone());
@@ -492,11 +518,10 @@ impl PyDataWriter {
             // The callback failed while the disc was closed or verified:
             // every sector was written, only the verify was stopped. Say
             // so (a retry would find the medium written).
-            (Err(discrec::Error::WriteCancelled { .. }), Some((e, p)))
-                if matches!(
-                    p.action,
-                    discrec::writer::WriteAction::Finalization | discrec::writer::WriteAction::Verifying
-                ) =>
+            // (Told by what the writer says it wrote, not by the update the
+            // callback was handed: a slow callback lags behind the writer.)
+            (Err(discrec::Error::WriteCancelled { sectors_written, .. }), Some((e, p)))
+                if sectors_written > 0 && sectors_written == p.sector_count =>
             {
                 let d = PyDict::new(py);
                 d.set_item("start_lba", p.start_lba)?;
@@ -505,7 +530,7 @@ impl PyDataWriter {
                 d.set_item("verify_time", 0.0)?;
                 d.set_item("verified", false)?;
                 let message = format!(
-                    "the write completed ({} sectors, not verified); the progress callback raised while {}, which stopped the verify: {e}",
+                    "the write completed ({} sectors, not verified); the progress callback raised (on an update while {}), which stopped the verify: {e}",
                     p.sector_count,
                     p.action.describe()
                 );

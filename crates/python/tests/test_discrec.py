@@ -394,6 +394,16 @@ def test_a_forked_childs_close_neither_hangs_nor_ends_its_parents_wait(image):
     code = WAIT_IN_A_THREAD + """
 pid = os.fork()
 if pid == 0:
+    # Other calls on the copy say why they cannot run, wait or not.
+    for call in (lambda: r.owner(), lambda: r.acquire_exclusive_access_wait(False, "Child", 1.0)):
+        try:
+            call()
+            os._exit(4)
+        except RuntimeError as e:
+            if "forked" not in str(e):
+                os._exit(5)
+        except BaseException:
+            os._exit(6)
     try:
         r.close()
         os._exit(0)
@@ -403,3 +413,17 @@ _, status = os.waitpid(pid, 0)
 print("child exit %d" % os.WEXITSTATUS(status))
 """ + WAIT_IN_A_THREAD_END
     assert run_scenario(code, image) == ["child exit 0", "thread still waiting", "thread cancelled"]
+
+
+def test_ctrl_c_ends_a_call_waiting_behind_another_threads_wait(image):
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    code = WAIT_IN_A_THREAD + """
+threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    r.owner()
+    print("main answered")
+except KeyboardInterrupt:
+    print("main interrupted")
+""" + WAIT_IN_A_THREAD_END
+    assert run_scenario(code, image) == ["main interrupted", "thread still waiting", "thread cancelled"]
