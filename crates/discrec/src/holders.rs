@@ -243,10 +243,11 @@ fn holds_flock_within(pid: i32, dev: u64, ino: u64, budget: &mut Budget) -> Opti
     (!unsure).then_some(false)
 }
 
-/// The most descriptors, and the longest time, a search of `/proc` for a
-/// lock's holder spends (see [`live_flock_holder`]).
-const SEARCH_FDS: usize = 20_000;
-const SEARCH_TIME: std::time::Duration = std::time::Duration::from_millis(20);
+/// The most descriptors a search of `/proc` for a lock's holder looks at
+/// (see [`live_flock_holder`]).
+pub const SEARCH_FDS: usize = 20_000;
+/// The longest time a search of `/proc` for a lock's holder takes.
+pub const SEARCH_TIME: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The holder of the exclusive `flock` on `(dev, ino)` whose pid
 /// `/proc/locks` gives as `pid` (the process that took it). That process
