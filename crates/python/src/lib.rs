@@ -146,20 +146,32 @@ impl Waits {
     }
 }
 
-/// The recorder's lock, or `None` once `cancel` is raised while another
-/// call (a wait on another thread) holds it.
+/// The recorder's lock, taken by a wait; while another call (a wait on
+/// another thread) holds it, this wait ends when `cancel` is raised
+/// (`Cancelled`) or its deadline passes (`RecorderLocked`, naming the
+/// holder as a fresh look at the drive sees it).
 fn lock_or_cancel<'a>(
     m: &'a Mutex<discrec::Recorder>,
     cancel: &discrec::cancel::Cancel,
-) -> Option<MutexGuard<'a, discrec::Recorder>> {
+    deadline: Option<std::time::Instant>,
+    target: &std::path::Path,
+) -> discrec::Result<MutexGuard<'a, discrec::Recorder>> {
     loop {
         match m.try_lock() {
-            Ok(g) => return Some(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Ok(g) => return Ok(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
             Err(std::sync::TryLockError::WouldBlock) => {}
         }
         if cancel.is_raised() {
-            return None;
+            return Err(discrec::Error::Cancelled { target: target.to_path_buf() });
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            let owner = discrec::Recorder::open(target)?.exclusive_access_owner()?;
+            return Err(match owner {
+                Some(o) => discrec::Error::RecorderLocked { target: target.to_path_buf(), owner: Box::new(o) },
+                // Free, but the call in the way has the recorder: as if cancelled.
+                None => discrec::Error::Cancelled { target: target.to_path_buf() },
+            });
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -287,10 +299,12 @@ impl PyRecorder {
             py,
             move || {
                 // Another call (a wait on another thread) may hold the
-                // recorder: this one's cancel ends the wait for it too.
-                let Some(mut r) = lock_or_cancel(&inner, &rx) else {
-                    return Err(discrec::Error::Cancelled { target });
-                };
+                // recorder: this one's cancel and timeout end the wait for
+                // it too, and what is left of the timeout goes on.
+                let started = std::time::Instant::now();
+                let deadline = timeout.and_then(|t| started.checked_add(t));
+                let mut r = lock_or_cancel(&inner, &rx, deadline, &target)?;
+                let timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
                 let wait = discrec::recorder::Wait { timeout, cancel: Some(rx.as_fd()), on_wait: None };
                 let out = r.acquire_exclusive_access_waiting(force, &client_name, wait);
                 count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);

@@ -427,3 +427,24 @@ except KeyboardInterrupt:
     print("main interrupted")
 """ + WAIT_IN_A_THREAD_END
     assert run_scenario(code, image) == ["main interrupted", "thread still waiting", "thread cancelled"]
+
+
+def test_a_timeout_holds_behind_another_threads_wait(image):
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    code = WAIT_IN_A_THREAD + """
+t0 = time.monotonic()
+try:
+    r.acquire_exclusive_access_wait(False, "Main", 0.5)
+    print("main granted")
+except discrec.RecorderLockedError as e:
+    print("main refused, naming the holder" if "Holder" in str(e) else "main refused: " + str(e))
+took = time.monotonic() - t0
+print("in time" if took < 3 else "after %.1f s" % took)
+""" + WAIT_IN_A_THREAD_END
+    assert run_scenario(code, image) == [
+        "main refused, naming the holder",
+        "in time",
+        "thread still waiting",
+        "thread cancelled",
+    ]
