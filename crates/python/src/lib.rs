@@ -194,9 +194,21 @@ struct PyRecorder {
     /// recorder's lock may have been copied held by a thread of the parent
     /// that the child does not have.
     made_by: u32,
+    /// The process whose call holds the recorder's lock (0: none): tells a
+    /// forked child's own busy thread from a parent's thread it lacks.
+    busy: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl PyRecorder {
+    /// Whether this is a forked child's copy whose recorder lock was held,
+    /// at the fork, by a thread of the parent: then it stays held here.
+    fn stuck(&self) -> bool {
+        let me = std::process::id();
+        me != self.made_by
+            && self.inner.try_lock().is_err()
+            && self.busy.load(std::sync::atomic::Ordering::SeqCst) != me
+    }
+
     /// Run `f` on the recorder without the GIL. In a forked child whose
     /// copy of the recorder was in use by another thread at the fork, an
     /// error instead of a hang.
@@ -205,8 +217,9 @@ impl PyRecorder {
         py: Python<'_>,
         f: impl FnOnce(&mut discrec::Recorder) -> discrec::Result<T> + Send,
     ) -> PyResult<T> {
-        let (inner, count) = (self.inner.clone(), self.count.clone());
-        let forked = std::process::id() != self.made_by;
+        let (inner, count, busy) = (self.inner.clone(), self.count.clone(), self.busy.clone());
+        let me = std::process::id();
+        let forked = me != self.made_by;
         let mut f = Some(f);
         // Another call (a wait on another thread) may hold the recorder:
         // looked at again every 50 ms, between which Ctrl-C is seen.
@@ -216,16 +229,23 @@ impl PyRecorder {
                     let mut r = match inner.try_lock() {
                         Ok(g) => g,
                         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                        // In a forked child, a lock copied held stays held.
-                        Err(std::sync::TryLockError::WouldBlock) if forked => return Some(Err(None)),
+                        // In a forked child, a lock copied held (by a
+                        // thread of the parent) stays held.
+                        Err(std::sync::TryLockError::WouldBlock)
+                            if forked && busy.load(std::sync::atomic::Ordering::SeqCst) != me =>
+                        {
+                            return Some(Err(None))
+                        }
                         Err(std::sync::TryLockError::WouldBlock) => {
                             std::thread::sleep(Duration::from_millis(10));
                             continue;
                         }
                     };
+                    busy.store(me, std::sync::atomic::Ordering::SeqCst);
                     let f = f.take().expect("run once");
                     let out = f(&mut r);
                     count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
+                    busy.store(0, std::sync::atomic::Ordering::SeqCst);
                     return Some(out.map_err(Some));
                 }
                 None
@@ -265,6 +285,7 @@ impl PyRecorder {
             waits: Default::default(),
             count: Default::default(),
             made_by: std::process::id(),
+            busy: Default::default(),
         })
     }
 
@@ -286,13 +307,13 @@ impl PyRecorder {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         let timeout = timeout.map(|t| seconds(py, t)).transpose()?;
-        if std::process::id() != self.made_by && self.inner.try_lock().is_err() {
+        if self.stuck() {
             // As `with` says: a forked copy in use at the fork.
             return self.with(py, |_| Ok(()));
         }
         // This call's own signal: Ctrl-C here ends this wait only.
         let own = self.waits.start()?;
-        let (inner, rx, tx) = (self.inner.clone(), own.clone(), own.clone());
+        let (inner, rx, tx, busy) = (self.inner.clone(), own.clone(), own.clone(), self.busy.clone());
         let (undo_inner, count, undo_count) = (self.inner.clone(), self.count.clone(), self.count.clone());
         let target = std::path::PathBuf::from(&self.path);
         let r = interruptible(
@@ -304,10 +325,13 @@ impl PyRecorder {
                 let started = std::time::Instant::now();
                 let deadline = timeout.and_then(|t| started.checked_add(t));
                 let mut r = lock_or_cancel(&inner, &rx, deadline, &target)?;
+                let me = std::process::id();
+                busy.store(me, std::sync::atomic::Ordering::SeqCst);
                 let timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
                 let wait = discrec::recorder::Wait { timeout, cancel: Some(rx.as_fd()), on_wait: None };
                 let out = r.acquire_exclusive_access_waiting(force, &client_name, wait);
                 count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
+                busy.store(0, std::sync::atomic::Ordering::SeqCst);
                 out
             },
             move || tx.raise(),
@@ -394,7 +418,7 @@ impl PyRecorder {
     /// on another thread is cancelled first).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.waits.raise_all();
-        if std::process::id() != self.made_by && self.inner.try_lock().is_err() {
+        if self.stuck() {
             // A forked child's copy, in use by a thread of the parent at
             // the fork: nothing of it can be reached here, and it holds
             // only copies, which go when this process ends (it never undoes

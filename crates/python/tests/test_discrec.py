@@ -448,3 +448,43 @@ print("in time" if took < 3 else "after %.1f s" % took)
         "thread still waiting",
         "thread cancelled",
     ]
+
+
+def test_a_forked_child_uses_its_copy_while_its_own_thread_waits(image):
+    # Made in the parent, unused at the fork: the child's copy is the
+    # child's, and its own busy thread is no parent thread it lacks.
+    holder = discrec.Recorder(image)
+    holder.acquire_exclusive_access(False, "Holder")
+    code = """
+import discrec, os, sys, threading, time
+r = discrec.Recorder(sys.argv[1])
+pid = os.fork()
+if pid == 0:
+    res = []
+    def wait():
+        try:
+            r.acquire_exclusive_access_wait(False, "Child Thread", None)
+            res.append("granted")
+        except discrec.CancelledError:
+            res.append("cancelled")
+    t = threading.Thread(target=wait)
+    t.start()
+    time.sleep(0.3)
+    threading.Timer(0.3, r.cancel_wait).start()
+    try:
+        o = r.owner()
+        code = 0 if (o or {}).get("client_name") == "Holder" else 4
+    except RuntimeError:
+        code = 5
+    t.join(5)
+    r.close()
+    try:
+        r.acquire_exclusive_access(False, "After Close")
+        code = code or 6
+    except discrec.InvalidHandleError:
+        pass
+    os._exit(code if res == ["cancelled"] else code or 7)
+_, status = os.waitpid(pid, 0)
+print("child exit %d" % os.WEXITSTATUS(status))
+"""
+    assert run_scenario(code, image) == ["child exit 0"]
