@@ -172,6 +172,27 @@ pub fn locks_on(dev: u64, ino: u64) -> std::io::Result<Vec<LockEntry>> {
     Ok(out)
 }
 
+/// The locks `/proc/PID/fdinfo/FD` lists at `path` (those held through
+/// that descriptor's open file; the kernel writes them as `/proc/locks`
+/// does, after `lock:`). `PermissionDenied` when the process is not ours
+/// to look at (the file is ptrace-guarded).
+pub(crate) fn fdinfo_locks(path: &str) -> std::io::Result<Vec<LockEntry>> {
+    let info = crate::procfs::read_small_file(path)?;
+    Ok(String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .filter_map(|l| parse_lock_line(l.trim_start()))
+        .collect())
+}
+
+impl LockEntry {
+    /// Whether this is a held (not waited for) exclusive `flock` on the
+    /// file `(dev, ino)`.
+    pub fn is_exclusive_flock_on(&self, dev: u64, ino: u64) -> bool {
+        self.kind == LockKind::Flock && self.exclusive && !self.waiting && (self.dev, self.ino) == (dev, ino)
+    }
+}
+
 /// Whether process `pid` has a descriptor of the file `(dev, ino)` whose
 /// open file holds an exclusive `flock` on it (its `fdinfo` lists the
 /// lock): `None` when we may not look (`/proc/PID/fd` is ptrace-guarded:
@@ -222,22 +243,11 @@ fn holds_flock_within(pid: i32, dev: u64, ino: u64, budget: &mut Budget) -> Opti
         if (st.st_dev, st.st_ino) != (dev, ino) {
             continue;
         }
-        let info =
-            match crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())) {
-                Ok(info) => info,
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    unsure = true;
-                    continue;
-                }
-                Err(_) => continue,
-            };
-        let held = String::from_utf8_lossy(&info)
-            .lines()
-            .filter_map(|l| l.strip_prefix("lock:"))
-            .filter_map(|l| parse_lock_line(l.trim_start()))
-            .any(|l| l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (dev, ino));
-        if held {
-            return Some(true);
+        match fdinfo_locks(&format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())) {
+            Ok(locks) if locks.iter().any(|l| l.is_exclusive_flock_on(dev, ino)) => return Some(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => unsure = true,
+            Err(_) => {}
         }
     }
     (!unsure).then_some(false)

@@ -148,9 +148,8 @@ pub(crate) fn inherits_hold(target: &Target) -> bool {
     fds.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())).any(|n| {
         rustix::fs::stat(format!("/proc/self/fd/{n}"))
             .is_ok_and(|st| (st.st_dev, st.st_ino) == (node.st_dev, node.st_ino))
-            && std::fs::read_to_string(format!("/proc/self/fdinfo/{n}")).is_ok_and(|info| {
-                info.lines().any(|l| l.starts_with("lock:") && l.contains(" FLOCK ") && l.contains(" WRITE "))
-            })
+            && holders::fdinfo_locks(&format!("/proc/self/fdinfo/{n}"))
+                .is_ok_and(|locks| locks.iter().any(|l| l.kind == LockKind::Flock && l.exclusive))
     })
 }
 

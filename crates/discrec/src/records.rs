@@ -585,12 +585,9 @@ fn note_written(dev: u64, ino: u64, add: bool) {
 /// descriptor `fd`: `/proc/self/fdinfo/FD` lists the POSIX locks we took
 /// through it (a lock is not seen by our own `F_GETLK`).
 fn own_mark(fd: i32, mark: u64) -> bool {
-    let Ok(info) = crate::procfs::read_small_file(&format!("/proc/self/fdinfo/{fd}")) else { return false };
-    String::from_utf8_lossy(&info)
-        .lines()
-        .filter_map(|l| l.strip_prefix("lock:"))
-        .filter_map(|l| holders::parse_lock_line(l.trim_start()))
-        .any(|l| l.kind == LockKind::Posix && l.exclusive && !l.waiting && l.start == mark)
+    holders::fdinfo_locks(&format!("/proc/self/fdinfo/{fd}")).is_ok_and(|locks| {
+        locks.iter().any(|l| l.kind == LockKind::Posix && l.exclusive && !l.waiting && l.start == mark)
+    })
 }
 
 /// Read our own descriptor `fd` of the file with `stat` `st`.
@@ -623,15 +620,20 @@ fn record_files(
         return out;
     }
     let name = record_name(key, mark);
-    for dir in dirs.open_on_device(dev) {
-        let Ok(fd) = open_public(&dir, name.as_str()) else { continue };
-        let Ok(st) = rustix::fs::fstat(&fd) else { continue };
-        let mut buf = vec![0u8; MAX_RECORD];
-        let Ok(len) = read_once(&fd, &mut buf) else { continue };
-        buf.truncate(len);
-        out.push((st, buf));
-    }
+    out.extend(dirs.open_on_device(dev).filter_map(|dir| read_public(&dir, &name)).map(|(_, st, buf)| (st, buf)));
     out
+}
+
+/// Another process's record `name` in `dir`, opened as [`open_public`]
+/// does: its descriptor, `stat` and contents (at most [`MAX_RECORD`]
+/// bytes).
+fn read_public(dir: &OwnedFd, name: &str) -> Option<(OwnedFd, rustix::fs::Stat, Vec<u8>)> {
+    let fd = open_public(dir, name).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    let mut buf = vec![0u8; MAX_RECORD];
+    let len = read_once(&fd, &mut buf).ok()?;
+    buf.truncate(len);
+    Some((fd, st, buf))
 }
 
 /// The record the pointer `ptr` in `dir` names, if its mark is held (the
@@ -659,12 +661,8 @@ fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Op
         let buf = read_own(n, &st)?;
         return believe(key, pid, &st, &buf, node);
     }
-    let fd = open_public(dir, name).ok()?;
-    let st = rustix::fs::fstat(&fd).ok()?;
+    let (fd, st, buf) = read_public(dir, name)?;
     let pid = crate::sys::posix_byte_holder(&fd, mark).ok()??;
-    let mut buf = vec![0u8; MAX_RECORD];
-    let len = read_once(&fd, &mut buf).ok()?;
-    buf.truncate(len);
     believe(key, pid, &st, &buf, node)
 }
 
@@ -674,30 +672,13 @@ fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Op
 /// `None` when we may not read it (it is ptrace-guarded: root and the
 /// holder's own user may).
 fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> Option<bool> {
-    let info = match crate::procfs::read_small_file(&format!("/proc/{pid}/fdinfo/{fd}")) {
-        Ok(info) => info,
-        Err(e)
-            if [rustix::io::Errno::ACCESS, rustix::io::Errno::PERM]
-                .iter()
-                .any(|x| e.raw_os_error() == Some(x.raw_os_error())) =>
-        {
-            return None
-        }
-        Err(_) => Vec::new(),
-    };
-    let here = String::from_utf8_lossy(&info)
-        .lines()
-        .filter_map(|l| l.strip_prefix("lock:"))
-        .filter_map(|l| holders::parse_lock_line(l.trim_start()))
-        .any(|l| {
-            l.kind == LockKind::Flock && l.exclusive && !l.waiting && (l.dev, l.ino) == (node.st_dev, node.st_ino)
-        });
-    if here {
-        return Some(true);
+    match holders::fdinfo_locks(&format!("/proc/{pid}/fdinfo/{fd}")) {
+        Ok(locks) if locks.iter().any(|l| l.is_exclusive_flock_on(node.st_dev, node.st_ino)) => Some(true),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+        // The holder may have moved its descriptor (`exec 7<&4 4<&-`): all
+        // of its descriptors.
+        _ => holders::holds_flock_on(pid, node.st_dev, node.st_ino),
     }
-    // The holder may have moved its descriptor (`exec 7<&4 4<&-`): all of
-    // its descriptors.
-    holders::holds_flock_on(pid, node.st_dev, node.st_ino)
 }
 
 /// Whether the record of `pid` naming descriptor `fd` may be believed for

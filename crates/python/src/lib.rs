@@ -36,6 +36,15 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// [`locked`] if nobody holds it now, else `None`.
+fn try_locked<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Run `work` on a thread of its own while this one, without the GIL,
 /// waits for it and every 50 ms lets Python run its signal handlers: a
 /// KeyboardInterrupt (Ctrl-C) or another exception from a handler calls
@@ -157,10 +166,8 @@ fn lock_or_cancel<'a>(
     target: &std::path::Path,
 ) -> discrec::Result<MutexGuard<'a, discrec::Recorder>> {
     loop {
-        match m.try_lock() {
-            Ok(g) => return Ok(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => {}
+        if let Some(g) = try_locked(m) {
+            return Ok(g);
         }
         if cancel.is_raised() {
             return Err(discrec::Error::Cancelled { target: target.to_path_buf() });
@@ -205,7 +212,7 @@ impl PyRecorder {
     fn stuck(&self) -> bool {
         let me = std::process::id();
         me != self.made_by
-            && self.inner.try_lock().is_err()
+            && try_locked(&self.inner).is_none()
             && self.busy.load(std::sync::atomic::Ordering::SeqCst) != me
     }
 
@@ -226,20 +233,14 @@ impl PyRecorder {
         let out = loop {
             let tried = py.allow_threads(|| {
                 for _ in 0..5 {
-                    let mut r = match inner.try_lock() {
-                        Ok(g) => g,
-                        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    let Some(mut r) = try_locked(&inner) else {
                         // In a forked child, a lock copied held (by a
                         // thread of the parent) stays held.
-                        Err(std::sync::TryLockError::WouldBlock)
-                            if forked && busy.load(std::sync::atomic::Ordering::SeqCst) != me =>
-                        {
-                            return Some(Err(None))
+                        if forked && busy.load(std::sync::atomic::Ordering::SeqCst) != me {
+                            return Some(Err(None));
                         }
-                        Err(std::sync::TryLockError::WouldBlock) => {
-                            std::thread::sleep(Duration::from_millis(10));
-                            continue;
-                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
                     };
                     busy.store(me, std::sync::atomic::Ordering::SeqCst);
                     let f = f.take().expect("run once");
