@@ -178,47 +178,36 @@ fn benches(c: &mut Criterion, s: &Setup) {
     } else {
         eprintln!("note: no target/dist/bin/discrec (run cargo xtask dist): the build without the cluster lock is not measured");
     }
-    let mut g = c.benchmark_group("lock_command");
-    g.sample_size(30);
-    for (name, exe) in &exes {
-        g.bench_function(*name, |b| {
+    // Each `discrec` with `args` (the image after them), its exit code
+    // `code`, beside `flock` with `flock_args` (the image, then `true`).
+    let mut group = |id: &str, args: &[&str], code: i32, flock_args: &[&str]| {
+        let mut g = c.benchmark_group(id);
+        g.sample_size(30);
+        for (name, exe) in &exes {
+            g.bench_function(*name, |b| {
+                b.iter(|| {
+                    let st = Command::new(exe)
+                        .env("DISCREC_RUN_DIR", &s.run)
+                        .arg(args[0])
+                        .arg(&s.img)
+                        .args(&args[1..])
+                        .stdout(Stdio::null())
+                        .status()
+                        .unwrap();
+                    assert_eq!(st.code(), Some(code), "discrec {args:?}");
+                })
+            });
+        }
+        g.bench_function("flock", |b| {
             b.iter(|| {
-                let st = Command::new(exe)
-                    .env("DISCREC_RUN_DIR", &s.run)
-                    .args(["lock"])
-                    .arg(&s.img)
-                    .args(["--", "true"])
-                    .stdout(Stdio::null())
-                    .status()
-                    .unwrap();
-                assert!(st.success());
+                assert!(Command::new("flock").args(flock_args).arg(&s.img).arg("true").status().unwrap().success())
             })
         });
-    }
-    g.bench_function("flock", |b| {
-        b.iter(|| assert!(Command::new("flock").arg(&s.img).arg("true").status().unwrap().success()))
-    });
-    g.finish();
-    let mut g = c.benchmark_group("owner_command");
-    g.sample_size(30);
-    for (name, exe) in &exes {
-        g.bench_function(*name, |b| {
-            b.iter(|| {
-                let st = Command::new(exe)
-                    .env("DISCREC_RUN_DIR", &s.run)
-                    .arg("owner")
-                    .arg(&s.img)
-                    .stdout(Stdio::null())
-                    .status()
-                    .unwrap();
-                assert_eq!(st.code(), Some(1), "a free drive");
-            })
-        });
-    }
-    g.bench_function("flock", |b| {
-        b.iter(|| assert!(Command::new("flock").arg("-n").arg(&s.img).arg("true").status().unwrap().success()))
-    });
-    g.finish();
+        g.finish();
+    };
+    group("lock_command", &["lock", "--", "true"], 0, &[]);
+    // A free drive: exit 1.
+    group("owner_command", &["owner"], 1, &["-n"]);
 }
 
 fn percentile(v: &mut [Duration], p: f64) -> Duration {

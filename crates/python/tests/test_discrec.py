@@ -374,23 +374,33 @@ print("thread " + (res[0] if res else "hung"))
 """
 
 
-def test_ctrl_c_ends_only_its_own_threads_wait(image):
+@pytest.fixture
+def held(image):
+    """The image, held by another handle of this process ("Holder")."""
     holder = discrec.Recorder(image)
     holder.acquire_exclusive_access(False, "Holder")
+    yield image
+    holder.close()
+
+
+@pytest.mark.parametrize(
+    "call",
+    ['r.acquire_exclusive_access_wait(False, "Main", None)', "r.owner()"],
+    ids=["its_own_wait", "a_call_behind_the_threads_wait"],
+)
+def test_ctrl_c_ends_only_its_own_threads_wait(held, call):
     code = WAIT_IN_A_THREAD + """
 threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 try:
-    r.acquire_exclusive_access_wait(False, "Main", None)
-    print("main granted")
+    %s
+    print("main answered")
 except KeyboardInterrupt:
     print("main interrupted")
-""" + WAIT_IN_A_THREAD_END
-    assert run_scenario(code, image) == ["main interrupted", "thread still waiting", "thread cancelled"]
+""" % call + WAIT_IN_A_THREAD_END
+    assert run_scenario(code, held) == ["main interrupted", "thread still waiting", "thread cancelled"]
 
 
-def test_a_forked_childs_close_neither_hangs_nor_ends_its_parents_wait(image):
-    holder = discrec.Recorder(image)
-    holder.acquire_exclusive_access(False, "Holder")
+def test_a_forked_childs_close_neither_hangs_nor_ends_its_parents_wait(held):
     code = WAIT_IN_A_THREAD + """
 pid = os.fork()
 if pid == 0:
@@ -412,26 +422,10 @@ if pid == 0:
 _, status = os.waitpid(pid, 0)
 print("child exit %d" % os.WEXITSTATUS(status))
 """ + WAIT_IN_A_THREAD_END
-    assert run_scenario(code, image) == ["child exit 0", "thread still waiting", "thread cancelled"]
+    assert run_scenario(code, held) == ["child exit 0", "thread still waiting", "thread cancelled"]
 
 
-def test_ctrl_c_ends_a_call_waiting_behind_another_threads_wait(image):
-    holder = discrec.Recorder(image)
-    holder.acquire_exclusive_access(False, "Holder")
-    code = WAIT_IN_A_THREAD + """
-threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-try:
-    r.owner()
-    print("main answered")
-except KeyboardInterrupt:
-    print("main interrupted")
-""" + WAIT_IN_A_THREAD_END
-    assert run_scenario(code, image) == ["main interrupted", "thread still waiting", "thread cancelled"]
-
-
-def test_a_timeout_holds_behind_another_threads_wait(image):
-    holder = discrec.Recorder(image)
-    holder.acquire_exclusive_access(False, "Holder")
+def test_a_timeout_holds_behind_another_threads_wait(held):
     code = WAIT_IN_A_THREAD + """
 t0 = time.monotonic()
 try:
@@ -442,7 +436,7 @@ except discrec.RecorderLockedError as e:
 took = time.monotonic() - t0
 print("in time" if took < 3 else "after %.1f s" % took)
 """ + WAIT_IN_A_THREAD_END
-    assert run_scenario(code, image) == [
+    assert run_scenario(code, held) == [
         "main refused, naming the holder",
         "in time",
         "thread still waiting",
@@ -450,11 +444,9 @@ print("in time" if took < 3 else "after %.1f s" % took)
     ]
 
 
-def test_a_forked_child_uses_its_copy_while_its_own_thread_waits(image):
+def test_a_forked_child_uses_its_copy_while_its_own_thread_waits(held):
     # Made in the parent, unused at the fork: the child's copy is the
     # child's, and its own busy thread is no parent thread it lacks.
-    holder = discrec.Recorder(image)
-    holder.acquire_exclusive_access(False, "Holder")
     code = """
 import discrec, os, sys, threading, time
 r = discrec.Recorder(sys.argv[1])
@@ -487,4 +479,4 @@ if pid == 0:
 _, status = os.waitpid(pid, 0)
 print("child exit %d" % os.WEXITSTATUS(status))
 """
-    assert run_scenario(code, image) == ["child exit 0"]
+    assert run_scenario(code, held) == ["child exit 0"]
