@@ -9,16 +9,13 @@ use discrec::Error;
 
 fn exit_codes_help() -> String {
     let mut s = String::from("Exit codes:\n");
-    for (code, name, what) in discrec::error::EXIT_CODES {
-        if name.is_empty() {
-            s.push_str(&format!("  {code:>3}  {what}\n"));
-        } else {
-            s.push_str(&format!("  {code:>3}  {name}: {what}\n"));
-        }
+    for (code, what) in discrec::error::SUCCESS_EXIT_CODES {
+        s.push_str(&format!("  {code:>3}  {what}\n"));
     }
-    s.push_str(
-        "  lock -- COMMAND exits with COMMAND's status (128+N if killed by signal N; 126/127 if it cannot run)\n",
-    );
+    for k in discrec::error::KINDS {
+        s.push_str(&format!("  {:>3}  {} 0x{:08X}: {}\n", k.exit_code, k.name, k.value, k.when));
+    }
+    s.push_str("  lock -- COMMAND exits with COMMAND's status (128+N if killed by signal N)\n");
     s
 }
 

@@ -56,6 +56,9 @@ pub const DISCREC_ERROR_INVALID_HANDLE: i32 = 0x8007_0006_u32 as i32;
 /// discrec client), or no permission. Value 0x80070005.
 pub const DISCREC_E_ACCESSDENIED: i32 = 0x8007_0005_u32 as i32;
 /// `ERROR_INVALID_FUNCTION` as an HRESULT: release without an acquire. Value 0x80070001.
+pub const DISCREC_ERROR_INVALID_FUNCTION: i32 = 0x8007_0001_u32 as i32;
+/// The same value as [`DISCREC_ERROR_INVALID_FUNCTION`], by what it means
+/// here: release without an acquire. Value 0x80070001.
 pub const DISCREC_E_NOT_LOCKED: i32 = 0x8007_0001_u32 as i32;
 /// `HRESULT_FROM_WIN32(ERROR_DEV_NOT_EXIST)`: no such device, or it went
 /// away. Value 0x80070037.
@@ -113,21 +116,10 @@ impl Failure {
     }
 }
 
-/// An HRESULT for `code`: a Win32 error code (below 0x10000, e.g.
-/// `ERROR_INVALID_HANDLE` 6) becomes `HRESULT_FROM_WIN32(code)`
-/// (0x8007xxxx), so that every failure is negative and `FAILED(hr)` holds.
-pub(crate) fn hresult(code: u32) -> i32 {
-    if code != 0 && code < 0x1_0000 {
-        (0x8007_0000 | code) as i32
-    } else {
-        code as i32
-    }
-}
-
 impl From<discrec::Error> for Failure {
     fn from(e: discrec::Error) -> Failure {
-        let code = hresult(e.code());
-        Failure { code, message: format!("{} ({} 0x{:08X})", e.one_line(), e.name(), code as u32) }
+        let code = e.kind().hresult();
+        Failure { code: code as i32, message: format!("{} ({} 0x{code:08X})", e.one_line(), e.name()) }
     }
 }
 

@@ -283,96 +283,55 @@ pub enum Error {
 }
 
 impl Error {
-    /// The IMAPI2 / Win32 name of this error.
-    pub fn name(&self) -> &'static str {
+    /// What kind of failure this is: its IMAPI2 / Win32 name and value,
+    /// its exit code and its Python class, from [`KINDS`].
+    pub fn kind(&self) -> &'static ErrorKind {
+        use ErrorKind as K;
         match self {
-            Error::Fail { .. } => "E_FAIL",
-            Error::DeviceInUse { .. } | Error::PermissionDenied { .. } => "E_ACCESSDENIED",
-            Error::InvalidArgument(_) => "E_INVALIDARG",
-            Error::OutOfMemory(_) => "E_OUTOFMEMORY",
-            Error::CommandTimeout(_) => "E_IMAPI_RECORDER_COMMAND_TIMEOUT",
-            Error::InvalidHandle { .. } => "ERROR_INVALID_HANDLE",
-            Error::DeviceNotExist { .. } => "ERROR_DEV_NOT_EXIST",
-            Error::RecorderLocked { .. } => "E_IMAPI_RECORDER_LOCKED",
-            Error::NotLocked { .. } => "ERROR_INVALID_FUNCTION",
-            Error::NoMedium { .. } => "E_IMAPI_RECORDER_MEDIA_NO_MEDIA",
-            Error::BecomingReady { .. } => "E_IMAPI_RECORDER_MEDIA_BECOMING_READY",
-            Error::DeviceCommand { .. } => "E_FAIL",
-            Error::Cancelled { .. } | Error::WriteCancelled { .. } => "E_IMAPI_REQUEST_CANCELLED",
-            Error::WriteInProgress { .. } => "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS",
-            Error::WriteNotInProgress { .. } => "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS",
-            Error::StreamNotSupported(_) => "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED",
-            Error::StreamTooLarge { .. } => "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA",
-            Error::MediaNotBlank { .. } => "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK",
-            Error::MediaNotSupported { .. } => "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED",
-            Error::RecorderNotSupported { .. } => "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED",
-            Error::WriterClientName(_) => "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID",
-            Error::VerificationFailed { .. } => "E_IMAPI_BURN_VERIFICATION_FAILED",
-            Error::Source { .. } | Error::CannotRun { .. } | Error::Cluster { .. } => "E_FAIL",
+            Error::InvalidArgument(_) => &K::INVALID_ARGUMENT,
+            Error::DeviceInUse { .. } => &K::DEVICE_IN_USE,
+            Error::PermissionDenied { .. } => &K::PERMISSION_DENIED,
+            Error::RecorderLocked { .. } => &K::RECORDER_LOCKED,
+            Error::DeviceNotExist { .. } => &K::DEVICE_NOT_EXIST,
+            Error::NotLocked { .. } => &K::NOT_LOCKED,
+            Error::CommandTimeout(_) => &K::COMMAND_TIMEOUT,
+            Error::InvalidHandle { .. } => &K::INVALID_HANDLE,
+            Error::OutOfMemory(_) => &K::OUT_OF_MEMORY,
+            Error::Fail { .. } => &K::FAIL,
+            Error::NoMedium { .. } => &K::NO_MEDIUM,
+            Error::BecomingReady { .. } => &K::BECOMING_READY,
+            Error::DeviceCommand { .. } => &K::DEVICE_COMMAND,
+            Error::Cancelled { .. } | Error::WriteCancelled { .. } => &K::CANCELLED,
+            Error::WriteInProgress { .. } => &K::WRITE_IN_PROGRESS,
+            Error::WriteNotInProgress { .. } => &K::WRITE_NOT_IN_PROGRESS,
+            Error::StreamNotSupported(_) => &K::STREAM_NOT_SUPPORTED,
+            Error::StreamTooLarge { .. } => &K::STREAM_TOO_LARGE,
+            Error::MediaNotBlank { .. } => &K::MEDIA_NOT_BLANK,
+            Error::MediaNotSupported { .. } => &K::MEDIA_NOT_SUPPORTED,
+            Error::RecorderNotSupported { .. } => &K::RECORDER_NOT_SUPPORTED,
+            Error::WriterClientName(_) => &K::WRITER_CLIENT_NAME,
+            Error::VerificationFailed { .. } => &K::VERIFICATION_FAILED,
+            Error::Source { .. } => &K::SOURCE,
+            Error::Cluster { .. } => &K::CLUSTER,
+            Error::CannotRun { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => &K::COMMAND_NOT_FOUND,
+            Error::CannotRun { .. } => &K::CANNOT_RUN,
         }
     }
 
+    /// The IMAPI2 / Win32 name of this error.
+    pub fn name(&self) -> &'static str {
+        self.kind().name
+    }
+
     /// The exact value Windows uses (an HRESULT, or a Win32 code where the
-    /// spec says so).
+    /// spec says so; [`ErrorKind::hresult`] gives the HRESULT either way).
     pub fn code(&self) -> u32 {
-        match self {
-            Error::Fail { .. } => 0x8000_4005,
-            Error::DeviceInUse { .. } | Error::PermissionDenied { .. } => 0x8007_0005,
-            Error::InvalidArgument(_) => 0x8007_0057,
-            Error::OutOfMemory(_) => 0x8007_000E,
-            Error::CommandTimeout(_) => 0xC0AA_020D,
-            Error::InvalidHandle { .. } => 6,
-            Error::DeviceNotExist { .. } => 55,
-            Error::RecorderLocked { .. } => 0xC0AA_0210,
-            Error::NotLocked { .. } => 0x8007_0001,
-            Error::NoMedium { .. } => 0xC0AA_0202,
-            Error::BecomingReady { .. } => 0xC0AA_0205,
-            Error::DeviceCommand { .. } => 0x8000_4005,
-            Error::Cancelled { .. } | Error::WriteCancelled { .. } => 0xC0AA_0002,
-            Error::WriteInProgress { .. } => 0xC0AA_0400,
-            Error::WriteNotInProgress { .. } => 0xC0AA_0401,
-            Error::StreamNotSupported(_) => 0xC0AA_0403,
-            Error::StreamTooLarge { .. } => 0xC0AA_0404,
-            Error::MediaNotBlank { .. } => 0xC0AA_0405,
-            Error::MediaNotSupported { .. } => 0xC0AA_0406,
-            Error::RecorderNotSupported { .. } => 0xC0AA_0407,
-            Error::WriterClientName(_) => 0xC0AA_0408,
-            Error::VerificationFailed { .. } => 0xC0AA_0007,
-            Error::Source { .. } | Error::CannotRun { .. } | Error::Cluster { .. } => 0x8000_4005,
-        }
+        self.kind().value
     }
 
     /// The `discrec` exit code for this error: distinct per kind.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::InvalidArgument(_) => 2,
-            Error::DeviceInUse { .. } => 3,
-            Error::PermissionDenied { .. } => 4,
-            Error::RecorderLocked { .. } => 5,
-            Error::DeviceNotExist { .. } => 6,
-            Error::NotLocked { .. } => 7,
-            Error::CommandTimeout(_) => 8,
-            Error::InvalidHandle { .. } => 9,
-            Error::OutOfMemory(_) => 10,
-            Error::Fail { .. } => 11,
-            Error::NoMedium { .. } => 12,
-            Error::BecomingReady { .. } => 13,
-            Error::DeviceCommand { .. } => 14,
-            Error::Cancelled { .. } | Error::WriteCancelled { .. } => 15,
-            Error::WriteInProgress { .. } => 16,
-            Error::WriteNotInProgress { .. } => 17,
-            Error::StreamNotSupported(_) => 18,
-            Error::StreamTooLarge { .. } => 19,
-            Error::MediaNotBlank { .. } => 20,
-            Error::MediaNotSupported { .. } => 21,
-            Error::RecorderNotSupported { .. } => 22,
-            Error::WriterClientName(_) => 23,
-            Error::VerificationFailed { .. } => 24,
-            Error::Source { .. } => 25,
-            Error::Cluster { .. } => 26,
-            Error::CannotRun { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => 127,
-            Error::CannotRun { .. } => 126,
-        }
+        self.kind().exit_code
     }
 
     /// The message on one line whatever it quotes: control characters (a
@@ -445,42 +404,276 @@ impl Error {
     }
 }
 
-/// The exit codes of `discrec`, for `--help` and the README. `lock --
-/// COMMAND` exits with COMMAND's status, or [`Error::CannotRun`]'s 126 or
-/// 127.
-pub const EXIT_CODES: &[(u8, &str, &str)] = &[
-    (0, "", "success (`owner`: the recorder is held)"),
-    (1, "", "`owner`: the recorder is free"),
-    (2, "E_INVALIDARG 0x80070057", "bad client name or other argument"),
-    (3, "E_ACCESSDENIED 0x80070005", "in use: mounted, or held by a program that is not discrec"),
-    (4, "E_ACCESSDENIED 0x80070005", "no permission to open the device or image"),
-    (5, "E_IMAPI_RECORDER_LOCKED 0xC0AA0210", "another discrec client holds the recorder"),
-    (6, "ERROR_DEV_NOT_EXIST 0x00000037", "the device or image does not exist"),
-    (7, "ERROR_INVALID_FUNCTION 0x80070001", "release without a matching acquire"),
-    (8, "E_IMAPI_RECORDER_COMMAND_TIMEOUT 0xC0AA020D", "the drive did not accept a command in time"),
-    (9, "ERROR_INVALID_HANDLE 0x00000006", "the recorder handle is closed"),
-    (10, "E_OUTOFMEMORY 0x8007000E", "out of memory"),
-    (11, "E_FAIL 0x80004005", "unexpected failure (the message says what)"),
-    (12, "E_IMAPI_RECORDER_MEDIA_NO_MEDIA 0xC0AA0202", "no medium in the drive"),
-    (13, "E_IMAPI_RECORDER_MEDIA_BECOMING_READY 0xC0AA0205", "the medium is becoming ready"),
-    (14, "E_FAIL 0x80004005", "the drive refused a command (the message decodes its sense data)"),
-    (
+/// One kind of failure, as every door shows it: the one definition the
+/// exit codes, the C constants (`DISCREC_` + name), the Python classes and
+/// the docs' tables come from or are checked against
+/// (`crates/discrec/tests/errors.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorKind {
+    /// The IMAPI2 / Win32 name, e.g. `E_IMAPI_RECORDER_LOCKED`.
+    pub name: &'static str,
+    /// The value Windows uses: an HRESULT, or a Win32 error code (below
+    /// 0x10000) where IMAPI2 gives one.
+    pub value: u32,
+    /// The `discrec` exit code, one per kind.
+    pub exit_code: u8,
+    /// The Python exception class (`discrec.RecorderLockedError`).
+    pub python_class: &'static str,
+    /// When it happens, in a line.
+    pub when: &'static str,
+}
+
+impl ErrorKind {
+    const fn new(
+        name: &'static str,
+        value: u32,
+        exit_code: u8,
+        python_class: &'static str,
+        when: &'static str,
+    ) -> Self {
+        ErrorKind { name, value, exit_code, python_class, when }
+    }
+
+    /// The value as an HRESULT, as C and Python get it: a Win32 code as
+    /// `HRESULT_FROM_WIN32` (`ERROR_INVALID_HANDLE` 6 is 0x80070006), so
+    /// that every failure is negative and `FAILED(hr)` holds.
+    #[doc(alias = "HRESULT_FROM_WIN32")]
+    pub const fn hresult(&self) -> u32 {
+        if self.value != 0 && self.value < 0x1_0000 {
+            0x8007_0000 | self.value
+        } else {
+            self.value
+        }
+    }
+
+    /// A bad client name or other argument.
+    pub const INVALID_ARGUMENT: ErrorKind = ErrorKind::new(
+        "E_INVALIDARG",
+        0x8007_0057,
+        2,
+        "InvalidArgumentError",
+        "a bad client name or other argument (also any usage error of `discrec`)",
+    );
+    /// In use by something that is not a discrec client.
+    pub const DEVICE_IN_USE: ErrorKind = ErrorKind::new(
+        "E_ACCESSDENIED",
+        0x8007_0005,
+        3,
+        "AccessDeniedError",
+        "in use by something that is not a discrec client: mounted (without force), opened exclusively, or locked by another tool",
+    );
+    /// No permission.
+    pub const PERMISSION_DENIED: ErrorKind = ErrorKind::new(
+        "E_ACCESSDENIED",
+        0x8007_0005,
+        4,
+        "AccessDeniedError",
+        "no permission to open the device or image for reading and writing",
+    );
+    /// Another discrec client holds the recorder.
+    pub const RECORDER_LOCKED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_RECORDER_LOCKED",
+        0xC0AA_0210,
+        5,
+        "RecorderLockedError",
+        "another discrec client holds the recorder; the error names the owner",
+    );
+    /// The device or image does not exist.
+    pub const DEVICE_NOT_EXIST: ErrorKind = ErrorKind::new(
+        "ERROR_DEV_NOT_EXIST",
+        55,
+        6,
+        "DeviceNotExistError",
+        "the device or image does not exist, or is gone (`burn`: create an image file first, `: > disc.img`)",
+    );
+    /// Release without an acquire.
+    pub const NOT_LOCKED: ErrorKind = ErrorKind::new(
+        "ERROR_INVALID_FUNCTION",
+        0x8007_0001,
+        7,
+        "NotLockedError",
+        "release without a matching acquire; never a silent no-op",
+    );
+    /// The drive did not accept a command in time.
+    pub const COMMAND_TIMEOUT: ErrorKind = ErrorKind::new(
+        "E_IMAPI_RECORDER_COMMAND_TIMEOUT",
+        0xC0AA_020D,
+        8,
+        "CommandTimeoutError",
+        "the drive did not accept a command in time (an `SG_IO` timeout)",
+    );
+    /// The handle is closed.
+    pub const INVALID_HANDLE: ErrorKind =
+        ErrorKind::new("ERROR_INVALID_HANDLE", 6, 9, "InvalidHandleError", "the recorder handle is closed");
+    /// Out of memory.
+    pub const OUT_OF_MEMORY: ErrorKind =
+        ErrorKind::new("E_OUTOFMEMORY", 0x8007_000E, 10, "OutOfMemoryError", "out of memory (`ENOMEM`)");
+    /// An unexpected failure.
+    pub const FAIL: ErrorKind = ErrorKind::new(
+        "E_FAIL",
+        0x8000_4005,
+        11,
+        "FailedError",
+        "an unexpected failure with no better value; the message says what failed",
+    );
+    /// No medium.
+    pub const NO_MEDIUM: ErrorKind =
+        ErrorKind::new("E_IMAPI_RECORDER_MEDIA_NO_MEDIA", 0xC0AA_0202, 12, "NoMediumError", "no medium in the drive");
+    /// The medium is becoming ready.
+    pub const BECOMING_READY: ErrorKind = ErrorKind::new(
+        "E_IMAPI_RECORDER_MEDIA_BECOMING_READY",
+        0xC0AA_0205,
+        13,
+        "MediumBecomingReadyError",
+        "the medium is still becoming ready",
+    );
+    /// The drive refused a command.
+    pub const DEVICE_COMMAND: ErrorKind = ErrorKind::new(
+        "E_FAIL",
+        0x8000_4005,
+        14,
+        "FailedError",
+        "the drive refused a command; the message decodes its sense data",
+    );
+    /// A wait or a write was cancelled.
+    pub const CANCELLED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_REQUEST_CANCELLED",
+        0xC0AA_0002,
         15,
-        "E_IMAPI_REQUEST_CANCELLED 0xC0AA0002",
-        "a wait or a write was cancelled (`lock` exits 128+N when signal N ends its wait)",
-    ),
-    (16, "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS 0xC0AA0400", "a write is already in progress on this writer"),
-    (17, "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS 0xC0AA0401", "cancel with no write in progress"),
-    (18, "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED 0xC0AA0403", "the source is not whole 2048-byte sectors"),
-    (19, "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA 0xC0AA0404", "the source does not fit on the medium"),
-    (20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK 0xC0AA0405", "the medium is not blank"),
-    (21, "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED 0xC0AA0406", "discrec cannot write this medium"),
-    (22, "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED 0xC0AA0407", "the drive cannot write"),
-    (23, "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID 0xC0AA0408", "bad client name for a write"),
-    (24, "E_IMAPI_BURN_VERIFICATION_FAILED 0xC0AA0007", "what was read back differs from the source"),
-    (25, "E_FAIL 0x80004005", "the source could not be read as announced (the message names it)"),
-    (26, "E_FAIL 0x80004005", "the cluster lock failed: etcd unreachable or refusing, or the lock was lost"),
+        "CancelledError",
+        "a wait or a write was cancelled (a cancel call or descriptor; `burn` on SIGINT, SIGTERM, SIGHUP; `lock` itself exits 128+N when signal N ends its wait)",
+    );
+    /// A write is already in progress.
+    pub const WRITE_IN_PROGRESS: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_WRITE_IN_PROGRESS",
+        0xC0AA_0400,
+        16,
+        "WriteInProgressError",
+        "a write is already in progress on this writer",
+    );
+    /// No write to cancel.
+    pub const WRITE_NOT_IN_PROGRESS: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS",
+        0xC0AA_0401,
+        17,
+        "WriteNotInProgressError",
+        "cancel with no write in progress",
+    );
+    /// The source is not a stream discrec can write.
+    pub const STREAM_NOT_SUPPORTED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_STREAM_NOT_SUPPORTED",
+        0xC0AA_0403,
+        18,
+        "StreamNotSupportedError",
+        "the source is empty or not whole 2048-byte sectors",
+    );
+    /// The source does not fit.
+    pub const STREAM_TOO_LARGE: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA",
+        0xC0AA_0404,
+        19,
+        "StreamTooLargeError",
+        "the source does not fit on the medium",
+    );
+    /// The medium is not blank.
+    pub const MEDIA_NOT_BLANK: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK",
+        0xC0AA_0405,
+        20,
+        "MediaNotBlankError",
+        "the medium is not blank (a written image file; a closed or appendable disc)",
+    );
+    /// discrec cannot write this medium.
+    pub const MEDIA_NOT_SUPPORTED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED",
+        0xC0AA_0406,
+        21,
+        "MediaNotSupportedError",
+        "discrec cannot write this medium (read-only, or not DVD+R)",
+    );
+    /// The drive cannot write.
+    pub const RECORDER_NOT_SUPPORTED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED",
+        0xC0AA_0407,
+        22,
+        "RecorderNotSupportedError",
+        "the drive cannot write at all",
+    );
+    /// A bad client name for a write.
+    pub const WRITER_CLIENT_NAME: ErrorKind = ErrorKind::new(
+        "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID",
+        0xC0AA_0408,
+        23,
+        "ClientNameNotValidError",
+        "a bad client name for a write",
+    );
+    /// What was read back differs.
+    pub const VERIFICATION_FAILED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_BURN_VERIFICATION_FAILED",
+        0xC0AA_0007,
+        24,
+        "VerificationFailedError",
+        "what was read back differs from the source; the message names the sectors",
+    );
+    /// The source could not be read as announced.
+    pub const SOURCE: ErrorKind = ErrorKind::new(
+        "E_FAIL",
+        0x8000_4005,
+        25,
+        "FailedError",
+        "the source could not be read as announced: missing or unreadable, shorter or longer than announced, a file of a directory that changed or vanished (the message names it)",
+    );
+    /// The cluster lock failed.
+    pub const CLUSTER: ErrorKind = ErrorKind::new(
+        "E_FAIL",
+        0x8000_4005,
+        26,
+        "FailedError",
+        "the cluster lock failed: etcd unreachable or refusing, or the lock was lost while held (mistakes in the cluster options are exit 2)",
+    );
+    /// The command to run holding the drive could not be run.
+    pub const CANNOT_RUN: ErrorKind =
+        ErrorKind::new("E_FAIL", 0x8000_4005, 126, "FailedError", "`lock -- COMMAND`: COMMAND could not be run");
+    /// The command to run holding the drive was not found.
+    pub const COMMAND_NOT_FOUND: ErrorKind =
+        ErrorKind::new("E_FAIL", 0x8000_4005, 127, "FailedError", "`lock -- COMMAND`: COMMAND was not found");
+}
+
+/// Every kind of failure, by exit code.
+pub const KINDS: &[ErrorKind] = &[
+    ErrorKind::INVALID_ARGUMENT,
+    ErrorKind::DEVICE_IN_USE,
+    ErrorKind::PERMISSION_DENIED,
+    ErrorKind::RECORDER_LOCKED,
+    ErrorKind::DEVICE_NOT_EXIST,
+    ErrorKind::NOT_LOCKED,
+    ErrorKind::COMMAND_TIMEOUT,
+    ErrorKind::INVALID_HANDLE,
+    ErrorKind::OUT_OF_MEMORY,
+    ErrorKind::FAIL,
+    ErrorKind::NO_MEDIUM,
+    ErrorKind::BECOMING_READY,
+    ErrorKind::DEVICE_COMMAND,
+    ErrorKind::CANCELLED,
+    ErrorKind::WRITE_IN_PROGRESS,
+    ErrorKind::WRITE_NOT_IN_PROGRESS,
+    ErrorKind::STREAM_NOT_SUPPORTED,
+    ErrorKind::STREAM_TOO_LARGE,
+    ErrorKind::MEDIA_NOT_BLANK,
+    ErrorKind::MEDIA_NOT_SUPPORTED,
+    ErrorKind::RECORDER_NOT_SUPPORTED,
+    ErrorKind::WRITER_CLIENT_NAME,
+    ErrorKind::VERIFICATION_FAILED,
+    ErrorKind::SOURCE,
+    ErrorKind::CLUSTER,
+    ErrorKind::CANNOT_RUN,
+    ErrorKind::COMMAND_NOT_FOUND,
 ];
+
+/// The exit codes of `discrec` that are not failures.
+pub const SUCCESS_EXIT_CODES: &[(u8, &str)] =
+    &[(0, "success (`owner`: the recorder is held)"), (1, "`owner`: the recorder is free")];
 
 fn describe_holders(holders: &[Holder]) -> String {
     if holders.is_empty() {
@@ -536,10 +729,18 @@ mod tests {
     }
 
     #[test]
-    fn every_code_has_a_line_in_the_exit_code_table() {
-        let codes: Vec<u8> = EXIT_CODES.iter().map(|(c, _, _)| *c).collect();
-        for c in 2..=26u8 {
-            assert!(codes.contains(&c), "exit code {c} is not in EXIT_CODES");
+    fn every_kind_has_its_own_exit_code_in_order() {
+        let codes: Vec<u8> = KINDS.iter().map(|k| k.exit_code).collect();
+        let want: Vec<u8> = (2..=26).chain([126, 127]).collect();
+        assert_eq!(codes, want, "KINDS must list exit codes 2..=26, 126, 127 once each, in order");
+        assert!(KINDS.iter().all(|k| k.name.starts_with("E_") || k.name.starts_with("ERROR_")));
+        // Same name, same value and same Python class wherever a name repeats.
+        for a in KINDS {
+            for b in KINDS.iter().filter(|b| b.name == a.name) {
+                assert_eq!((a.value, a.python_class), (b.value, b.python_class), "{}", a.name);
+            }
         }
+        assert_eq!(ErrorKind::INVALID_HANDLE.hresult(), 0x8007_0006);
+        assert_eq!(ErrorKind::RECORDER_LOCKED.hresult(), 0xC0AA_0210);
     }
 }

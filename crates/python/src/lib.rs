@@ -15,18 +15,15 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// The Python exception for a discrec error: the class registered for its
-/// IMAPI2 name in `discrec._errors.BY_NAME`.
+/// The Python exception for a discrec error: the class its kind names
+/// ([`discrec::error::ErrorKind::python_class`]) in `discrec._errors`.
 fn raise(py: Python<'_>, e: discrec::Error) -> PyErr {
     let (name, message) = (e.name(), e.one_line());
-    // Win32 codes (below 0x10000) as HRESULT_FROM_WIN32, as C gets them.
-    let code = match e.code() {
-        c @ 1..=0xFFFF => 0x8007_0000 | c,
-        c => c,
-    };
+    // Win32 codes as HRESULT_FROM_WIN32, as C gets them.
+    let code = e.kind().hresult();
     let made = (|| -> PyResult<PyErr> {
         let errors = py.import("discrec._errors")?;
-        let cls = errors.getattr("BY_NAME")?.get_item(name)?;
+        let cls = errors.getattr(e.kind().python_class)?;
         Ok(PyErr::from_value(cls.call1((message.clone(), name, code))?))
     })();
     made.unwrap_or_else(|_| PyRuntimeError::new_err(format!("{message} ({name} 0x{code:08X})")))
@@ -628,5 +625,9 @@ fn _discrec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDataWriter>()?;
     m.add_function(wrap_pyfunction!(recorders, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The library's error table, so a test can hold the classes to it.
+    let kinds: Vec<(&str, u32, u8, &str)> =
+        discrec::error::KINDS.iter().map(|k| (k.name, k.hresult(), k.exit_code, k.python_class)).collect();
+    m.add("ERROR_KINDS", kinds)?;
     Ok(())
 }

@@ -57,6 +57,20 @@ def test_context_manager_and_refusal_naming_the_holder(image):
         assert a.exclusive_access_owner == "Other App"
 
 
+def test_every_error_kind_of_the_library_has_its_class():
+    # The library's one error table (discrec::error::KINDS) against the
+    # classes in discrec/_errors.py: same name, same HRESULT, one per name.
+    kinds = discrec._discrec.ERROR_KINDS
+    assert len(kinds) >= 27
+    for name, hresult, exit_code, cls_name in kinds:
+        cls = getattr(discrec, cls_name)
+        assert issubclass(cls, discrec.Error), cls_name
+        assert (cls.name, cls.hresult) == (name, hresult), (exit_code, cls_name)
+        assert discrec.BY_NAME[name] is cls
+    named = {name for name, _, _, _ in kinds}
+    assert set(discrec.BY_NAME) == named, set(discrec.BY_NAME) ^ named
+
+
 def test_bad_client_names_and_types(image):
     rec = discrec.Recorder(image)
     with pytest.raises(discrec.InvalidArgumentError) as e:

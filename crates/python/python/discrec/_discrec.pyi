@@ -1,11 +1,12 @@
 """Type stubs of the compiled part of discrec (PyO3)."""
 
 import os
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 _Path = Union[str, "os.PathLike[str]"]
 
 __version__: str
+ERROR_KINDS: List[Tuple[str, int, int, str]]  # (name, hresult, exit code, class), the library's error table
 
 def recorders() -> List[str]:
     """Every recorder on this machine (IDiscMaster2): device paths."""
