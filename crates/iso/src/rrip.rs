@@ -187,9 +187,9 @@ pub fn ce(block: u32, offset: u32, len: u32) -> Vec<u8> {
     entry(b"CE", &d)
 }
 
-/// Longest symlink target written: libisofs (xorriso, cdrskin) refuses to
-/// load an image with a longer one ("Rock Ridge path too long").
-pub const MAX_LINK_TARGET: usize = 1023;
+/// Longest symlink target written (the walk refuses longer ones, so it is
+/// defined with the tree).
+pub use crate::tree::MAX_LINK_TARGET;
 
 /// Size of a CE entry.
 pub const CE_LEN: usize = 28;

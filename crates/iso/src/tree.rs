@@ -22,6 +22,11 @@ use rustix::fs::{Access, AtFlags, FileType, Mode, OFlags, Stat};
 
 use crate::Error;
 
+/// Longest symlink target an image holds: libisofs (xorriso, cdrskin)
+/// refuses to load an image with a longer one ("Rock Ridge path too
+/// long"), so the walk refuses it first, naming the link.
+pub const MAX_LINK_TARGET: usize = 1023;
+
 /// What an entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -310,7 +315,7 @@ impl Tree {
                         let t = rustix::fs::readlinkat(fd, name.as_os_str(), Vec::new())
                             .map_err(|e| read_err(&path(), e))?;
                         let t = t.into_bytes();
-                        if t.len() > crate::rrip::MAX_LINK_TARGET {
+                        if t.len() > MAX_LINK_TARGET {
                             return Err(Error::LinkTooLong { path: path(), len: t.len() });
                         }
                         Kind::Symlink(t)

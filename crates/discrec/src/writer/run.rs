@@ -1,0 +1,283 @@
+//! The write itself, holding the drive: check the medium, open its sink,
+//! pump the source's buffers into it, make it durable, read it back. The
+//! source is read on a thread of its own and progress goes out from
+//! another, so neither a slow source nor a slow callback slows the other
+//! parts.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::check::check_medium;
+use super::file::FileSink;
+use super::incremental::IncrementalSink;
+use super::progress::{Progress, Shared, WriteAction, WriteReport};
+use super::sink::Sink;
+use super::source::{read_source, Filled, Msg};
+use super::stop::{is_lost_lock, Stop};
+use super::{open_rw, Source, BUFFERS, CHUNK, UPDATE_EVERY};
+use crate::error::{Error, Result};
+use crate::medium::{self, Medium, WriteMethod, SECTOR};
+use crate::target::Target;
+
+/// How often a writer waiting for the source asks whether to stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// What the caller asked of a write.
+#[derive(Clone, Copy)]
+pub(super) struct Plan {
+    /// Close the disc so nothing can be appended.
+    pub finalize: bool,
+    /// Read what was written back and compare.
+    pub verify: bool,
+}
+
+/// Write `source` to `t`, which the caller holds; `on_update` hears
+/// progress from another thread.
+pub(super) fn run(
+    t: &Target,
+    source: Source,
+    plan: Plan,
+    stop: &Stop<'_>,
+    on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
+) -> Result<WriteReport> {
+    let started = Instant::now();
+    let shared = Arc::new(Shared::default());
+    shared.set(WriteAction::ValidatingMedia);
+    let fd = open_rw(t)?;
+    let m = medium::read(t, fd.as_fd())?;
+    check_medium(t, &m, &source)?;
+    let (start, sectors) = (m.next_writable_address, source.sectors());
+    shared.set(WriteAction::InitializingHardware);
+    let mut sink = open_sink(t, fd, &m, start, &source)?;
+    let snapshot = |shared: &Shared| shared.snapshot(started, start, sectors);
+
+    let finished = AtomicBool::new(false);
+    let mut on_update = on_update;
+    let outcome = std::thread::scope(|scope| {
+        let reporter = on_update.as_mut().map(|f| {
+            let (shared, finished, snapshot) = (&shared, &finished, &snapshot);
+            scope.spawn(move || {
+                while !finished.load(Ordering::Acquire) {
+                    std::thread::park_timeout(UPDATE_EVERY);
+                    if finished.load(Ordering::Acquire) {
+                        break;
+                    }
+                    f(&snapshot(shared));
+                }
+            })
+        });
+        let job = Job { t, sink: sink.as_mut(), m: &m, plan, stop, shared: &shared, start, started };
+        let r = job.write(source);
+        finished.store(true, Ordering::Release);
+        if let Some(h) = reporter {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+        r
+    });
+    let report = outcome?;
+    shared.set(WriteAction::Completed);
+    if let Some(f) = on_update {
+        f(&snapshot(&shared));
+    }
+    Ok(report)
+}
+
+/// One write, its sink open.
+struct Job<'a> {
+    t: &'a Target,
+    sink: &'a mut dyn Sink,
+    m: &'a Medium,
+    plan: Plan,
+    stop: &'a Stop<'a>,
+    shared: &'a Arc<Shared>,
+    start: u64,
+    started: Instant,
+}
+
+/// The buffers between the reading thread and the writer.
+struct Buffers {
+    free: SyncSender<Vec<u8>>,
+    full: Receiver<Result<Msg>>,
+}
+
+impl Job<'_> {
+    fn write(mut self, source: Source) -> Result<WriteReport> {
+        let (source_name, sectors) = (source.name.clone(), source.sectors());
+        let buffers = match self.start_reading(source) {
+            Ok(b) => b,
+            Err(e) => return Err(self.abandon(e, self.start)),
+        };
+        self.shared.set(WriteAction::WritingData);
+        let mut digests = Vec::new();
+        let mut lba = self.start;
+        let pumped = self.pump(&buffers, &source_name, sectors, &mut lba, &mut digests);
+        let ended = pumped.and_then(|()| self.await_end(&buffers, &source_name, lba - self.start));
+        drop(buffers);
+        if let Err(e) = ended {
+            return Err(self.abandon(e, lba));
+        }
+        // Not one more command to the drive once the lock may be another's.
+        self.stop.check(sectors)?;
+        self.shared.set(WriteAction::Finalization);
+        self.sink.finish(self.plan.finalize)?;
+        let write_time = self.started.elapsed();
+        let verify_started = Instant::now();
+        let verified = self.plan.verify;
+        if verified {
+            self.verify(&digests, sectors, &source_name)?;
+        }
+        // Success is said only while the lock still holds.
+        self.stop.check(sectors)?;
+        Ok(WriteReport {
+            medium: self.m.clone(),
+            start_lba: self.start,
+            sectors,
+            write_time,
+            verify_time: if verified { verify_started.elapsed() } else { Duration::ZERO },
+            verified,
+            finalized: self.plan.finalize && self.sink.can_finalize(),
+        })
+    }
+
+    /// Start the thread that reads the source into the buffers.
+    fn start_reading(&self, source: Source) -> Result<Buffers> {
+        let (free, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+        let (full_tx, full) = sync_channel::<Result<Msg>>(BUFFERS);
+        for _ in 0..BUFFERS {
+            let _ = free.send(vec![0u8; CHUNK]);
+        }
+        let shared = Arc::clone(self.shared);
+        let verify = self.plan.verify;
+        // Not scoped: a source that stalls (a pipe that delivers nothing)
+        // must not hold up a cancelled write. The thread ends when its
+        // read returns and finds the writer gone.
+        std::thread::Builder::new()
+            .name("discrec-source".into())
+            .spawn(move || read_source(source, verify, free_rx, full_tx, shared))
+            .map_err(|e| Error::Fail { what: "cannot start the thread that reads the source".into(), source: e })?;
+        Ok(Buffers { free, full })
+    }
+
+    /// Write every buffer of the source, `lba` following what was written.
+    fn pump(
+        &mut self,
+        b: &Buffers,
+        source_name: &str,
+        sectors: u64,
+        lba: &mut u64,
+        digests: &mut Vec<blake3::Hash>,
+    ) -> Result<()> {
+        let end = self.start + sectors;
+        while *lba < end {
+            self.stop.check(*lba - self.start)?;
+            let Filled { buf, len, digest } = match b.full.recv_timeout(STOP_POLL) {
+                Ok(Ok(Msg::Data(filled))) => filled,
+                Ok(Ok(Msg::End)) => {
+                    return Err(ended_early(source_name, "ended early (internal: end before its length)"))
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Err(ended_early(source_name, THREAD_ENDED)),
+            };
+            self.shared.queued.fetch_sub(len as u64, Ordering::Relaxed);
+            let wrote = self.sink.write(*lba, &buf[..len], self.stop)?;
+            *lba += wrote;
+            self.shared.written.store(*lba - self.start, Ordering::Relaxed);
+            if wrote < len as u64 / SECTOR {
+                // The sink stopped between commands: say why.
+                self.stop.check(*lba - self.start)?;
+                return Err(self.stop.cancelled(*lba - self.start));
+            }
+            digests.extend(digest);
+            let _ = b.free.send(buf);
+        }
+        Ok(())
+    }
+
+    /// All sectors are written: the source must end here.
+    fn await_end(&self, b: &Buffers, source_name: &str, written: u64) -> Result<()> {
+        loop {
+            self.stop.check(written)?;
+            match b.full.recv_timeout(STOP_POLL) {
+                Ok(Ok(Msg::End)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Msg::Data(_))) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ended_early(source_name, THREAD_ENDED))
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// The error `e` of a write that ended at `lba`, the medium left as
+    /// the sink leaves it.
+    fn abandon(&mut self, mut e: Error, lba: u64) -> Error {
+        // A source that failed after sectors were written left part of a
+        // recording on the medium: say so, and what to do.
+        if let Error::Source { detail, .. } = &mut e {
+            if lba > self.start {
+                detail.push_str(&format!(
+                    "; {} now holds an incomplete recording of {} sectors (truncate an image file to 0 bytes, or use a new disc)",
+                    self.t.given.display(),
+                    lba - self.start
+                ));
+            }
+        }
+        let may_command = !is_lost_lock(&e);
+        if may_command && lba > self.start && self.sink.can_finalize() {
+            self.shared.set(WriteAction::Finalization);
+        }
+        self.sink.abandon(lba, may_command);
+        e
+    }
+
+    /// Read back what was written and compare each buffer's digest.
+    fn verify(&mut self, digests: &[blake3::Hash], sectors: u64, source_name: &str) -> Result<()> {
+        self.shared.set(WriteAction::Verifying);
+        let end = self.start + sectors;
+        let mut buf = vec![0u8; CHUNK];
+        let mut at = self.start;
+        for (i, want) in digests.iter().enumerate() {
+            self.stop.check(sectors)?;
+            let len = ((end - at) * SECTOR).min(CHUNK as u64) as usize;
+            self.sink.read(at, &mut buf[..len])?;
+            if blake3::hash(&buf[..len]) != *want {
+                let first = self.start + (i * CHUNK) as u64 / SECTOR;
+                return Err(Error::VerificationFailed {
+                    target: self.t.given.clone(),
+                    source_name: source_name.to_string(),
+                    first,
+                    last: first + len as u64 / SECTOR - 1,
+                });
+            }
+            at += len as u64 / SECTOR;
+            self.shared.verified.store(at - self.start, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+const THREAD_ENDED: &str = "the thread reading it ended early";
+
+fn ended_early(source_name: &str, detail: &str) -> Error {
+    Error::Source { source_name: source_name.to_string(), detail: detail.into() }
+}
+
+/// The sink for `m` on `fd`, to write `source` from `start`, with what it
+/// must reserve before the first sector reserved.
+fn open_sink(t: &Target, fd: OwnedFd, m: &Medium, start: u64, source: &Source) -> Result<Box<dyn Sink>> {
+    Ok(match m.method {
+        Some(WriteMethod::Incremental) => {
+            let track = discrec_mmc::read_disc_information(fd.as_fd())
+                .map(|d| d.last_track_in_last_session.max(1))
+                .map_err(|e| Error::drive_command(&t.given, e))?;
+            Box::new(IncrementalSink::new(t.clone(), fd, track))
+        }
+        Some(WriteMethod::ImageFile) => Box::new(FileSink::image(t.clone(), fd, start, source)?),
+        Some(WriteMethod::BlockDevice) | None => Box::new(FileSink::device(t.clone(), fd)),
+    })
+}
