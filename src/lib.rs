@@ -121,50 +121,22 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
         if rec.fencing_token().is_some() {
             // A cluster lock lives in this process's lease keep-alive, which
             // exec would end: COMMAND runs as a child instead (dying with
-            // this process), and the drive is released when it ends, with
-            // its exit status passed on.
-            let child = rec.spawn_holding(&mut command, a.keep_claim)?;
-            let pid = child.id();
-            // COMMAND may write only while the lock holds: once it is lost
-            // (before the lease can expire in etcd), COMMAND and everything
-            // it started are stopped.
-            let (tx, ended) = std::sync::mpsc::channel();
-            let waiter = std::thread::spawn(move || {
-                let mut child = child;
-                let _ = tx.send(child.wait());
-            });
-            let waiting = |e: std::io::Error| Error::Fail { what: format!("waiting for {program}"), source: e };
-            let status = loop {
-                // SIGTERM and SIGHUP sent to us are COMMAND's, as they would
-                // be if we had become it. (SIGINT from a terminal reaches
-                // COMMAND's process group by itself; passed on, it would
-                // come twice.)
-                if signals.wait_for(Duration::ZERO) {
-                    let sig = signals.take().filter(|s| *s != rustix::process::Signal::INT);
-                    if let (Some(sig), Some(p)) = (sig, rustix::process::Pid::from_raw(pid as i32)) {
-                        let _ = rustix::process::kill_process(p, sig);
-                    }
+            // this process), stopped with everything it started once the
+            // lock is lost, and the drive is released when it ends, with
+            // its exit status passed on. SIGTERM and SIGHUP sent to us are
+            // COMMAND's, as they would be if we had become it. (SIGINT from
+            // a terminal reaches COMMAND's process group by itself; passed
+            // on, it would come twice.)
+            let mut forward = || {
+                if !signals.wait_for(Duration::ZERO) {
+                    return None;
                 }
-                match ended.recv_timeout(LOST_POLL / 2) {
-                    Ok(st) => break st.map_err(waiting),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        break Err(waiting(std::io::ErrorKind::Other.into()))
-                    }
-                }
-                discrec::recorder::reap_orphans(Some(pid));
-                if let Err(e) = rec.check_cluster_lock() {
-                    // A sixth of the TTL: everything is dead at 5/6 of it,
-                    // before the lease can expire.
-                    let grace = Duration::from_secs(a.cluster.ttl()) / 6;
-                    discrec::recorder::stop_descendants(grace, Some(pid));
-                    break Err(e);
-                }
+                signals.take().filter(|s| *s != rustix::process::Signal::INT)
             };
-            let _ = waiter.join();
+            let status = rec.run_holding(&mut command, a.keep_claim, &mut forward);
             rec.release_exclusive_access()?;
-            let status = status?;
             use std::os::unix::process::ExitStatusExt;
+            let status = status?;
             return Ok(match (status.code(), status.signal()) {
                 (Some(c), _) => c as u8,
                 (None, Some(s)) => 128u8.saturating_add(s as u8),

@@ -56,6 +56,13 @@ pub trait ClusterHold: Send + std::fmt::Debug {
     /// etcd the revision that created the holder's key).
     fn fencing_token(&self) -> i64;
 
+    /// How long the service keeps the lock after the holder was last
+    /// heard from (etcd: the lease's TTL): a holder that lost it stops
+    /// its work well within this.
+    fn time_to_live(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
     /// Give the lock back (delete the key, revoke the lease). Best effort:
     /// a lease that cannot be revoked expires by itself.
     fn release(self: Box<Self>);

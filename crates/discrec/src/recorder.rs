@@ -23,6 +23,10 @@ use crate::target::Target;
 /// discrec calls run under the holder's lock.
 pub const HOLDER_PID_VAR: &str = "DISCREC_HOLDER_PID";
 
+/// How often [`Recorder::run_holding`] looks at its child, the signals to
+/// forward and the cluster lock.
+const SUPERVISE_POLL: Duration = Duration::from_millis(50);
+
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
 #[doc(alias = "IDiscRecorder2")]
@@ -424,6 +428,54 @@ impl Recorder {
         command.spawn().map_err(|e| Error::CannotRun { program, cause: e })
     }
 
+    /// Run `command` while holding the drive, as a child, and return its
+    /// exit status once it has ended: what `discrec lock TARGET --
+    /// COMMAND` does under a cluster lock, for any program (C and Python
+    /// too). The child is started by [`Recorder::spawn_holding`]; while
+    /// it runs, each signal `forward` returns (it is asked every 50 ms) is
+    /// sent to it, the orphans it leaves are reaped, and if this handle's
+    /// cluster lock is lost, the child and everything it started are
+    /// stopped (SIGTERM, then SIGKILL after a sixth of the lease's time to
+    /// live, so all are gone before the lease can expire) and the error
+    /// says why. The drive stays held: release it as usual.
+    pub fn run_holding(
+        &mut self,
+        command: &mut std::process::Command,
+        keep_claim: bool,
+        forward: &mut dyn FnMut() -> Option<rustix::process::Signal>,
+    ) -> Result<std::process::ExitStatus> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = self.spawn_holding(command, keep_claim)?;
+        let pid = child.id();
+        let (tx, ended) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let mut child = child;
+            let _ = tx.send(child.wait());
+        });
+        let waiting = |e: std::io::Error| Error::Fail { what: format!("waiting for {program}"), source: e };
+        let status = loop {
+            if let (Some(sig), Some(p)) = (forward(), rustix::process::Pid::from_raw(pid as i32)) {
+                let _ = rustix::process::kill_process(p, sig);
+            }
+            match ended.recv_timeout(SUPERVISE_POLL) {
+                Ok(st) => break st.map_err(waiting),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break Err(waiting(std::io::ErrorKind::Other.into())),
+            }
+            reap_orphans(Some(pid));
+            if let Err(e) = self.check_cluster_lock() {
+                // Everything is dead at 5/6 of the time to live: before
+                // the lease can expire (it is reported lost at 2/3).
+                let grace = self.cluster_hold.as_ref().map(|h| h.time_to_live() / 6).unwrap_or_default();
+                stop_descendants(grace, Some(pid));
+                break Err(e);
+            }
+        };
+        let _ = waiter.join();
+        status
+    }
+
     /// Give up the kernel's exclusive claim (`O_EXCL`) while keeping the
     /// discrec lock and owner record, so that a tool this handle runs can
     /// open the device with `O_EXCL` itself. See the README ("Wrapping a
@@ -581,7 +633,7 @@ impl Drop for ExclusiveAccess<'_> {
 /// still there after `grace`. For a holder whose lock was lost. Orphans
 /// reparented to this process are reaped; `spare` (the child a waiting
 /// thread reaps itself) is not.
-pub fn stop_descendants(grace: Duration, spare: Option<u32>) {
+pub(crate) fn stop_descendants(grace: Duration, spare: Option<u32>) {
     use rustix::process::{kill_process, Pid, Signal};
     let me = std::process::id() as i32;
     let living = || {
@@ -609,7 +661,7 @@ pub fn stop_descendants(grace: Duration, spare: Option<u32>) {
 /// Reap the children of this process that have ended, except `spare`:
 /// orphans of a command it supervises, reparented to it (it is their
 /// subreaper), which would stay zombies otherwise.
-pub fn reap_orphans(spare: Option<u32>) {
+pub(crate) fn reap_orphans(spare: Option<u32>) {
     let me = std::process::id() as i32;
     for p in crate::procfs::children(me) {
         if Some(p as u32) == spare || crate::procfs::is_running(p) {

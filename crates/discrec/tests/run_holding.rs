@@ -1,0 +1,61 @@
+//! `Recorder::run_holding`: a command runs as a child holding the drive,
+//! hears the signals its supervisor forwards, and its status comes back.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use discrec::{Error, Recorder};
+use rustix::process::Signal;
+
+use crate::util::Scratch;
+
+#[test]
+fn a_command_holds_the_drive_hears_forwarded_signals_and_its_status_comes_back() {
+    let s = Scratch::new("run-holding");
+    let img = s.image("a.img");
+    let started = s.dir.join("started");
+    let mut rec = Recorder::open_in(&img, &s.run).unwrap();
+    rec.acquire_exclusive_access(false, "Runner").unwrap();
+    let other = Recorder::open_in(&img, &s.run).unwrap();
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!(
+        "trap 'exit 7' TERM; echo \"$DISCREC_HOLDER_PID\" > '{}'; while :; do sleep 0.05; done",
+        started.display()
+    ));
+    let (mut owner_seen, mut sent) = (None, false);
+    let t = Instant::now();
+    let mut forward = || {
+        assert!(t.elapsed() < Duration::from_secs(20), "the command never started");
+        if sent || !started.exists() {
+            return None;
+        }
+        // While the command runs, the drive is held under our name.
+        owner_seen = other.exclusive_access_owner().unwrap().and_then(|o| o.client_name);
+        sent = true;
+        Some(Signal::TERM)
+    };
+    let status = rec.run_holding(&mut c, false, &mut forward).unwrap();
+    assert_eq!(status.code(), Some(7), "the forwarded SIGTERM reached the command's trap");
+    assert_eq!(owner_seen.as_deref(), Some("Runner"));
+    let holder_pid: u32 = std::fs::read_to_string(&started).unwrap().trim().parse().unwrap();
+    assert_eq!(holder_pid, std::process::id(), "the command is told which process holds the drive for it");
+    // Still held by this handle until it releases.
+    assert_eq!(rec.lock_count(), 1);
+    rec.release_exclusive_access().unwrap();
+    assert!(other.exclusive_access_owner().unwrap().is_none());
+}
+
+#[test]
+fn only_a_holder_runs_a_command_and_a_missing_one_is_named() {
+    let s = Scratch::new("run-holding-refused");
+    let img = s.image("a.img");
+    let mut rec = Recorder::open_in(&img, &s.run).unwrap();
+    let e = rec.run_holding(&mut Command::new("true"), false, &mut || None).unwrap_err();
+    assert!(matches!(e, Error::NotLocked { .. }), "{e}");
+    rec.acquire_exclusive_access(false, "Runner").unwrap();
+    let e = rec.run_holding(&mut Command::new("/nonexistent/tool"), true, &mut || None).unwrap_err();
+    assert_eq!(e.exit_code(), 127, "{e}");
+    assert!(e.to_string().contains("/nonexistent/tool"), "{e}");
+    let ok = rec.run_holding(&mut Command::new("true"), true, &mut || None).unwrap();
+    assert!(ok.success());
+}
