@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use discrec::drive::{DriveDetails, DriveInfo};
-use discrec::{jsonpath, DriveStatus, Error};
+use discrec::{jsonpath, AccessStatus, Error};
 
 /// Every failure, on stderr: `discrec: MESSAGE (NAME 0xHEX)`, then, where
 /// one of this command's options is the way out, `discrec: hint: ...`
@@ -97,7 +97,7 @@ pub fn action_json(target: &Path, action: &str) -> serde_json::Value {
 
 /// `status`: `TARGET: free` or `TARGET: held by OWNER since TIME`, then
 /// the mounts.
-pub fn status_line(t: &Path, s: &DriveStatus) -> String {
+pub fn status_line(t: &Path, s: &AccessStatus) -> String {
     let mut line = format!("{}: ", t.display());
     match &s.owner {
         Some(o) => line.push_str(&o.held_by()),

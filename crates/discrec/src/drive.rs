@@ -19,40 +19,7 @@ use crate::owner::Owner;
 use crate::recorder::Recorder;
 
 /// Tray and medium state, from `CDROM_DRIVE_STATUS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrayState {
-    /// Tray closed, no disc.
-    NoDisc,
-    /// Tray open.
-    TrayOpen,
-    /// A disc is spinning up, or the drive is not ready.
-    NotReady,
-    /// A disc is in and ready.
-    DiscOk,
-    /// The drive did not say.
-    Unknown,
-}
-
-impl TrayState {
-    /// The documented name, as in `--json`: `no_disc`, `tray_open`,
-    /// `not_ready`, `disc_ok`, `unknown`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrayState::NoDisc => "no_disc",
-            TrayState::TrayOpen => "tray_open",
-            TrayState::NotReady => "not_ready",
-            TrayState::DiscOk => "disc_ok",
-            TrayState::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for TrayState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use discrec_mmc::cdrom::TrayState;
 
 /// All recorders the kernel knows: `/dev/srN`, in order.
 #[doc(alias = "IDiscMaster2")]
@@ -251,15 +218,8 @@ impl Recorder {
     /// Tray and medium state.
     pub fn tray_state(&self) -> Result<TrayState> {
         let fd = self.command_fd()?;
-        let r = cdrom::drive_status(fd.as_fd())
-            .map_err(|e| Error::io(&self.target().given, "cannot read the drive status of", e))?;
-        Ok(match r {
-            cdrom::DriveStatus::NoDisc => TrayState::NoDisc,
-            cdrom::DriveStatus::TrayOpen => TrayState::TrayOpen,
-            cdrom::DriveStatus::NotReady => TrayState::NotReady,
-            cdrom::DriveStatus::DiscOk => TrayState::DiscOk,
-            cdrom::DriveStatus::NoInfo => TrayState::Unknown,
-        })
+        cdrom::drive_status(fd.as_fd())
+            .map_err(|e| Error::io(&self.target().given, "cannot read the drive status of", e))
     }
 
     /// TEST UNIT READY: `Ok` when a medium is in and ready; otherwise

@@ -75,6 +75,6 @@ pub use discrec_mmc as mmc;
 pub use error::{Error, Result};
 pub use key::{DriveKey, TargetKind};
 pub use owner::Owner;
-pub use recorder::{DriveStatus, ExclusiveAccess, Recorder};
+pub use recorder::{AccessStatus, ExclusiveAccess, Recorder};
 pub use target::Target;
 pub use writer::{DataWriter, Source};

@@ -44,9 +44,10 @@ pub struct Recorder {
     cluster_hold: Option<Box<dyn ClusterHold>>,
 }
 
-/// What `status` reports about a drive.
+/// What `status` reports about a drive: who holds it, its mounts and
+/// other lockers (not the tray: [`crate::drive::TrayState`]).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct DriveStatus {
+pub struct AccessStatus {
     /// The target as given.
     #[serde(serialize_with = "crate::jsonpath::serialize")]
     pub target: PathBuf,
@@ -553,7 +554,7 @@ impl Recorder {
     }
 
     /// Lock state, owner, mounts and other lockers of the drive.
-    pub fn status(&self) -> Result<DriveStatus> {
+    pub fn status(&self) -> Result<AccessStatus> {
         self.check_open()?;
         let st = self.target.stat_node()?;
         let owner = self.with_cluster_owner(query_owner(&self.target, &self.dirs, &st)?)?;
@@ -563,7 +564,7 @@ impl Recorder {
             .filter(|l| !(l.exclusive && owner.as_ref().is_some_and(|o| o.pid == l.pid)))
             .map(Holder::from_lock)
             .collect();
-        Ok(DriveStatus {
+        Ok(AccessStatus {
             target: self.target.given.clone(),
             node: self.target.node.clone(),
             kind: self.target.kind,
