@@ -78,3 +78,18 @@ pub use owner::Owner;
 pub use recorder::{AccessStatus, ExclusiveAccess, Recorder};
 pub use target::Target;
 pub use writer::{DataWriter, Source};
+
+/// The README's Rust examples, compiled as doctests (`cargo test --doc -p discrec`).
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// The Rust examples of `docs/design.md`, compiled as doctests.
+#[doc = include_str!("../../../docs/design.md")]
+#[cfg(doctest)]
+pub struct DesignDoctests;
+
+/// The Rust examples of `docs/burning.md`, compiled as doctests.
+#[doc = include_str!("../../../docs/burning.md")]
+#[cfg(doctest)]
+pub struct BurningDoctests;
