@@ -555,10 +555,11 @@ impl Pause {
         }
         match &mut self.watcher {
             Some(w) => {
-                let (woke, cancelled) = w.wait(span, cancel);
-                if cancelled {
-                    return Err(Error::Cancelled { target: target.given.clone() });
-                }
+                let woke = match w.wait(span, cancel) {
+                    Woken::Cancelled => return Err(Error::Cancelled { target: target.given.clone() }),
+                    Woken::Event => true,
+                    Woken::Timeout => false,
+                };
                 self.after_event = if woke { Some(0) } else { self.after_event.map(|i| i + 1) };
                 self.changed |= woke;
                 Ok(())
@@ -625,10 +626,11 @@ impl Watcher {
         Ok(w)
     }
 
-    /// Wait up to `span`: (an event came, `cancel` fired).
-    fn wait(&mut self, span: Duration, cancel: Option<BorrowedFd<'_>>) -> (bool, bool) {
+    /// Wait up to `span` for an event on the node or the queue, or for
+    /// `cancel`.
+    fn wait(&mut self, span: Duration, cancel: Option<BorrowedFd<'_>>) -> Woken {
         use rustix::event::{poll, PollFd, PollFlags};
-        let Some(fd) = &self.fd else { return (false, false) };
+        let Some(fd) = &self.fd else { return Woken::Timeout };
         let ts = timespec(span);
         let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
         if let Some(c) = &cancel {
@@ -639,8 +641,22 @@ impl Watcher {
         let woke = n > 0 && !fds[0].revents().is_empty();
         drop(fds);
         drain(fd);
-        (woke, cancelled)
+        match (cancelled, woke) {
+            (true, _) => Woken::Cancelled,
+            (false, true) => Woken::Event,
+            (false, false) => Woken::Timeout,
+        }
     }
+}
+
+/// What ended a [`Watcher::wait`].
+enum Woken {
+    /// The cancel descriptor became readable (it wins over an event).
+    Cancelled,
+    /// The node or the queue changed: look again at once.
+    Event,
+    /// The span passed with no event.
+    Timeout,
 }
 
 /// Read and drop pending events: we only need to know that something happened.

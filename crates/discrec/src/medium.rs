@@ -26,8 +26,11 @@ use crate::error::{Error, Result};
 use crate::key::TargetKind;
 use crate::target::Target;
 
-/// Bytes per sector on every medium discrec writes.
-pub const SECTOR: u64 = 2048;
+/// Bytes per sector on every medium discrec writes: the drive's data
+/// sector (MMC), as `u64` for offsets. An ISO 9660 image's logical block
+/// (`discrec_iso`, which knows nothing of drives) must be the same.
+pub const SECTOR: u64 = discrec_mmc::SECTOR as u64;
+const _: () = assert!(SECTOR == discrec_iso::layout::SECTOR, "an ISO block must be one drive sector");
 
 /// `IMAPI_MEDIA_PHYSICAL_TYPE`: what the medium physically is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

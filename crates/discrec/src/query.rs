@@ -58,7 +58,7 @@ pub(crate) fn query_owner(target: &Target, dirs: &RecordDirs, st: &rustix::fs::S
         return Ok(Some(me));
     }
     let probed = held_exclusively(target);
-    if probed == Some(false) {
+    if probed == Probe::Free {
         return Ok(None);
     }
     if let Some(o) = records::owner_by_pointers(dirs, target.key, &target.node, st) {
@@ -72,7 +72,7 @@ pub(crate) fn query_owner(target: &Target, dirs: &RecordDirs, st: &rustix::fs::S
     for _ in 0..CHURN_RETRIES {
         let found = records::find_owner(dirs, target.key, &target.node, st)
             .map_err(|e| Error::Fail { what: "cannot read /proc/locks".into(), source: e })?;
-        if found.is_some() || probed != Some(true) || held_exclusively(target) != Some(true) {
+        if found.is_some() || probed != Probe::Held || held_exclusively(target) != Probe::Held {
             return Ok(found);
         }
     }
@@ -91,19 +91,34 @@ pub(crate) fn open_node(target: &Target) -> Result<OwnedFd> {
         .map_err(|e| target.io_error("cannot open", e.into()))
 }
 
+/// What a look at a node's locks found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// Some process holds an exclusive lock on it.
+    Held,
+    /// No exclusive lock.
+    Free,
+    /// The node could not be opened to ask.
+    CannotTell,
+}
+
 /// Whether some process holds an exclusive lock on the node: an exclusive
 /// `flock` (a shared `flock` of ours is refused then) or an exclusive POSIX
-/// or OFD lock (a POSIX read lock of ours is refused then). `None` when the
-/// node cannot be opened to ask. No `/proc/locks`, so it costs the same on
-/// a machine with 50,000 locks as on an idle one.
-pub(crate) fn held_exclusively(target: &Target) -> Option<bool> {
-    let fd = open_node(target).ok()?;
+/// or OFD lock (a POSIX read lock of ours is refused then). No
+/// `/proc/locks`, so it costs the same on a machine with 50,000 locks as
+/// on an idle one.
+pub(crate) fn held_exclusively(target: &Target) -> Probe {
+    let Ok(fd) = open_node(target) else { return Probe::CannotTell };
     match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
         Ok(()) => {}
-        Err(Errno::WOULDBLOCK) => return Some(true),
-        Err(_) => return None,
+        Err(Errno::WOULDBLOCK) => return Probe::Held,
+        Err(_) => return Probe::CannotTell,
     }
-    Some(fcntl_locked(&fd))
+    if fcntl_locked(&fd) {
+        Probe::Held
+    } else {
+        Probe::Free
+    }
 }
 
 /// Whether another process holds an exclusive POSIX or OFD lock on the

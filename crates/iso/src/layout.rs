@@ -10,7 +10,8 @@ use crate::rrip::{self, both16, both32, date17, date7};
 use crate::tree::{Kind, Tree};
 use crate::{Error, Options};
 
-/// Bytes per sector.
+/// Bytes per logical block of an ISO 9660 image (ECMA-119 allows others;
+/// discs use this one, and `discrec` checks it is the drive's sector).
 pub const SECTOR: u64 = 2048;
 /// Largest extent: 4 GiB less one sector, so every extent but a file's
 /// last is whole sectors.
