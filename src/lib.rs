@@ -1,8 +1,10 @@
 //! The `discrec` command line over the discrec library: argument parsing
-//! ([`args`]) and output (`output`) only. Every decision is the
-//! library's; each subcommand below is one or two library calls and what
-//! to print. Kept as a library target so that tools (man pages, shell
-//! completions) can reach the clap definitions.
+//! ([`args`]) and output (`output`), plus what only a program with a
+//! terminal does: catching signals while it waits or holds a drive, and
+//! telling whom it waits for. Every decision about drives and locks is the
+//! library's (`lock -- COMMAND` under a cluster lock is
+//! `Recorder::run_holding`). Kept as a library target so that tools (man
+//! pages, shell completions) can reach the clap definitions.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -115,7 +117,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     }
 
     if let Some((program, args)) = a.command.split_first() {
-        // Become COMMAND, holding the drive (README: "Wrapping a tool").
+        // Become COMMAND, holding the drive (docs/design.md, "Wrapping a tool").
         let mut command = std::process::Command::new(program);
         command.args(args);
         if rec.fencing_token().is_some() {

@@ -1,5 +1,5 @@
-//! Model-based property test (spec C1, C5, C6, C7, C10, errors of section
-//! 3): random open/acquire/release/owner/close/drop/SIGKILL on four handles
+//! Model-based property test (spec C1, C5, C6, C7, C10, and the errors of
+//! `docs/design.md`): random open/acquire/release/owner/close/drop/SIGKILL on four handles
 //! spread over three real processes (two handles share a process), checked
 //! after every step against a reference model that is a few lines long.
 

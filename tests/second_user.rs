@@ -1,5 +1,5 @@
 //! Second-user tier: a real unprivileged user attacks another user's lock
-//! and owner records (spec section 2: records cannot be forged,
+//! and owner records (`docs/design.md`, "What it means on Linux": records cannot be forged,
 //! pre-created, redirected or left stale; no lock without access; nobody
 //! deletes someone else's lock). Needs root to create the user.
 

@@ -13,7 +13,7 @@
 //! 3. Both again with 50,000 unrelated locks and 2,000 more processes.
 //! 4. Every fuzz target for N runs (`cargo fuzz`, with overflow checks).
 //!
-//! The default is the long run the README quotes (10,000 rounds per
+//! The default is the long run CONTRIBUTING.md quotes (10,000 rounds per
 //! client, ≥ 10,000 kills, 10 million fuzz runs per target); `--quick` is
 //! CI's short run. `--minutes N` bounds the kill phase instead of its count;
 //! `--fuzz-runs N` sets the fuzzing (0: none).

@@ -3,8 +3,8 @@
 //! `discrec_recorder_acquire_exclusive_access(rec, force, client_name)`
 //! and its siblings are `IDiscRecorder2`'s methods; `discrec_writer_*`
 //! is `IDiscFormat2Data`. Every call returns an HRESULT-valued `int32_t`:
-//! 0 (`S_OK`) or the value IMAPI2 gives the same failure (the README's
-//! table), and [`discrec_last_error_message`] says what went wrong on
+//! 0 (`S_OK`) or the value IMAPI2 gives the same failure (`docs/design.md`,
+//! "Errors"), and [`discrec_last_error_message`] says what went wrong on
 //! the calling thread.
 //!
 //! Handles are unguessable numbers in a registry, not pointers to memory:

@@ -1,5 +1,6 @@
 //! Errors: one enum for the whole library, each variant mapped to the exact
-//! IMAPI2 / Win32 value (spec section 3) and to a distinct CLI exit code.
+//! IMAPI2 / Win32 value and to a distinct CLI exit code, all in one table
+//! ([`KINDS`]; `docs/design.md`, "Errors", is generated from it).
 
 use std::path::PathBuf;
 

@@ -479,8 +479,8 @@ impl Recorder {
 
     /// Give up the kernel's exclusive claim (`O_EXCL`) while keeping the
     /// discrec lock and owner record, so that a tool this handle runs can
-    /// open the device with `O_EXCL` itself. See the README ("Wrapping a
-    /// tool") for why the hand-over is safe.
+    /// open the device with `O_EXCL` itself. See `docs/design.md` ("Wrapping
+    /// a tool") for why the hand-over is safe.
     pub fn hand_over_claim(&mut self) -> Result<()> {
         self.check_open()?;
         match self.held.as_mut() {
