@@ -22,18 +22,20 @@
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use discrec::cluster::{ClusterHold, Coordinator};
 use discrec::{Error, Owner, Result};
 pub mod client;
 mod config;
+mod record;
 pub mod guard;
 
 use client::{pb, Client};
 use config::{connect_hint, hint};
 pub use config::{Config, MAX_TTL};
 use pb::range_request::{SortOrder, SortTarget};
+use record::Record;
 
 /// Share `rec`'s drive through the etcd of `cfg`, under `key`, or else
 /// the drive's own identity (vital product data). An image file, or a
@@ -58,53 +60,6 @@ pub fn cluster_key(rec: &discrec::Recorder, key: Option<String>) -> Result<Strin
     }
 }
 
-/// What a holder's key holds.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Record {
-    client_name: String,
-    host: String,
-    pid: Option<i32>,
-    uid: Option<u32>,
-    user: Option<String>,
-    since_ms: u128,
-    command: Option<String>,
-}
-
-impl Record {
-    /// The owner a key's value names; a value that is not a record still
-    /// names someone (the drive is held), just not whom.
-    fn decode(v: &[u8]) -> Owner {
-        serde_json::from_slice::<Record>(v).map(Record::owner).unwrap_or_else(|_| Owner {
-            client_name: Some("an unknown client".into()),
-            pid: None,
-            uid: None,
-            user: None,
-            since: None,
-            by_discrec: true,
-            command: None,
-            lock: discrec::holders::LockKind::Flock,
-            host: Some("another host".into()),
-        })
-    }
-
-    /// The owner it names. A record comes from whoever can write to etcd:
-    /// its texts are kept to one line of printable characters and a
-    /// bounded length before any message or terminal sees them.
-    fn owner(self) -> Owner {
-        Owner {
-            client_name: Some(tame(&self.client_name)),
-            pid: self.pid,
-            uid: self.uid,
-            user: self.user.as_deref().map(tame),
-            since: Some(UNIX_EPOCH + Duration::from_millis(self.since_ms.min(u64::MAX as u128) as u64)),
-            by_discrec: true,
-            command: self.command.as_deref().map(tame),
-            lock: discrec::holders::LockKind::Flock,
-            host: Some(tame(&self.host)),
-        }
-    }
-}
-
 /// Time on `CLOCK_BOOTTIME`, which goes on while the machine is
 /// suspended (the monotonic clock stops): a holder that wakes from a
 /// suspend longer than its lease knows its lease may be gone, as etcd's
@@ -112,11 +67,6 @@ impl Record {
 fn boot_now() -> Duration {
     let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
     Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
-}
-
-/// `text` with control characters as `?`, at most 255 characters.
-fn tame(text: &str) -> String {
-    text.chars().take(255).map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// The etcd coordinator.
@@ -354,16 +304,8 @@ impl Coordinator for Etcd {
         let granted = boot_now();
         let lease = self.call("cannot grant a lease", || self.client.lease_grant(ttl))?.id;
         let my_key = format!("{}{lease:x}", prefix(key));
-        let record = Record {
-            client_name: owner.client_name.clone().unwrap_or_default(),
-            host: self.cfg.host.clone(),
-            pid: owner.pid,
-            uid: owner.uid,
-            user: owner.user.clone(),
-            since_ms: owner.since.and_then(|s| s.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_millis()).unwrap_or(0),
-            command: owner.command.clone(),
-        };
-        let value = serde_json::to_vec(&record).unwrap_or_default();
+        let record = Record::new(owner, &self.cfg.host);
+        let value = record.value();
         // Created only if absent, in one transaction, bound to the lease;
         // the same transaction reads the head of the queue, so that an
         // uncontended acquire is two round trips (grant, transaction).
@@ -421,9 +363,8 @@ impl Coordinator for Etcd {
                         // when it holds, not since when it queued (best
                         // effort; only while the key is still ours).
                         let mut record = record;
-                        record.since_ms =
-                            std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-                        let value = serde_json::to_vec(&record).unwrap_or_default();
+                        record.since_now();
+                        let value = record.value();
                         let txn = pb::TxnRequest {
                             compare: vec![created_at(&my_key, my_rev)],
                             success: vec![put(&my_key, value, lease)],
@@ -493,7 +434,7 @@ impl Coordinator for Etcd {
                             return quit(self.fail("lost our place in the drive's queue while waiting", why));
                         }
                         if limit.is_some_and(|l| Instant::now() >= l) {
-                            let owner = serde_json::from_slice::<Record>(&v).map(Record::owner).ok();
+                            let owner = Record::read(&v);
                             return quit(match owner {
                                 Some(o) => Error::RecorderLocked { target: target.to_path_buf(), owner: Box::new(o) },
                                 None => self.fail("waiting", "timed out"),
