@@ -30,13 +30,15 @@ pub mod client;
 mod config;
 mod record;
 mod etcd;
+mod queue;
 pub mod guard;
 
 use client::{pb, Client};
 pub use config::{Config, MAX_TTL};
 pub use etcd::Etcd;
 use etcd::{block_on, retrying};
-use pb::range_request::{SortOrder, SortTarget};
+use pb::range_request::SortOrder;
+use queue::{created_at, key_for, op, prefix, put, range};
 use record::Record;
 
 /// Share `rec`'s drive through the etcd of `cfg`, under `key`, or else
@@ -71,72 +73,7 @@ fn boot_now() -> Duration {
     Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
 }
 
-/// A key of the drive's queue: its name, its owner record, its creation
-/// revision.
-type Entry = (Vec<u8>, Vec<u8>, i64);
-
-/// A read of drive `key`'s queue: its first key by creation revision
-/// (`order` ascending: the holder).
-fn queue(key: &str, order: SortOrder) -> pb::RangeRequest {
-    let p = prefix(key).into_bytes();
-    pb::RangeRequest {
-        range_end: client::prefix_end(&p),
-        key: p,
-        limit: 1,
-        sort_order: order as i32,
-        sort_target: SortTarget::Create as i32,
-        ..Default::default()
-    }
-}
-
-/// A transaction's operation.
-fn op(request: pb::request_op::Request) -> pb::RequestOp {
-    pb::RequestOp { request: Some(request) }
-}
-
-/// Put `value` at `key`, bound to `lease`.
-fn put(key: &str, value: Vec<u8>, lease: i64) -> pb::RequestOp {
-    op(pb::request_op::Request::RequestPut(pb::PutRequest { key: key.into(), value, lease, ..Default::default() }))
-}
-
-/// The comparison "`key` was created at revision `rev`" (0: does not exist).
-fn created_at(key: &str, rev: i64) -> pb::Compare {
-    pb::Compare {
-        result: pb::compare::CompareResult::Equal as i32,
-        target: pb::compare::CompareTarget::Create as i32,
-        key: key.into(),
-        target_union: Some(pb::compare::TargetUnion::CreateRevision(rev)),
-        ..Default::default()
-    }
-}
-
-/// The etcd prefix of drive `key`: `discrec/drive/KEY/`, with `%` and `/`
-/// in KEY escaped, so that no key's range holds another's (`lab` and
-/// `lab/2` are two drives).
-fn prefix(key: &str) -> String {
-    format!("discrec/drive/{}/", key.replace('%', "%25").replace('/', "%2F"))
-}
-
 impl Etcd {
-    /// The first key under the drive's prefix: its holder.
-    fn first(&self, key: &str) -> Result<Option<Entry>> {
-        let req = queue(key, SortOrder::Ascend);
-        let r = self.call("cannot read the drive's holder", || self.client.range(req.clone()))?;
-        Ok(r.kvs.into_iter().next().map(|kv| (kv.key, kv.value, kv.create_revision)))
-    }
-
-    /// The waiter just before creation revision `rev`, if any, and the
-    /// store's revision when it was read: a watch from the one after it
-    /// misses nothing and starts in step with the store (etcd delivers
-    /// to a watcher that starts in the past only on its next 100 ms
-    /// catch-up round).
-    fn before(&self, key: &str, rev: i64) -> Result<Option<(Vec<u8>, i64)>> {
-        let req = pb::RangeRequest { max_create_revision: rev - 1, ..queue(key, SortOrder::Descend) };
-        let r = self.call("cannot read the drive's queue", || self.client.range(req.clone()))?;
-        let now = r.header.map(|h| h.revision).unwrap_or(0);
-        Ok(r.kvs.into_iter().next().map(|kv| (kv.key, now.max(kv.mod_revision))))
-    }
-
     /// Leave the queue: revoking the lease deletes the key bound to it.
     fn give_up(&self, _my_key: &str, lease: i64) {
         self.revoke(lease);
@@ -164,7 +101,7 @@ impl Coordinator for Etcd {
         // The lease's time runs from no later than this.
         let granted = boot_now();
         let lease = self.call("cannot grant a lease", || self.client.lease_grant(ttl))?.id;
-        let my_key = format!("{}{lease:x}", prefix(key));
+        let my_key = key_for(key, lease);
         let record = Record::new(owner, &self.cfg.host);
         let value = record.value();
         // Created only if absent, in one transaction, bound to the lease;
@@ -174,7 +111,7 @@ impl Coordinator for Etcd {
             compare: vec![created_at(&my_key, 0)],
             success: vec![
                 put(&my_key, value, lease),
-                op(pb::request_op::Request::RequestRange(queue(key, SortOrder::Ascend))),
+                op(pb::request_op::Request::RequestRange(range(key, SortOrder::Ascend))),
             ],
             failure: vec![],
         };
