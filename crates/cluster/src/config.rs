@@ -32,6 +32,10 @@ pub struct Config {
     pub host: String,
 }
 
+/// The longest lease discrec asks for: 30 days (etcd's own limit is
+/// 9,000,000,000 s; a longer TTL only delays the release of a dead holder).
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl Config {
     /// `endpoints` separated by commas, with the defaults: TTL 10 s,
     /// timeout 3 s, user from `ETCDCTL_USER`, host name from `uname`
@@ -110,6 +114,12 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The time to live of the lease discrec asks for: [`Config::ttl`],
+    /// at least 2 s and at most [`MAX_TTL`].
+    pub(crate) fn lease_ttl(&self) -> Duration {
+        self.ttl.clamp(Duration::from_secs(2), MAX_TTL)
     }
 
     /// Whether the connection is TLS (`https://` URLs).
@@ -195,10 +205,6 @@ pub(crate) fn connect_hint(e: &str, https: bool) -> &'static str {
         h => h,
     }
 }
-
-/// The longest lease discrec asks for: 30 days (etcd's own limit is
-/// 9,000,000,000 s; a longer TTL only delays the release of a dead holder).
-pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {

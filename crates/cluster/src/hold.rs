@@ -9,7 +9,6 @@ use std::time::Duration;
 use discrec::cluster::ClusterHold;
 
 use crate::client::{pb, Client};
-use crate::config::MAX_TTL;
 use crate::etcd::{block_on, retrying, Etcd};
 
 /// Time on `CLOCK_BOOTTIME`, which goes on while the machine is
@@ -60,107 +59,27 @@ impl Hold {
             stop: Arc::new(AtomicBool::new(false)),
             lost: Arc::new(Mutex::new(None)),
             last_ok: Arc::new(Mutex::new(granted)),
-            ttl: etcd.cfg.ttl.clamp(Duration::from_secs(2), MAX_TTL),
+            ttl: etcd.cfg.lease_ttl(),
             timeout: etcd.cfg.timeout,
         };
-        let (c, stop, lost, last_ok, ttl) =
-            (hold.bg_client.clone(), hold.stop.clone(), hold.lost.clone(), hold.last_ok.clone(), hold.ttl);
-        hold.handle.spawn(async move {
-            let every = ttl / 3;
-            let fail = |why: String| *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-            let mut keep = None;
-            // A renewal counts from when its request was sent (etcd
-            // renewed the lease no earlier): never later than it was.
-            let renewed_at = |t: Duration| *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = t;
-            // The lease was just granted with its whole TTL: the first
-            // renewal is due a third of it later (a short hold never opens
-            // the keep-alive stream at all).
-            tokio::time::sleep(every).await;
-            while !stop.load(Ordering::SeqCst) {
-                // A broken keep-alive stream (the member it went to died,
-                // a leader election) is opened again, on any member the
-                // client knows; only etcd saying the lease is gone is
-                // final. Renewals that keep failing show in `lost` once
-                // 2/3 of the TTL passed without one.
-                if keep.is_none() {
-                    // Opening the stream renews the lease once (the client
-                    // sends a first request and reads its answer).
-                    let sent = boot_now();
-                    match tokio::time::timeout(every, c.lease_keep_alive(lease)).await {
-                        Ok(Ok((_, 0))) => return fail("the lease expired in etcd".into()),
-                        Ok(Ok((k, _))) => {
-                            renewed_at(sent);
-                            keep = Some(k);
-                            tokio::time::sleep(every).await;
-                            continue;
-                        }
-                        _ => {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    }
-                }
-                let Some(keeper) = keep.as_mut() else { continue };
-                let sent = boot_now();
-                match tokio::time::timeout(every, keeper.renew()).await {
-                    Ok(Ok(ttl)) if ttl > 0 => renewed_at(sent),
-                    Ok(Ok(_)) => return fail("the lease expired in etcd".into()),
-                    Ok(Err(_)) | Err(_) => {
-                        keep = None;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                }
-                tokio::time::sleep(every).await;
-            }
-        });
+        hold.handle.spawn(keep_alive(
+            hold.bg_client.clone(),
+            lease,
+            hold.ttl,
+            hold.stop.clone(),
+            hold.lost.clone(),
+            hold.last_ok.clone(),
+        ));
         // The key itself: deleted by anyone but us (an administrator's
         // `etcdctl del`, a client that may write to etcd), the drive may
         // be granted to another while our lease lives on.
-        let (c, key, stop, lost) = (hold.bg_client.clone(), hold.key.clone(), hold.stop.clone(), hold.lost.clone());
-        hold.handle.spawn(async move {
-            let gone = || {
-                if !stop.load(Ordering::SeqCst) {
-                    *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
-                        "its key {key} was deleted from etcd (by an administrator, or a client that may write there)"
-                    ));
-                }
-            };
-            // Watched from just after its creation, then from just after
-            // each look at it (a start compacted away would be cancelled
-            // again and again).
-            let mut from = revision + 1;
-            while !stop.load(Ordering::SeqCst) {
-                let req = pb::WatchCreateRequest {
-                    key: key.clone().into_bytes(),
-                    start_revision: from,
-                    ..Default::default()
-                };
-                if let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(3), c.watch(req)).await {
-                    while !stop.load(Ordering::SeqCst) {
-                        match tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
-                            Err(_) => continue,
-                            Ok(Ok(Some(r))) if r.has_delete() => return gone(),
-                            // Cancelled (compacted past its start) or broken:
-                            // look at the key, then watch again.
-                            Ok(Ok(Some(r))) if r.canceled => break,
-                            Ok(Ok(Some(_))) => continue,
-                            Ok(Ok(None)) | Ok(Err(_)) => break,
-                        }
-                    }
-                }
-                let req = pb::RangeRequest { key: key.clone().into_bytes(), ..Default::default() };
-                if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(3), c.range(req)).await {
-                    if r.kvs.first().map(|kv| kv.create_revision) != Some(revision) {
-                        return gone();
-                    }
-                    if let Some(h) = r.header {
-                        from = from.max(h.revision + 1);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
+        hold.handle.spawn(watch_key(
+            hold.bg_client.clone(),
+            hold.key.clone(),
+            revision,
+            hold.stop.clone(),
+            hold.lost.clone(),
+        ));
         hold
     }
 
@@ -204,5 +123,107 @@ impl ClusterHold for Hold {
         } else {
             block_on(&self.fg, revoke(self.client.clone()));
         }
+    }
+}
+
+/// Renew `lease` (time to live `ttl`) every third of it until `stop`,
+/// over a keep-alive stream opened again whenever it breaks; each renewal
+/// noted in `last_ok` when sent, the lease gone noted in `lost`.
+async fn keep_alive(
+    c: Client,
+    lease: i64,
+    ttl: Duration,
+    stop: Arc<AtomicBool>,
+    lost: Arc<Mutex<Option<String>>>,
+    last_ok: Arc<Mutex<Duration>>,
+) {
+    let every = ttl / 3;
+    let fail = |why: String| *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    let mut keep = None;
+    // A renewal counts from when its request was sent (etcd
+    // renewed the lease no earlier): never later than it was.
+    let renewed_at = |t: Duration| *last_ok.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    // The lease was just granted with its whole TTL: the first
+    // renewal is due a third of it later (a short hold never opens
+    // the keep-alive stream at all).
+    tokio::time::sleep(every).await;
+    while !stop.load(Ordering::SeqCst) {
+        // A broken keep-alive stream (the member it went to died,
+        // a leader election) is opened again, on any member the
+        // client knows; only etcd saying the lease is gone is
+        // final. Renewals that keep failing show in `lost` once
+        // 2/3 of the TTL passed without one.
+        if keep.is_none() {
+            // Opening the stream renews the lease once (the client
+            // sends a first request and reads its answer).
+            let sent = boot_now();
+            match tokio::time::timeout(every, c.lease_keep_alive(lease)).await {
+                Ok(Ok((_, 0))) => return fail("the lease expired in etcd".into()),
+                Ok(Ok((k, _))) => {
+                    renewed_at(sent);
+                    keep = Some(k);
+                    tokio::time::sleep(every).await;
+                    continue;
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(keeper) = keep.as_mut() else { continue };
+        let sent = boot_now();
+        match tokio::time::timeout(every, keeper.renew()).await {
+            Ok(Ok(ttl)) if ttl > 0 => renewed_at(sent),
+            Ok(Ok(_)) => return fail("the lease expired in etcd".into()),
+            Ok(Err(_)) | Err(_) => {
+                keep = None;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Watch `key`, created at `revision`, until `stop`; its deletion (or
+/// its place taken by another key) noted in `lost`.
+async fn watch_key(c: Client, key: String, revision: i64, stop: Arc<AtomicBool>, lost: Arc<Mutex<Option<String>>>) {
+    let gone = || {
+        if !stop.load(Ordering::SeqCst) {
+            *lost.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                "its key {key} was deleted from etcd (by an administrator, or a client that may write there)"
+            ));
+        }
+    };
+    // Watched from just after its creation, then from just after
+    // each look at it (a start compacted away would be cancelled
+    // again and again).
+    let mut from = revision + 1;
+    while !stop.load(Ordering::SeqCst) {
+        let req = pb::WatchCreateRequest { key: key.clone().into_bytes(), start_revision: from, ..Default::default() };
+        if let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(3), c.watch(req)).await {
+            while !stop.load(Ordering::SeqCst) {
+                match tokio::time::timeout(Duration::from_millis(500), stream.message()).await {
+                    Err(_) => continue,
+                    Ok(Ok(Some(r))) if r.has_delete() => return gone(),
+                    // Cancelled (compacted past its start) or broken:
+                    // look at the key, then watch again.
+                    Ok(Ok(Some(r))) if r.canceled => break,
+                    Ok(Ok(Some(_))) => continue,
+                    Ok(Ok(None)) | Ok(Err(_)) => break,
+                }
+            }
+        }
+        let req = pb::RangeRequest { key: key.clone().into_bytes(), ..Default::default() };
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(3), c.range(req)).await {
+            if r.kvs.first().map(|kv| kv.create_revision) != Some(revision) {
+                return gone();
+            }
+            if let Some(h) = r.header {
+                from = from.max(h.revision + 1);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -88,7 +88,7 @@ impl Coordinator for Etcd {
         on_wait: &mut dyn FnMut(&Owner),
     ) -> Result<Box<dyn ClusterHold>> {
         let started = Instant::now();
-        let ttl = self.cfg.ttl.clamp(Duration::from_secs(2), MAX_TTL).as_secs() as i64;
+        let ttl = self.cfg.lease_ttl().as_secs() as i64;
         // The lease's time runs from no later than this.
         let granted = boot_now();
         let lease = self.call("cannot grant a lease", || self.client.lease_grant(ttl))?.id;
