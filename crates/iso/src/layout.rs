@@ -274,240 +274,328 @@ fn extents(start: u64, size: u64) -> Vec<(u32, u32)> {
 }
 
 impl Layout {
-    /// Lay out `tree` with `opts`.
+    /// Lay out `tree` with `opts`: check that it fits, size the ISO
+    /// directories' records ([`iso_records`]), give everything its
+    /// sectors ([`Placed::new`]), then write the metadata's bytes.
     pub fn new(tree: Tree, opts: &Options) -> Result<Layout, Error> {
-        // The files' data alone past what ISO 9660 addresses: refused
-        // before a record is made (a sparse file of 4 EiB, which any user
-        // can make, would need a billion 4 GiB extents).
-        let data = tree.nodes.iter().fold(0u64, |t, x| match x.kind {
-            Kind::File(size) => t.saturating_add(size.div_ceil(SECTOR)),
-            _ => t,
-        });
-        if data > u64::from(u32::MAX) {
-            return Err(Error::TooLarge(data.saturating_mul(SECTOR)));
-        }
-        let n = tree.nodes.len();
-        let iso = View::new(&tree, false);
-        let jol = View::new(&tree, true);
+        check_data_fits(&tree)?;
+        let (iso, jol) = (View::new(&tree, false), View::new(&tree, true));
         if iso.dirs.len() > u16::MAX as usize {
             return Err(Error::TooManyDirectories(iso.dirs.len()));
         }
-        let volume_date = opts.date.unwrap_or_else(|| tree.nodes.iter().map(|x| x.mtime).max().unwrap_or(0));
-        // Links and serial numbers for PX: directories count "." and each
-        // subdirectory's "..".
-        let links: Vec<u32> = (0..n)
-            .map(|i| match &tree.nodes[i].kind {
-                Kind::Dir(c) => 2 + c.iter().filter(|&&k| tree.nodes[k].is_dir()).count() as u32,
-                _ => 1,
-            })
-            .collect();
-        let serial = |i: usize| i as u32 + 1;
+        let recs = iso_records(&tree, &iso);
+        let placed = Placed::new(&tree, iso, jol, &recs)?;
+        let meta = placed.metadata(&tree, &recs, opts);
+        let Placed { files, empty, total, .. } = placed;
+        Ok(Layout { tree, meta, files, empty, sectors: total })
+    }
+}
 
-        // Pass 1: ISO records' System Use, split, to size the directories.
-        // For each directory: ".", "..", then each child (one record per extent).
-        struct Rec {
-            id: Vec<u8>,
-            node: usize,
-            dir_self: bool,
-            su: Su,
-        }
-        let mut iso_recs: Vec<Vec<Rec>> = (0..n).map(|_| Vec::new()).collect();
-        for &d in &iso.dirs {
-            let node = &tree.nodes[d];
-            let mut dot = rrip::entries(node, false, links[d], serial(d));
-            if d == 0 {
-                dot.insert(0, rrip::sp());
-                dot.push(rrip::er());
-            }
-            let p = node.parent;
-            let dotdot = rrip::entries(&tree.nodes[p], false, links[p], serial(p));
-            let mut recs = vec![
-                Rec { id: vec![0], node: d, dir_self: true, su: split_su(dot, su_room(1)) },
-                Rec { id: vec![1], node: p, dir_self: true, su: split_su(dotdot, su_room(1)) },
-            ];
-            for &c in &iso.children[d] {
-                let e = rrip::entries(&tree.nodes[c], true, links[c], serial(c));
-                let count = extents(0, tree.nodes[c].size()).len();
-                for _ in 0..count {
-                    recs.push(Rec {
-                        id: iso.ids[c].clone(),
-                        node: c,
-                        dir_self: false,
-                        su: split_su(e.clone(), su_room(iso.ids[c].len())),
-                    });
-                }
-            }
-            iso_recs[d] = recs;
-        }
-        let rec_len = |id: &[u8], su: &Su| {
-            let base = 33 + id.len() + usize::from(id.len() % 2 == 0);
-            let l = base + su.inline.len() + if su.spill.is_empty() { 0 } else { rrip::CE_LEN };
-            l + l % 2
-        };
-        let dir_bytes = |lens: &[usize]| {
-            let mut used = 0usize;
-            for &l in lens {
-                let in_sector = used % SECTOR as usize;
-                if in_sector + l > SECTOR as usize {
-                    used += SECTOR as usize - in_sector;
-                }
-                used += l;
-            }
-            sectors(used.max(1)) * SECTOR as u32
-        };
-        let jol_rec_len = |id: &[u8]| {
-            let l = 33 + id.len() + usize::from(id.len() % 2 == 0);
-            l + l % 2
-        };
+/// The files' data alone past what ISO 9660 addresses is refused before
+/// a record is made (a sparse file of 4 EiB, which any user can make,
+/// would need a billion 4 GiB extents).
+fn check_data_fits(tree: &Tree) -> Result<(), Error> {
+    let data = tree.nodes.iter().fold(0u64, |t, x| match x.kind {
+        Kind::File(size) => t.saturating_add(size.div_ceil(SECTOR)),
+        _ => t,
+    });
+    if data > u64::from(u32::MAX) {
+        return Err(Error::TooLarge(data.saturating_mul(SECTOR)));
+    }
+    Ok(())
+}
 
-        // Pass 2: sectors. 16 PVD, 17 Joliet SVD, 18 terminator, then the
-        // path tables, the directories, the continuation areas, the data.
-        let mut iso_v = iso;
-        let mut jol_v = jol;
-        let pt_iso_len = iso_v.path_table(&tree, false).len();
-        let pt_jol_len = jol_v.path_table(&tree, false).len();
+/// One record of an ISO directory, its System Use split to fit.
+struct Rec {
+    id: Vec<u8>,
+    node: usize,
+    /// "." or "..".
+    dir_self: bool,
+    su: Su,
+}
+
+/// Pass 1: each ISO directory's records (".", "..", then one per extent
+/// of each child) with their Rock Ridge System Use, split, so that the
+/// directories can be sized.
+fn iso_records(tree: &Tree, iso: &View) -> Vec<Vec<Rec>> {
+    // Links and serial numbers for PX: directories count "." and each
+    // subdirectory's "..".
+    let links: Vec<u32> = (0..tree.nodes.len())
+        .map(|i| match &tree.nodes[i].kind {
+            Kind::Dir(c) => 2 + c.iter().filter(|&&k| tree.nodes[k].is_dir()).count() as u32,
+            _ => 1,
+        })
+        .collect();
+    let serial = |i: usize| i as u32 + 1;
+    let mut iso_recs: Vec<Vec<Rec>> = (0..tree.nodes.len()).map(|_| Vec::new()).collect();
+    for &d in &iso.dirs {
+        let node = &tree.nodes[d];
+        let mut dot = rrip::entries(node, false, links[d], serial(d));
+        if d == 0 {
+            dot.insert(0, rrip::sp());
+            dot.push(rrip::er());
+        }
+        let p = node.parent;
+        let dotdot = rrip::entries(&tree.nodes[p], false, links[p], serial(p));
+        let mut recs = vec![
+            Rec { id: vec![0], node: d, dir_self: true, su: split_su(dot, su_room(1)) },
+            Rec { id: vec![1], node: p, dir_self: true, su: split_su(dotdot, su_room(1)) },
+        ];
+        for &c in &iso.children[d] {
+            let e = rrip::entries(&tree.nodes[c], true, links[c], serial(c));
+            let count = extents(0, tree.nodes[c].size()).len();
+            for _ in 0..count {
+                recs.push(Rec {
+                    id: iso.ids[c].clone(),
+                    node: c,
+                    dir_self: false,
+                    su: split_su(e.clone(), su_room(iso.ids[c].len())),
+                });
+            }
+        }
+        iso_recs[d] = recs;
+    }
+    iso_recs
+}
+
+/// Bytes of an ISO record with identifier `id` and System Use `su`.
+fn rec_len(id: &[u8], su: &Su) -> usize {
+    let base = 33 + id.len() + usize::from(id.len() % 2 == 0);
+    let l = base + su.inline.len() + if su.spill.is_empty() { 0 } else { rrip::CE_LEN };
+    l + l % 2
+}
+
+/// Bytes of a Joliet record with identifier `id`.
+fn jol_rec_len(id: &[u8]) -> usize {
+    let l = 33 + id.len() + usize::from(id.len() % 2 == 0);
+    l + l % 2
+}
+
+/// Bytes of a directory of records of lengths `lens`: no record crosses
+/// a sector boundary.
+fn dir_bytes(lens: &[usize]) -> u32 {
+    let mut used = 0usize;
+    for &l in lens {
+        let in_sector = used % SECTOR as usize;
+        if in_sector + l > SECTOR as usize {
+            used += SECTOR as usize - in_sector;
+        }
+        used += l;
+    }
+    sectors(used.max(1)) * SECTOR as u32
+}
+
+/// Pass 2: where everything goes. Sector 16 is the primary descriptor,
+/// 17 Joliet's, 18 the terminator; then the path tables, the
+/// directories, the continuation areas and the files' data.
+struct Placed {
+    iso: View,
+    jol: View,
+    /// ISO path tables: little-endian, big-endian, and the sector after.
+    pt: [u32; 3],
+    /// Joliet path tables: little-endian, big-endian.
+    pt_jol: [u32; 2],
+    pt_iso_len: usize,
+    pt_jol_len: usize,
+    /// Rock Ridge continuation areas.
+    cont: Continuations,
+    /// Each ISO record's CE entry (empty when it needs none), by directory.
+    ce_of: Vec<Vec<Vec<u8>>>,
+    data_start: u64,
+    /// Each file's first sector.
+    file_start: Vec<u64>,
+    files: Vec<FileData>,
+    empty: Vec<FileData>,
+    total: u64,
+}
+
+impl Placed {
+    fn new(tree: &Tree, mut iso: View, mut jol: View, recs: &[Vec<Rec>]) -> Result<Placed, Error> {
+        let n = tree.nodes.len();
+        let pt_iso_len = iso.path_table(tree, false).len();
+        let pt_jol_len = jol.path_table(tree, false).len();
         let mut next = FIRST_VD + 3;
         let pt = [next, next + sectors(pt_iso_len), next + 2 * sectors(pt_iso_len)];
         let pt_jol = [pt[2] + sectors(pt_iso_len), pt[2] + sectors(pt_iso_len) + sectors(pt_jol_len)];
         next = pt_jol[1] + sectors(pt_jol_len);
-        for &d in &iso_v.dirs.clone() {
-            let lens: Vec<usize> = iso_recs[d].iter().map(|r| rec_len(&r.id, &r.su)).collect();
+        for &d in &iso.dirs.clone() {
+            let lens: Vec<usize> = recs[d].iter().map(|r| rec_len(&r.id, &r.su)).collect();
             let size = dir_bytes(&lens);
-            iso_v.extent[d] = (next, size);
+            iso.extent[d] = (next, size);
             next += size / SECTOR as u32;
         }
-        for &d in &jol_v.dirs.clone() {
+        for &d in &jol.dirs.clone() {
             let mut lens = vec![jol_rec_len(&[0]), jol_rec_len(&[1])];
-            for &c in &jol_v.children[d] {
-                lens.extend(std::iter::repeat_n(jol_rec_len(&jol_v.ids[c]), extents(0, tree.nodes[c].size()).len()));
+            for &c in &jol.children[d] {
+                lens.extend(std::iter::repeat_n(jol_rec_len(&jol.ids[c]), extents(0, tree.nodes[c].size()).len()));
             }
             let size = dir_bytes(&lens);
-            jol_v.extent[d] = (next, size);
+            jol.extent[d] = (next, size);
             next += size / SECTOR as u32;
         }
         let mut cont = Continuations { bytes: Vec::new(), first_sector: next };
         let mut ce_of: Vec<Vec<Vec<u8>>> = (0..n).map(|_| Vec::new()).collect();
-        for &d in &iso_v.dirs {
-            ce_of[d] = iso_recs[d]
+        for &d in &iso.dirs {
+            ce_of[d] = recs[d]
                 .iter()
                 .map(|r| if r.su.spill.is_empty() { Vec::new() } else { cont.place(&r.su.spill) })
                 .collect();
         }
         let data_start = u64::from(next) + u64::from(sectors(cont.bytes.len()));
-        // File data, in the ISO tree's directory order.
-        let (mut files, mut empty) = (Vec::new(), Vec::new());
-        let mut file_start = vec![0u64; n];
-        let mut at = data_start;
-        for &d in &iso_v.dirs {
-            for &c in &iso_v.children[d] {
+        let mut placed = Placed {
+            iso,
+            jol,
+            pt,
+            pt_jol,
+            pt_iso_len,
+            pt_jol_len,
+            cont,
+            ce_of,
+            data_start,
+            file_start: vec![0u64; n],
+            files: Vec::new(),
+            empty: Vec::new(),
+            total: 0,
+        };
+        placed.place_files(tree)?;
+        Ok(placed)
+    }
+
+    /// File data after the metadata, in the ISO tree's directory order.
+    fn place_files(&mut self, tree: &Tree) -> Result<(), Error> {
+        let mut at = self.data_start;
+        for &d in &self.iso.dirs {
+            for &c in &self.iso.children[d] {
                 if let Kind::File(size) = tree.nodes[c].kind {
                     if size > 0 {
-                        file_start[c] = at;
-                        files.push(FileData { node: c, size, id: tree.nodes[c].id, start: at });
+                        self.file_start[c] = at;
+                        self.files.push(FileData { node: c, size, id: tree.nodes[c].id, start: at });
                         at += size.div_ceil(SECTOR);
                     } else {
-                        empty.push(FileData { node: c, size, id: tree.nodes[c].id, start: 0 });
+                        self.empty.push(FileData { node: c, size, id: tree.nodes[c].id, start: 0 });
                     }
                 }
             }
         }
-        let total = at;
-        if total > u64::from(u32::MAX) {
-            return Err(Error::TooLarge(total * SECTOR));
+        if at > u64::from(u32::MAX) {
+            return Err(Error::TooLarge(at * SECTOR));
         }
+        self.total = at;
+        Ok(())
+    }
 
-        // Pass 3: the bytes.
-        let mut meta = vec![0u8; data_start as usize * SECTOR as usize];
-        let put = |meta: &mut Vec<u8>, sector: u32, bytes: &[u8]| {
-            let at = sector as usize * SECTOR as usize;
-            meta[at..at + bytes.len()].copy_from_slice(bytes);
-        };
-        let rec_for = |v: &View, c: usize, (loc, len): (u32, u32), last: bool, su: &[u8]| {
-            let node = &tree.nodes[c];
-            let mut flags = if node.is_dir() { 0x02 } else { 0 };
-            if !last {
-                flags |= 0x80;
-            }
-            let (loc, len) = if node.is_dir() { v.extent[c] } else { (loc, len) };
-            record(&v.ids[c], loc, len, date7(node.mtime), flags, su)
-        };
-        // ISO directories.
-        for &d in &iso_v.dirs {
-            let mut out = Vec::new();
-            let mut k = 0;
-            while k < iso_recs[d].len() {
-                let r = &iso_recs[d][k];
-                let mut su = r.su.inline.clone();
-                su.extend_from_slice(&ce_of[d][k]);
-                if r.dir_self {
-                    let node = &tree.nodes[r.node];
-                    out.push(record(
-                        &r.id,
-                        iso_v.extent[r.node].0,
-                        iso_v.extent[r.node].1,
-                        date7(node.mtime),
-                        0x02,
-                        &su,
-                    ));
-                    k += 1;
-                } else {
-                    let ext = extents(file_start[r.node], tree.nodes[r.node].size());
-                    for (e, x) in ext.iter().enumerate() {
-                        let r = &iso_recs[d][k + e];
-                        let mut su = r.su.inline.clone();
-                        su.extend_from_slice(&ce_of[d][k + e]);
-                        out.push(rec_for(&iso_v, r.node, *x, e + 1 == ext.len(), &su));
-                    }
-                    k += ext.len();
-                }
-            }
-            put(&mut meta, iso_v.extent[d].0, &pack(&out));
+    /// Pass 3: every byte before the first file's data.
+    fn metadata(&self, tree: &Tree, recs: &[Vec<Rec>], opts: &Options) -> Vec<u8> {
+        let mut meta = vec![0u8; self.data_start as usize * SECTOR as usize];
+        for &d in &self.iso.dirs {
+            put(&mut meta, self.iso.extent[d].0, &pack(&self.iso_directory(tree, recs, d)));
         }
-        // Joliet directories.
-        for &d in &jol_v.dirs {
-            let node = &tree.nodes[d];
-            let p = node.parent;
-            let mut out = vec![
-                record(&[0], jol_v.extent[d].0, jol_v.extent[d].1, date7(node.mtime), 0x02, &[]),
-                record(&[1], jol_v.extent[p].0, jol_v.extent[p].1, date7(tree.nodes[p].mtime), 0x02, &[]),
-            ];
-            for &c in &jol_v.children[d] {
-                let ext = extents(file_start[c], tree.nodes[c].size());
+        for &d in &self.jol.dirs {
+            put(&mut meta, self.jol.extent[d].0, &pack(&self.joliet_directory(tree, d)));
+        }
+        put(&mut meta, self.cont.first_sector, &self.cont.bytes);
+        put(&mut meta, self.pt[0], &self.iso.path_table(tree, false));
+        put(&mut meta, self.pt[1], &self.iso.path_table(tree, true));
+        put(&mut meta, self.pt_jol[0], &self.jol.path_table(tree, false));
+        put(&mut meta, self.pt_jol[1], &self.jol.path_table(tree, true));
+        self.put_descriptors(&mut meta, tree, opts);
+        meta
+    }
+
+    /// The record of child `c` of a directory of view `v`, for its extent
+    /// `(loc, len)` (a directory's own extent for a directory).
+    fn child_record(&self, tree: &Tree, v: &View, c: usize, (loc, len): (u32, u32), last: bool, su: &[u8]) -> Vec<u8> {
+        let node = &tree.nodes[c];
+        let mut flags = if node.is_dir() { 0x02 } else { 0 };
+        if !last {
+            flags |= 0x80;
+        }
+        let (loc, len) = if node.is_dir() { v.extent[c] } else { (loc, len) };
+        record(&v.ids[c], loc, len, date7(node.mtime), flags, su)
+    }
+
+    /// The records of ISO directory `d`, with their System Use and CE
+    /// entries.
+    fn iso_directory(&self, tree: &Tree, recs: &[Vec<Rec>], d: usize) -> Vec<Vec<u8>> {
+        let su_of = |k: usize| {
+            let mut su = recs[d][k].su.inline.clone();
+            su.extend_from_slice(&self.ce_of[d][k]);
+            su
+        };
+        let mut out = Vec::new();
+        let mut k = 0;
+        while k < recs[d].len() {
+            let r = &recs[d][k];
+            if r.dir_self {
+                let (loc, len) = self.iso.extent[r.node];
+                out.push(record(&r.id, loc, len, date7(tree.nodes[r.node].mtime), 0x02, &su_of(k)));
+                k += 1;
+            } else {
+                let ext = extents(self.file_start[r.node], tree.nodes[r.node].size());
                 for (e, x) in ext.iter().enumerate() {
-                    out.push(rec_for(&jol_v, c, *x, e + 1 == ext.len(), &[]));
+                    let node = recs[d][k + e].node;
+                    out.push(self.child_record(tree, &self.iso, node, *x, e + 1 == ext.len(), &su_of(k + e)));
                 }
+                k += ext.len();
             }
-            put(&mut meta, jol_v.extent[d].0, &pack(&out));
         }
-        put(&mut meta, cont.first_sector, &cont.bytes);
-        // Path tables.
-        put(&mut meta, pt[0], &iso_v.path_table(&tree, false));
-        put(&mut meta, pt[1], &iso_v.path_table(&tree, true));
-        put(&mut meta, pt_jol[0], &jol_v.path_table(&tree, false));
-        put(&mut meta, pt_jol[1], &jol_v.path_table(&tree, true));
-        // Volume descriptors.
-        let root_iso = record(&[0], iso_v.extent[0].0, iso_v.extent[0].1, date7(tree.nodes[0].mtime), 0x02, &[]);
-        let root_jol = record(&[0], jol_v.extent[0].0, jol_v.extent[0].1, date7(tree.nodes[0].mtime), 0x02, &[]);
+        out
+    }
+
+    /// The records of Joliet directory `d`.
+    fn joliet_directory(&self, tree: &Tree, d: usize) -> Vec<Vec<u8>> {
+        let (jol, node) = (&self.jol, &tree.nodes[d]);
+        let p = node.parent;
+        let mut out = vec![
+            record(&[0], jol.extent[d].0, jol.extent[d].1, date7(node.mtime), 0x02, &[]),
+            record(&[1], jol.extent[p].0, jol.extent[p].1, date7(tree.nodes[p].mtime), 0x02, &[]),
+        ];
+        for &c in &jol.children[d] {
+            let ext = extents(self.file_start[c], tree.nodes[c].size());
+            for (e, x) in ext.iter().enumerate() {
+                out.push(self.child_record(tree, jol, c, *x, e + 1 == ext.len(), &[]));
+            }
+        }
+        out
+    }
+
+    /// The primary and Joliet volume descriptors and the terminator.
+    fn put_descriptors(&self, meta: &mut [u8], tree: &Tree, opts: &Options) {
+        let volume_date = opts.date.unwrap_or_else(|| tree.nodes.iter().map(|x| x.mtime).max().unwrap_or(0));
+        let root = |v: &View| record(&[0], v.extent[0].0, v.extent[0].1, date7(tree.nodes[0].mtime), 0x02, &[]);
         let vid = names::volume_id(&opts.volume_id);
-        let pvd = descriptor(false, &vid, &opts.volume_id, total as u32, pt_iso_len as u32, pt, &root_iso, volume_date);
-        let svd = descriptor(
-            true,
-            &vid,
-            &opts.volume_id,
-            total as u32,
-            pt_jol_len as u32,
-            [pt_jol[0], pt_jol[1], 0],
-            &root_jol,
-            volume_date,
-        );
-        put(&mut meta, FIRST_VD, &pvd);
-        put(&mut meta, FIRST_VD + 1, &svd);
+        let total = self.total as u32;
+        let iso = Descriptor {
+            joliet: false,
+            vid: &vid,
+            label: &opts.volume_id,
+            total,
+            pt_len: self.pt_iso_len as u32,
+            pt: self.pt,
+            root: &root(&self.iso),
+            date: volume_date,
+        };
+        let jol_root = root(&self.jol);
+        let jol = Descriptor {
+            joliet: true,
+            pt_len: self.pt_jol_len as u32,
+            pt: [self.pt_jol[0], self.pt_jol[1], 0],
+            root: &jol_root,
+            ..iso
+        };
+        put(meta, FIRST_VD, &iso.bytes());
+        put(meta, FIRST_VD + 1, &jol.bytes());
         let mut term = vec![255u8];
         term.extend_from_slice(b"CD001");
         term.push(1);
-        put(&mut meta, FIRST_VD + 2, &term);
-        Ok(Layout { tree, meta, files, empty, sectors: total })
+        put(meta, FIRST_VD + 2, &term);
     }
+}
+
+/// Write `bytes` into `meta` from `sector`.
+fn put(meta: &mut [u8], sector: u32, bytes: &[u8]) {
+    let at = sector as usize * SECTOR as usize;
+    meta[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
 /// A text field: `a`/`d` characters padded with spaces, or UCS-2 BE
@@ -524,48 +612,58 @@ fn text(joliet: bool, s: &str, bytes: usize) -> Vec<u8> {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn descriptor(
+/// A volume descriptor: primary (ISO 9660) or supplementary (Joliet).
+#[derive(Clone, Copy)]
+struct Descriptor<'a> {
     joliet: bool,
-    vid: &str,
-    label: &str,
+    /// The ISO volume identifier.
+    vid: &'a str,
+    /// The label as given (Joliet's identifier is made from it).
+    label: &'a str,
+    /// Sectors in the image.
     total: u32,
     pt_len: u32,
+    /// Path tables: little-endian, big-endian (and a spare).
     pt: [u32; 3],
-    root: &[u8],
+    /// The root directory's record.
+    root: &'a [u8],
     date: i64,
-) -> Vec<u8> {
-    let mut d = vec![0u8; SECTOR as usize];
-    d[0] = if joliet { 2 } else { 1 };
-    d[1..6].copy_from_slice(b"CD001");
-    d[6] = 1;
-    d[8..40].copy_from_slice(&text(joliet, "LINUX", 32));
-    let volume = if joliet { names::joliet_volume_id(label) } else { vid.to_string() };
-    d[40..72].copy_from_slice(&text(joliet, &volume, 32));
-    d[80..88].copy_from_slice(&both32(total));
-    if joliet {
-        // UCS-2 level 3.
-        d[88..91].copy_from_slice(b"%/E");
+}
+
+impl Descriptor<'_> {
+    fn bytes(&self) -> Vec<u8> {
+        let Descriptor { joliet, vid, label, total, pt_len, pt, root, date } = *self;
+        let mut d = vec![0u8; SECTOR as usize];
+        d[0] = if joliet { 2 } else { 1 };
+        d[1..6].copy_from_slice(b"CD001");
+        d[6] = 1;
+        d[8..40].copy_from_slice(&text(joliet, "LINUX", 32));
+        let volume = if joliet { names::joliet_volume_id(label) } else { vid.to_string() };
+        d[40..72].copy_from_slice(&text(joliet, &volume, 32));
+        d[80..88].copy_from_slice(&both32(total));
+        if joliet {
+            // UCS-2 level 3.
+            d[88..91].copy_from_slice(b"%/E");
+        }
+        d[120..124].copy_from_slice(&both16(1));
+        d[124..128].copy_from_slice(&both16(1));
+        d[128..132].copy_from_slice(&both16(SECTOR as u16));
+        d[132..140].copy_from_slice(&both32(pt_len));
+        d[140..144].copy_from_slice(&pt[0].to_le_bytes());
+        d[148..152].copy_from_slice(&pt[1].to_be_bytes());
+        d[156..190].copy_from_slice(root);
+        d[190..318].copy_from_slice(&text(joliet, "", 128));
+        d[318..446].copy_from_slice(&text(joliet, "", 128));
+        d[446..574].copy_from_slice(&text(joliet, "", 128));
+        d[574..702].copy_from_slice(&text(joliet, "DISCREC", 128));
+        d[702..739].copy_from_slice(&text(joliet, "", 37));
+        d[739..776].copy_from_slice(&text(joliet, "", 37));
+        d[776..813].copy_from_slice(&text(joliet, "", 37));
+        d[813..830].copy_from_slice(&date17(date));
+        d[830..847].copy_from_slice(&date17(date));
+        d[847..863].copy_from_slice(b"0000000000000000");
+        d[864..880].copy_from_slice(b"0000000000000000");
+        d[881] = 1;
+        d
     }
-    d[120..124].copy_from_slice(&both16(1));
-    d[124..128].copy_from_slice(&both16(1));
-    d[128..132].copy_from_slice(&both16(SECTOR as u16));
-    d[132..140].copy_from_slice(&both32(pt_len));
-    d[140..144].copy_from_slice(&pt[0].to_le_bytes());
-    d[148..152].copy_from_slice(&pt[1].to_be_bytes());
-    d[156..190].copy_from_slice(root);
-    d[190..318].copy_from_slice(&text(joliet, "", 128));
-    d[318..446].copy_from_slice(&text(joliet, "", 128));
-    d[446..574].copy_from_slice(&text(joliet, "", 128));
-    d[574..702].copy_from_slice(&text(joliet, "DISCREC", 128));
-    d[702..739].copy_from_slice(&text(joliet, "", 37));
-    d[739..776].copy_from_slice(&text(joliet, "", 37));
-    d[776..813].copy_from_slice(&text(joliet, "", 37));
-    d[813..830].copy_from_slice(&date17(date));
-    d[830..847].copy_from_slice(&date17(date));
-    d[847..863].copy_from_slice(b"0000000000000000");
-    d[864..880].copy_from_slice(b"0000000000000000");
-    d[881] = 1;
-    let _ = label.as_bytes();
-    d
 }
