@@ -23,7 +23,12 @@ use std::time::{Duration, Instant};
 
 use discrec::{Error, Owner, Recorder, Result};
 
-use super::{prefix, readable, Config, Etcd, Record};
+use crate::acquire::readable;
+use crate::config::Config;
+use crate::etcd::Etcd;
+use crate::queue::prefix;
+use crate::record::Record;
+use crate::share::cluster_key;
 
 /// What the guard did, for its caller to report.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +76,7 @@ pub fn guard(
     mut on_event: impl FnMut(&GuardEvent),
 ) -> Result<()> {
     let mut local = Recorder::open(target)?;
-    let key = super::cluster_key(&local, key)?;
+    let key = cluster_key(&local, key)?;
     let host = cfg.host.clone();
     let service = cfg.endpoints.join(",");
     // etcd out of reach at the start is no reason to leave the drive
