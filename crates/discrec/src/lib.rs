@@ -3,7 +3,7 @@
 //! The contract of IMAPI2's `IDiscRecorder2::AcquireExclusiveAccess`, built
 //! from kernel objects that die with their process: a `flock` on the drive
 //! node and, for block devices, an `O_EXCL` open. See
-//! `docs/exclusive-access.md` for the contract (rows C1-C11).
+//! `docs/design.md` for the contract (rows C1-C11).
 //!
 //! ```no_run
 //! use discrec::Recorder;
@@ -24,7 +24,7 @@
 //! | `sys` (private) | the only `unsafe` of this crate: fork, byte-range locks, `pread` of our own descriptor, entering a mount namespace |
 //! | [`users`] | user names for uids, from `/etc/passwd` |
 //! | [`jsonpath`] | how a path (bytes) is written as a JSON string, reversibly |
-//! | [`access`] | who may open a node for reading and writing (mode, groups, ACL) |
+//! | `access` (private) | who may open a node for reading and writing (mode, groups, ACL) |
 //! | [`procfs`] | `/proc` read to its real end; a process's command, credentials, pid, state |
 //! | [`key`] | the identity of a drive ([`key::DriveKey`]) and its kind |
 //! | [`mounts`] | mounts of a drive in every namespace; unmounting for `force` |
@@ -36,10 +36,10 @@
 //! | [`target`] | what a user names, resolved to the drive behind it |
 //! | [`medium`] | the medium in a recorder: type, state flags, capacity, whether it can be written |
 //! | [`records`] | owner records: written by the holder, believed only when proven |
-//! | [`notify`] | the media-change uevent after release (C11) |
-//! | [`query`] | the owner query: who holds a drive, busy machine or not |
+//! | `notify` (private) | the media-change uevent after release (C11) |
+//! | `query` (private) | the owner query: who holds a drive, busy machine or not |
 //! | [`cancel`] | a cancel signal for a wait or a write, raised from any thread without blocking |
-//! | [`lock`] | the cross-process lock and fair waiting |
+//! | `lock` (private) | the cross-process lock and fair waiting |
 //! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
 //! | [`drive`] | discovery, identity and tray (`IDiscMaster2`, `EjectMedia`), over [`discrec_mmc`] |
 //! | [`writer`] | the data writer (`IDiscFormat2Data`): write, progress, cancel, verify |
@@ -51,7 +51,7 @@
 mod sys;
 pub mod users;
 pub mod jsonpath;
-pub mod access;
+pub(crate) mod access;
 pub mod procfs;
 pub mod key;
 pub mod mounts;
@@ -63,10 +63,10 @@ pub mod client_name;
 pub mod target;
 pub mod medium;
 pub mod records;
-pub mod notify;
-pub mod query;
+pub(crate) mod notify;
+pub(crate) mod query;
 pub mod cancel;
-pub mod lock;
+pub(crate) mod lock;
 pub mod recorder;
 pub mod drive;
 pub mod writer;

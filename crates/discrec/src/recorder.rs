@@ -409,7 +409,7 @@ impl Recorder {
     /// `keep_claim`, `command`'s own discrec calls run under this lock
     /// ([`HOLDER_PID_VAR`]), it gets SIGKILL if this process dies, and
     /// this process becomes the reaper of every orphan `command` leaves,
-    /// so that [`stop_descendants`] reaches them all.
+    /// so that a lost cluster lock stops them all ([`Recorder::run_holding`]).
     pub fn spawn_holding(
         &mut self,
         command: &mut std::process::Command,
@@ -517,7 +517,7 @@ impl Recorder {
     /// `keep_claim` the claim is handed over ([`Recorder::hand_over_claim`])
     /// so that a tool that opens the drive with `O_EXCL` itself can. A
     /// detached process sends the media-change uevent once `command` has
-    /// ended (spec C11; see [`crate::notify`]). This is `discrec lock TARGET
+    /// ended (spec C11; see `docs/design.md`, "Media change"). This is `discrec lock TARGET
     /// -- COMMAND`.
     ///
     /// The media-change helper is forked, which is safe only in a process

@@ -275,8 +275,8 @@ fn extents(start: u64, size: u64) -> Vec<(u32, u32)> {
 
 impl Layout {
     /// Lay out `tree` with `opts`: check that it fits, size the ISO
-    /// directories' records ([`iso_records`]), give everything its
-    /// sectors ([`Placed::new`]), then write the metadata's bytes.
+    /// directories' records (`iso_records`), give everything its
+    /// sectors (`Placed::new`), then write the metadata's bytes.
     pub fn new(tree: Tree, opts: &Options) -> Result<Layout, Error> {
         check_data_fits(&tree)?;
         let (iso, jol) = (View::new(&tree, false), View::new(&tree, true));
