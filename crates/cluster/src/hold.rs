@@ -83,6 +83,22 @@ impl Hold {
         hold
     }
 
+    /// The lease.
+    pub(crate) fn lease(&self) -> i64 {
+        self.lease
+    }
+
+    /// The key bound to the lease.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The revision that created the key.
+    pub(crate) fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Stop the keep-alive and the watch on the key.
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }

@@ -13,6 +13,11 @@ use pb::range_request::{SortOrder, SortTarget};
 /// revision.
 pub(crate) type Entry = (Vec<u8>, Vec<u8>, i64);
 
+/// The entry a key-value read from etcd is.
+pub(crate) fn entry(kv: pb::KeyValue) -> Entry {
+    (kv.key, kv.value, kv.create_revision)
+}
+
 /// A read of drive `key`'s queue: its first key by creation revision
 /// (`order` ascending: the holder).
 pub(crate) fn range(key: &str, order: SortOrder) -> pb::RangeRequest {
@@ -66,7 +71,7 @@ impl Etcd {
     pub(crate) fn first(&self, key: &str) -> Result<Option<Entry>> {
         let req = range(key, SortOrder::Ascend);
         let r = self.call("cannot read the drive's holder", || self.client.range(req.clone()))?;
-        Ok(r.kvs.into_iter().next().map(|kv| (kv.key, kv.value, kv.create_revision)))
+        Ok(r.kvs.into_iter().next().map(entry))
     }
 
     /// The waiter just before creation revision `rev`, if any, and the
