@@ -202,6 +202,62 @@ fn a_waiter_whose_key_is_deleted_stops_waiting() {
     assert!(a.check_cluster_lock().is_ok());
 }
 
+/// Every way out of a wait but a grant leaves the queue: a refusal, a wait
+/// that timed out and a cancelled one each revoke their lease before they
+/// return, so the holder's key and lease are all that is left in etcd and
+/// the next client is served as soon as the holder releases.
+#[test]
+fn every_way_out_of_a_wait_but_a_grant_leaves_the_queue() {
+    use discrec::cluster::Coordinator;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    let Some(server) = EtcdServer::start() else { return };
+    let (a, b) = (host(&server.url, "host-a", 10), host(&server.url, "host-b", 10));
+    let owner = |name: &str| discrec::Owner {
+        client_name: Some(name.into()),
+        pid: None,
+        uid: None,
+        user: None,
+        since: None,
+        by_discrec: true,
+        command: None,
+        lock: discrec::holders::LockKind::Flock,
+        host: None,
+    };
+    let target = Path::new("shared.img");
+    // What etcd holds: keys under the drive's prefix, leases.
+    let left = || {
+        let keys = etcdctl(&server.url, &[], &["get", "--prefix", "--keys-only", "discrec/drive/ways-out/"]);
+        let leases = etcdctl(&server.url, &[], &["lease", "list"]);
+        (keys.lines().filter(|l| !l.is_empty()).count(), leases.lines().next().unwrap_or("").to_string())
+    };
+    let held = a.acquire("ways-out", target, &owner("Holder"), None, None, &mut |_| {}).unwrap();
+    assert_eq!(left(), (1, "found 1 leases".to_string()));
+
+    let e = b.acquire("ways-out", target, &owner("Refused"), None, None, &mut |_| {}).unwrap_err();
+    assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{e}");
+    assert_eq!(left(), (1, "found 1 leases".to_string()), "after a refusal");
+
+    let mut heard = Vec::new();
+    let wait = Some(Some(Duration::from_millis(300)));
+    let e = b.acquire("ways-out", target, &owner("Timed out"), wait, None, &mut |o| heard.push(o.clone())).unwrap_err();
+    assert!(e.to_string().contains("\"Holder\""), "{e}");
+    assert_eq!(heard.iter().map(|o| o.client_name.as_deref()).collect::<Vec<_>>(), [Some("Holder")]);
+    assert_eq!(left(), (1, "found 1 leases".to_string()), "after a wait that timed out");
+
+    let (mut raise, cancel) = std::os::unix::net::UnixStream::pair().unwrap();
+    raise.write_all(b"x").unwrap();
+    let e = b.acquire("ways-out", target, &owner("Cancelled"), Some(None), Some(cancel.as_fd()), &mut |_| {});
+    assert!(matches!(e, Err(discrec::Error::Cancelled { .. })), "{e:?}");
+    assert_eq!(left(), (1, "found 1 leases".to_string()), "after a cancelled wait");
+
+    held.release();
+    assert_eq!(left(), (0, "found 0 leases".to_string()), "after the release");
+    let next = b.acquire("ways-out", target, &owner("Next"), None, None, &mut |_| {}).unwrap();
+    next.release();
+}
+
 /// etcd's tokens for a user expire (`--auth-token-ttl`, 5 min by default),
 /// and a guard or a long burn holds for hours: a client whose token
 /// expired gets a new one and goes on, the keep-alive included.
