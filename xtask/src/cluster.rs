@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{connect, qmp_answer, qmp_call, tgt, Boot};
+use crate::guest_image::{build_guest, Boot};
+use crate::{connect, qmp_answer, qmp_call, tgt};
 
 #[path = "../../crates/cluster/tests/support/etcd_server.rs"]
 mod etcd_server;
@@ -396,7 +397,7 @@ fn s_whole_guest_killed(bed: &mut Bed) -> R {
 /// Run the tier; true when every scenario passed.
 pub fn cluster_test() -> Result<bool, String> {
     let t0 = Instant::now();
-    let boot = crate::build_guest()?;
+    let boot = build_guest()?;
     let etcd = EtcdServer::start().ok_or("etcd is missing (apt install etcd-server etcd-client)")?;
     let tgt = tgt::Tgt::start(&boot.out)?;
     let built = t0.elapsed();

@@ -10,37 +10,20 @@
 //! them and exits non-zero when a test failed, the line is missing, or the
 //! guest ran out of time.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+
+use guest_image::{build_guest, Boot};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 mod capi;
 mod cluster;
 mod dist;
+mod guest_image;
 mod tgt;
 mod torture;
-
-/// Modules the guest loads (with their dependencies, in order).
-/// `brd` and `dm_flakey` make a block device that drops every write, the
-/// real fault behind the verification test.
-/// `virtio_net` (with `failover`, `net_failover`) is the cluster guests'
-/// network to etcd on the host.
-const MODULES: &[&str] = &[
-    "sr_mod",
-    "sg",
-    "ata_piix",
-    "virtio_pci",
-    "virtio_scsi",
-    "isofs",
-    "brd",
-    "dm_flakey",
-    "failover",
-    "net_failover",
-    "virtio_net",
-];
 
 /// What QEMU is told to emulate; the guest tests check that discrec reads
 /// exactly this (they hold the same values in `guest/src/main.rs`).
@@ -51,71 +34,8 @@ const SCSI_VENDOR: &str = "DSCRC";
 const SCSI_PRODUCT: &str = "SCSI BURNER";
 const SCSI_VER: &str = "4.2";
 
-/// Host tools copied into the guest (dynamically linked: their libraries
-/// and the loader come along).
-const GUEST_TOOLS: &[&str] =
-    &["/usr/bin/xorriso", "/usr/bin/cdrskin", "/usr/bin/lsblk", "/usr/bin/growisofs", "/usr/sbin/dmsetup"];
-
-/// Copy `bin` and every library `ldd` names into the same paths under `root`.
-fn copy_with_libs(bin: &str, root: &Path) -> Result<(), String> {
-    let out = Command::new("ldd").arg(bin).output().map_err(|e| format!("ldd {bin}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{bin} is missing or not dynamic (install it: xorriso, util-linux)"));
-    }
-    let mut files = vec![PathBuf::from(bin)];
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        // "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-        if let Some(p) = l.split_whitespace().find(|w| w.starts_with('/')) {
-            files.push(PathBuf::from(p));
-        }
-    }
-    for f in files {
-        let dst = root.join(f.strip_prefix("/").unwrap_or(&f));
-        fs::create_dir_all(dst.parent().unwrap()).map_err(|e| e.to_string())?;
-        fs::copy(&f, &dst).map_err(|e| format!("{}: {e}", f.display()))?;
-    }
-    Ok(())
-}
-
 /// Longest a guest run may take.
 const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
-
-const INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-mkdir -p /tmp /run /mnt
-mount -t tmpfs tmp /tmp
-mount -t tmpfs run /run
-for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "guest: insmod $m failed"; done
-# A cluster guest (cargo xtask cluster-test): one drive, a network to the
-# host's etcd, and the agent that runs what the host asks on ttyS1.
-if grep -q 'discrec.role=agent' /proc/cmdline; then
-    hostname "$(sed -n 's/.*discrec.host=\([^ ]*\).*/\1/p' /proc/cmdline)"
-    ip link set lo up
-    ip link set eth0 up
-    ip addr add 10.0.2.15/24 dev eth0
-    ip route add default via 10.0.2.2
-    i=0
-    while [ $i -lt 100 ] && ! [ -b /dev/sr0 ]; do sleep 0.1; i=$((i+1)); done
-    stty -F /dev/ttyS1 raw -echo 2>/dev/null
-    echo "guest $(hostname): ready after $(cut -d' ' -f1 /proc/uptime) s of uptime"
-    /bin/discrec-guest agent /dev/ttyS1
-    poweroff -f
-fi
-# Wait (at most 10 s) for the three drives and their sg nodes.
-i=0
-while [ $i -lt 100 ]; do
-    [ -b /dev/sr0 ] && [ -b /dev/sr1 ] && [ -b /dev/sr2 ] && [ -c /dev/sg2 ] && break
-    sleep 0.1; i=$((i+1))
-done
-stty -F /dev/ttyS1 raw -echo 2>/dev/null
-echo "guest: ready after $(cut -d' ' -f1 /proc/uptime) s of uptime"
-/bin/discrec-guest
-echo "guest: done"
-poweroff -f
-"#;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -187,135 +107,6 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("{cmd:?} failed: {st}"))
     }
-}
-
-/// The newest kernel in /boot that has its modules installed.
-fn kernel() -> Result<(PathBuf, PathBuf), String> {
-    if let (Ok(k), Ok(m)) = (std::env::var("DISCREC_GUEST_KERNEL"), std::env::var("DISCREC_GUEST_MODULES")) {
-        return Ok((k.into(), m.into()));
-    }
-    let mut found: Vec<(PathBuf, PathBuf)> = fs::read_dir("/boot")
-        .map_err(|e| format!("/boot: {e}"))?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let ver = name.strip_prefix("vmlinuz-")?.to_string();
-            let modules = PathBuf::from(format!("/lib/modules/{ver}"));
-            modules.join("modules.dep").exists().then(|| (e.path(), modules))
-        })
-        .collect();
-    found.sort();
-    found.pop().ok_or_else(|| "no kernel with modules in /boot (install linux-image-amd64)".to_string())
-}
-
-/// `name` and everything it needs, dependencies first.
-fn module_order(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<String>, String> {
-    let dep = fs::read_to_string(modules_dir.join("modules.dep")).map_err(|e| format!("modules.dep: {e}"))?;
-    let deps: Vec<(String, Vec<String>)> = dep
-        .lines()
-        .filter_map(|l| {
-            let (m, d) = l.split_once(':')?;
-            Some((m.to_string(), d.split_whitespace().map(str::to_string).collect()))
-        })
-        .collect();
-    let find = |name: &str| {
-        deps.iter().find(|(p, _)| {
-            let file = p.rsplit('/').next().unwrap_or(p);
-            file.split('.').next() == Some(name) || file.split('.').next() == Some(&name.replace('_', "-"))
-        })
-    };
-    let mut order = Vec::new();
-    let mut seen = BTreeSet::new();
-    fn visit(path: &str, deps: &[(String, Vec<String>)], seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
-        if !seen.insert(path.to_string()) {
-            return;
-        }
-        if let Some((_, ds)) = deps.iter().find(|(p, _)| p == path) {
-            for d in ds {
-                visit(d, deps, seen, order);
-            }
-        }
-        order.push(path.to_string());
-    }
-    for w in wanted {
-        match find(w) {
-            Some((p, _)) => visit(p, &deps, &mut seen, &mut order),
-            None => {
-                // Built into the kernel: nothing to load.
-                let builtin = fs::read_to_string(modules_dir.join("modules.builtin")).unwrap_or_default();
-                if !builtin.lines().any(|l| l.ends_with(&format!("/{w}.ko"))) {
-                    return Err(format!("module {w} is neither in modules.dep nor built in"));
-                }
-            }
-        }
-    }
-    Ok(order)
-}
-
-/// What a guest boots: its kernel and initramfs, and the harness's
-/// output directory.
-pub struct Boot {
-    pub vmlinuz: PathBuf,
-    pub initrd: PathBuf,
-    pub out: PathBuf,
-}
-
-/// Build the static binaries and the initramfs (steps 1 and 2 of both
-/// guest tiers).
-pub fn build_guest() -> Result<Boot, String> {
-    let root = root();
-    let out = root.join("target/guest");
-    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-
-    // 1. Static binaries for the guest.
-    run(Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args(["build", "--release", "--quiet", "--target", "x86_64-unknown-linux-gnu", "--target-dir"])
-        .arg(&out)
-        .args(["-p", "discrec-cli", "-p", "discrec-guest", "--bin", "discrec", "--bin", "discrec-guest"]))?;
-    let bins = out.join("x86_64-unknown-linux-gnu/release");
-
-    // 2. The initramfs.
-    let (vmlinuz, modules_dir) = kernel()?;
-    let fsroot = out.join("initramfs");
-    let _ = fs::remove_dir_all(&fsroot);
-    for d in ["bin", "lib/modules", "etc", "proc", "sys", "dev"] {
-        fs::create_dir_all(fsroot.join(d)).map_err(|e| e.to_string())?;
-    }
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or("busybox not found (install busybox-static)")?;
-    for (from, to) in [
-        (PathBuf::from(busybox), "bin/busybox"),
-        (bins.join("discrec"), "bin/discrec"),
-        (bins.join("discrec-guest"), "bin/discrec-guest"),
-    ] {
-        fs::copy(&from, fsroot.join(to)).map_err(|e| format!("{}: {e}", from.display()))?;
-    }
-    // Peer tools the tests drive, with their shared libraries.
-    for tool in GUEST_TOOLS {
-        copy_with_libs(tool, &fsroot)?;
-    }
-    let order = module_order(&modules_dir, MODULES)?;
-    let mut names = Vec::new();
-    for m in &order {
-        let file = Path::new(m).file_name().unwrap().to_string_lossy().into_owned();
-        fs::copy(modules_dir.join(m), fsroot.join("lib/modules").join(&file)).map_err(|e| format!("{m}: {e}"))?;
-        names.push(file);
-    }
-    fs::write(fsroot.join("lib/modules/order"), names.join("\n")).map_err(|e| e.to_string())?;
-    fs::write(fsroot.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").map_err(|e| e.to_string())?;
-    fs::write(fsroot.join("init"), INIT).map_err(|e| e.to_string())?;
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(fsroot.join("init"), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
-    let initrd = out.join("initrd.cpio");
-    run(Command::new("sh")
-        .current_dir(&fsroot)
-        .arg("-c")
-        .arg(format!("find . | cpio -o -H newc --quiet > '{}'", initrd.display())))?;
-    Ok(Boot { vmlinuz, initrd, out })
 }
 
 fn guest_test() -> Result<bool, String> {
