@@ -790,3 +790,62 @@ fn open_queue(dirs: &RecordDirs, key: DriveKey) -> std::io::Result<OwnedFd> {
     let name = format!("discrec.{key}.q");
     records::open_sticky_dir(base.as_fd(), Path::new(&name), true).map(|(fd, _)| fd)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> (std::path::PathBuf, Target, RecordDirs) {
+        let dir = std::env::temp_dir().join(format!("discrec-lock-{name}.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let node = dir.join("disc.img");
+        std::fs::write(&node, b"").unwrap();
+        let target = Target::resolve(&node).unwrap();
+        (dir.clone(), target, RecordDirs::only(dir.join("run")))
+    }
+
+    fn other_flock(target: &Target) -> rustix::io::Result<OwnedFd> {
+        let fd = rustix::fs::open(&target.node, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).map(|()| fd)
+    }
+
+    #[test]
+    fn a_held_drive_keeps_every_other_flock_off_until_released() {
+        let (dir, target, dirs) = scratch("held");
+        let held = acquire(&target, &dirs, false, "Holder", &mut Patience::no_wait()).unwrap();
+        assert_eq!(other_flock(&target).unwrap_err(), Errno::WOULDBLOCK);
+        held.release();
+        assert!(other_flock(&target).is_ok(), "released: the next taker gets it");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_foreign_flock_is_refused_at_once_naming_it() {
+        let (dir, target, dirs) = scratch("foreign");
+        let foreign = other_flock(&target).unwrap();
+        let t = Instant::now();
+        let e = acquire(&target, &dirs, false, "Second", &mut Patience::no_wait()).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2), "refused at once: {:?}", t.elapsed());
+        // A holder without an owner record is not a discrec client: the
+        // drive is in use (E_ACCESSDENIED), not locked by a client.
+        assert!(matches!(e, Error::DeviceInUse { .. }), "{e}");
+        drop(foreign);
+        acquire(&target, &dirs, false, "Second", &mut Patience::no_wait()).unwrap().release();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_wait_wakes_on_a_close_a_cancel_or_its_span() {
+        let (dir, target, _) = scratch("watch");
+        let mut w = Watcher::new(&target.node, None).unwrap();
+        assert!(matches!(w.wait(Duration::from_millis(20), None), Woken::Timeout));
+        drop(std::fs::File::open(&target.node).unwrap());
+        assert!(matches!(w.wait(Duration::from_secs(5), None), Woken::Event), "a close of the node wakes");
+        let (r, mut wr) = std::os::unix::net::UnixStream::pair().unwrap();
+        std::io::Write::write_all(&mut wr, b"x").unwrap();
+        drop(std::fs::File::open(&target.node).unwrap());
+        assert!(matches!(w.wait(Duration::from_secs(5), Some(r.as_fd())), Woken::Cancelled), "a cancel wins");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -134,3 +134,42 @@ pub(crate) fn fcntl_locked(fd: &OwnedFd) -> bool {
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::{Mode, OFlags};
+
+    #[test]
+    fn the_probe_tells_held_free_and_cannot_tell_apart() {
+        let dir = std::env::temp_dir().join(format!("discrec-probe-test.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = dir.join("disc.img");
+        std::fs::write(&node, b"").unwrap();
+        let target = Target::resolve(&node).unwrap();
+        assert_eq!(held_exclusively(&target), Probe::Free);
+        // An exclusive flock by another open file description is a holder.
+        let other = rustix::fs::open(&node, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        rustix::fs::flock(&other, FlockOperation::NonBlockingLockExclusive).unwrap();
+        assert_eq!(held_exclusively(&target), Probe::Held);
+        // A shared one is not.
+        rustix::fs::flock(&other, FlockOperation::NonBlockingLockShared).unwrap();
+        assert_eq!(held_exclusively(&target), Probe::Free);
+        drop(other);
+        std::fs::remove_file(&node).unwrap();
+        assert_eq!(held_exclusively(&target), Probe::CannotTell, "a node that is gone cannot be asked");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_handle_of_this_process_is_answered_from_memory() {
+        let key = DriveKey::File { dev: u64::MAX, ino: 4242 };
+        assert!(held_here(key).is_none());
+        let me = foreign_owner(Some(std::process::id() as i32), LockKind::Flock);
+        let me = Owner { client_name: Some("Here".into()), ..me };
+        register_held(key, me);
+        assert_eq!(held_here(key).and_then(|o| o.client_name).as_deref(), Some("Here"));
+        forget_held(key);
+        assert!(held_here(key).is_none());
+    }
+}

@@ -673,3 +673,47 @@ pub(crate) fn reap_orphans(spare: Option<u32>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acquires_nest_releases_match_them_and_a_closed_handle_says_so() {
+        let dir = std::env::temp_dir().join(format!("discrec-recorder-test.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let img = dir.join("disc.img");
+        std::fs::write(&img, b"").unwrap();
+        let mut rec = Recorder::open_in(&img, dir.join("run")).unwrap();
+        let other = Recorder::open_in(&img, dir.join("run")).unwrap();
+        rec.acquire_exclusive_access(false, "Nested").unwrap();
+        rec.acquire_exclusive_access(false, "Nested").unwrap();
+        assert_eq!(rec.lock_count(), 2);
+        rec.release_exclusive_access().unwrap();
+        assert_eq!(other.exclusive_access_owner().unwrap().and_then(|o| o.client_name).as_deref(), Some("Nested"));
+        rec.release_exclusive_access().unwrap();
+        assert!(other.exclusive_access_owner().unwrap().is_none(), "the last release frees it");
+        let e = rec.release_exclusive_access().unwrap_err();
+        assert_eq!((e.name(), e.exit_code()), ("ERROR_INVALID_FUNCTION", 7), "{e}");
+        rec.close().unwrap();
+        let e = rec.acquire_exclusive_access(false, "Nested").unwrap_err();
+        assert_eq!(e.name(), "ERROR_INVALID_HANDLE", "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bad_client_name_is_refused_before_the_drive_is_touched() {
+        let dir = std::env::temp_dir().join(format!("discrec-recorder-name.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let img = dir.join("disc.img");
+        std::fs::write(&img, b"").unwrap();
+        let mut rec = Recorder::open_in(&img, dir.join("run")).unwrap();
+        let e = rec.acquire_exclusive_access(false, "a/b").unwrap_err();
+        assert_eq!(e.name(), "E_INVALIDARG", "{e}");
+        assert_eq!(rec.lock_count(), 0);
+        assert!(std::fs::read_dir(dir.join("run")).unwrap().next().is_none(), "no record was written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

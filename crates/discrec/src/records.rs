@@ -675,10 +675,22 @@ fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> Option<bool> {
     match holders::fdinfo_locks(&format!("/proc/{pid}/fdinfo/{fd}")) {
         Ok(locks) if locks.iter().any(|l| l.is_exclusive_flock_on(node.st_dev, node.st_ino)) => Some(true),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+        // The very descriptor the record names is the node's, and has not
+        // won it: this record's client is still waiting (or gave up), even
+        // if another descriptor of the same process holds the drive (a
+        // program that took a flock of its own, then asked discrec).
+        Ok(_) if is_node(pid, fd, node) => Some(false),
         // The holder may have moved its descriptor (`exec 7<&4 4<&-`): all
         // of its descriptors.
         _ => holders::holds_flock_on(pid, node.st_dev, node.st_ino),
     }
+}
+
+/// Whether descriptor `fd` of process `pid` is open on the node with
+/// `stat` `node`.
+fn is_node(pid: i32, fd: i32, node: &rustix::fs::Stat) -> bool {
+    rustix::fs::stat(format!("/proc/{pid}/fd/{fd}").as_str())
+        .is_ok_and(|st| (st.st_dev, st.st_ino) == (node.st_dev, node.st_ino))
 }
 
 /// Whether the record of `pid` naming descriptor `fd` may be believed for
@@ -906,6 +918,36 @@ mod tests {
         let st = rustix::fs::statat(&fd, written.name.as_str(), rustix::fs::AtFlags::empty()).unwrap();
         assert_eq!(st.st_mode & 0o777, 0o644, "a marked record is public");
         written.remove();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_record_names_its_holder_only_once_won_and_until_removed() {
+        let dir = std::env::temp_dir().join(format!("discrec-records-won.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let node = dir.join("node");
+        std::fs::write(&node, b"").unwrap();
+        let node_fd = rustix::fs::open(&node, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let st = rustix::fs::fstat(&node_fd).unwrap();
+        let key = DriveKey::File { dev: st.st_dev, ino: st.st_ino };
+        let dirs = RecordDirs::only(&dir);
+        let written = write_record(&dirs, key, &node, "Pending Then Won", node_fd.as_fd()).unwrap();
+        // Pending: written before the lock, so no pointer names it yet.
+        assert!(owner_by_pointers(&dirs, key, &node, &st).is_none());
+        rustix::fs::flock(&node_fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        let since = SystemTime::now();
+        written.won(since);
+        let o = owner_by_pointers(&dirs, key, &node, &st).expect("a won record is found through its pointers");
+        assert_eq!(o.client_name.as_deref(), Some("Pending Then Won"));
+        assert_eq!(o.pid, Some(std::process::id() as i32));
+        assert!(o.by_discrec);
+        // Its flock given up: the record no longer names a holder.
+        rustix::fs::flock(&node_fd, rustix::fs::FlockOperation::Unlock).unwrap();
+        assert!(owner_by_pointers(&dirs, key, &node, &st).is_none(), "a record without the flock is not believed");
+        rustix::fs::flock(&node_fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        written.remove();
+        assert!(owner_by_pointers(&dirs, key, &node, &st).is_none(), "a removed record names nobody");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
