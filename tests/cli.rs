@@ -238,3 +238,16 @@ fn library_messages_give_no_cli_advice_and_the_cli_adds_a_hint() {
     assert_eq!(o.status.code(), Some(5), "{err:?}");
     assert!(err.len() == 2 && err[1].starts_with("discrec: hint: --wait"), "{err:?}");
 }
+
+#[test]
+fn cli_reports_the_rule() {
+    let s = Scratch::new();
+    let img = s.image("rec.iso");
+    let o = s.discrec().args(["lock", "--client", "bad\tname"]).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("discrec: ") && err.contains("U+0009") && err.trim_end().ends_with("(E_INVALIDARG 0x80070057)"),
+        "{err}"
+    );
+}

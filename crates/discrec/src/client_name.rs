@@ -44,3 +44,43 @@ fn describe_char(c: char) -> String {
         format!("'{c}' (U+{:04X})", c as u32)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn rejected(name: &str) -> String {
+        match validate(name) {
+            Err(Error::InvalidArgument(m)) => m,
+            other => panic!("{name:?} should be rejected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn table() {
+        // Accepted.
+        for ok in ["a", "My Burner", "A.b,c:d;e_f-g h", &"x".repeat(63), "0123456789"] {
+            assert!(validate(ok).is_ok(), "{ok:?} should be accepted");
+        }
+        for p in [".", ",", ":", ";", "_", "-", " "] {
+            assert!(validate(&format!("a{p}b")).is_ok(), "punctuation {p:?} is allowed");
+        }
+        // Rejected, and the message says which rule and where.
+        assert!(rejected("").contains("empty"));
+        assert!(rejected(&"x".repeat(64)).contains("64 characters long; at most 63"));
+        let m = rejected("ab/c");
+        assert!(m.contains("'/'") && m.contains("character 3"), "{m}");
+        assert!(rejected("a\\b").contains("character 2"));
+        assert!(rejected("a\tb").contains("U+0009"));
+        assert!(rejected("a\0b").contains("U+0000"));
+        let m = rejected("Brasero Ä");
+        assert!(m.contains("'Ä'") && m.contains("character 9"), "{m}");
+        assert!(rejected("burn 🔥").contains("U+1F525"));
+        for bad in ["a/b", "a\\b", "a\tb", "a\0b", "é", "名前", "a\nb", "a'b", "a\"b", "a*b", "a@b", "a(b)"] {
+            rejected(bad);
+        }
+        // 63 allowed characters, but multi-byte elsewhere: length counts characters.
+        assert!(rejected(&format!("{}é", "x".repeat(62))).contains("'é'"));
+    }
+}

@@ -711,8 +711,9 @@ mod tests {
         std::fs::write(&img, b"").unwrap();
         let mut rec = Recorder::open_in(&img, dir.join("run")).unwrap();
         let e = rec.acquire_exclusive_access(false, "a/b").unwrap_err();
-        assert_eq!(e.name(), "E_INVALIDARG", "{e}");
+        assert_eq!((e.name(), e.code(), e.exit_code()), ("E_INVALIDARG", 0x8007_0057, 2), "{e}");
         assert_eq!(rec.lock_count(), 0);
+        assert!(rec.exclusive_access_owner().unwrap().is_none(), "a refused name locks nothing");
         assert!(std::fs::read_dir(dir.join("run")).unwrap().next().is_none(), "no record was written");
         let _ = std::fs::remove_dir_all(&dir);
     }
