@@ -15,13 +15,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::guest_image::{build_guest, Boot};
-use crate::{connect, qmp_answer, qmp_call, tgt};
+use crate::qemu::{Qemu, Qmp, Vm};
+use crate::tgt;
 
 #[path = "../../crates/cluster/tests/support/etcd_server.rs"]
 mod etcd_server;
@@ -45,59 +45,29 @@ const TTL: u64 = 3;
 /// One guest and its two channels: the agent (requests) and QMP.
 struct Guest {
     name: &'static str,
-    qemu: Child,
+    qemu: Qemu,
     ctl_in: BufReader<UnixStream>,
     ctl_out: UnixStream,
-    qmp_in: BufReader<UnixStream>,
-    qmp_out: UnixStream,
+    qmp: Qmp,
 }
 
 impl Guest {
     fn boot(boot: &Boot, name: &'static str) -> Result<Guest, String> {
-        let ctl_sock = boot.out.join(format!("{name}-ctl.sock"));
-        let qmp_sock = boot.out.join(format!("{name}-qmp.sock"));
-        let _ = std::fs::remove_file(&ctl_sock);
-        let _ = std::fs::remove_file(&qmp_sock);
-        let mut qemu = Command::new("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-M", "pc", "-m", "384", "-smp", "1", "-nodefaults", "-no-reboot"])
-            .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
-            .arg("-kernel")
-            .arg(&boot.vmlinuz)
-            .arg("-initrd")
-            .arg(&boot.initrd)
-            .arg("-append")
-            .arg(format!("console=ttyS0 quiet panic=-1 rdinit=/init discrec.role=agent discrec.host={name}"))
-            .arg("-iscsi")
-            .arg(format!("initiator-name=iqn.2026-11.test.discrec:{name}"))
-            .args(["-device", "virtio-scsi-pci,id=scsi0", "-drive"])
-            .arg(format!("if=none,id=dvd,format=raw,file={}", tgt::Tgt::drive_url()))
-            .args(["-device", "scsi-block,drive=dvd,bus=scsi0.0,id=dvdw"])
+        let mut qemu = Vm::new(boot, 384, &format!("{name}-"))
+            .cmdline(&format!("discrec.role=agent discrec.host={name}"))
+            .iscsi_dvd(name, "scsi0")
             .args(["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,id=nic0"])
-            .arg("-chardev")
-            .arg(format!("socket,id=ctl,path={},server=on,wait=off", ctl_sock.display()))
-            .args(["-serial", "chardev:ctl"])
-            .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", qmp_sock.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start qemu-system-x86_64: {e} (install qemu-system-x86)"))?;
-        let console = qemu.stdout.take().unwrap();
+            .spawn()?;
+        let console = qemu.console();
         std::thread::spawn(move || {
-            for line in BufReader::new(console).lines().map_while(Result::ok) {
-                println!("[{name}] {}", line.trim_end_matches('\r'));
+            for line in console {
+                println!("[{name}] {line}");
             }
         });
-        let ctl = connect(&ctl_sock)?;
+        let ctl = qemu.sockets().ctl()?;
         ctl.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
         let mut ctl_in = BufReader::new(ctl.try_clone().map_err(|e| e.to_string())?);
-        let qmp = connect(&qmp_sock)?;
-        let mut qmp_in = BufReader::new(qmp.try_clone().map_err(|e| e.to_string())?);
-        let mut qmp_out = qmp;
-        let mut greeting = String::new();
-        qmp_in.read_line(&mut greeting).map_err(|e| e.to_string())?;
-        writeln!(qmp_out, r#"{{"execute":"qmp_capabilities"}}"#).map_err(|e| e.to_string())?;
-        qmp_answer(&mut qmp_in)?;
+        let qmp = qemu.sockets().qmp()?;
         // The agent says it is ready.
         loop {
             let mut line = String::new();
@@ -106,7 +76,7 @@ impl Guest {
                 break;
             }
         }
-        Ok(Guest { name, qemu, ctl_in, ctl_out: ctl, qmp_in, qmp_out })
+        Ok(Guest { name, qemu, ctl_in, ctl_out: ctl, qmp })
     }
 
     /// One request to the agent; its answer, or its `error` as `Err`.
@@ -162,14 +132,7 @@ impl Guest {
     /// Plug or unplug the guest's network cable (QMP `set_link`).
     fn link(&mut self, up: bool) -> R {
         let req = json!({"execute": "set_link", "arguments": {"name": "nic0", "up": up}});
-        qmp_call(&mut self.qmp_in, &mut self.qmp_out, &req.to_string()).map(|_| ())
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.qemu.kill();
-        let _ = self.qemu.wait();
+        self.qmp.call(&req.to_string()).map(|_| ())
     }
 }
 
@@ -389,8 +352,7 @@ fn s_whole_guest_killed(bed: &mut Bed) -> R {
     bed.a_holds(TTL)?;
     bed.b_waits(TTL)?;
     let t = Instant::now();
-    let _ = bed.a.qemu.kill();
-    let _ = bed.a.qemu.wait();
+    bed.a.qemu.kill();
     bed.b_gets_it_within(t, Duration::from_secs(TTL + 1), "guest-a's QEMU was killed (TTL 3 s)")
 }
 

@@ -12,16 +12,17 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-
-use guest_image::{build_guest, Boot};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+use guest_image::build_guest;
 
 mod capi;
 mod cluster;
 mod dist;
 mod guest_image;
+mod qemu;
 mod tgt;
 mod torture;
 
@@ -111,7 +112,8 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 fn guest_test() -> Result<bool, String> {
     let t0 = Instant::now();
-    let Boot { vmlinuz, initrd, out } = build_guest()?;
+    let boot = build_guest()?;
+    let out = boot.out.clone();
 
     // 3. The medium: an ISO 9660 image.
     let iso_src = out.join("iso-src");
@@ -134,20 +136,9 @@ fn guest_test() -> Result<bool, String> {
         .stderr(Stdio::null()))?;
     // The writable blank DVD+R, exported by tgtd over iSCSI on the loopback.
     let tgt = std::sync::Arc::new(tgt::Tgt::start(&out)?);
-    let ctl_sock = out.join("ctl.sock");
-    let qmp_sock = out.join("qmp.sock");
-    let _ = fs::remove_file(&ctl_sock);
-    let _ = fs::remove_file(&qmp_sock);
 
     // 4. Boot.
-    let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-M", "pc", "-m", "512", "-smp", "1", "-nodefaults", "-no-reboot"])
-        .args(["-display", "none", "-serial", "stdio", "-monitor", "none"])
-        .arg("-kernel")
-        .arg(&vmlinuz)
-        .arg("-initrd")
-        .arg(&initrd)
-        .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
+    let vm = qemu::Vm::new(&boot, 512, "")
         // IDE/ATAPI drive with an ISO 9660 medium.
         .arg("-drive")
         .arg(format!("if=none,id=cd0,media=cdrom,readonly=on,file={}", iso.display()))
@@ -159,51 +150,28 @@ fn guest_test() -> Result<bool, String> {
         .arg(format!(
             "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd,vendor={SCSI_VENDOR},product={SCSI_PRODUCT},ver={SCSI_VER}"
         ))
-        // A blank DVD+R on its own virtio-scsi controller, passed through
-        // (scsi-block) so that the guest's MMC commands reach tgtd.
-        .args(["-iscsi", "initiator-name=iqn.2026-11.test.discrec:guest"])
-        .args(["-device", "virtio-scsi-pci,id=scsi1", "-drive"])
-        .arg(format!("if=none,id=dvd,format=raw,file={}", tgt::Tgt::drive_url()))
-        .args(["-device", "scsi-block,drive=dvd,bus=scsi1.0,id=dvdw"])
-        // Guest-to-host requests (/dev/ttyS1 in the guest) and QMP.
-        .arg("-chardev")
-        .arg(format!("socket,id=ctl,path={},server=on,wait=off", ctl_sock.display()))
-        .args(["-serial", "chardev:ctl"])
-        .arg("-qmp")
-        .arg(format!("unix:{},server=on,wait=off", qmp_sock.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    let boot = Instant::now();
-    let mut child =
-        qemu.spawn().map_err(|e| format!("cannot start qemu-system-x86_64: {e} (install qemu-system-x86)"))?;
+        // A blank DVD+R on its own virtio-scsi controller, passed through.
+        .iscsi_dvd("guest", "scsi1");
+    let started = Instant::now();
+    let mut qemu = vm.spawn()?;
     {
-        let (ctl_sock, qmp_sock, tgt) = (ctl_sock.clone(), qmp_sock.clone(), std::sync::Arc::clone(&tgt));
+        let (sockets, tgt) = (qemu.sockets().clone(), std::sync::Arc::clone(&tgt));
         std::thread::spawn(move || {
-            if let Err(e) = serve_guest_requests(&ctl_sock, &qmp_sock, &tgt) {
+            if let Err(e) = serve_guest_requests(&sockets, &tgt) {
                 eprintln!("xtask: guest request channel: {e}");
             }
         });
     }
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = qemu.console();
     let mut summary: Option<(u32, u32)> = None;
     let mut ready_at = None;
     loop {
-        let left = GUEST_TIMEOUT.saturating_sub(boot.elapsed());
+        let left = GUEST_TIMEOUT.saturating_sub(started.elapsed());
         match rx.recv_timeout(left) {
             Ok(line) => {
-                let line = line.trim_end_matches('\r').to_string();
                 println!("{line}");
                 if line.starts_with("guest: ready") && ready_at.is_none() {
-                    ready_at = Some(boot.elapsed());
+                    ready_at = Some(started.elapsed());
                 }
                 if let Some(s) = parse_summary(&line) {
                     summary = Some(s);
@@ -211,19 +179,19 @@ fn guest_test() -> Result<bool, String> {
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
+                qemu.kill();
                 eprintln!("xtask guest-test: the guest did not finish within {GUEST_TIMEOUT:?}");
                 break;
             }
         }
     }
-    let _ = child.wait();
+    qemu.wait();
     drop(tgt);
     println!(
         "xtask: built in {:.1} s; guest ready {} after start; tier took {:.1} s",
         built.as_secs_f64(),
         ready_at.map(|d| format!("{:.1} s", d.as_secs_f64())).unwrap_or_else(|| "never".into()),
-        boot.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64()
     );
     match summary {
         Some((_, 0)) => Ok(true),
@@ -240,50 +208,6 @@ fn parse_summary(line: &str) -> Option<(u32, u32)> {
     Some((p.trim().parse().ok()?, f.trim().parse().ok()?))
 }
 
-/// Connect to a UNIX socket QEMU creates, retrying while it starts.
-fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, String> {
-    let t = Instant::now();
-    loop {
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(s) => return Ok(s),
-            Err(e) if t.elapsed() > Duration::from_secs(10) => return Err(format!("{}: {e}", path.display())),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-/// Read QMP lines until an answer (`return` or `error`); greetings and
-/// events are skipped.
-fn qmp_answer(qmp_in: &mut BufReader<std::os::unix::net::UnixStream>) -> Result<String, String> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if qmp_in.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            return Err("QMP closed".into());
-        }
-        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
-        if v.get("return").is_some() || v.get("error").is_some() {
-            return Ok(v.to_string());
-        }
-    }
-}
-
-/// Send one QMP command; its answer.
-fn qmp_call(
-    qmp_in: &mut BufReader<std::os::unix::net::UnixStream>,
-    qmp_out: &mut std::os::unix::net::UnixStream,
-    req: &str,
-) -> Result<serde_json::Value, String> {
-    use std::io::Write;
-    writeln!(qmp_out, "{req}").map_err(|e| e.to_string())?;
-    let answer = qmp_answer(qmp_in)?;
-    let v: serde_json::Value = serde_json::from_str(&answer).map_err(|e| e.to_string())?;
-    match v.get("error") {
-        Some(e) => Err(format!("QMP {req}: {e}")),
-        None => Ok(v),
-    }
-}
-
 /// The harness's own requests (`{"discrec": "..."}`), which QMP alone
 /// cannot do:
 /// * `reblank`: a blank DVD+R in the drive again. The drive is unplugged
@@ -293,19 +217,18 @@ fn qmp_call(
 ///   bytes the burn put on the disc.
 fn host_request(
     req: &serde_json::Value,
-    qmp_in: &mut BufReader<std::os::unix::net::UnixStream>,
-    qmp_out: &mut std::os::unix::net::UnixStream,
+    qmp: &mut qemu::Qmp,
     tgt: &tgt::Tgt,
     generation: &mut u32,
 ) -> Result<serde_json::Value, String> {
     match req["discrec"].as_str() {
         Some("reblank") => {
             let node = if *generation == 0 { "dvd".to_string() } else { format!("dvd{generation}") };
-            qmp_call(qmp_in, qmp_out, r#"{"execute":"device_del","arguments":{"id":"dvdw"}}"#)?;
+            qmp.call(r#"{"execute":"device_del","arguments":{"id":"dvdw"}}"#)?;
             // The -drive node goes with its device; a blockdev-add one is deleted here.
             let t = Instant::now();
             loop {
-                let v = qmp_call(qmp_in, qmp_out, r#"{"execute":"query-named-block-nodes"}"#)?;
+                let v = qmp.call(r#"{"execute":"query-named-block-nodes"}"#)?;
                 let nodes = v["return"].as_array().cloned().unwrap_or_default();
                 let present = nodes.iter().any(|n| n["node-name"] == node.as_str());
                 if !present {
@@ -313,7 +236,7 @@ fn host_request(
                 }
                 if *generation > 0 {
                     let del = format!(r#"{{"execute":"blockdev-del","arguments":{{"node-name":"{node}"}}}}"#);
-                    if qmp_call(qmp_in, qmp_out, &del).is_ok() {
+                    if qmp.call(&del).is_ok() {
                         break;
                     }
                 }
@@ -329,11 +252,11 @@ fn host_request(
             let add = serde_json::json!({"execute": "blockdev-add", "arguments": {
                 "driver": "iscsi", "node-name": node, "transport": "tcp",
                 "portal": format!("{host}:{port}"), "target": tgt::IQN, "lun": 1,
-                "initiator-name": "iqn.2026-11.test.discrec:guest"}});
-            qmp_call(qmp_in, qmp_out, &add.to_string())?;
+                "initiator-name": qemu::initiator("guest")}});
+            qmp.call(&add.to_string())?;
             let dev = serde_json::json!({"execute": "device_add", "arguments": {
                 "driver": "scsi-block", "drive": node, "bus": "scsi1.0", "id": "dvdw"}});
-            qmp_call(qmp_in, qmp_out, &dev.to_string())
+            qmp.call(&dev.to_string())
         }
         Some("disc") => {
             let bytes = fs::read(&tgt.backing).map_err(|e| format!("{}: {e}", tgt.backing.display()))?;
@@ -350,16 +273,10 @@ fn host_request(
 /// answer (`return` or `error` object) goes back as one line. `@OUT@` in a
 /// request stands for the harness's output directory (where the ISO
 /// images are).
-fn serve_guest_requests(ctl: &Path, qmp: &Path, tgt: &tgt::Tgt) -> Result<(), String> {
+fn serve_guest_requests(sockets: &qemu::Sockets, tgt: &tgt::Tgt) -> Result<(), String> {
     use std::io::Write;
-    let ctl = connect(ctl)?;
-    let qmp = connect(qmp)?;
-    let mut qmp_in = BufReader::new(qmp.try_clone().map_err(|e| e.to_string())?);
-    let mut qmp_out = qmp;
-    let mut greeting = String::new();
-    qmp_in.read_line(&mut greeting).map_err(|e| e.to_string())?;
-    writeln!(qmp_out, r#"{{"execute":"qmp_capabilities"}}"#).map_err(|e| e.to_string())?;
-    qmp_answer(&mut qmp_in)?;
+    let ctl = sockets.ctl()?;
+    let mut qmp = sockets.qmp()?;
     let out_dir = root().join("target/guest");
     let mut ctl_out = ctl.try_clone().map_err(|e| e.to_string())?;
     let mut generation = 0;
@@ -371,15 +288,14 @@ fn serve_guest_requests(ctl: &Path, qmp: &Path, tgt: &tgt::Tgt) -> Result<(), St
         }
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(req) {
             if v.get("discrec").is_some() {
-                let answer = host_request(&v, &mut qmp_in, &mut qmp_out, tgt, &mut generation)
+                let answer = host_request(&v, &mut qmp, tgt, &mut generation)
                     .unwrap_or_else(|e| serde_json::json!({"error": {"desc": e}}));
                 writeln!(ctl_out, "{answer}").map_err(|e| e.to_string())?;
                 continue;
             }
         }
         let req = req.replace("@OUT@", &out_dir.to_string_lossy());
-        writeln!(qmp_out, "{req}").map_err(|e| e.to_string())?;
-        let answer = qmp_answer(&mut qmp_in)?;
+        let answer = qmp.send(&req)?;
         writeln!(ctl_out, "{answer}").map_err(|e| e.to_string())?;
     }
     Ok(())
