@@ -5,7 +5,7 @@
 //! tests drive (with their libraries), the kernel modules of the
 //! `sr`/`sg`/ATA/virtio-scsi/isofs/network stack in dependency order, and
 //! the `/init` that starts the test driver or, in a cluster guest, the
-//! agent. [`build_guest`] makes it.
+//! agent. [`build_guest`] makes it; [`crate::qemu`] boots it.
 
 use std::collections::BTreeSet;
 use std::fs;
