@@ -40,6 +40,7 @@ pub struct Vm {
     initrd: PathBuf,
     /// MiB.
     memory: u32,
+    /// The kernel command line.
     cmdline: String,
     /// Drives, controllers and network, in order.
     devices: Vec<OsString>,
@@ -141,6 +142,7 @@ pub struct Qemu {
 }
 
 impl Qemu {
+    /// Where its control channel and QMP listen.
     pub fn sockets(&self) -> &Sockets {
         &self.sockets
     }
