@@ -67,9 +67,7 @@ fn lock_table(s: &Scratch) {
             median(|| assert!(r.exclusive_access_owner().unwrap().is_none()), 21),
             Some(("cat", cat)),
         );
-        let mut holder = s.probe();
-        holder.cmd(&format!("open h {}", img.display()));
-        holder.cmd("acquire h 0 Bench Holder");
+        let holder = s.hold(&img, "Bench Holder");
         row(
             &format!("{n}: owner, held by discrec"),
             median(|| assert!(r.exclusive_access_owner().unwrap().unwrap().by_discrec), 21),
@@ -82,7 +80,7 @@ fn lock_table(s: &Scratch) {
             Some(("cat", cat)),
         );
         row(&format!("{n}: status, held"), median(|| assert!(r.status().unwrap().locked), 5), Some(("cat", cat)));
-        holder.cmd("release h");
+        drop(holder);
         let mut flock = Command::new("flock").arg("--no-fork").arg(&img).args(["sleep", "60"]).spawn().unwrap();
         while r.exclusive_access_owner().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(2));

@@ -193,9 +193,7 @@ fn drive_commands_on_an_image_are_invalid_arguments_json_or_not() {
     }
     // The same while another client holds the image: still "needs a
     // drive", not "wait for the holder".
-    let mut holder = s.probe();
-    holder.cmd(&format!("open h {}", img.display()));
-    assert_eq!(holder.cmd("acquire h 0 Holder")["ok"], true);
+    let _holder = s.hold(&img, "Holder");
     let o = s.discrec().args(["eject"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{:?}", stderr_lines(&o));
 }

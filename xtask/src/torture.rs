@@ -60,23 +60,21 @@ struct Bins {
 }
 
 fn build(root: &Path) -> Result<Bins, String> {
-    let st = Command::new("cargo")
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--bin",
-            "discrec",
-            "--bin",
-            "discrec-probe",
-            "--features",
-            "test-probe",
-        ])
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !st.success() {
-        return Err("cargo build failed".into());
+    // The command line, and the library's test client (a feature of the
+    // library package, off for its users).
+    for args in [
+        &["-p", "discrec-cli", "--bin", "discrec"][..],
+        &["-p", "discrec", "--bin", "discrec-probe", "--features", "test-probe"],
+    ] {
+        let st = Command::new("cargo")
+            .current_dir(root)
+            .args(["build", "--release", "--quiet"])
+            .args(args)
+            .status()
+            .map_err(|e| format!("cargo build: {e}"))?;
+        if !st.success() {
+            return Err(format!("cargo build {} failed", args.join(" ")));
+        }
     }
     let dir = root.join("target/release");
     Ok(Bins { discrec: dir.join("discrec"), probe: dir.join("discrec-probe") })

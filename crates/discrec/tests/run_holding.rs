@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use discrec::{Error, Recorder};
 use rustix::process::Signal;
 
-use crate::util::Scratch;
+use crate::support::Scratch;
 
 #[test]
 fn a_command_holds_the_drive_hears_forwarded_signals_and_its_status_comes_back() {
-    let s = Scratch::new("run-holding");
+    let s = Scratch::new();
     let img = s.image("a.img");
-    let started = s.dir.join("started");
+    let started = s.dir.path().join("started");
     let mut rec = Recorder::open_in(&img, &s.run).unwrap();
     rec.acquire_exclusive_access(false, "Runner").unwrap();
     let other = Recorder::open_in(&img, &s.run).unwrap();
@@ -47,7 +47,7 @@ fn a_command_holds_the_drive_hears_forwarded_signals_and_its_status_comes_back()
 
 #[test]
 fn only_a_holder_runs_a_command_and_a_missing_one_is_named() {
-    let s = Scratch::new("run-holding-refused");
+    let s = Scratch::new();
     let img = s.image("a.img");
     let mut rec = Recorder::open_in(&img, &s.run).unwrap();
     let e = rec.run_holding(&mut Command::new("true"), false, &mut || None).unwrap_err();

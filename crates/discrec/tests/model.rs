@@ -3,9 +3,8 @@
 //! spread over three real processes (two handles share a process), checked
 //! after every step against a reference model that is a few lines long.
 
-mod common;
-
-use common::*;
+use crate::probe::*;
+use crate::support::*;
 use discrec::Recorder;
 use proptest::prelude::*;
 
