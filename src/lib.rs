@@ -96,7 +96,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
                 }
             };
             let w = Wait { timeout, cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
-            rec.acquire_exclusive_access_waiting(a.force, &a.client, w)
+            rec.wait_for_exclusive_access(a.force, &a.client, w)
         }
     };
     if let Err(e) = acquired {

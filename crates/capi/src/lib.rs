@@ -394,7 +394,7 @@ pub unsafe extern "C" fn discrec_recorder_acquire_exclusive_access_wait(
             return Err(Failure::invalid_handle("the recorder handle was closed".into()));
         }
         let wait = discrec::recorder::Wait { timeout, cancel: Some(h.cancel.as_fd()), on_wait: None };
-        r.acquire_exclusive_access_waiting(force, name, wait)?;
+        r.wait_for_exclusive_access(force, name, wait)?;
         Ok(())
     })
 }

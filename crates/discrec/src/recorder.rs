@@ -153,14 +153,14 @@ impl Recorder {
         client_name: &str,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        self.acquire_exclusive_access_waiting(force, client_name, Wait { timeout, ..Wait::default() })
+        self.wait_for_exclusive_access(force, client_name, Wait { timeout, ..Wait::default() })
     }
 
     /// The waiting acquire with everything a waiting program may want:
     /// a deadline, a descriptor that cancels the wait when it becomes
     /// readable (e.g. a signal pipe; `E_IMAPI_REQUEST_CANCELLED`, nothing
     /// taken), and a callback told who is in the way whenever that changes.
-    pub fn acquire_exclusive_access_waiting(&mut self, force: bool, client_name: &str, wait: Wait<'_>) -> Result<()> {
+    pub fn wait_for_exclusive_access(&mut self, force: bool, client_name: &str, wait: Wait<'_>) -> Result<()> {
         let Wait { timeout, cancel, on_wait } = wait;
         // A deadline past what the clock can count (Duration::MAX, 1e19 s
         // from Python) is no deadline: forever.
@@ -592,7 +592,7 @@ impl Drop for Recorder {
 }
 
 /// How a waiting acquire waits (see
-/// [`Recorder::acquire_exclusive_access_waiting`]).
+/// [`Recorder::wait_for_exclusive_access`]).
 #[derive(Default)]
 pub struct Wait<'a> {
     /// Give up after this long (`None`: wait forever).

@@ -327,7 +327,7 @@ impl PyRecorder {
                 busy.store(me, std::sync::atomic::Ordering::SeqCst);
                 let timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
                 let wait = discrec::recorder::Wait { timeout, cancel: Some(rx.as_fd()), on_wait: None };
-                let out = r.acquire_exclusive_access_waiting(force, &client_name, wait);
+                let out = r.wait_for_exclusive_access(force, &client_name, wait);
                 count.store(r.lock_count(), std::sync::atomic::Ordering::SeqCst);
                 busy.store(0, std::sync::atomic::Ordering::SeqCst);
                 out

@@ -302,7 +302,7 @@ impl DataWriter {
             Some(timeout) if rec.lock_count() == 0 && !rec.runs_under_inherited_hold() => {
                 let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
                 let w = crate::recorder::Wait { timeout, cancel, on_wait: None };
-                rec.acquire_exclusive_access_waiting(false, &name, w).map_err(|e| match e {
+                rec.wait_for_exclusive_access(false, &name, w).map_err(|e| match e {
                     Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
                     e => e,
                 })?;
