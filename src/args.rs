@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use discrec::Error;
+use discrec::{Error, WaitPolicy};
 
 fn exit_codes_help() -> String {
     let mut s = String::from("Exit codes:\n");
@@ -238,11 +238,11 @@ pub struct LockArgs {
 }
 
 impl LockArgs {
-    /// How long to wait: `None` without `--wait`, `Some(None)` to wait
-    /// forever. Also refuses the two usual slips clap lets through: an
+    /// How long to wait: not at all without `--wait`, forever with a bare
+    /// `--wait`. Also refuses the two usual slips clap lets through: an
     /// empty `--`, and `--wait 5 DRIVE` (clap took 5 for the drive).
-    pub fn wait(&self) -> Result<Option<Option<Duration>>, Error> {
-        let wait = self.wait.as_deref().map(parse_wait).transpose()?;
+    pub fn wait(&self) -> Result<WaitPolicy, Error> {
+        let wait = wait_policy(self.wait.as_deref())?;
         if self.command.is_empty() && std::env::args_os().next_back().is_some_and(|a| a == "--") {
             return Err(Error::InvalidArgument(
                 "`--` is not followed by a command; name the command to run, or leave out `--` to just hold the drive"
@@ -261,6 +261,14 @@ impl LockArgs {
 }
 
 /// `--wait=SECONDS`: `inf` (bare `--wait`) is forever.
+/// The wait `--wait[=SECONDS]` asks for (`None`: no `--wait`).
+pub fn wait_policy(w: Option<&str>) -> Result<WaitPolicy, Error> {
+    Ok(match w {
+        None => WaitPolicy::NoWait,
+        Some(w) => WaitPolicy::at_most(parse_wait(w)?),
+    })
+}
+
 pub fn parse_wait(w: &str) -> Result<Option<Duration>, Error> {
     if w == "inf" {
         return Ok(None);

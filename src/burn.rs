@@ -69,7 +69,7 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     if a.wait.is_some() {
         crate::output::waited();
     }
-    writer.set_wait(a.wait.as_deref().map(crate::args::parse_wait).transpose()?)?;
+    writer.set_wait(crate::args::wait_policy(a.wait.as_deref())?)?;
     let source = source(a)?;
     let signals =
         StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use discrec::recorder::Wait;
-use discrec::{jsonpath, Error, Owner, Recorder};
+use discrec::{jsonpath, Error, Owner, Recorder, WaitPolicy};
 
 pub mod args;
 mod burn;
@@ -86,8 +86,8 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     let signals =
         StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
     let acquired = match wait {
-        None => rec.acquire_exclusive_access(a.force, &a.client),
-        Some(timeout) => {
+        WaitPolicy::NoWait => rec.acquire_exclusive_access(a.force, &a.client),
+        wait => {
             output::waited();
             let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
             let mut tell = |e: &Error| {
@@ -95,7 +95,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
                     note(format_args!("waiting for {}: {}", a.target.display(), e.in_the_way()));
                 }
             };
-            let w = Wait { timeout, cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
+            let w = Wait { timeout: wait.timeout(), cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
             rec.wait_for_exclusive_access(a.force, &a.client, w)
         }
     };

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use discrec::cluster::{ClusterHold, Coordinator};
-use discrec::{Error, Owner, Result};
+use discrec::{Error, Owner, Result, WaitPolicy};
 
 use crate::client::pb;
 use crate::etcd::Etcd;
@@ -271,7 +271,7 @@ impl Coordinator for Etcd {
         key: &str,
         target: &Path,
         owner: &Owner,
-        wait: Option<Option<Duration>>,
+        wait: WaitPolicy,
         cancel: Option<BorrowedFd<'_>>,
         on_wait: &mut dyn FnMut(&Owner),
     ) -> Result<Box<dyn ClusterHold>> {
@@ -279,13 +279,7 @@ impl Coordinator for Etcd {
         let lease = PendingLease::grant(self)?;
         let record = Record::new(owner, &self.cfg.host);
         let (place, head) = self.queue_up(lease, key, &record)?;
-        let mut waiting = Waiting {
-            target,
-            wait: wait.is_some(),
-            limit: wait.flatten().and_then(|d| started.checked_add(d)),
-            cancel,
-            on_wait,
-        };
+        let mut waiting = Waiting { target, wait: wait.waits(), limit: wait.deadline(started), cancel, on_wait };
         Ok(Box::new(self.take_turn(place, key, record, head, &mut waiting)?))
     }
 

@@ -120,6 +120,10 @@ impl ClusterHold for Hold {
         self.revision
     }
 
+    fn time_to_live(&self) -> Duration {
+        self.ttl
+    }
+
     fn release(self: Box<Self>) {
         let lost = self.lost().is_some();
         self.stop();

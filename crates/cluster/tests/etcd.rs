@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use discrec::Recorder;
+use discrec::{Recorder, WaitPolicy};
 use discrec_cluster::{Config, Etcd};
 
 mod support {
@@ -232,15 +232,15 @@ fn every_way_out_of_a_wait_but_a_grant_leaves_the_queue() {
         let leases = etcdctl(&server.url, &[], &["lease", "list"]);
         (keys.lines().filter(|l| !l.is_empty()).count(), leases.lines().next().unwrap_or("").to_string())
     };
-    let held = a.acquire("ways-out", target, &owner("Holder"), None, None, &mut |_| {}).unwrap();
+    let held = a.acquire("ways-out", target, &owner("Holder"), WaitPolicy::NoWait, None, &mut |_| {}).unwrap();
     assert_eq!(left(), (1, "found 1 leases".to_string()));
 
-    let e = b.acquire("ways-out", target, &owner("Refused"), None, None, &mut |_| {}).unwrap_err();
+    let e = b.acquire("ways-out", target, &owner("Refused"), WaitPolicy::NoWait, None, &mut |_| {}).unwrap_err();
     assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{e}");
     assert_eq!(left(), (1, "found 1 leases".to_string()), "after a refusal");
 
     let mut heard = Vec::new();
-    let wait = Some(Some(Duration::from_millis(300)));
+    let wait = WaitPolicy::AtMost(Duration::from_millis(300));
     let e = b.acquire("ways-out", target, &owner("Timed out"), wait, None, &mut |o| heard.push(o.clone())).unwrap_err();
     assert!(e.to_string().contains("\"Holder\""), "{e}");
     assert_eq!(heard.iter().map(|o| o.client_name.as_deref()).collect::<Vec<_>>(), [Some("Holder")]);
@@ -248,13 +248,13 @@ fn every_way_out_of_a_wait_but_a_grant_leaves_the_queue() {
 
     let (mut raise, cancel) = std::os::unix::net::UnixStream::pair().unwrap();
     raise.write_all(b"x").unwrap();
-    let e = b.acquire("ways-out", target, &owner("Cancelled"), Some(None), Some(cancel.as_fd()), &mut |_| {});
+    let e = b.acquire("ways-out", target, &owner("Cancelled"), WaitPolicy::Forever, Some(cancel.as_fd()), &mut |_| {});
     assert!(matches!(e, Err(discrec::Error::Cancelled { .. })), "{e:?}");
     assert_eq!(left(), (1, "found 1 leases".to_string()), "after a cancelled wait");
 
     held.release();
     assert_eq!(left(), (0, "found 0 leases".to_string()), "after the release");
-    let next = b.acquire("ways-out", target, &owner("Next"), None, None, &mut |_| {}).unwrap();
+    let next = b.acquire("ways-out", target, &owner("Next"), WaitPolicy::NoWait, None, &mut |_| {}).unwrap();
     next.release();
 }
 

@@ -20,18 +20,18 @@ use crate::owner::Owner;
 /// machines.
 pub trait Coordinator: Send + Sync + std::fmt::Debug {
     /// Take the cluster lock of drive `key` as `owner` (its client name,
-    /// pid, user and time; the service adds the host). `wait`: `None`
+    /// pid, user and time; the service adds the host). `wait`: no wait
     /// fails at once when another client holds it
-    /// (`E_IMAPI_RECORDER_LOCKED` naming client and host); `Some(limit)`
-    /// queues first come, first served, until `limit` (`None`: forever)
-    /// or until `cancel` becomes readable (`E_IMAPI_REQUEST_CANCELLED`);
+    /// (`E_IMAPI_RECORDER_LOCKED` naming client and host); a wait queues
+    /// first come, first served, until its deadline or until `cancel`
+    /// becomes readable (`E_IMAPI_REQUEST_CANCELLED`);
     /// `on_wait` hears whom a wait waits for, whenever that changes.
     fn acquire(
         &self,
         key: &str,
         target: &std::path::Path,
         owner: &Owner,
-        wait: Option<Option<Duration>>,
+        wait: crate::wait::WaitPolicy,
         cancel: Option<BorrowedFd<'_>>,
         on_wait: &mut dyn FnMut(&Owner),
     ) -> Result<Box<dyn ClusterHold>>;
@@ -59,9 +59,7 @@ pub trait ClusterHold: Send + std::fmt::Debug {
     /// How long the service keeps the lock after the holder was last
     /// heard from (etcd: the lease's TTL): a holder that lost it stops
     /// its work well within this.
-    fn time_to_live(&self) -> Duration {
-        Duration::from_secs(10)
-    }
+    fn time_to_live(&self) -> Duration;
 
     /// Give the lock back (delete the key, revoke the lease). Best effort:
     /// a lease that cannot be revoked expires by itself.

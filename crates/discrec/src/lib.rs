@@ -31,6 +31,7 @@
 //! | [`holders`] | who holds or uses a drive, from `/proc/locks`, `/proc/*/fd` and sysfs |
 //! | [`owner`] | the [`Owner`] of a drive (`ExclusiveAccessOwner`) |
 //! | [`error`] | [`Error`], each variant with its IMAPI2 / Win32 value |
+//! | [`wait`] | how long a caller waits for a drive another client holds ([`WaitPolicy`]) |
 //! | [`cluster`] | what a coordination service for drives shared between machines must do |
 //! | [`client_name`] | client names (C4) |
 //! | [`target`] | what a user names, resolved to the drive behind it |
@@ -58,6 +59,7 @@ pub mod mounts;
 pub mod holders;
 pub mod owner;
 pub mod error;
+pub mod wait;
 pub mod cluster;
 pub mod client_name;
 pub mod target;
@@ -77,6 +79,7 @@ pub use key::{DriveKey, TargetKind};
 pub use owner::Owner;
 pub use recorder::{AccessStatus, ExclusiveAccess, Recorder};
 pub use target::Target;
+pub use wait::WaitPolicy;
 pub use writer::{DataWriter, Source};
 
 /// The README's Rust examples, compiled as doctests (`cargo test --doc -p discrec`).

@@ -17,6 +17,7 @@ use crate::owner::Owner;
 use crate::query::query_owner;
 use crate::records::RecordDirs;
 use crate::target::Target;
+use crate::wait::WaitPolicy;
 
 /// The environment variable in which a holder that runs COMMAND as its
 /// child (rather than becoming it) gives its pid, so that COMMAND's own
@@ -184,7 +185,11 @@ impl Recorder {
         // The local lock first, then the cluster's; without it, the local
         // one is given back.
         if let Some((service, key)) = &self.cluster {
-            let wait = waiting.then(|| limit.map(|l| l.saturating_duration_since(Instant::now())));
+            let wait = match (waiting, limit) {
+                (false, _) => WaitPolicy::NoWait,
+                (true, None) => WaitPolicy::Forever,
+                (true, Some(l)) => WaitPolicy::AtMost(l.saturating_duration_since(Instant::now())),
+            };
             let me = crate::owner::own_owner(client_name, std::time::SystemTime::now());
             let target = self.target.given.clone();
             let mut tell = |o: &Owner| {

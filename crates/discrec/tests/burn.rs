@@ -55,7 +55,7 @@ fn library_writer_cancel_and_second_write() {
         assert_eq!(writer.set_client_name("Other").unwrap_err().code(), 0xC0AA_0400);
         assert_eq!(writer.set_verify(false).unwrap_err().code(), 0xC0AA_0400);
         assert_eq!(writer.set_force_media_to_be_closed(true).unwrap_err().code(), 0xC0AA_0400);
-        assert_eq!(writer.set_wait(Some(None)).unwrap_err().code(), 0xC0AA_0400);
+        assert_eq!(writer.set_wait(discrec::WaitPolicy::Forever).unwrap_err().code(), 0xC0AA_0400);
         assert!(writer.verify() && !writer.force_media_to_be_closed() && writer.client_name() == "Library Writer");
         assert_eq!(
             Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap().client_name.as_deref(),

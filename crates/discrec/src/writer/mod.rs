@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::medium::{self, Medium};
 use crate::recorder::Recorder;
 use crate::target::Target;
+use crate::wait::WaitPolicy;
 
 mod progress;
 mod source;
@@ -73,7 +74,7 @@ pub const UPDATE_EVERY: Duration = Duration::from_millis(100);
 #[doc(alias = "MsftDiscFormat2Data")]
 pub struct DataWriter {
     recorder: Mutex<Recorder>,
-    wait: Mutex<Option<Option<Duration>>>,
+    wait: Mutex<WaitPolicy>,
     /// Raised by `cancel_write`: ends a wait for the drive.
     cancel_signal: Option<crate::cancel::Cancel>,
     given: PathBuf,
@@ -107,7 +108,7 @@ impl DataWriter {
         DataWriter {
             given: recorder.target().given.clone(),
             recorder: Mutex::new(recorder),
-            wait: Mutex::new(None),
+            wait: Mutex::new(WaitPolicy::NoWait),
             cancel_signal: crate::cancel::Cancel::new().ok(),
             client_name: Mutex::new("discrec".into()),
             force_close: AtomicBool::new(false),
@@ -180,11 +181,10 @@ impl DataWriter {
     }
 
     /// Wait for a drive another client holds before writing (beyond
-    /// IMAPI2): `None` (the default) fails at once with
-    /// `E_IMAPI_RECORDER_LOCKED`; `Some(None)` waits as long as it takes,
-    /// `Some(Some(t))` at most `t`, first come first served with every
-    /// other waiter.
-    pub fn set_wait(&self, wait: Option<Option<Duration>>) -> Result<()> {
+    /// IMAPI2), first come first served with every other waiter; the
+    /// default, [`WaitPolicy::NoWait`], fails at once with
+    /// `E_IMAPI_RECORDER_LOCKED`.
+    pub fn set_wait(&self, wait: WaitPolicy) -> Result<()> {
         self.refuse_while_writing()?;
         *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = wait;
         Ok(())
@@ -299,9 +299,9 @@ impl DataWriter {
         let waited = match wait {
             // Under a lock this process inherited there is nothing to wait
             // for: the write runs under it.
-            Some(timeout) if rec.lock_count() == 0 && !rec.runs_under_inherited_hold() => {
+            wait if wait.waits() && rec.lock_count() == 0 && !rec.runs_under_inherited_hold() => {
                 let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
-                let w = crate::recorder::Wait { timeout, cancel, on_wait: None };
+                let w = crate::recorder::Wait { timeout: wait.timeout(), cancel, on_wait: None };
                 rec.wait_for_exclusive_access(false, &name, w).map_err(|e| match e {
                     Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
                     e => e,
