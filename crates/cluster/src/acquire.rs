@@ -133,6 +133,15 @@ impl Waiting<'_> {
     }
 }
 
+/// The head of a drive's queue, as the queueing transaction may have read
+/// it.
+enum Head {
+    /// Not read: read it.
+    Unread,
+    /// Read: the first entry (`None`: the queue is empty).
+    Read(Option<Entry>),
+}
+
 /// What a wait behind the waiter before us ended in.
 enum Turn {
     /// Nobody is before us any more and our key is first.
@@ -145,12 +154,7 @@ impl Etcd {
     /// Queue for drive `key` under `lease`: our key created if absent,
     /// bound to the lease, holding `record`. Returns our place and the
     /// head of the queue, if the same transaction read it.
-    fn queue_up<'a>(
-        &'a self,
-        lease: PendingLease<'a>,
-        key: &str,
-        record: &Record,
-    ) -> Result<(Place<'a>, Option<Option<Entry>>)> {
+    fn queue_up<'a>(&'a self, lease: PendingLease<'a>, key: &str, record: &Record) -> Result<(Place<'a>, Head)> {
         let my_key = key_for(key, lease.id);
         // Created only if absent, in one transaction, bound to the lease;
         // the same transaction reads the head of the queue, so that an
@@ -168,14 +172,16 @@ impl Etcd {
         // retry found the key made by an attempt whose answer was lost.
         let (my_rev, head) = if r.succeeded {
             let head = r.responses.into_iter().rev().find_map(|op| match op.response {
-                Some(pb::response_op::Response::ResponseRange(g)) => Some(g.kvs.into_iter().next().map(entry)),
+                Some(pb::response_op::Response::ResponseRange(g)) => {
+                    Some(Head::Read(g.kvs.into_iter().next().map(entry)))
+                }
                 _ => None,
             });
-            (r.header.map(|h| h.revision).unwrap_or(0), head)
+            (r.header.map(|h| h.revision).unwrap_or(0), head.unwrap_or(Head::Unread))
         } else {
             let req = pb::RangeRequest { key: my_key.clone().into_bytes(), ..Default::default() };
             let r = self.call("cannot read our place in the queue", || self.client.range(req.clone()))?;
-            (r.kvs.first().map(|kv| kv.create_revision).unwrap_or(0), None)
+            (r.kvs.first().map(|kv| kv.create_revision).unwrap_or(0), Head::Unread)
         };
         Ok((lease.keep_alive(my_key, my_rev), head))
     }
@@ -187,33 +193,37 @@ impl Etcd {
         place: Place<'_>,
         key: &str,
         record: Record,
-        mut head: Option<Option<Entry>>,
+        mut head: Head,
         waiting: &mut Waiting<'_>,
     ) -> Result<Hold> {
         let mut told: Option<Vec<u8>> = None;
         loop {
-            let first = match head.take() {
-                Some(first) => first,
-                None => self.first(key)?,
+            let first = match std::mem::replace(&mut head, Head::Unread) {
+                Head::Read(first) => first,
+                Head::Unread => self.first(key)?,
             };
             match first {
-                Some((k, _, _)) if k == place.hold().key().as_bytes() => {
+                Some(e) if e.key == place.hold().key().as_bytes() => {
                     if told.is_some() {
                         self.held_since_now(place.hold(), record);
                     }
                     return Ok(place.into_hold());
                 }
-                Some((_, v, _)) if !waiting.wait => return Err(waiting.locked(Record::decode(&v))),
+                Some(e) if !waiting.wait => return Err(waiting.locked(Record::decode(&e.record))),
                 None => return Err(self.fail("the queue", "our key vanished (the lease expired while queueing)")),
-                Some((k, v, _)) => {
+                Some(e) => {
                     // Waiting: say for whom, then watch the waiter just
                     // before us until it goes.
-                    if told.as_ref() != Some(&k) {
-                        (waiting.on_wait)(&Record::decode(&v));
-                        told = Some(k);
+                    if told.as_ref() != Some(&e.key) {
+                        (waiting.on_wait)(&Record::decode(&e.record));
+                        told = Some(e.key);
                     }
-                    match self.wait_behind(place.hold(), key, &v, waiting)? {
-                        Turn::Granted => return Ok(place.into_hold()),
+                    match self.wait_behind(place.hold(), key, &e.record, waiting)? {
+                        Turn::Granted => {
+                            // Granted after waiting, as above.
+                            self.held_since_now(place.hold(), record);
+                            return Ok(place.into_hold());
+                        }
                         Turn::Again => {}
                     }
                 }
@@ -230,7 +240,7 @@ impl Etcd {
             // the head just left, our own key is gone (deleted by someone).
             let deleted = "our key was deleted from etcd while we waited";
             return match self.first(key)? {
-                Some((k, _, _)) if k == hold.key().as_bytes() => Ok(Turn::Granted),
+                Some(e) if e.key == hold.key().as_bytes() => Ok(Turn::Granted),
                 _ => Err(self.fail("lost our place in the drive's queue", deleted)),
             };
         };
@@ -284,7 +294,7 @@ impl Coordinator for Etcd {
     }
 
     fn owner(&self, key: &str) -> Result<Option<Owner>> {
-        Ok(self.first(key)?.map(|(_, v, _)| Record::decode(&v)))
+        Ok(self.first(key)?.map(|e| Record::decode(&e.record)))
     }
 
     fn describe(&self) -> String {

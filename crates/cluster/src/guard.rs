@@ -102,8 +102,8 @@ pub fn guard(
         }
         // Whom the drive should be held for here, if anyone.
         let wanted = match etcd.as_ref().map(|e| e.first(&key)) {
-            Some(Ok(Some((_, v, _)))) => {
-                let o = Record::decode(&v);
+            Some(Ok(Some(e))) => {
+                let o = Record::decode(&e.record);
                 (o.host.as_deref() != Some(host.as_str())).then_some(Ok(o))
             }
             Some(Ok(None)) => None,

@@ -9,13 +9,17 @@ use crate::client::{self, pb};
 use crate::etcd::Etcd;
 use pb::range_request::{SortOrder, SortTarget};
 
-/// A key of the drive's queue: its name, its owner record, its creation
-/// revision.
-pub(crate) type Entry = (Vec<u8>, Vec<u8>, i64);
+/// A key of the drive's queue.
+pub(crate) struct Entry {
+    /// Its name: `discrec/drive/KEY/LEASE`.
+    pub key: Vec<u8>,
+    /// Its value: the owner record of the client it queues.
+    pub record: Vec<u8>,
+}
 
 /// The entry a key-value read from etcd is.
 pub(crate) fn entry(kv: pb::KeyValue) -> Entry {
-    (kv.key, kv.value, kv.create_revision)
+    Entry { key: kv.key, record: kv.value }
 }
 
 /// A read of drive `key`'s queue: its first key by creation revision
