@@ -9,34 +9,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, loop_ok, spawn_holder, Loop, Scratch};
-
-/// A source image of `sectors` 2048-byte sectors of varied bytes.
-fn source(s: &Scratch, name: &str, sectors: usize) -> PathBuf {
-    let p = s.dir.path().join(name);
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..sectors * 2048)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(&p, data).unwrap();
-    p
-}
-
-/// A blank virtual recorder: an empty file.
-fn blank(s: &Scratch, name: &str) -> PathBuf {
-    let p = s.dir.path().join(name);
-    std::fs::File::create(&p).unwrap();
-    p
-}
+use common::{blank, eventually, loop_ok, source, spawn_holder, Loop, Scratch};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

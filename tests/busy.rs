@@ -13,17 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The busy tests run one at a time, in threads or processes: each times
-/// what it does, and one's 50,000 locks would be another's load.
-fn alone() -> std::fs::File {
-    let f = std::fs::File::create(std::env::temp_dir().join("discrec-busy-tests.lock")).unwrap();
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    f
-}
-
-/// How many unrelated locks the busy tests put on the machine.
-const LOCKS: usize = 50_000;
-
 #[test]
 fn burn_is_right_and_unslowed_with_50000_unrelated_locks_and_2000_processes() {
     let _alone = alone();

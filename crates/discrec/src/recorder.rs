@@ -683,13 +683,18 @@ pub(crate) fn reap_orphans(spare: Option<u32>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn acquires_nest_releases_match_them_and_a_closed_handle_says_so() {
-        let dir = std::env::temp_dir().join(format!("discrec-recorder-test.{}", std::process::id()));
+    /// An empty image and a records directory of the test's own.
+    fn scratch(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("discrec-recorder-{name}.{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("run")).unwrap();
-        let img = dir.join("disc.img");
-        std::fs::write(&img, b"").unwrap();
+        std::fs::write(dir.join("disc.img"), b"").unwrap();
+        (dir.join("disc.img"), dir)
+    }
+
+    #[test]
+    fn acquires_nest_releases_match_them_and_a_closed_handle_says_so() {
+        let (img, dir) = scratch("nest");
         let mut rec = Recorder::open_in(&img, dir.join("run")).unwrap();
         let other = Recorder::open_in(&img, dir.join("run")).unwrap();
         rec.acquire_exclusive_access(false, "Nested").unwrap();
@@ -709,11 +714,7 @@ mod tests {
 
     #[test]
     fn a_bad_client_name_is_refused_before_the_drive_is_touched() {
-        let dir = std::env::temp_dir().join(format!("discrec-recorder-name.{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        let img = dir.join("disc.img");
-        std::fs::write(&img, b"").unwrap();
+        let (img, dir) = scratch("name");
         let mut rec = Recorder::open_in(&img, dir.join("run")).unwrap();
         let e = rec.acquire_exclusive_access(false, "a/b").unwrap_err();
         assert_eq!((e.name(), e.code(), e.exit_code()), ("E_INVALIDARG", 0x8007_0057, 2), "{e}");

@@ -6,34 +6,10 @@
 //! The library's half (`DataWriter`); `discrec burn` is tested in
 //! `tests/burn.rs`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, Scratch};
+use crate::support::{blank, eventually, source, Scratch};
 use discrec::{DataWriter, Recorder, Source};
-
-/// A source image of `sectors` 2048-byte sectors of varied bytes.
-fn source(s: &Scratch, name: &str, sectors: usize) -> PathBuf {
-    let p = s.dir.path().join(name);
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..sectors * 2048)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(&p, data).unwrap();
-    p
-}
-
-/// A blank virtual recorder: an empty file.
-fn blank(s: &Scratch, name: &str) -> PathBuf {
-    let p = s.dir.path().join(name);
-    std::fs::File::create(&p).unwrap();
-    p
-}
 
 #[test]
 fn library_writer_cancel_and_second_write() {

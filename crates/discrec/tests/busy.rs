@@ -14,17 +14,6 @@ use crate::probe::*;
 use crate::support::*;
 use discrec::Recorder;
 
-/// The busy tests run one at a time, in threads or processes: each times
-/// what it does, and one's 50,000 locks would be another's load.
-fn alone() -> std::fs::File {
-    let f = std::fs::File::create(std::env::temp_dir().join("discrec-busy-tests.lock")).unwrap();
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    f
-}
-
-/// How many unrelated locks the busy tests put on the machine.
-const LOCKS: usize = 50_000;
-
 #[test]
 fn owner_status_and_refusal_are_right_with_50000_unrelated_locks() {
     let _alone = alone();

@@ -12,16 +12,6 @@ use std::time::Duration;
 use crate::support::*;
 use discrec::Recorder;
 
-/// True when an `O_EXCL` open of the device fails with EBUSY (the kernel's
-/// exclusive claim is held by someone, or a file system is mounted).
-fn excl_open_fails(dev: &std::path::Path) -> bool {
-    use rustix::fs::{Mode, OFlags};
-    matches!(
-        rustix::fs::open(dev, OFlags::RDONLY | OFlags::EXCL | OFlags::NONBLOCK, Mode::empty()),
-        Err(rustix::io::Errno::BUSY)
-    )
-}
-
 #[test]
 fn held_drive_refuses_mount_and_exclusive_open_until_sigkill() {
     if !loop_ok() {
@@ -226,44 +216,6 @@ fn the_lock_belongs_to_the_drive_not_the_node() {
         let e = b.acquire_exclusive_access(false, "Via Node").unwrap_err();
         assert_eq!(e.name(), "E_IMAPI_RECORDER_LOCKED", "{}: {e}", p.display());
         assert_eq!(b.exclusive_access_owner().unwrap().unwrap().client_name.as_deref(), Some("Via Link"));
-    }
-}
-
-/// Listens for kernel uevents (netlink, as udev does).
-struct Uevents {
-    sock: rustix::fd::OwnedFd,
-    buf: Vec<u8>,
-}
-
-impl Uevents {
-    fn new() -> Uevents {
-        use rustix::net::{netlink, socket_with, AddressFamily, SocketFlags, SocketType};
-        let sock =
-            socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT))
-                .unwrap();
-        rustix::net::bind(&sock, &netlink::SocketAddrNetlink::new(0, 1)).unwrap();
-        rustix::net::sockopt::set_socket_timeout(
-            &sock,
-            rustix::net::sockopt::Timeout::Recv,
-            Some(Duration::from_millis(200)),
-        )
-        .unwrap();
-        Uevents { sock, buf: vec![0u8; 8192] }
-    }
-
-    /// Whether a `change` event for block device `name` comes within `within`.
-    fn change_of(&mut self, name: &str, within: Duration) -> bool {
-        let end = std::time::Instant::now() + within;
-        while std::time::Instant::now() < end {
-            if let Ok((n, _)) = rustix::net::recv(&self.sock, self.buf.as_mut_slice(), rustix::net::RecvFlags::empty())
-            {
-                let head = String::from_utf8_lossy(&self.buf[..n.min(200)]).into_owned();
-                if head.starts_with("change@") && head.split('\0').next().unwrap().ends_with(&format!("/{name}")) {
-                    return true;
-                }
-            }
-        }
-        false
     }
 }
 

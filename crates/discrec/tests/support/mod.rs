@@ -336,3 +336,85 @@ pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     eprintln!("timing: {what}: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
     v
 }
+
+/// True when an `O_EXCL` open of the device fails with EBUSY (the kernel's
+/// exclusive claim is held by someone, or a file system is mounted).
+pub fn excl_open_fails(dev: &std::path::Path) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    matches!(
+        rustix::fs::open(dev, OFlags::RDONLY | OFlags::EXCL | OFlags::NONBLOCK, Mode::empty()),
+        Err(rustix::io::Errno::BUSY)
+    )
+}
+
+/// Listens for kernel uevents (netlink, as udev does).
+pub struct Uevents {
+    sock: rustix::fd::OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Uevents {
+    pub fn new() -> Uevents {
+        use rustix::net::{netlink, socket_with, AddressFamily, SocketFlags, SocketType};
+        let sock =
+            socket_with(AddressFamily::NETLINK, SocketType::DGRAM, SocketFlags::CLOEXEC, Some(netlink::KOBJECT_UEVENT))
+                .unwrap();
+        rustix::net::bind(&sock, &netlink::SocketAddrNetlink::new(0, 1)).unwrap();
+        rustix::net::sockopt::set_socket_timeout(
+            &sock,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(Duration::from_millis(200)),
+        )
+        .unwrap();
+        Uevents { sock, buf: vec![0u8; 8192] }
+    }
+
+    /// Whether a `change` event for block device `name` comes within `within`.
+    pub fn change_of(&mut self, name: &str, within: Duration) -> bool {
+        let end = std::time::Instant::now() + within;
+        while std::time::Instant::now() < end {
+            if let Ok((n, _)) = rustix::net::recv(&self.sock, self.buf.as_mut_slice(), rustix::net::RecvFlags::empty())
+            {
+                let head = String::from_utf8_lossy(&self.buf[..n.min(200)]).into_owned();
+                if head.starts_with("change@") && head.split('\0').next().unwrap().ends_with(&format!("/{name}")) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// A source image of `sectors` 2048-byte sectors of varied bytes.
+pub fn source(s: &Scratch, name: &str, sectors: usize) -> PathBuf {
+    let p = s.dir.path().join(name);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..sectors * 2048)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+/// A blank virtual recorder: an empty file.
+pub fn blank(s: &Scratch, name: &str) -> PathBuf {
+    let p = s.dir.path().join(name);
+    std::fs::File::create(&p).unwrap();
+    p
+}
+
+/// The busy tests run one at a time, in threads or processes: each times
+/// what it does, and one's 50,000 locks would be another's load.
+pub fn alone() -> std::fs::File {
+    let f = std::fs::File::create(std::env::temp_dir().join("discrec-busy-tests.lock")).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    f
+}
+
+/// How many unrelated locks the busy tests put on the machine.
+pub const LOCKS: usize = 50_000;
