@@ -77,6 +77,9 @@ pub(crate) fn open(target: &Path, cluster: &ClusterArgs, ttl: Option<u64>) -> Re
 /// Poll period for a lost cluster lock while holding.
 const LOST_POLL: Duration = Duration::from_millis(100);
 
+/// `discrec lock`: take the drive (waiting as `--wait` says, a signal
+/// ending the wait), then run COMMAND holding it, or hold it until told
+/// to stop.
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait()?;
     let mut rec = open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?;
@@ -85,21 +88,7 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     // between acquiring and reporting or running the command.
     let signals =
         StopSignals::install().map_err(|e| Error::Fail { what: "cannot install signal handlers".into(), source: e })?;
-    let acquired = match wait {
-        WaitPolicy::NoWait => rec.acquire_exclusive_access(a.force, &a.client),
-        wait => {
-            output::waited();
-            let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
-            let mut tell = |e: &Error| {
-                if tell_waits {
-                    note(format_args!("waiting for {}: {}", a.target.display(), e.in_the_way()));
-                }
-            };
-            let w = Wait { timeout: wait.timeout(), cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
-            rec.wait_for_exclusive_access(a.force, &a.client, w)
-        }
-    };
-    if let Err(e) = acquired {
+    if let Err(e) = take(&a, &mut rec, wait, &signals) {
         if let (Error::Cancelled { .. }, Some(sig)) = (&e, signals.which()) {
             report(&e);
             return Ok(128u8.saturating_add(sig.as_raw() as u8));
@@ -115,39 +104,72 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     if a.verbose {
         note(format_args!("locked {} as \"{}\"", a.target.display(), a.client));
     }
+    match a.command.split_first() {
+        Some((program, args)) => run_command(&a, rec, program, args, &signals),
+        None => hold(&a, rec, &signals),
+    }
+}
 
-    if let Some((program, args)) = a.command.split_first() {
-        // Become COMMAND, holding the drive (docs/design.md, "Wrapping a tool").
-        let mut command = std::process::Command::new(program);
-        command.args(args);
-        if rec.fencing_token().is_some() {
-            // A cluster lock lives in this process's lease keep-alive, which
-            // exec would end: COMMAND runs as a child instead (dying with
-            // this process), stopped with everything it started once the
-            // lock is lost, and the drive is released when it ends, with
-            // its exit status passed on. SIGTERM and SIGHUP sent to us are
-            // COMMAND's, as they would be if we had become it. (SIGINT from
-            // a terminal reaches COMMAND's process group by itself; passed
-            // on, it would come twice.)
-            let mut forward = || {
-                if !signals.wait_for(Duration::ZERO) {
-                    return None;
-                }
-                signals.take().filter(|s| *s != rustix::process::Signal::INT)
-            };
-            let status = rec.run_holding(&mut command, a.keep_claim, &mut forward);
-            rec.release_exclusive_access()?;
-            use std::os::unix::process::ExitStatusExt;
-            let status = status?;
-            return Ok(match (status.code(), status.signal()) {
-                (Some(c), _) => c as u8,
-                (None, Some(s)) => 128u8.saturating_add(s as u8),
-                _ => 1,
-            });
+/// Acquire the drive for `lock`, telling a waiter on a terminal (or with
+/// `--verbose`) whom it waits for.
+fn take(a: &LockArgs, rec: &mut Recorder, wait: WaitPolicy, signals: &StopSignals) -> Result<(), Error> {
+    if wait == WaitPolicy::NoWait {
+        return rec.acquire_exclusive_access(a.force, &a.client);
+    }
+    output::waited();
+    let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
+    let mut tell = |e: &Error| {
+        if tell_waits {
+            note(format_args!("waiting for {}: {}", a.target.display(), e.in_the_way()));
         }
+    };
+    let w = Wait { timeout: wait.timeout(), cancel: Some(signals.fd()), on_wait: Some(&mut tell) };
+    rec.wait_for_exclusive_access(a.force, &a.client, w)
+}
+
+/// `lock TARGET -- COMMAND`: become COMMAND holding the drive
+/// (docs/design.md, "Wrapping a tool"); under a cluster lock, run it as
+/// a child instead and pass its status on.
+fn run_command(
+    a: &LockArgs,
+    mut rec: Recorder,
+    program: &str,
+    args: &[String],
+    signals: &StopSignals,
+) -> Result<u8, Error> {
+    let mut command = std::process::Command::new(program);
+    command.args(args);
+    if rec.fencing_token().is_none() {
         // Back only if COMMAND could not be run; the drive is released.
         return Err(rec.exec_holding(&mut command, a.keep_claim));
     }
+    // A cluster lock lives in this process's lease keep-alive, which exec
+    // would end: COMMAND runs as a child instead (dying with this
+    // process), stopped with everything it started once the lock is lost,
+    // and the drive is released when it ends. SIGTERM and SIGHUP sent to
+    // us are COMMAND's, as they would be if we had become it. (SIGINT from
+    // a terminal reaches COMMAND's process group by itself; passed on, it
+    // would come twice.)
+    let mut forward = || {
+        if !signals.wait_for(Duration::ZERO) {
+            return None;
+        }
+        signals.take().filter(|s| *s != rustix::process::Signal::INT)
+    };
+    let status = rec.run_holding(&mut command, a.keep_claim, &mut forward);
+    rec.release_exclusive_access()?;
+    use std::os::unix::process::ExitStatusExt;
+    let status = status?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(s)) => 128u8.saturating_add(s as u8),
+        _ => 1,
+    })
+}
+
+/// `lock TARGET`: say so, then hold the drive until a signal, or until
+/// the cluster lock is lost.
+fn hold(a: &LockArgs, mut rec: Recorder, signals: &StopSignals) -> Result<u8, Error> {
     if a.json {
         say(serde_json::json!({
             "locked": true,
@@ -162,7 +184,6 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
     } else {
         say(format_args!("locked {}", a.target.display()))?;
     }
-    // Hold until told to stop, or until the cluster lock is lost.
     let held = if rec.fencing_token().is_some() {
         loop {
             if signals.wait_for(LOST_POLL) {
