@@ -269,15 +269,22 @@ fn a_holder_that_moved_its_lock_descriptor_keeps_its_name() {
     // lock under another number, which is still proof.
     let s = Scratch::new();
     let img = s.image("moved.iso");
-    let script = format!(
-        "fd=$(for f in /proc/$$/fd/*; do [ \"$(readlink $f)\" = '{img}' ] && basename $f; done | head -n 1); \
-         eval \"exec 7<&$fd $fd<&-\"; echo ready; exec sleep 30",
-        img = img.display()
-    );
-    let mut c = s.discrec();
-    c.args(["lock", "--client", "Alice"]).arg(&img).args(["--", "sh", "-c", &script]);
-    let holder = spawn_ready(&mut c, "ready");
-    let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().expect("held");
-    assert_eq!((o.client_name.as_deref(), o.pid), (Some("Alice"), Some(holder.id() as i32)), "{o:?}");
-    drop(holder);
+    // Then it may open the node again under the number it freed: that
+    // descriptor holds nothing, and the record is still the holder's.
+    for reopen in [false, true] {
+        let script = format!(
+            "fd=$(for f in /proc/$$/fd/*; do [ \"$(readlink $f)\" = '{img}' ] && basename $f; done | head -n 1); \
+             eval \"exec 7<&$fd $fd<&-\"; {again} echo ready; exec sleep 30",
+            img = img.display(),
+            again = if reopen { "eval \"exec $fd<'$0'\";" } else { "" },
+        );
+        let mut c = s.discrec();
+        c.args(["lock", "--client", "Alice"]).arg(&img).args(["--", "sh", "-c", &script]).arg(&img);
+        let holder = spawn_ready(&mut c, "ready");
+        let o = Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().expect("held");
+        assert_eq!((o.client_name.as_deref(), o.pid), (Some("Alice"), Some(holder.id() as i32)), "{reopen}: {o:?}");
+        let refused = s.discrec().args(["lock", "--client", "Bob"]).arg(&img).output().unwrap();
+        assert_eq!(refused.status.code(), Some(5), "{reopen}: {}", String::from_utf8_lossy(&refused.stderr));
+        drop(holder);
+    }
 }

@@ -473,19 +473,41 @@ fn read_record(
     node: &NodeAccess,
     node_st: &rustix::fs::Stat,
 ) -> Option<Owner> {
-    record_files(dirs, key, pid, (dev, ino, mark))
-        .into_iter()
-        .filter(|(st, _)| (st.st_dev, st.st_ino) == (dev, ino))
-        .find_map(|(st, buf)| believe(key, pid, &st, &buf, node))
-        .filter(|(_, fd)| not_disproved(pid, *fd, node_st))
-        .map(|(owner, _)| owner)
+    let claim = |dirs: &RecordDirs| {
+        record_files(dirs, key, pid, (dev, ino, mark))
+            .into_iter()
+            .filter(|(st, _)| (st.st_dev, st.st_ino) == (dev, ino))
+            .find_map(|(st, buf)| believe(key, pid, &st, &buf, node))
+    };
+    let mut c = claim(dirs)?;
+    // A pending record we cannot check through fdinfo (another user's) is
+    // its client's only once it is stamped as won, which a winner does at
+    // once; a waiter's stays pending (a pid taken over by a waiter must
+    // not lend the waiter's name to the lock's real holder).
+    for _ in 0..PENDING_LOOKS {
+        match holds_flock(pid, c.fd, node_st, c.pending) {
+            Some(held) => return held.then_some(c.owner),
+            None if !c.pending => return Some(c.owner),
+            None => {
+                std::thread::sleep(PENDING_PAUSE);
+                c = claim(dirs)?;
+            }
+        }
+    }
+    None
 }
+
+/// How often, and how far apart, a pending record is looked at again
+/// before it is taken for a waiter's: a winner stamps its record right
+/// after its `flock`.
+const PENDING_LOOKS: usize = 3;
+const PENDING_PAUSE: Duration = Duration::from_millis(2);
 
 /// What the record `buf` (with `stat` `st`) says, if it is `key`'s record
 /// of the live process `pid` (as we see it) and passes the checks in the
 /// module docs: the owner it names, and the holder's descriptor of the
 /// node. Whether `pid` holds the drive is the caller's to know.
-fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &NodeAccess) -> Option<(Owner, i32)> {
+fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &NodeAccess) -> Option<Claim> {
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_size as usize > MAX_RECORD {
         return None;
     }
@@ -493,6 +515,9 @@ fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &No
     if r.v != RECORD_VERSION || r.key != key.to_string() {
         return None;
     }
+    // A name no client could have acquired under is a forgery (and may
+    // carry terminal escapes or a newline to forge a line of output).
+    crate::client_name::validate(&r.client).ok()?;
     // Who the holder is, from /proc (as our namespaces see it). The
     // owner of /proc/PID is its effective uid; where that and the pid
     // settle every check, nothing more is read. Else its status file
@@ -508,6 +533,7 @@ fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &No
     // Since when: the modification time its writer set on winning the
     // drive; 0 while pending, so a holder seen between winning and that
     // stamp has held it for an instant.
+    let pending = (st.st_mtime, st.st_mtime_nsec) == (0, 0);
     let since = match (st.st_mtime, st.st_mtime_nsec) {
         (0, 0) => SystemTime::now(),
         (s, ns) => UNIX_EPOCH + Duration::new(u64::try_from(s).unwrap_or(0), u32::try_from(ns).unwrap_or(0)),
@@ -525,7 +551,16 @@ fn believe(key: DriveKey, pid: i32, st: &rustix::fs::Stat, buf: &[u8], node: &No
         lock: LockKind::Flock,
         host: None,
     };
-    Some((owner, r.fd))
+    Some(Claim { owner, fd: r.fd, pending })
+}
+
+/// What a record that passed [`believe`]'s checks claims: its owner, the
+/// holder's descriptor of the node, and whether it is still pending
+/// (written before its client took the lock, not yet stamped as won).
+struct Claim {
+    owner: Owner,
+    fd: i32,
+    pending: bool,
 }
 
 /// Our own descriptor of the file `(dev, ino)`, if we may have one: a
@@ -640,7 +675,7 @@ fn read_public(dir: &OwnedFd, name: &str) -> Option<(OwnedFd, rustix::fs::Stat, 
 /// kernel tells by whom: `F_GETLK`, one call at any number of locks) and
 /// it passes the checks in the module docs: its owner, and the holder's
 /// descriptor of the node.
-fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Option<(Owner, i32)> {
+fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Option<Claim> {
     let target = rustix::fs::readlinkat(dir, ptr, Vec::new()).ok()?;
     let name = target.to_str().ok()?;
     let mark = mark_of(key, name)?;
@@ -671,15 +706,17 @@ fn via_pointer(dir: &OwnedFd, key: DriveKey, ptr: &str, node: &NodeAccess) -> Op
 /// `fd`: `Some(true)` or `Some(false)` (the kernel writes that file), or
 /// `None` when we may not read it (it is ptrace-guarded: root and the
 /// holder's own user may).
-fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat) -> Option<bool> {
+fn holds_flock(pid: i32, fd: i32, node: &rustix::fs::Stat, pending: bool) -> Option<bool> {
     match holders::fdinfo_locks(&format!("/proc/{pid}/fdinfo/{fd}")) {
         Ok(locks) if locks.iter().any(|l| l.is_exclusive_flock_on(node.st_dev, node.st_ino)) => Some(true),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
-        // The very descriptor the record names is the node's, and has not
-        // won it: this record's client is still waiting (or gave up), even
-        // if another descriptor of the same process holds the drive (a
-        // program that took a flock of its own, then asked discrec).
-        Ok(_) if is_node(pid, fd, node) => Some(false),
+        // A pending record whose very descriptor is the node's and has
+        // not won it: its client is still waiting (or gave up), even if
+        // another descriptor of the same process holds the drive (a
+        // program that took a flock of its own, then asked discrec). A
+        // won record's descriptor may have been moved and its number
+        // reused for the node (`exec 7<&4 4<&-; exec 4<NODE`): searched.
+        Ok(_) if pending && is_node(pid, fd, node) => Some(false),
         // The holder may have moved its descriptor (`exec 7<&4 4<&-`): all
         // of its descriptors.
         _ => holders::holds_flock_on(pid, node.st_dev, node.st_ino),
@@ -699,8 +736,11 @@ fn is_node(pid: i32, fd: i32, node: &rustix::fs::Stat) -> bool {
 /// keeps the pid of the process that took a lock after it has exited
 /// (a descendant has the descriptor), and another process may have that
 /// pid now and have written a record for it.
-fn not_disproved(pid: i32, fd: i32, node: &rustix::fs::Stat) -> bool {
-    holds_flock(pid, fd, node) != Some(false)
+fn not_disproved(pid: i32, claim: &Claim, node: &rustix::fs::Stat) -> bool {
+    match holds_flock(pid, claim.fd, node, claim.pending) {
+        Some(held) => held,
+        None => !claim.pending,
+    }
 }
 
 /// The owner of a held drive without `/proc/locks`: the holder's record
@@ -720,8 +760,8 @@ pub fn owner_by_pointers(
     let ptrs = [holder_pointer(key), pointer_name(key, rustix::process::geteuid().as_raw())];
     dirs.open_all().find_map(|dir| {
         ptrs.iter().find_map(|ptr| {
-            let (owner, fd) = via_pointer(&dir, key, ptr, node)?;
-            (holds_flock(owner.pid?, fd, node_st) == Some(true)).then_some(owner)
+            let c = via_pointer(&dir, key, ptr, node)?;
+            (holds_flock(c.owner.pid?, c.fd, node_st, c.pending) == Some(true)).then_some(c.owner)
         })
     })
 }
@@ -764,9 +804,11 @@ fn owner_of_holder(
                 Ok(_) => {}
             }
             match via_pointer(&dir, key, &ptr, node) {
-                Some((o, fd)) if o.pid == Some(pid) && not_disproved(pid, fd, node_st) => return ByPointer::Found(o),
+                Some(c) if c.owner.pid == Some(pid) && not_disproved(pid, &c, node_st) => {
+                    return ByPointer::Found(c.owner)
+                }
                 // Its pid, but its fdinfo says it does not hold the drive.
-                Some((o, _)) if o.pid == Some(pid) => {}
+                Some(c) if c.owner.pid == Some(pid) => {}
                 Some(_) => search = true,
                 None => {}
             }
@@ -948,6 +990,12 @@ mod tests {
         rustix::fs::flock(&node_fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
         written.remove();
         assert!(owner_by_pointers(&dirs, key, &node, &st).is_none(), "a removed record names nobody");
+        // A name no client could acquire under (escapes, a newline to
+        // forge a line of output) is a forgery: never shown.
+        let forged = write_record(&dirs, key, &node, "Evil\u{1b}[2J\ndiscrec: free", node_fd.as_fd()).unwrap();
+        forged.won(SystemTime::now());
+        assert!(owner_by_pointers(&dirs, key, &node, &st).is_none(), "a record with a bad name was believed");
+        forged.remove();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
