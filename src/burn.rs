@@ -66,9 +66,7 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify)?;
     writer.set_force_media_to_be_closed(a.close)?;
-    if a.wait.is_some() {
-        crate::output::waited();
-    }
+    crate::output::offers_wait(a.wait.is_some());
     writer.set_wait(crate::args::wait_policy(a.wait.as_deref())?)?;
     let source = source(a)?;
     let signals =

@@ -82,6 +82,7 @@ const LOST_POLL: Duration = Duration::from_millis(100);
 /// to stop.
 fn lock(a: LockArgs) -> Result<u8, Error> {
     let wait = a.wait()?;
+    output::offers_wait(wait.waits());
     let mut rec = open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?;
     // Signals are caught before the lock is taken: while waiting, one ends
     // the wait at once with nothing taken; once held, nothing ends us
@@ -116,7 +117,6 @@ fn take(a: &LockArgs, rec: &mut Recorder, wait: WaitPolicy, signals: &StopSignal
     if wait == WaitPolicy::NoWait {
         return rec.acquire_exclusive_access(a.force, &a.client);
     }
-    output::waited();
     let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
     let mut tell = |e: &Error| {
         if tell_waits {

@@ -22,21 +22,23 @@ pub fn report(e: &Error) {
     }
 }
 
-/// Set once this command waits for its drive (`--wait`): then a drive
-/// still held at the end needs no hint at `--wait`.
-static WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether this command has `--wait` and was not given it: only then is
+/// `--wait` the way past a drive another client holds (`info`, `eject`
+/// and `tray` have no `--wait`; a command that waited did wait).
+static WAIT_UNUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Note that this command was told to wait for its drive.
-pub fn waited() {
-    WAITED.store(true, std::sync::atomic::Ordering::Relaxed);
+/// Note that this command takes `--wait`, and whether it was given.
+pub fn offers_wait(given: bool) {
+    WAIT_UNUSED.store(!given, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The option of this command line that answers `e`, if one does.
 fn hint(e: &Error) -> Option<&'static str> {
     use discrec::holders::Holder;
     match e {
-        Error::RecorderLocked { .. } if WAITED.load(std::sync::atomic::Ordering::Relaxed) => None,
-        Error::RecorderLocked { .. } => Some("--wait[=SECONDS] waits for the drive, first come first served"),
+        Error::RecorderLocked { .. } if WAIT_UNUSED.load(std::sync::atomic::Ordering::Relaxed) => {
+            Some("--wait[=SECONDS] waits for the drive, first come first served")
+        }
         Error::DeviceInUse { holders, .. } if holders.iter().any(|h| matches!(h, Holder::Mount { .. })) => {
             Some("`discrec lock --force` unmounts it")
         }

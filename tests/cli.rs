@@ -235,6 +235,16 @@ fn library_messages_give_no_cli_advice_and_the_cli_adds_a_hint() {
     let err = stderr_lines(&o);
     assert_eq!(o.status.code(), Some(5), "{err:?}");
     assert!(err.len() == 2 && err[1].starts_with("discrec: hint: --wait"), "{err:?}");
+    // Only where --wait exists: `info` has none, and a wait that ran out
+    // did wait.
+    let o = s.discrec().args(["info"]).arg(&img).output().unwrap();
+    let err = stderr_lines(&o);
+    assert_eq!(o.status.code(), Some(5), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("--wait")), "{err:?}");
+    let o = s.discrec().args(["lock", "--wait=0.1"]).arg(&img).output().unwrap();
+    let err = stderr_lines(&o);
+    assert_eq!(o.status.code(), Some(5), "{err:?}");
+    assert!(!err.iter().any(|l| l.contains("hint")), "{err:?}");
 }
 
 #[test]

@@ -342,7 +342,7 @@ impl Error {
     }
 
     /// The error as JSON, as `--json` output reports a failure:
-    /// `{"name": "E_...", "code": 3232366096, "message": "..."}`.
+    /// `{"name": "E_...", "code": 3232367120, "message": "..."}`.
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({"name": self.name(), "code": self.code(), "message": self.to_string()})
     }

@@ -42,6 +42,7 @@
 //! | [`cancel`] | a cancel signal for a wait or a write, raised from any thread without blocking |
 //! | `lock` (private) | the cross-process lock and fair waiting |
 //! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
+//! | [`supervise`] | a command run while holding a drive (`Recorder::run_holding`) |
 //! | [`drive`] | discovery, identity and tray (`IDiscMaster2`, `EjectMedia`), over [`discrec_mmc`] |
 //! | [`writer`] | the data writer (`IDiscFormat2Data`): write, progress, cancel, verify |
 
@@ -70,6 +71,7 @@ pub(crate) mod query;
 pub mod cancel;
 pub(crate) mod lock;
 pub mod recorder;
+pub mod supervise;
 pub mod drive;
 pub mod writer;
 

@@ -24,10 +24,6 @@ use crate::wait::WaitPolicy;
 /// discrec calls run under the holder's lock.
 pub const HOLDER_PID_VAR: &str = "DISCREC_HOLDER_PID";
 
-/// How often [`Recorder::run_holding`] looks at its child, the signals to
-/// forward and the cluster lock.
-const SUPERVISE_POLL: Duration = Duration::from_millis(50);
-
 /// A handle on one recorder: a drive or a virtual recorder (an image file).
 #[derive(Debug)]
 #[doc(alias = "IDiscRecorder2")]
@@ -251,6 +247,11 @@ impl Recorder {
         }
     }
 
+    /// The time to live of this handle's cluster lock, while it holds one.
+    pub(crate) fn cluster_hold_ttl(&self) -> Option<Duration> {
+        self.cluster_hold.as_ref().map(|h| h.time_to_live())
+    }
+
     /// The fencing token of this handle's cluster lock, while it holds one.
     pub fn fencing_token(&self) -> Option<i64> {
         self.cluster_hold.as_ref().map(|h| h.fencing_token())
@@ -412,9 +413,12 @@ impl Recorder {
     /// lock, for a holder that must stay a process of its own (a cluster
     /// lock's keep-alive): the kernel's claim is handed over unless
     /// `keep_claim`, `command`'s own discrec calls run under this lock
-    /// ([`HOLDER_PID_VAR`]), it gets SIGKILL if this process dies, and
-    /// this process becomes the reaper of every orphan `command` leaves,
-    /// so that a lost cluster lock stops them all ([`Recorder::run_holding`]).
+    /// ([`HOLDER_PID_VAR`]), and it gets SIGKILL when the thread that
+    /// started it ends (the kernel's parent-death signal follows the
+    /// thread): start it from a thread that lives as long as the command.
+    /// This process becomes a subreaper, so that the orphans `command`
+    /// leaves stay within reach ([`Recorder::run_holding`] reaps them and
+    /// puts the setting back).
     pub fn spawn_holding(
         &mut self,
         command: &mut std::process::Command,
@@ -432,54 +436,6 @@ impl Recorder {
         let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
         let program = command.get_program().to_string_lossy().into_owned();
         command.spawn().map_err(|e| Error::CannotRun { program, cause: e })
-    }
-
-    /// Run `command` while holding the drive, as a child, and return its
-    /// exit status once it has ended: what `discrec lock TARGET --
-    /// COMMAND` does under a cluster lock, for any program (C and Python
-    /// too). The child is started by [`Recorder::spawn_holding`]; while
-    /// it runs, each signal `forward` returns (it is asked every 50 ms) is
-    /// sent to it, the orphans it leaves are reaped, and if this handle's
-    /// cluster lock is lost, the child and everything it started are
-    /// stopped (SIGTERM, then SIGKILL after a sixth of the lease's time to
-    /// live, so all are gone before the lease can expire) and the error
-    /// says why. The drive stays held: release it as usual.
-    pub fn run_holding(
-        &mut self,
-        command: &mut std::process::Command,
-        keep_claim: bool,
-        forward: &mut dyn FnMut() -> Option<rustix::process::Signal>,
-    ) -> Result<std::process::ExitStatus> {
-        use std::sync::mpsc::RecvTimeoutError;
-        let program = command.get_program().to_string_lossy().into_owned();
-        let child = self.spawn_holding(command, keep_claim)?;
-        let pid = child.id();
-        let (tx, ended) = std::sync::mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            let mut child = child;
-            let _ = tx.send(child.wait());
-        });
-        let waiting = |e: std::io::Error| Error::Fail { what: format!("waiting for {program}"), source: e };
-        let status = loop {
-            if let (Some(sig), Some(p)) = (forward(), rustix::process::Pid::from_raw(pid as i32)) {
-                let _ = rustix::process::kill_process(p, sig);
-            }
-            match ended.recv_timeout(SUPERVISE_POLL) {
-                Ok(st) => break st.map_err(waiting),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break Err(waiting(std::io::ErrorKind::Other.into())),
-            }
-            reap_orphans(Some(pid));
-            if let Err(e) = self.check_cluster_lock() {
-                // Everything is dead at 5/6 of the time to live: before
-                // the lease can expire (it is reported lost at 2/3).
-                let grace = self.cluster_hold.as_ref().map(|h| h.time_to_live() / 6).unwrap_or_default();
-                stop_descendants(grace, Some(pid));
-                break Err(e);
-            }
-        };
-        let _ = waiter.join();
-        status
     }
 
     /// Give up the kernel's exclusive claim (`O_EXCL`) while keeping the
@@ -631,51 +587,6 @@ impl std::ops::DerefMut for ExclusiveAccess<'_> {
 impl Drop for ExclusiveAccess<'_> {
     fn drop(&mut self) {
         let _ = self.recorder.release_exclusive_access();
-    }
-}
-
-/// Stop every descendant of this process (what [`Recorder::spawn_holding`]
-/// started, and whatever that started): SIGTERM, then SIGKILL to those
-/// still there after `grace`. For a holder whose lock was lost. Orphans
-/// reparented to this process are reaped; `spare` (the child a waiting
-/// thread reaps itself) is not.
-pub(crate) fn stop_descendants(grace: Duration, spare: Option<u32>) {
-    use rustix::process::{kill_process, Pid, Signal};
-    let me = std::process::id() as i32;
-    let living = || {
-        reap_orphans(spare);
-        crate::procfs::descendants(me).into_iter().filter(|p| crate::procfs::is_running(*p)).collect::<Vec<_>>()
-    };
-    let signal_all = |pids: Vec<i32>, sig: Signal| {
-        for p in pids {
-            if let Some(pid) = Pid::from_raw(p) {
-                let _ = kill_process(pid, sig);
-            }
-        }
-    };
-    signal_all(living(), Signal::TERM);
-    let t = Instant::now();
-    while t.elapsed() < grace {
-        if living().is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    signal_all(living(), Signal::KILL);
-}
-
-/// Reap the children of this process that have ended, except `spare`:
-/// orphans of a command it supervises, reparented to it (it is their
-/// subreaper), which would stay zombies otherwise.
-pub(crate) fn reap_orphans(spare: Option<u32>) {
-    let me = std::process::id() as i32;
-    for p in crate::procfs::children(me) {
-        if Some(p as u32) == spare || crate::procfs::is_running(p) {
-            continue;
-        }
-        if let Some(pid) = rustix::process::Pid::from_raw(p) {
-            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
-        }
     }
 }
 

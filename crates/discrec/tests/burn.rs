@@ -33,10 +33,11 @@ fn library_writer_cancel_and_second_write() {
         assert_eq!(writer.set_force_media_to_be_closed(true).unwrap_err().code(), 0xC0AA_0400);
         assert_eq!(writer.set_wait(discrec::WaitPolicy::Forever).unwrap_err().code(), 0xC0AA_0400);
         assert!(writer.verify() && !writer.force_media_to_be_closed() && writer.client_name() == "Library Writer");
-        assert_eq!(
-            Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap().unwrap().client_name.as_deref(),
-            Some("Library Writer")
-        );
+        // A write is running from its start; it holds the drive a moment
+        // later, under the writer's client name.
+        let owner = || Recorder::open_in(&img, &s.run).unwrap().exclusive_access_owner().unwrap();
+        assert!(eventually(Duration::from_secs(5), || owner().is_some()), "the write never held the drive");
+        assert_eq!(owner().unwrap().client_name.as_deref(), Some("Library Writer"));
         let t = Instant::now();
         writer.cancel_write().unwrap();
         let e = h.join().unwrap().unwrap_err();

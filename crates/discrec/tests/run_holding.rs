@@ -59,3 +59,30 @@ fn only_a_holder_runs_a_command_and_a_missing_one_is_named() {
     let ok = rec.run_holding(&mut Command::new("true"), true, &mut || None).unwrap();
     assert!(ok.success());
 }
+
+#[test]
+fn what_the_command_leaves_running_keeps_the_drive_and_the_callers_children_are_its_own() {
+    let s = Scratch::new();
+    let img = s.image("a.img");
+    let mut rec = Recorder::open_in(&img, &s.run).unwrap();
+    rec.acquire_exclusive_access(false, "Runner").unwrap();
+    // Children of the calling program: one still running, one ended and
+    // not yet waited for. run_holding must neither reap nor signal them.
+    let mut running = Command::new("sleep").arg("2").spawn().unwrap();
+    let mut ended = Command::new("true").spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let subreaper = rustix::process::child_subreaper().unwrap();
+    // The command leaves a process running: run_holding returns once
+    // that one has ended too.
+    let t = Instant::now();
+    let st =
+        rec.run_holding(Command::new("sh").args(["-c", "sleep 0.7 </dev/null & exit 3"]), true, &mut || None).unwrap();
+    assert_eq!(st.code(), Some(3));
+    assert!(t.elapsed() >= Duration::from_millis(600), "returned while the command's child ran: {:?}", t.elapsed());
+    assert!(ended.wait().unwrap().success(), "the caller's ended child was reaped by run_holding");
+    assert!(running.try_wait().unwrap().is_none(), "the caller's running child was signalled");
+    assert_eq!(rustix::process::child_subreaper().unwrap(), subreaper, "the subreaper setting was not put back");
+    let _ = running.kill();
+    let _ = running.wait();
+    rec.release_exclusive_access().unwrap();
+}

@@ -1,0 +1,211 @@
+//! A command run while holding a drive, as a child that a supervisor
+//! watches: [`Recorder::run_holding`]. It owns the command's process tree
+//! (the command and every descendant seen, orphans included), reaping
+//! what ends of it and stopping all of it when a cluster lock is lost,
+//! and nothing else of the calling program's: its other children are
+//! neither reaped nor signalled.
+
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+
+use crate::error::{Error, Result};
+use crate::recorder::Recorder;
+
+/// How often [`Recorder::run_holding`] looks at its command, the signals
+/// to forward and the cluster lock.
+const POLL: Duration = Duration::from_millis(50);
+
+impl Recorder {
+    /// Run `command` while holding the drive, as a child, and return its
+    /// exit status once it and every process it left running have ended:
+    /// what `discrec lock TARGET -- COMMAND` does under a cluster lock. The child is started by
+    /// [`Recorder::spawn_holding`] (call this from a thread that lives as
+    /// long as the command). While it runs, each signal `forward` returns
+    /// (it is asked every 50 ms) is sent to it; the processes it starts
+    /// are followed, and those that end orphaned are reaped; if this
+    /// handle's cluster lock is lost, the command and every process of
+    /// its tree are stopped (SIGTERM, then SIGKILL after a sixth of the
+    /// lease's time to live, so all are gone before the lease can
+    /// expire) and the error says why. The command's processes carry
+    /// `DISCREC_SUPERVISED` in their environment, by which an orphan is
+    /// known even after its parent is gone (one that clears its
+    /// environment and leaves the tree between two looks is not seen).
+    /// The calling program's other children are left alone, and its
+    /// subreaper setting is put back. The drive stays held: release it
+    /// as usual.
+    pub fn run_holding(
+        &mut self,
+        command: &mut std::process::Command,
+        keep_claim: bool,
+        forward: &mut dyn FnMut() -> Option<Signal>,
+    ) -> Result<std::process::ExitStatus> {
+        let was_subreaper = rustix::process::child_subreaper().ok().flatten();
+        let r = self.supervise(command, keep_claim, forward);
+        let _ = rustix::process::set_child_subreaper(was_subreaper);
+        r
+    }
+
+    fn supervise(
+        &mut self,
+        command: &mut std::process::Command,
+        keep_claim: bool,
+        forward: &mut dyn FnMut() -> Option<Signal>,
+    ) -> Result<std::process::ExitStatus> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let program = command.get_program().to_string_lossy().into_owned();
+        let token = Tree::token();
+        command.env(TREE_VAR, &token);
+        let child = self.spawn_holding(command, keep_claim)?;
+        let pid = child.id() as i32;
+        let mut tree = Tree { pids: vec![pid], token };
+        let (tx, ended) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let mut child = child;
+            let _ = tx.send(child.wait());
+        });
+        let waiting = |e: std::io::Error| Error::Fail { what: format!("waiting for {program}"), source: e };
+        let status = loop {
+            if let (Some(sig), Some(p)) = (forward(), Pid::from_raw(pid)) {
+                let _ = rustix::process::kill_process(p, sig);
+            }
+            match ended.recv_timeout(POLL) {
+                Ok(st) => break st.map_err(waiting),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break Err(waiting(std::io::ErrorKind::Other.into())),
+            }
+            tree.grow();
+            tree.reap(pid);
+            if let Err(e) = self.check_cluster_lock() {
+                // Everything is dead at 5/6 of the time to live: before
+                // the lease can expire (it is reported lost at 2/3).
+                let grace = self.cluster_hold_ttl().map(|t| t / 6).unwrap_or_default();
+                tree.stop(grace, pid);
+                break Err(e);
+            }
+        };
+        let _ = waiter.join();
+        let status = status?;
+        // The command has ended; what it left running still runs under
+        // the lock (as it would hold the local lock through the inherited
+        // descriptor): the drive is held until the last of it ends.
+        // Empty twice, a look apart: an orphan caught between fork and
+        // exec shows no environment yet.
+        let mut empty_once = false;
+        loop {
+            let living = tree.living(pid);
+            if living.is_empty() {
+                if empty_once {
+                    return Ok(status);
+                }
+                empty_once = true;
+                std::thread::sleep(POLL);
+                continue;
+            }
+            empty_once = false;
+            if let Some(sig) = forward() {
+                for p in living.iter().filter_map(|&p| Pid::from_raw(p)) {
+                    let _ = rustix::process::kill_process(p, sig);
+                }
+            }
+            if let Err(e) = self.check_cluster_lock() {
+                let grace = self.cluster_hold_ttl().map(|t| t / 6).unwrap_or_default();
+                tree.stop(grace, pid);
+                return Err(e);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// The variable that marks the processes of one supervised command: they
+/// inherit it, so an orphan of the tree reparented to this process is
+/// told from the calling program's own children.
+const TREE_VAR: &str = "DISCREC_SUPERVISED";
+
+/// The processes of a supervised command: its pid and every descendant
+/// seen since. An orphan reparented to this process (a subreaper) is
+/// still known by the pid it had, or by the mark in its environment.
+struct Tree {
+    pids: Vec<i32>,
+    /// This command's value of [`TREE_VAR`].
+    token: String,
+}
+
+impl Tree {
+    /// A mark no other command of this process has.
+    fn token() -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        format!("{}.{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether process `pid`'s environment carries this tree's mark.
+    fn marked(&self, pid: i32) -> bool {
+        let want = format!("{TREE_VAR}={}", self.token);
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == want.as_bytes()))
+    }
+
+    /// Note the descendants of every process known and the orphans of
+    /// the tree among this process's children, and forget those that are
+    /// gone (their pid may be another process's soon).
+    fn grow(&mut self) {
+        self.pids.retain(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        for c in crate::procfs::children(std::process::id() as i32) {
+            if !self.pids.contains(&c) && self.marked(c) {
+                self.pids.push(c);
+            }
+        }
+        let known = self.pids.clone();
+        for p in known {
+            for d in crate::procfs::descendants(p) {
+                if !self.pids.contains(&d) {
+                    self.pids.push(d);
+                }
+            }
+        }
+    }
+
+    /// Reap the processes of the tree that ended as children of this
+    /// process (orphans), except `spare`, which a waiting thread reaps.
+    fn reap(&mut self, spare: i32) {
+        let me = std::process::id() as i32;
+        for p in crate::procfs::children(me) {
+            if p == spare || !self.pids.contains(&p) || crate::procfs::is_running(p) {
+                continue;
+            }
+            if let Some(pid) = Pid::from_raw(p) {
+                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+            }
+            self.pids.retain(|&q| q != p);
+        }
+    }
+
+    /// The processes of the tree still running.
+    fn living(&mut self, spare: i32) -> Vec<i32> {
+        self.grow();
+        self.reap(spare);
+        self.pids.iter().copied().filter(|p| crate::procfs::is_running(*p)).collect()
+    }
+
+    /// Stop every process of the tree: SIGTERM, then SIGKILL to those
+    /// still there after `grace`.
+    fn stop(&mut self, grace: Duration, spare: i32) {
+        let signal_all = |pids: Vec<i32>, sig: Signal| {
+            for p in pids {
+                if let Some(pid) = Pid::from_raw(p) {
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+            }
+        };
+        signal_all(self.living(spare), Signal::TERM);
+        let t = Instant::now();
+        while t.elapsed() < grace {
+            if self.living(spare).is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        signal_all(self.living(spare), Signal::KILL);
+    }
+}
