@@ -85,6 +85,9 @@ impl Recorder {
             }
         };
         let _ = waiter.join();
+        // Reaped: its pid may be anyone's from now on (its orphans are
+        // ours now, and carry the mark).
+        tree.pids.retain(|&p| p != pid);
         let status = status?;
         // The command has ended; what it left running still runs under
         // the lock (as it would hold the local lock through the inherited
