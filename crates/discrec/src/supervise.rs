@@ -19,21 +19,22 @@ const POLL: Duration = Duration::from_millis(50);
 impl Recorder {
     /// Run `command` while holding the drive, as a child, and return its
     /// exit status once it and every process it left running have ended:
-    /// what `discrec lock TARGET -- COMMAND` does under a cluster lock. The child is started by
-    /// [`Recorder::spawn_holding`] (call this from a thread that lives as
-    /// long as the command). While it runs, each signal `forward` returns
+    /// what `discrec lock TARGET -- COMMAND` does under a cluster lock.
+    /// The child is started by [`Recorder::spawn_holding`] (call this
+    /// from a thread that lives as long as the command). While it runs, each signal `forward` returns
     /// (it is asked every 50 ms) is sent to it; the processes it starts
     /// are followed, and those that end orphaned are reaped; if this
     /// handle's cluster lock is lost, the command and every process of
     /// its tree are stopped (SIGTERM, then SIGKILL after a sixth of the
     /// lease's time to live, so all are gone before the lease can
-    /// expire) and the error says why. The command's processes carry
-    /// `DISCREC_SUPERVISED` in their environment, by which an orphan is
-    /// known even after its parent is gone (one that clears its
-    /// environment and leaves the tree between two looks is not seen).
-    /// The calling program's other children are left alone, and its
-    /// subreaper setting is put back. The drive stays held: release it
-    /// as usual.
+    /// expire) and the error says why. Every child this process gains
+    /// while the command runs is taken for one of the command's orphans
+    /// (its own environment is no proof), unless it carries another
+    /// supervised command's `DISCREC_SUPERVISED` mark: a program that
+    /// starts children from other threads meanwhile should mark them so.
+    /// The calling program's children from before the call are left
+    /// alone, and its subreaper setting is put back. The drive stays
+    /// held: release it as usual.
     pub fn run_holding(
         &mut self,
         command: &mut std::process::Command,
@@ -56,9 +57,10 @@ impl Recorder {
         let program = command.get_program().to_string_lossy().into_owned();
         let token = Tree::token();
         command.env(TREE_VAR, &token);
+        let mut tree = Tree::new(token);
         let child = self.spawn_holding(command, keep_claim)?;
         let pid = child.id() as i32;
-        let mut tree = Tree { pids: vec![pid], token };
+        tree.add(pid);
         let (tx, ended) = std::sync::mpsc::channel();
         let waiter = std::thread::spawn(move || {
             let mut child = child;
@@ -87,13 +89,13 @@ impl Recorder {
         let _ = waiter.join();
         // Reaped: its pid may be anyone's from now on (its orphans are
         // ours now, and carry the mark).
-        tree.pids.retain(|&p| p != pid);
+        tree.pids.retain(|&(p, _)| p != pid);
         let status = status?;
         // The command has ended; what it left running still runs under
         // the lock (as it would hold the local lock through the inherited
         // descriptor): the drive is held until the last of it ends.
-        // Empty twice, a look apart: an orphan caught between fork and
-        // exec shows no environment yet.
+        // Empty twice, a look apart: an orphan still being handed to this
+        // process is seen on the second.
         let mut empty_once = false;
         loop {
             let living = tree.living(pid);
@@ -127,44 +129,76 @@ impl Recorder {
 const TREE_VAR: &str = "DISCREC_SUPERVISED";
 
 /// The processes of a supervised command: its pid and every descendant
-/// seen since. An orphan reparented to this process (a subreaper) is
-/// still known by the pid it had, or by the mark in its environment.
+/// seen since, each with its start time (so that a pid used again by
+/// another process is not taken for it). An orphan reparented to this
+/// process (a subreaper) is still known by the pid it had; one that left
+/// the tree between two looks is known as a child this process gained
+/// while the command ran that is not another command's (by the mark in
+/// its environment): it is adopted, environment cleared or not.
 struct Tree {
-    pids: Vec<i32>,
+    pids: Vec<(i32, u64)>,
     /// This command's value of [`TREE_VAR`].
     token: String,
+    /// This process's children before the command started: the caller's.
+    theirs: Vec<(i32, u64)>,
+}
+
+/// When process `pid` started (clock ticks since boot), if it lives.
+fn started(pid: i32) -> Option<u64> {
+    let stat = crate::procfs::read_small_file(&format!("/proc/{pid}/stat")).ok()?;
+    crate::procfs::parse_stat(&String::from_utf8_lossy(&stat)).map(|(_, t)| t)
+}
+
+/// This process's children, with their start times.
+fn our_children() -> Vec<(i32, u64)> {
+    crate::procfs::children(std::process::id() as i32).into_iter().filter_map(|c| Some((c, started(c)?))).collect()
 }
 
 impl Tree {
+    fn new(token: String) -> Tree {
+        Tree { pids: Vec::new(), token, theirs: our_children() }
+    }
+
     /// A mark no other command of this process has.
     fn token() -> String {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         format!("{}.{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Whether process `pid`'s environment carries this tree's mark.
-    fn marked(&self, pid: i32) -> bool {
-        let want = format!("{TREE_VAR}={}", self.token);
+    /// Whether process `pid` carries the mark of another supervised
+    /// command of this process.
+    fn anothers(&self, pid: i32) -> bool {
+        let mine = format!("{TREE_VAR}={}", self.token);
         std::fs::read(format!("/proc/{pid}/environ"))
-            .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == want.as_bytes()))
+            .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v.starts_with(TREE_VAR.as_bytes()) && v != mine.as_bytes()))
+    }
+
+    fn knows(&self, pid: i32) -> bool {
+        self.pids.iter().any(|&(p, _)| p == pid)
+    }
+
+    fn add(&mut self, pid: i32) {
+        if let (false, Some(t)) = (self.knows(pid), started(pid)) {
+            self.pids.push((pid, t));
+        }
     }
 
     /// Note the descendants of every process known and the orphans of
     /// the tree among this process's children, and forget those that are
     /// gone (their pid may be another process's soon).
     fn grow(&mut self) {
-        self.pids.retain(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
-        for c in crate::procfs::children(std::process::id() as i32) {
-            if !self.pids.contains(&c) && self.marked(c) {
+        self.pids.retain(|&(p, t)| started(p) == Some(t));
+        for c in our_children() {
+            // Only a live one: an ended child shows no environment, and
+            // the caller may be about to wait for it.
+            if !self.theirs.contains(&c) && !self.knows(c.0) && crate::procfs::is_running(c.0) && !self.anothers(c.0) {
                 self.pids.push(c);
             }
         }
-        let known = self.pids.clone();
+        let known: Vec<i32> = self.pids.iter().map(|&(p, _)| p).collect();
         for p in known {
             for d in crate::procfs::descendants(p) {
-                if !self.pids.contains(&d) {
-                    self.pids.push(d);
-                }
+                self.add(d);
             }
         }
     }
@@ -174,13 +208,13 @@ impl Tree {
     fn reap(&mut self, spare: i32) {
         let me = std::process::id() as i32;
         for p in crate::procfs::children(me) {
-            if p == spare || !self.pids.contains(&p) || crate::procfs::is_running(p) {
+            if p == spare || !self.knows(p) || crate::procfs::is_running(p) {
                 continue;
             }
             if let Some(pid) = Pid::from_raw(p) {
                 let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
             }
-            self.pids.retain(|&q| q != p);
+            self.pids.retain(|&(q, _)| q != p);
         }
     }
 
@@ -188,7 +222,7 @@ impl Tree {
     fn living(&mut self, spare: i32) -> Vec<i32> {
         self.grow();
         self.reap(spare);
-        self.pids.iter().copied().filter(|p| crate::procfs::is_running(*p)).collect()
+        self.pids.iter().map(|&(p, _)| p).filter(|&p| crate::procfs::is_running(p)).collect()
     }
 
     /// Stop every process of the tree: SIGTERM, then SIGKILL to those

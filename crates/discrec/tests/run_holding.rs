@@ -9,8 +9,18 @@ use rustix::process::Signal;
 
 use crate::support::Scratch;
 
+/// run_holding takes the children this process gains meanwhile for its
+/// command's; under `cargo test` (tests as threads of one process) these
+/// tests would take each other's. One at a time. (nextest runs each test
+/// in a process of its own.)
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn a_command_holds_the_drive_hears_forwarded_signals_and_its_status_comes_back() {
+    let _one = one_at_a_time();
     let s = Scratch::new();
     let img = s.image("a.img");
     let started = s.dir.path().join("started");
@@ -47,6 +57,7 @@ fn a_command_holds_the_drive_hears_forwarded_signals_and_its_status_comes_back()
 
 #[test]
 fn only_a_holder_runs_a_command_and_a_missing_one_is_named() {
+    let _one = one_at_a_time();
     let s = Scratch::new();
     let img = s.image("a.img");
     let mut rec = Recorder::open_in(&img, &s.run).unwrap();
@@ -62,14 +73,19 @@ fn only_a_holder_runs_a_command_and_a_missing_one_is_named() {
 
 #[test]
 fn what_the_command_leaves_running_keeps_the_drive_and_the_callers_children_are_its_own() {
+    let _one = one_at_a_time();
     let s = Scratch::new();
     let img = s.image("a.img");
     let mut rec = Recorder::open_in(&img, &s.run).unwrap();
     rec.acquire_exclusive_access(false, "Runner").unwrap();
     // Children of the calling program: one still running, one ended and
     // not yet waited for. run_holding must neither reap nor signal them.
-    let mut running = Command::new("sleep").arg("2").spawn().unwrap();
-    let mut ended = Command::new("true").spawn().unwrap();
+    // (Marked as another's, as run_holding's docs ask of children started
+    // meanwhile: under `cargo test` another test's run_holding runs on
+    // another thread of this process.)
+    let mark = ("DISCREC_SUPERVISED", "the caller");
+    let mut running = Command::new("sleep").arg("2").env(mark.0, mark.1).spawn().unwrap();
+    let mut ended = Command::new("true").env(mark.0, mark.1).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let subreaper = rustix::process::child_subreaper().unwrap();
     // The command leaves a process running: run_holding returns once
@@ -84,5 +100,27 @@ fn what_the_command_leaves_running_keeps_the_drive_and_the_callers_children_are_
     assert_eq!(rustix::process::child_subreaper().unwrap(), subreaper, "the subreaper setting was not put back");
     let _ = running.kill();
     let _ = running.wait();
+    rec.release_exclusive_access().unwrap();
+}
+
+#[test]
+fn an_orphan_that_clears_its_environment_still_keeps_the_drive() {
+    let _one = one_at_a_time();
+    // A double fork whose grandchild clears its environment leaves the
+    // tree within one look: it is still the command's.
+    let s = Scratch::new();
+    let img = s.image("a.img");
+    let mut rec = Recorder::open_in(&img, &s.run).unwrap();
+    rec.acquire_exclusive_access(false, "Runner").unwrap();
+    let t = Instant::now();
+    let st = rec
+        .run_holding(
+            Command::new("sh").args(["-c", "(setsid env -i sleep 0.7 </dev/null &); exit 0"]),
+            true,
+            &mut || None,
+        )
+        .unwrap();
+    assert!(st.success());
+    assert!(t.elapsed() >= Duration::from_millis(600), "returned while the orphan ran: {:?}", t.elapsed());
     rec.release_exclusive_access().unwrap();
 }
