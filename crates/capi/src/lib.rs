@@ -107,19 +107,25 @@ impl Failure {
         Failure { code: DISCREC_E_POINTER, message: format!("{message} (E_POINTER 0x80004003)") }
     }
 
+    /// A failure of `kind` (a row of the library's error table), its
+    /// name and HRESULT at the end of the message.
+    fn of(kind: &discrec::error::ErrorKind, message: String) -> Failure {
+        let code = kind.hresult();
+        Failure { code: code as i32, message: format!("{message} ({} 0x{code:08X})", kind.name) }
+    }
+
     fn invalid_arg(message: String) -> Failure {
-        Failure { code: DISCREC_E_INVALIDARG, message: format!("{message} (E_INVALIDARG 0x80070057)") }
+        Failure::of(&discrec::error::ErrorKind::INVALID_ARGUMENT, message)
     }
 
     fn invalid_handle(message: String) -> Failure {
-        Failure { code: DISCREC_ERROR_INVALID_HANDLE, message: format!("{message} (ERROR_INVALID_HANDLE 0x80070006)") }
+        Failure::of(&discrec::error::ErrorKind::INVALID_HANDLE, message)
     }
 }
 
 impl From<discrec::Error> for Failure {
     fn from(e: discrec::Error) -> Failure {
-        let code = e.kind().hresult();
-        Failure { code: code as i32, message: format!("{} ({} 0x{code:08X})", e.one_line(), e.name()) }
+        Failure::of(e.kind(), e.one_line())
     }
 }
 

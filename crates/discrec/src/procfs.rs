@@ -167,6 +167,13 @@ pub fn descendants(pid: i32) -> Vec<i32> {
     out
 }
 
+/// When process `pid` started (clock ticks since boot), while it exists:
+/// with its pid, it names one process, whichever gets the pid later.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = read_small_file(&format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&String::from_utf8_lossy(&stat)).map(|(_, t)| t)
+}
+
 /// Whether `pid` exists and has not ended (a zombie has).
 pub fn is_running(pid: i32) -> bool {
     match read_small_file(&format!("/proc/{pid}/stat")) {

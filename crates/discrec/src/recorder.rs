@@ -161,7 +161,7 @@ impl Recorder {
         let Wait { timeout, cancel, on_wait } = wait;
         // A deadline past what the clock can count (Duration::MAX, 1e19 s
         // from Python) is no deadline: forever.
-        let limit = timeout.and_then(|t| Instant::now().checked_add(t));
+        let limit = WaitPolicy::at_most(timeout).deadline(Instant::now());
         self.acquire_with(force, client_name, Patience { wait: true, limit, cancel, on_wait })
     }
 

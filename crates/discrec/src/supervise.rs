@@ -143,15 +143,12 @@ struct Tree {
     theirs: Vec<(i32, u64)>,
 }
 
-/// When process `pid` started (clock ticks since boot), if it lives.
-fn started(pid: i32) -> Option<u64> {
-    let stat = crate::procfs::read_small_file(&format!("/proc/{pid}/stat")).ok()?;
-    crate::procfs::parse_stat(&String::from_utf8_lossy(&stat)).map(|(_, t)| t)
-}
-
 /// This process's children, with their start times.
 fn our_children() -> Vec<(i32, u64)> {
-    crate::procfs::children(std::process::id() as i32).into_iter().filter_map(|c| Some((c, started(c)?))).collect()
+    crate::procfs::children(std::process::id() as i32)
+        .into_iter()
+        .filter_map(|c| Some((c, crate::procfs::start_time(c)?)))
+        .collect()
 }
 
 impl Tree {
@@ -178,7 +175,7 @@ impl Tree {
     }
 
     fn add(&mut self, pid: i32) {
-        if let (false, Some(t)) = (self.knows(pid), started(pid)) {
+        if let (false, Some(t)) = (self.knows(pid), crate::procfs::start_time(pid)) {
             self.pids.push((pid, t));
         }
     }
@@ -187,7 +184,7 @@ impl Tree {
     /// the tree among this process's children, and forget those that are
     /// gone (their pid may be another process's soon).
     fn grow(&mut self) {
-        self.pids.retain(|&(p, t)| started(p) == Some(t));
+        self.pids.retain(|&(p, t)| crate::procfs::start_time(p) == Some(t));
         for c in our_children() {
             // Only a live one: an ended child shows no environment, and
             // the caller may be about to wait for it.
