@@ -21,10 +21,16 @@ struct seen {
     discrec_writer *cancel_me;
 };
 
+/* Where an action comes in a write: IMAPI2's values, except that
+ * verifying (7) comes between finalization (5) and completed (6). */
+static int phase(int action) {
+    return action == 7 ? 11 : action == 6 ? 12 : 2 * action;
+}
+
 static void on_progress(const discrec_progress *p, void *user) {
     struct seen *s = user;
     s->updates++;
-    if (p->action < s->last_action && p->action != 7) s->backwards++;
+    if (phase(p->action) < phase(s->last_action)) s->backwards++;
     s->last_action = p->action;
     if (p->action > s->max_action) s->max_action = p->action;
     s->last_percent = p->percent;
