@@ -1,0 +1,237 @@
+//! One drive's life: check everything (root, modules, the image) before
+//! creating anything, create the backstore and serve its ring on a thread
+//! of its own, plug the LUN in and name the device, then serve until
+//! SIGINT/SIGTERM (or `stop`), unplug and leave the image consistent.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::drive::Drive;
+use crate::image::Plan;
+use crate::medium::Kind;
+use crate::target::{Backstore, Lun};
+use crate::tcmu::Ring;
+use crate::{control, target, Error};
+
+/// Where control sockets live.
+pub const RUN_DIR: &str = "/run/discrec-vdrive";
+
+/// What `serve` was asked for.
+pub struct Options {
+    /// `None`: an empty drive.
+    pub medium: Option<Kind>,
+    pub image: Option<PathBuf>,
+    pub capacity: Option<u32>,
+    pub control: Option<PathBuf>,
+    /// Log every command on stderr.
+    pub log: bool,
+}
+
+/// What the threads of a serving drive share.
+pub struct Shared {
+    pub drive: Mutex<Drive>,
+    pub lun: Mutex<Option<Lun>>,
+    pub device: Mutex<Option<String>>,
+    pub hang: AtomicBool,
+    pub stop: AtomicBool,
+    pub events: Mutex<mpsc::Sender<Event>>,
+    backstore: Backstore,
+}
+
+/// What the main thread waits for.
+pub enum Event {
+    Stop,
+    /// An injected fault: unplug now.
+    Unplug,
+}
+
+/// Check `medium`/`image` and what serving them would do, touching nothing.
+pub fn plan(medium: Option<Kind>, image: Option<&Path>, capacity: Option<u32>) -> Result<Option<Plan>, Error> {
+    match (medium, image) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Error::Usage("--image needs --medium (the kind of disc it holds)".into())),
+        (Some(k), None) => Err(Error::Usage(format!("--medium {k} needs --image FILE: the file that holds the disc"))),
+        (Some(k), Some(p)) => Plan::new(p, k, capacity).map(Some),
+    }
+}
+
+/// Serve until stopped; `ready` gets the device node once the kernel has
+/// attached it.
+pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
+    let plan = plan(opts.medium, opts.image.as_deref(), opts.capacity)?;
+    target::prepare()?;
+    std::fs::create_dir_all(RUN_DIR).map_err(|source| Error::Io { what: RUN_DIR.into(), source })?;
+    // One setup at a time on this machine (LUN numbers, stale cleanup).
+    let setup = std::fs::File::create(Path::new(RUN_DIR).join(".setup.lock"))
+        .map_err(|source| Error::Io { what: format!("{RUN_DIR}/.setup.lock"), source })?;
+    rustix::fs::flock(&setup, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::Io { what: "lock the setup".into(), source: e.into() })?;
+    target::remove_stale();
+    let image = plan.map(|p| p.open()).transpose()?;
+    let blocks = image.as_ref().map_or(1, |i| i.disc.capacity);
+    let backstore = Backstore::create(blocks)?;
+    let ring = match Ring::open(&backstore.uio) {
+        Ok(r) => r,
+        Err(source) => {
+            let what = format!("/dev/{}", backstore.uio);
+            let _ = backstore.remove();
+            return Err(Error::Io { what, source });
+        }
+    };
+    let mut drive = Drive::new(image, &backstore.name);
+    drive.log = opts.log;
+    let (tx, rx) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        drive: Mutex::new(drive),
+        lun: Mutex::new(None),
+        device: Mutex::new(None),
+        hang: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        events: Mutex::new(tx.clone()),
+        backstore,
+    });
+    let ring_thread = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || serve_ring(ring, &shared))
+    };
+    let attached = plug(&shared);
+    let dev = match attached {
+        Ok(dev) => dev,
+        Err(e) => {
+            shutdown(&shared, ring_thread);
+            return Err(e);
+        }
+    };
+    let socket =
+        opts.control.unwrap_or_else(|| Path::new(RUN_DIR).join(format!("{}.sock", dev.trim_start_matches("/dev/"))));
+    let listener = match control::bind(&socket) {
+        Ok(l) => l,
+        Err(e) => {
+            shutdown(&shared, ring_thread);
+            return Err(e);
+        }
+    };
+    drop(setup);
+    {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || control::serve(listener, &shared));
+    }
+    {
+        let tx = tx.clone();
+        let mut signals =
+            signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+                .map_err(|source| Error::Io { what: "signal handlers".into(), source })?;
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.send(Event::Stop);
+            }
+        });
+    }
+    eprintln!("discrec-vdrive: serving {dev}; control socket {}", socket.display());
+    ready(&dev);
+    for ev in rx {
+        match ev {
+            Event::Stop => break,
+            Event::Unplug => {
+                if let Err(e) = unplug(&shared) {
+                    eprintln!("discrec-vdrive: unplug: {e}");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    shutdown(&shared, ring_thread);
+    Ok(())
+}
+
+/// The ring, served until the backstore goes or the drive stops.
+fn serve_ring(mut ring: Ring, shared: &Shared) {
+    let mut buf = Vec::new();
+    loop {
+        while shared.hang.load(Ordering::Relaxed) && !shared.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let served = ring.serve(&mut |cmd, data| {
+            let mut drive = shared.drive.lock().unwrap_or_else(|p| p.into_inner());
+            let n = cmd.data_len();
+            let mut out = |b: &mut Vec<u8>| {
+                if data.read_into(&mut buf).is_err() {
+                    buf.clear();
+                }
+                b.clear();
+                b.extend_from_slice(&buf);
+            };
+            let r = drive.execute(&cmd.cdb, &mut out, n);
+            if drive.unplug_requested {
+                drive.unplug_requested = false;
+                let _ = shared.events.lock().map(|tx| tx.send(Event::Unplug));
+            }
+            r
+        });
+        if let Err(e) = served {
+            if !shared.stop.load(Ordering::Relaxed) {
+                eprintln!("discrec-vdrive: the command ring failed: {e}");
+            }
+            return;
+        }
+        if ring.wait().is_err() {
+            return;
+        }
+    }
+}
+
+/// Plug the drive in: the kernel scans it, and `sr` names it.
+pub fn plug(shared: &Shared) -> Result<String, Error> {
+    let mut lun = shared.lun.lock().unwrap_or_else(|p| p.into_inner());
+    if lun.is_some() {
+        return Err(Error::Control("the drive is plugged in already".into()));
+    }
+    let l = Lun::attach(&shared.backstore)?;
+    match l.block_device(Duration::from_secs(30)) {
+        Ok(dev) => {
+            *lun = Some(l);
+            *shared.device.lock().unwrap_or_else(|p| p.into_inner()) = Some(dev.clone());
+            Ok(dev)
+        }
+        Err(e) => {
+            let _ = l.detach();
+            Err(e)
+        }
+    }
+}
+
+/// Pull the drive out (the backstore and the disc stay).
+pub fn unplug(shared: &Shared) -> Result<(), Error> {
+    let mut lun = shared.lun.lock().unwrap_or_else(|p| p.into_inner());
+    let l = lun.take().ok_or_else(|| Error::Control("the drive is unplugged already".into()))?;
+    *shared.device.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    l.detach()?;
+    shared.drive.lock().unwrap_or_else(|p| p.into_inner()).sync();
+    Ok(())
+}
+
+fn shutdown(shared: &Shared, ring_thread: std::thread::JoinHandle<()>) {
+    shared.hang.store(false, Ordering::Relaxed);
+    if shared.lun.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        if let Err(e) = unplug(shared) {
+            eprintln!("discrec-vdrive: unplug: {e}");
+        }
+    }
+    shared.drive.lock().unwrap_or_else(|p| p.into_inner()).sync();
+    shared.stop.store(true, Ordering::Relaxed);
+    let dir = shared.backstore.dir().to_owned();
+    if let Err(e) = std::fs::remove_dir(&dir) {
+        eprintln!("discrec-vdrive: rmdir {}: {e}", dir.display());
+    }
+    // The ring's read fails once the backstore is gone.
+    for _ in 0..100 {
+        if ring_thread.is_finished() {
+            let _ = ring_thread.join();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
