@@ -33,6 +33,7 @@ macro_rules! ensure {
 
 mod agent;
 mod burn;
+mod vdrive;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -700,11 +701,14 @@ fn main() {
         ),
         ("burn_speed_against_growisofs_and_xorriso", burn::t_burn_speed_against_growisofs_and_xorriso),
         ("verification_catches_a_device_that_drops_writes", burn::t_verification_catches_a_device_that_drops_writes),
+        ("vdrive_peers_burn_every_medium", vdrive::t_peers_burn_every_medium),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),
     ];
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let only = cmdline.split_whitespace().find_map(|w| w.strip_prefix("discrec.only=")).unwrap_or("");
     let (mut passed, mut failed) = (0, 0);
-    for (name, f) in tests {
+    for (name, f) in tests.iter().filter(|(name, _)| name.contains(only)) {
         let t = Instant::now();
         match std::panic::catch_unwind(f) {
             Ok(Ok(())) => {

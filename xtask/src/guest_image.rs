@@ -31,12 +31,25 @@ const MODULES: &[&str] = &[
     "failover",
     "net_failover",
     "virtio_net",
+    // The virtual drive (discrec-vdrive): LIO's user backstore on the
+    // loopback fabric.
+    "target_core_user",
+    "tcm_loop",
 ];
 
 /// Host tools copied into the guest (dynamically linked: their libraries
 /// and the loader come along).
-const GUEST_TOOLS: &[&str] =
-    &["/usr/bin/xorriso", "/usr/bin/cdrskin", "/usr/bin/lsblk", "/usr/bin/growisofs", "/usr/sbin/dmsetup"];
+const GUEST_TOOLS: &[&str] = &[
+    "/usr/bin/xorriso",
+    "/usr/bin/cdrskin",
+    "/usr/bin/wodim",
+    "/usr/bin/growisofs",
+    "/usr/bin/genisoimage",
+    "/usr/bin/dvd+rw-format",
+    "/usr/bin/dvd+rw-mediainfo",
+    "/usr/bin/lsblk",
+    "/usr/sbin/dmsetup",
+];
 
 /// Copy `bin` and every library `ldd` names into the same paths under `root`.
 fn copy_with_libs(bin: &str, root: &Path) -> Result<(), String> {
@@ -64,6 +77,7 @@ const INIT: &str = r#"#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+ln -s /proc/self/fd /dev/fd
 mkdir -p /tmp /run /mnt
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
@@ -180,7 +194,8 @@ pub fn build_guest() -> Result<Boot, String> {
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .args(["build", "--release", "--quiet", "--target", "x86_64-unknown-linux-gnu", "--target-dir"])
         .arg(&out)
-        .args(["-p", "discrec-cli", "-p", "discrec-guest", "--bin", "discrec", "--bin", "discrec-guest"]))?;
+        .args(["-p", "discrec-cli", "-p", "discrec-guest", "-p", "discrec-vdrive"])
+        .args(["--bin", "discrec", "--bin", "discrec-guest", "--bin", "discrec-vdrive"]))?;
     let bins = out.join("x86_64-unknown-linux-gnu/release");
 
     // 2. The initramfs.
@@ -198,6 +213,7 @@ pub fn build_guest() -> Result<Boot, String> {
         (PathBuf::from(busybox), "bin/busybox"),
         (bins.join("discrec"), "bin/discrec"),
         (bins.join("discrec-guest"), "bin/discrec-guest"),
+        (bins.join("discrec-vdrive"), "bin/discrec-vdrive"),
     ] {
         fs::copy(&from, fsroot.join(to)).map_err(|e| format!("{}: {e}", from.display()))?;
     }

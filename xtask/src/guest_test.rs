@@ -29,7 +29,7 @@ const SCSI_PRODUCT: &str = "SCSI BURNER";
 const SCSI_VER: &str = "4.2";
 
 /// Longest a guest run may take.
-const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
+const GUEST_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Run the tier; true when every test passed.
 pub fn guest_test() -> Result<bool, String> {
@@ -74,6 +74,17 @@ pub fn guest_test() -> Result<bool, String> {
         ))
         // A blank DVD+R on its own virtio-scsi controller, passed through.
         .iscsi_dvd("guest", "scsi1");
+    // DISCREC_GUEST_ONLY=WORD: only the tests whose name has WORD.
+    let vm = match std::env::var("DISCREC_GUEST_ONLY") {
+        Ok(only) if !only.is_empty() => vm.cmdline(&format!("discrec.only={only}")),
+        _ => vm,
+    };
+    // DISCREC_GUEST_CASES=WORD: of the virtual drive's matrix, only the
+    // cases (medium and tool) that have WORD.
+    let vm = match std::env::var("DISCREC_GUEST_CASES") {
+        Ok(only) if !only.is_empty() => vm.cmdline(&format!("discrec.cases={only}")),
+        _ => vm,
+    };
     let started = Instant::now();
     let mut qemu = vm.spawn()?;
     {

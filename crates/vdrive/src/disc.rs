@@ -67,6 +67,11 @@ pub struct Disc {
     pub bg_format: BgFormat,
     /// DVD+R DL: first block of layer 1.
     pub layer_break: Option<u32>,
+    /// BD-R formatted with spare areas for Pseudo-OverWrite (SRM+POW):
+    /// what was recorded may be written again (the drive remaps it),
+    /// and tracks stay open for appending.
+    #[serde(default)]
+    pub pow: bool,
 }
 
 /// READ DISC INFORMATION's disc status.
@@ -89,6 +94,7 @@ impl Disc {
             formatted: None,
             bg_format: BgFormat::None,
             layer_break: (kind == Kind::DvdPlusRDl).then_some(capacity / 2),
+            pow: false,
         };
         if kind == Kind::DvdRam {
             d.formatted = Some(capacity);
@@ -225,6 +231,10 @@ impl Disc {
         if self.finalized {
             return Err(sense::INVALID_ADDRESS_FOR_WRITE);
         }
+        if self.pow && self.readable(lba, blocks) {
+            // Pseudo-overwrite of recorded blocks.
+            return Ok(());
+        }
         if let Some(t) = self.tracks.iter_mut().find(|t| !t.closed) {
             if lba != t.nwa() {
                 return Err(sense::INVALID_ADDRESS_FOR_WRITE);
@@ -279,7 +289,8 @@ impl Disc {
             // Nothing written yet: nothing to close.
             return if self.tracks.is_empty() { Ok(()) } else { Err(sense::INVALID_FIELD_IN_CDB) };
         };
-        if t.closed {
+        if t.closed || self.pow {
+            // POW: the track stays open, appends continue in it.
             return Ok(());
         }
         t.closed = true;
@@ -295,7 +306,7 @@ impl Disc {
     /// CLOSE SESSION: every track closed, the session closed; the disc
     /// stays appendable when `multisession` and there is room.
     pub fn close_session(&mut self, multisession: bool, tao: bool) -> Result<(), Sense> {
-        if self.is_random() {
+        if self.is_random() || (self.pow && multisession) {
             return Ok(());
         }
         if self.tracks.last().is_none_or(|t| t.session != self.open_session()) {
@@ -360,6 +371,11 @@ impl Disc {
         if grow && self.formatted.is_none() {
             return Err(sense::INVALID_FIELD_IN_PARAMETER_LIST);
         }
+        if self.kind == Kind::BdR {
+            // Spare areas on a blank BD-R, for Pseudo-OverWrite.
+            self.pow = true;
+            return Ok(None);
+        }
         let gone = if grow { None } else { Some((0, self.capacity)) };
         self.tracks.clear();
         self.closed_sessions = 0;
@@ -383,6 +399,8 @@ impl Disc {
             (Kind::BdRe, 0x00 | 0x30) => Some(cap),
             // No spare area: the whole disc, a little more.
             (Kind::BdRe, 0x31) => Some(cap + cap / 32),
+            // BD-R with spare areas (SRM+POW): still written in order here.
+            (Kind::BdR, 0x00 | 0x32) if self.tracks.is_empty() => Some(cap),
             _ => None,
         }
     }
@@ -390,7 +408,7 @@ impl Disc {
     /// Format types this disc takes, in the order READ FORMAT CAPACITIES
     /// lists them.
     pub fn format_types(&self) -> Vec<u8> {
-        [0x00, 0x10, 0x13, 0x15, 0x26, 0x30, 0x31].into_iter().filter(|&t| self.format_max(t).is_some()).collect()
+        [0x00, 0x10, 0x13, 0x15, 0x26, 0x30, 0x31, 0x32].into_iter().filter(|&t| self.format_max(t).is_some()).collect()
     }
 
     /// A consistency check for a state read from disk.

@@ -229,13 +229,24 @@ impl Drive {
 
     /// Answer one command.
     pub fn execute(&mut self, cdb: &[u8; 16], data_out: &mut dyn FnMut(&mut Vec<u8>), data_len: usize) -> Reply {
-        let r = self.dispatch(cdb, data_out, data_len);
+        let mut seen = Vec::new();
+        let mut logged = |b: &mut Vec<u8>| {
+            data_out(b);
+            seen = b.clone();
+        };
+        let r = self.dispatch(cdb, &mut logged, data_len);
         if self.log {
             let n = cdb_len(cdb[0]);
-            let hex: Vec<String> = cdb[..n].iter().map(|b| format!("{b:02x}")).collect();
+            let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+            // Parameter lists (not the data of WRITEs) go in the log too.
+            let out = if matches!(cdb[0], 0x2a | 0x2e | 0xaa) || seen.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", hex(&seen[..seen.len().min(64)]))
+            };
             match &r {
-                Ok(d) => eprintln!("vdrive: {} | {} -> GOOD {}", hex.join(" "), data_len, d.len()),
-                Err(s) => eprintln!("vdrive: {} | {} -> {}", hex.join(" "), data_len, s.code()),
+                Ok(d) => eprintln!("vdrive: {} | {}{out} -> GOOD {}", hex(&cdb[..n]), data_len, d.len()),
+                Err(s) => eprintln!("vdrive: {} | {}{out} -> {}", hex(&cdb[..n]), data_len, s.code()),
             }
         }
         match r {
@@ -295,7 +306,16 @@ impl Drive {
             0x2a | 0x2e => self.write(be32(&c[2..]), be16(&c[7..]) as u32, data_out, data_len),
             0xaa => self.write(be32(&c[2..]), be32(&c[6..]), data_out, data_len),
             0x35 => {
-                self.ready()?;
+                let dao = self.write.write_type() == 2;
+                let img = self.ready()?;
+                // DVD-R DAO has no CLOSE: the data is all there once the
+                // host flushes, and the drive closes the disc.
+                if dao
+                    && matches!(img.disc.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw)
+                    && img.disc.open_track().is_some_and(|t| t.reserved > 0 && t.size > 0)
+                {
+                    img.disc.close_session(false, false)?;
+                }
                 self.sync();
                 Ok(Vec::new())
             }
@@ -482,7 +502,8 @@ impl Drive {
         if let Some(d) = self.disc() {
             let ok = match d.kind.family() {
                 Family::Cd if d.kind.is_rom() => true,
-                Family::Cd => matches!(wt, 1 | 2) && matches!(bt, 8 | 10) && !test,
+                // SAO takes its data forms from the cue sheet, not from here.
+                Family::Cd => (wt == 1 && matches!(bt, 8 | 10) || wt == 2) && !test,
                 _ if d.kind.is_sequential()
                     && matches!(d.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw) =>
                 {
@@ -575,6 +596,16 @@ impl Drive {
         let r = img.disc.write(lba, blocks).and_then(|_| img.write(lba, &buf).map_err(|_| sense::WRITE_ERROR));
         self.buf = buf;
         r?;
+        // DVD-R DAO: the reserved track written to its end closes the disc.
+        let dao = self.write.write_type() == 2;
+        let img = self.ready()?;
+        if dao
+            && matches!(img.disc.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw)
+            && img.disc.open_track().is_none()
+            && img.disc.tracks.last().is_some_and(|t| t.reserved > 0 && t.session == img.disc.open_session())
+        {
+            img.disc.close_session(false, false)?;
+        }
         self.count_written(blocks);
         Ok(Vec::new())
     }

@@ -108,7 +108,7 @@ impl Kind {
 
     /// Formatted with FORMAT UNIT (04h).
     pub fn formats(self) -> bool {
-        matches!(self, Kind::DvdRw | Kind::DvdPlusRw | Kind::DvdRam | Kind::BdRe)
+        matches!(self, Kind::DvdRw | Kind::DvdPlusRw | Kind::DvdRam | Kind::BdRe | Kind::BdR)
     }
 
     /// Erasable bit of READ DISC INFORMATION.

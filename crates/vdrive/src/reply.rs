@@ -94,6 +94,7 @@ pub fn configuration(disc: Option<&Disc>, rt: u8, start: u16, alloc: usize) -> V
     features.push((0x002d, 2, false, is(&[Kind::CdR, Kind::CdRw]), vec![0x42, 0, 0x05, 0x00]));
     features.push((0x002e, 1, false, is(&[Kind::CdR, Kind::CdRw]), vec![0x62, 0x00, 0x0f, 0xff]));
     features.push((0x002f, 1, false, !random && is(&[Kind::DvdR, Kind::DvdRw]), vec![0x42, 0, 0, 0]));
+    features.push((0x0038, 0, false, disc.is_some_and(|d| d.pow), vec![0, 0, 0, 0]));
     features.push((0x003b, 0, false, is(&[Kind::DvdPlusRDl]), vec![1, 0, 0, 0]));
     let mut bd_read = vec![0u8; 28];
     bd_read[8..16].fill(0xff);

@@ -37,7 +37,13 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
 }
 
 fn loaded(module: &str) -> bool {
-    Path::new("/sys/module").join(module).exists()
+    if Path::new("/sys/module").join(module).exists() {
+        return true;
+    }
+    // Built into the kernel (and without parameters, so not in /sys/module).
+    let release = rustix::system::uname().release().to_string_lossy().into_owned();
+    std::fs::read_to_string(format!("/lib/modules/{release}/modules.builtin"))
+        .is_ok_and(|b| b.lines().any(|l| l.ends_with(&format!("/{module}.ko"))))
 }
 
 /// Root, the modules (loading the missing ones with `modprobe`) and

@@ -8,7 +8,9 @@
 //! `cmd_tail` u32 at 64), then the ring of entries: an 8-byte header
 //! (`len_op` u32, `cmd_id` u16, `kflags` u8, `uflags` u8) and either the
 //! request (`iov_cnt` u32 at 8, `iov_bidi_cnt` at 12, `iov_dif_cnt` at 16,
-//! `cdb_off` u64 at 20, iovecs of 16 bytes from 44) or, over the same
+//! `cdb_off` u64 at 24 and iovecs of 16 bytes from 48: the request struct
+//! inside the packed entry is not packed, so its u64s are 8-aligned) or,
+//! over the same
 //! bytes once the data has moved, the response (`scsi_status` at 8,
 //! `read_len` u32 at 12, 96 bytes of sense from 16).
 
@@ -159,15 +161,15 @@ impl Ring {
     fn command(&self, entry: usize) -> io::Result<Command> {
         let iov_cnt = self.u32_at(entry + 8)?;
         let bidi = self.u32_at(entry + 12)?;
-        let cdb_off = self.u64_at(entry + 20)? as usize;
+        let cdb_off = self.u64_at(entry + 24)? as usize;
         let n = iov_cnt.saturating_add(bidi);
         if n > MAX_IOVS {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{n} iovecs in one command")));
         }
         let mut iovs = Vec::with_capacity(n as usize);
         for i in 0..iov_cnt as usize {
-            let base = self.u64_at(entry + 44 + 16 * i)? as usize;
-            let len = self.u64_at(entry + 52 + 16 * i)? as usize;
+            let base = self.u64_at(entry + 48 + 16 * i)? as usize;
+            let len = self.u64_at(entry + 56 + 16 * i)? as usize;
             iovs.push((base, len));
         }
         let mut cdb = [0u8; 16];
