@@ -1,8 +1,6 @@
-//! Burning tests on the writable blank DVD+R that tgtd exports over iSCSI
-//! (`IET VIRTUAL-CDROM`, found by its vendor: the kernel may give it any
-//! `srN`). The harness resets it to a blank disc on request (`reblank`)
-//! and tells the size and digest of what landed in its backing file
-//! (`disc`).
+//! Burning tests on the blank DVD+R that `discrec-vdrive` serves in the
+//! guest ([`crate::vdrive`]): a blank disc is swapped in on request
+//! (`reblank`), and what a burn put on the disc is the disc's image file.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,33 +11,16 @@ use discrec::medium::{MediaState, PhysicalType};
 use discrec::writer::WriteAction;
 use discrec::{DataWriter, Recorder, Source};
 
-use crate::{ok, qmp, sh, wait_for, R};
+use crate::{ok, sh, wait_for, R};
 
 /// The DVD+R drive's block device.
 pub fn dvd() -> Result<String, String> {
-    let mut found = None;
-    wait_for("the DVD+R drive", Duration::from_secs(20), || {
-        found = std::fs::read_dir("/sys/class/block").ok().and_then(|d| {
-            d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("sr")).find(
-                |n| {
-                    std::fs::read_to_string(format!("/sys/class/block/{n}/device/vendor"))
-                        .is_ok_and(|v| v.trim() == "IET")
-                },
-            )
-        });
-        found.as_ref().is_some_and(|n| Path::new(&format!("/dev/{n}")).exists())
-    })?;
-    Ok(format!("/dev/{}", found.unwrap()))
+    crate::vdrive::dvd()
 }
 
 /// A blank disc in the drive again; the drive's (possibly new) node.
 fn reblank() -> Result<String, String> {
-    let before = dvd()?;
-    qmp(r#"{"discrec":"reblank"}"#)?;
-    wait_for("the old drive to go", Duration::from_secs(20), || {
-        !Path::new(&format!("/sys/class/block/{}", before.trim_start_matches("/dev/"))).exists()
-            || dvd_is_blank(&before)
-    })?;
+    crate::vdrive::insert_blank_dvd()?;
     let dev = dvd()?;
     wait_for("the new drive to show a blank disc", Duration::from_secs(20), || dvd_is_blank(&dev))?;
     Ok(dev)
@@ -59,10 +40,9 @@ fn dvd_is_blank(dev: &str) -> bool {
     Recorder::open(dev).and_then(|r| r.medium()).is_ok_and(|m| m.state.contains(MediaState::BLANK))
 }
 
-/// (size, BLAKE3 hex) of the disc's backing file on the host.
+/// (size, BLAKE3 hex) of the disc's image: what was burned on it.
 fn disc_on_host() -> Result<(u64, String), String> {
-    let v = qmp(r#"{"discrec":"disc"}"#)?;
-    Ok((v["return"]["size"].as_u64().unwrap_or(u64::MAX), v["return"]["blake3"].as_str().unwrap_or("").to_string()))
+    crate::vdrive::dvd_image()
 }
 
 /// An ISO image of a few files with known contents, made by xorriso in
@@ -146,11 +126,13 @@ pub fn t_burn_iso_verify_mount_and_read_back() -> R {
     // The disc on the host is the image, byte for byte.
     let (size, digest) = disc_on_host()?;
     ensure!(size == iso_len && digest == blake3_of(&iso)?, "host disc: {size} bytes {digest}; image {iso_len}");
-    // The drive now reports what is on it, and refuses a second burn.
+    // The drive now reports what is on it (a closed session on a disc
+    // left appendable, as a real DVD+R after CLOSE SESSION), and the
+    // writer, which does not append yet, refuses a second burn.
     let m = ok(ok(Recorder::open(&dev), "open")?.medium(), "medium after burn")?;
     ensure!(!m.state.contains(MediaState::BLANK), "still blank after a burn: {m:?}");
     let (c, _, e) = cli(&["burn", &dev, &iso]);
-    ensure!(c == Some(21) && e.contains("E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED 0xC0AA0406"), "second burn: {c:?} {e}");
+    ensure!(c == Some(20) && e.contains("E_IMAPI_DF2DATA_MEDIA_NOT_BLANK 0xC0AA0405"), "second burn: {c:?} {e}");
     // The kernel mounts it (isofs) and every file matches.
     cycle_tray(&dev)?;
     let (m, out) = sh(&format!(

@@ -1,8 +1,8 @@
 //! Drive tests inside the QEMU guest, on the kernel `sr` driver (run by
 //! `cargo xtask guest-test`). `/dev/sr0` is an IDE/ATAPI drive holding an
 //! ISO 9660 medium, `/dev/sr1` an empty SCSI drive on virtio-scsi, and
-//! (at boot) `/dev/sr2` a writable blank DVD+R from tgtd over iSCSI (see
-//! `burn.rs`). Each
+//! `/dev/sr2` a blank DVD+R that `discrec-vdrive` serves in the guest
+//! (see `burn.rs` and `vdrive.rs`). Each
 //! test prints `PASS name` or `FAIL name: why`; the last line is
 //! `guest: N passed, N failed`.
 //!
@@ -276,11 +276,12 @@ fn t_change_uevent_after_last_release() -> R {
 }
 
 /// What QEMU was told to emulate (the same values as in `xtask`).
-/// The third drive, tgt's DVD+R (`/dev/sr2` at boot), says what tgt emulates.
+/// The third drive, the virtual DVD+R (`/dev/sr2`), says what
+/// `discrec-vdrive` answers.
 const EMULATED: [(&str, &str, &str, &str, &str); 3] = [
     (IDE, "QEMU", "QEMU DVD-ROM", "1.5", "ata"),
     (SCSI, "DSCRC", "SCSI BURNER", "4.2", "virtio-scsi"),
-    ("/dev/sr2", "IET", "VIRTUAL-CDROM", "0001", "virtio-scsi"),
+    ("/dev/sr2", "DISCREC", "VIRTUAL BURNER", "0100", "scsi"),
 ];
 
 fn sysfs(dev: &str, attr: &str) -> String {
@@ -701,10 +702,19 @@ fn main() {
         ),
         ("burn_speed_against_growisofs_and_xorriso", burn::t_burn_speed_against_growisofs_and_xorriso),
         ("verification_catches_a_device_that_drops_writes", burn::t_verification_catches_a_device_that_drops_writes),
+        (
+            "vdrive_swap_is_a_unit_attention_and_unplug_while_held_is_gone",
+            vdrive::t_swap_is_a_unit_attention_and_unplug_while_held_is_gone,
+        ),
         ("vdrive_peers_burn_every_medium", vdrive::t_peers_burn_every_medium),
+        ("vdrive_dd_to_the_virtual_dvd_ram_against_virtio_blk", vdrive::t_dd_to_the_virtual_dvd_ram_against_virtio_blk),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),
     ];
+    match vdrive::start_dvd() {
+        Ok(dev) if dev == "/dev/sr2" => {}
+        other => println!("guest: the virtual DVD+R is not /dev/sr2: {other:?}"),
+    }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let only = cmdline.split_whitespace().find_map(|w| w.strip_prefix("discrec.only=")).unwrap_or("");
     let (mut passed, mut failed) = (0, 0);

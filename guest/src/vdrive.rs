@@ -19,8 +19,9 @@ pub struct Served {
 }
 
 impl Served {
-    /// Serve `kind` from `image` (`capacity` sectors when new).
-    pub fn start(kind: &str, image: &str, capacity: Option<u32>) -> Result<Served, String> {
+    /// Serve `kind` from `image` (`capacity` sectors when new), logging
+    /// every command to `log`.
+    pub fn start(kind: &str, image: &str, capacity: Option<u32>, log: &str) -> Result<Served, String> {
         let mut cmd = Command::new("/bin/discrec-vdrive");
         cmd.args(["serve", "--medium", kind]);
         if kind != "none" {
@@ -30,9 +31,9 @@ impl Served {
             cmd.args(["--capacity", &c.to_string()]);
         }
         // Every command and its answer, for the report of a failed case.
-        let log = ok(std::fs::File::create(LOG), LOG)?;
+        let log_file = ok(std::fs::File::create(log), log)?;
         cmd.arg("--verbose");
-        let mut child = ok(cmd.stdout(Stdio::piped()).stderr(log).spawn(), "spawn discrec-vdrive")?;
+        let mut child = ok(cmd.stdout(Stdio::piped()).stderr(log_file).spawn(), "spawn discrec-vdrive")?;
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -46,7 +47,7 @@ impl Served {
             let _ =
                 rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM);
             let _ = child.wait();
-            return Err(format!("discrec-vdrive serve --medium {kind} printed {line:?}: {}", log_tail(5)));
+            return Err(format!("discrec-vdrive serve --medium {kind} printed {line:?}: {}", log_tail(log, 5)));
         }
         Ok(Served { child: Some(child), dev })
     }
@@ -54,10 +55,7 @@ impl Served {
     /// Stop serving: exit status 0 and the device gone.
     pub fn stop(mut self) -> R {
         let mut child = self.child.take().unwrap();
-        ok(
-            rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM),
-            "SIGTERM",
-        )?;
+        let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::TERM);
         let st = ok(child.wait(), "wait")?;
         ensure!(st.success(), "discrec-vdrive serve exited {st:?} after SIGTERM");
         let name = self.dev.trim_start_matches("/dev/").to_string();
@@ -66,8 +64,26 @@ impl Served {
 
     /// `discrec-vdrive ARGS DEV`.
     pub fn ctl(&self, args: &[&str]) -> R {
-        let o = ok(Command::new("/bin/discrec-vdrive").args(args).arg(&self.dev).output(), "discrec-vdrive")?;
+        self.ctl_args(args, &[])
+    }
+
+    /// `discrec-vdrive ARGS DEV MORE`.
+    pub fn ctl_args(&self, args: &[&str], more: &[&str]) -> R {
+        let o =
+            ok(Command::new("/bin/discrec-vdrive").args(args).arg(&self.dev).args(more).output(), "discrec-vdrive")?;
+        ensure!(o.status.success(), "discrec-vdrive {args:?} {more:?}: {}", String::from_utf8_lossy(&o.stderr));
+        Ok(())
+    }
+
+    /// `discrec-vdrive ARGS SOCKET` (the drive by its control socket), and
+    /// for `stop`, the serve's exit.
+    pub fn ctl_socket(mut self, socket: &str, args: &[&str]) -> R {
+        let o = ok(Command::new("/bin/discrec-vdrive").args(args).arg(socket).output(), "discrec-vdrive")?;
         ensure!(o.status.success(), "discrec-vdrive {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        if args == ["stop"] {
+            let st = ok(self.child.take().unwrap().wait(), "wait")?;
+            ensure!(st.success(), "discrec-vdrive serve exited {st:?} after stop");
+        }
         Ok(())
     }
 
@@ -91,18 +107,71 @@ impl Drop for Served {
     }
 }
 
-/// Where the drive logs its commands.
+/// Where the matrix's drives log their commands.
 const LOG: &str = "/tmp/vd-serve.log";
 
-/// The last `n` lines of the drive's log (without the polls: TEST UNIT
+/// The last `n` lines of a drive's log (without the polls: TEST UNIT
 /// READY, GET EVENT STATUS NOTIFICATION, PREVENT ALLOW MEDIUM REMOVAL).
-pub fn log_tail(n: usize) -> String {
-    let log = std::fs::read_to_string(LOG).unwrap_or_default();
+pub fn log_tail(path: &str, n: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| !["vdrive: 00 ", "vdrive: 4a ", "vdrive: 1e "].iter().any(|p| l.starts_with(p)))
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n    ")
+}
+
+/// The burn tests' drive: a DVD+R served for the whole run, its disc
+/// swapped for a blank one on request.
+struct Dvd {
+    drive: Served,
+    image: String,
+    discs: u32,
+}
+
+static DVD: std::sync::Mutex<Option<Dvd>> = std::sync::Mutex::new(None);
+
+/// Serve the burn tests' DVD+R (`/dev/sr2`, the third drive).
+pub fn start_dvd() -> Result<String, String> {
+    let image = "/tmp/dvd-0.img".to_string();
+    let _ = std::fs::remove_file(&image);
+    let _ = std::fs::remove_file(format!("{image}.vdrive.json"));
+    let drive = Served::start("dvd+r", &image, None, "/tmp/vd-dvd.log")?;
+    let dev = drive.dev.clone();
+    *DVD.lock().unwrap() = Some(Dvd { drive, image, discs: 0 });
+    Ok(dev)
+}
+
+/// The burn tests' DVD+R drive.
+pub fn dvd() -> Result<String, String> {
+    DVD.lock().unwrap().as_ref().map(|d| d.drive.dev.clone()).ok_or_else(|| "the DVD+R is not served".into())
+}
+
+/// A new blank DVD+R in the drive (the old disc's files removed), as a
+/// person swaps discs: the kernel sees a medium change.
+pub fn insert_blank_dvd() -> R {
+    let mut guard = DVD.lock().unwrap();
+    let d = guard.as_mut().ok_or("the DVD+R is not served")?;
+    d.discs += 1;
+    let image = format!("/tmp/dvd-{}.img", d.discs);
+    let o = ok(
+        Command::new("/bin/discrec-vdrive")
+            .args(["insert", &d.drive.dev, "--medium", "dvd+r", "--image", &image])
+            .output(),
+        "discrec-vdrive insert",
+    )?;
+    ensure!(o.status.success(), "discrec-vdrive insert: {}", String::from_utf8_lossy(&o.stderr));
+    let old = std::mem::replace(&mut d.image, image);
+    let _ = std::fs::remove_file(&old);
+    let _ = std::fs::remove_file(format!("{old}.vdrive.json"));
+    Ok(())
+}
+
+/// (size, BLAKE3 hex) of the DVD+R's image: the bytes burned on it.
+pub fn dvd_image() -> Result<(u64, String), String> {
+    let image = DVD.lock().unwrap().as_ref().map(|d| d.image.clone()).ok_or("the DVD+R is not served")?;
+    let bytes = std::fs::read(&image).unwrap_or_default();
+    Ok((bytes.len() as u64, blake3::hash(&bytes).to_hex().to_string()))
 }
 
 /// A fresh image path for `kind` (the old disc and its state removed).
@@ -442,7 +511,7 @@ const CASES: &[Case] = &[
 
 fn case(c: &Case) -> Result<u32, String> {
     let image = fresh(c.kind);
-    let drive = Served::start(c.kind, &image, None)?;
+    let drive = Served::start(c.kind, &image, None, LOG)?;
     let dev = drive.dev.clone();
     for p in c.prepare {
         run(&p.replace("DEV", &dev))?;
@@ -507,10 +576,134 @@ pub fn t_peers_burn_every_medium() -> R {
                 c.kind,
                 c.tool,
                 c.mode,
-                log_tail(30)
+                log_tail(LOG, 30)
             );
         }
     }
     ensure!(failed.is_empty(), "{} cases failed", failed.len());
+    Ok(())
+}
+
+/// TEST UNIT READY through `sg`: the sense key/ASC/ASCQ, or None (GOOD).
+fn tur(sg: &std::fs::File) -> Result<Option<(u8, u8, u8)>, String> {
+    use std::os::fd::AsFd;
+    let st = ok(
+        discrec::mmc::transport::sg_io(sg.as_fd(), &[0; 6], discrec::mmc::transport::DataPhase::None, 10_000),
+        "SG_IO",
+    )?;
+    if st.is_good() {
+        return Ok(None);
+    }
+    let s = discrec::mmc::parse_sense(&st.sense).ok_or(format!("CHECK CONDITION without sense: {st:?}"))?;
+    Ok(Some((s.key, s.asc, s.ascq)))
+}
+
+/// A disc swapped from outside: discrec sees the new medium, and the
+/// next command gets the unit attention a real drive gives (06/28/00).
+/// Then the drive is unplugged while discrec holds it: every call says
+/// ERROR_DEV_NOT_EXIST, the release still succeeds; plugged back in, the
+/// drive still has its disc.
+pub fn t_swap_is_a_unit_attention_and_unplug_while_held_is_gone() -> R {
+    use discrec::medium::PhysicalType;
+    use discrec::Recorder;
+    let drive = Served::start("cd-rw", &fresh("swap-cd-rw"), None, "/tmp/vd-swap.log")?;
+    let dev = drive.dev.clone();
+    let kind = |dev: &str| ok(ok(Recorder::open(dev), "open")?.medium(), "medium").map(|m| m.physical_type);
+    ensure!(kind(&dev)? == PhysicalType::CdRw, "{dev} does not hold the CD-RW: {:?}", kind(&dev)?);
+    // Nobody else polls the drive meanwhile (the kernel's media polling
+    // would take the unit attention first).
+    let name = dev.trim_start_matches("/dev/").to_string();
+    let poll = format!("/sys/block/{name}/events_poll_msecs");
+    let saved = std::fs::read_to_string(&poll).unwrap_or_default();
+    let _ = std::fs::write(&poll, "0");
+    let sg = ok(std::fs::File::open(crate::sg_of(&dev)?), "open sg")?;
+    let mut first = tur(&sg)?;
+    for _ in 0..3 {
+        if first.is_none() {
+            break;
+        }
+        first = tur(&sg)?;
+    }
+    ensure!(first.is_none(), "TEST UNIT READY before the swap: {first:x?}");
+    drive.ctl_args(&["insert"], &["--medium", "dvd+rw", "--image", &fresh("swap-dvd+rw")])?;
+    let ua = tur(&sg)?;
+    let then = tur(&sg)?;
+    let _ = std::fs::write(&poll, saved.trim());
+    drop(sg);
+    ensure!(ua == Some((6, 0x28, 0)), "the first command after the swap got {ua:x?}, not 06/28/00");
+    ensure!(then.is_none() || then == Some((2, 0x04, 0x04)), "the second got {then:x?}");
+    wait_for("discrec to see the DVD+RW", Duration::from_secs(10), || {
+        kind(&dev).is_ok_and(|k| k == PhysicalType::DvdPlusRw)
+    })?;
+    let (l, out) = sh("/bin/discrec list --json");
+    ensure!(l, "discrec list: {out}");
+    let list: serde_json::Value = ok(serde_json::from_str(&out), "list json")?;
+    let entry = list.as_array().and_then(|a| a.iter().find(|d| d["device"] == dev.as_str())).cloned();
+    ensure!(entry.as_ref().is_some_and(|d| d["tray"] == "disc_ok"), "discrec list after the swap: {entry:?}");
+
+    // Unplugged while held.
+    let mut r = ok(Recorder::open(&dev), "open")?;
+    ok(r.acquire_exclusive_access(false, "Unplugged"), "acquire")?;
+    let socket = format!("/run/discrec-vdrive/{name}.sock");
+    drive.ctl(&["unplug"])?;
+    wait_for("the drive to vanish", Duration::from_secs(20), || !Path::new("/sys/class/block").join(&name).exists())?;
+    let t = Instant::now();
+    let gone = |what: &str, r: discrec::Result<()>| -> R {
+        match r {
+            Err(e) if e.name() == "ERROR_DEV_NOT_EXIST" && e.code() == 55 => Ok(()),
+            other => Err(format!("{what} after unplug: {other:?}")),
+        }
+    };
+    gone("INQUIRY", r.inquiry().map(|_| ()))?;
+    gone("owner query", r.exclusive_access_owner().map(|_| ()))?;
+    gone("eject", r.eject("Unplugged"))?;
+    let o = ok(Command::new("/bin/discrec").args(["owner", &dev]).output(), "discrec owner")?;
+    let (c, e) = (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned());
+    ensure!(c == Some(6) && e.contains("ERROR_DEV_NOT_EXIST 0x00000037"), "discrec owner after unplug: {c:?} {e}");
+    ok(r.release_exclusive_access(), "release after unplug")?;
+    ensure!(t.elapsed() < Duration::from_secs(5), "calls after unplug took {:?}", t.elapsed());
+    drop(r);
+    // Plugged back in: the same disc, perhaps under another name.
+    let o = ok(Command::new("/bin/discrec-vdrive").args(["plug", &socket]).output(), "plug")?;
+    ensure!(o.status.success(), "plug: {}", String::from_utf8_lossy(&o.stderr));
+    let again = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    ensure!(kind(&again)? == PhysicalType::DvdPlusRw, "after plugging in again, {again} holds {:?}", kind(&again)?);
+    drive.ctl_socket(&socket, &["stop"])
+}
+
+/// `dd oflag=direct bs=1M` of 256 MiB through the virtual DVD-RAM's
+/// `/dev/srN`, against the same `dd` to a virtio-blk disk of the same
+/// guest (both under TCG): the ratio is printed, not asserted
+/// (docs/performance.md keeps the table).
+pub fn t_dd_to_the_virtual_dvd_ram_against_virtio_blk() -> R {
+    ensure!(Path::new("/dev/vda").exists(), "no virtio-blk disk (/dev/vda) to compare with");
+    let image = fresh("bench-dvd-ram");
+    let drive = Served::start("dvd-ram", &image, None, "/dev/null")?;
+    let dd = |dev: &str| -> Result<f64, String> {
+        let t = Instant::now();
+        let (done, out) = sh(&format!("dd if=/dev/zero of={dev} bs=1M count=256 oflag=direct 2>&1"));
+        ensure!(done, "dd to {dev}: {out}");
+        Ok(256.0 / t.elapsed().as_secs_f64())
+    };
+    // Each once to warm up, then each measured three times, interleaved.
+    let _ = (dd(&drive.dev)?, dd("/dev/vda")?);
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ours.push(dd(&drive.dev)?);
+        base.push(dd("/dev/vda")?);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[1]
+    };
+    let (o, b) = (med(&mut ours), med(&mut base));
+    println!(
+        "  dd bs=1M oflag=direct, 256 MiB, median of 3: virtual DVD-RAM {o:.1} MB/s, virtio-blk {b:.1} MB/s: {:.2}x",
+        o / b
+    );
+    let (size, _) = (std::fs::metadata(&image).map(|m| m.len()).unwrap_or(0), ());
+    ensure!(size == 256 << 20, "the disc image holds {size} bytes after writing 256 MiB");
+    drive.stop()?;
+    let _ = std::fs::remove_file(&image);
     Ok(())
 }

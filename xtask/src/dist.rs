@@ -7,6 +7,8 @@
 //!   which `discrec` runs when given a cluster option: the etcd client
 //!   costs start-up time (page faults of its relocated data) to every
 //!   command, and only the cluster ones use it;
+//! * `bin/discrec-vdrive`, the virtual disc recorder, and its page
+//!   `discrec-vdrive.1`;
 //! * `lib/libdiscrec.so.0` (soname `libdiscrec.so.0`), the `libdiscrec.so`
 //!   link to it, `lib/libdiscrec.a` (built as `libdiscrec_capi.*`);
 //! * `include/discrec.h`, from the C library's Rust code by cbindgen;
@@ -73,6 +75,13 @@ fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, String> {
         page(sub.clone(), format!("discrec-{}", sub.get_name()))?;
     }
     page(cmd, "discrec".into())?;
+    // The virtual drive: one page, its subcommands in it.
+    let vd = discrec_vdrive::cli::Cli::command().disable_help_subcommand(true);
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(vd).render(&mut buf).map_err(|e| e.to_string())?;
+    let path = dir.join("discrec-vdrive.1");
+    write(&path, buf)?;
+    written.push(path);
     Ok(written)
 }
 
@@ -114,6 +123,7 @@ pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<Path
         &["-p", "discrec-cli", "--no-default-features", "--bin", "discrec"][..],
         &["-p", "discrec-cli", "--bin", "discrec-cluster"],
         &["-p", "discrec-capi", "--lib"],
+        &["-p", "discrec-vdrive", "--bin", "discrec-vdrive"],
     ] {
         let st = Command::new(env!("CARGO"))
             .current_dir(root)
@@ -130,6 +140,7 @@ pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<Path
     let _ = fs::remove_dir_all(&dist);
     copy(&release.join("discrec"), &dist.join("bin/discrec"))?;
     copy(&release.join("discrec-cluster"), &dist.join("libexec/discrec/discrec-cluster"))?;
+    copy(&release.join("discrec-vdrive"), &dist.join("bin/discrec-vdrive"))?;
     copy(&release.join("libdiscrec_capi.so"), &dist.join("lib/libdiscrec.so.0"))?;
     std::os::unix::fs::symlink("libdiscrec.so.0", dist.join("lib/libdiscrec.so")).map_err(|e| e.to_string())?;
     copy(&release.join("libdiscrec_capi.a"), &dist.join("lib/libdiscrec.a"))?;
@@ -138,6 +149,7 @@ pub fn dist(root: &Path, dist: &Path, prefix: &str, libdir: &str) -> Result<Path
     for (file, how) in [
         ("bin/discrec", "--strip-unneeded"),
         ("libexec/discrec/discrec-cluster", "--strip-unneeded"),
+        ("bin/discrec-vdrive", "--strip-unneeded"),
         ("lib/libdiscrec.so.0", "--strip-unneeded"),
         ("lib/libdiscrec.a", "--strip-debug"),
     ] {

@@ -3,11 +3,12 @@
 //! The host has no SCSI layer, so the drive tests run in a small QEMU guest
 //! (TCG; see [`crate::qemu`]) booting the image of [`crate::guest_image`]:
 //! Debian's kernel, its `.ko` modules for the `sr`/`sg`/ATA/virtio-scsi/isofs
-//! stack, a static busybox and the statically linked `discrec` and
-//! `discrec-guest` binaries in an initramfs. The guest gets three drives:
-//! an IDE/ATAPI `ide-cd` holding an ISO 9660 medium, an empty `scsi-cd` on
-//! virtio-scsi and tgt's blank DVD+R over iSCSI ([`crate::tgt`]). The
-//! guest prints its results and a closing `N passed, N failed` line; this
+//! stack, a static busybox and the statically linked `discrec`,
+//! `discrec-guest` and `discrec-vdrive` binaries in an initramfs. QEMU
+//! gives the guest two drives: an IDE/ATAPI `ide-cd` holding an ISO 9660
+//! medium and an empty `scsi-cd` on virtio-scsi; the guest serves its
+//! writable drives itself with `discrec-vdrive` (a blank DVD+R for the burn
+//! tests, every medium for the peers' matrix). The guest prints its results and a closing `N passed, N failed` line; this
 //! harness echoes them and exits non-zero when a test failed, the line is
 //! missing, or the guest ran out of time.
 
@@ -17,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::guest_image::build_guest;
-use crate::{qemu, root, run, tgt};
+use crate::{qemu, root, run};
 
 /// What QEMU is told to emulate; the guest tests check that discrec reads
 /// exactly this (they hold the same values in `guest/src/main.rs`).
@@ -56,11 +57,12 @@ pub fn guest_test() -> Result<bool, String> {
         .arg(out.join("disc2.iso"))
         .arg(&iso_src)
         .stderr(Stdio::null()))?;
-    // The writable blank DVD+R, exported by tgtd over iSCSI on the loopback.
-    let tgt = std::sync::Arc::new(tgt::Tgt::start(&out)?);
+    // A plain disk, the baseline of the virtual drive's benchmark.
+    let disk = out.join("bench-disk.img");
+    fs::File::create(&disk).and_then(|f| f.set_len(320 << 20)).map_err(|e| format!("{}: {e}", disk.display()))?;
 
-    // 4. Boot.
-    let vm = qemu::Vm::new(&boot, 512, "")
+    // 4. Boot (memory for the benchmark's 256 MiB disc image in tmpfs).
+    let vm = qemu::Vm::new(&boot, 1024, "")
         // IDE/ATAPI drive with an ISO 9660 medium.
         .arg("-drive")
         .arg(format!("if=none,id=cd0,media=cdrom,readonly=on,file={}", iso.display()))
@@ -72,8 +74,10 @@ pub fn guest_test() -> Result<bool, String> {
         .arg(format!(
             "scsi-cd,bus=scsi0.0,drive=cd1,id=scsicd,vendor={SCSI_VENDOR},product={SCSI_PRODUCT},ver={SCSI_VER}"
         ))
-        // A blank DVD+R on its own virtio-scsi controller, passed through.
-        .iscsi_dvd("guest", "scsi1");
+        // The benchmark's virtio-blk disk (/dev/vda).
+        .arg("-drive")
+        .arg(format!("if=none,id=bench,format=raw,cache=unsafe,file={}", disk.display()))
+        .args(["-device", "virtio-blk-pci,drive=bench"]);
     // DISCREC_GUEST_ONLY=WORD: only the tests whose name has WORD.
     let vm = match std::env::var("DISCREC_GUEST_ONLY") {
         Ok(only) if !only.is_empty() => vm.cmdline(&format!("discrec.only={only}")),
@@ -88,15 +92,16 @@ pub fn guest_test() -> Result<bool, String> {
     let started = Instant::now();
     let mut qemu = vm.spawn()?;
     {
-        let (sockets, tgt) = (qemu.sockets().clone(), std::sync::Arc::clone(&tgt));
+        let sockets = qemu.sockets().clone();
         std::thread::spawn(move || {
-            if let Err(e) = serve_guest_requests(&sockets, &tgt) {
+            if let Err(e) = serve_guest_requests(&sockets) {
                 eprintln!("xtask: guest request channel: {e}");
             }
         });
     }
     let rx = qemu.console();
     let mut summary: Option<(u32, u32)> = None;
+    let mut matrix = Vec::new();
     let mut ready_at = None;
     loop {
         let left = GUEST_TIMEOUT.saturating_sub(started.elapsed());
@@ -105,6 +110,9 @@ pub fn guest_test() -> Result<bool, String> {
                 println!("{line}");
                 if line.starts_with("guest: ready") && ready_at.is_none() {
                     ready_at = Some(started.elapsed());
+                }
+                if line.starts_with("MATRIX |") {
+                    matrix.push(line.trim_start_matches("MATRIX").trim().to_string());
                 }
                 if let Some(s) = parse_summary(&line) {
                     summary = Some(s);
@@ -119,18 +127,53 @@ pub fn guest_test() -> Result<bool, String> {
         }
     }
     qemu.wait();
-    drop(tgt);
     println!(
         "xtask: built in {:.1} s; guest ready {} after start; tier took {:.1} s",
         built.as_secs_f64(),
         ready_at.map(|d| format!("{:.1} s", d.as_secs_f64())).unwrap_or_else(|| "never".into()),
         started.elapsed().as_secs_f64()
     );
+    // The README's table of the virtual drive is what this run produced
+    // (checked only when the whole matrix ran).
+    let whole = std::env::var("DISCREC_GUEST_CASES").map_or(true, |c| c.is_empty())
+        && std::env::var("DISCREC_GUEST_ONLY")
+            .map_or(true, |c| c.is_empty() || "vdrive_peers_burn_every_medium".contains(&c));
+    if whole && !matrix.is_empty() && !matrix_in_readme(&matrix)? {
+        return Ok(false);
+    }
     match summary {
         Some((_, 0)) => Ok(true),
         Some(_) => Ok(false),
         None => Err("the guest printed no `N passed, N failed` line".into()),
     }
+}
+
+/// Compare the README's table (between its `vdrive-matrix` markers) with
+/// the rows this run printed; `DISCREC_BLESS=1` writes them in.
+fn matrix_in_readme(rows: &[String]) -> Result<bool, String> {
+    const BEGIN: &str = "<!-- BEGIN GENERATED: vdrive-matrix (cargo xtask guest-test) -->\n";
+    const END: &str = "<!-- END GENERATED: vdrive-matrix -->";
+    let path = root().join("README.md");
+    let readme = fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+    let (Some(b), Some(e)) = (readme.find(BEGIN), readme.find(END)) else {
+        return Err("README.md has no vdrive-matrix markers".into());
+    };
+    let table = format!("| medium | tool | mode | result |\n|---|---|---|---|\n{}\n", rows.join("\n"));
+    fs::write(root().join("target/guest/vdrive-matrix.md"), &table).map_err(|e| e.to_string())?;
+    if readme[b + BEGIN.len()..e] == table {
+        return Ok(true);
+    }
+    if std::env::var_os("DISCREC_BLESS").is_some() {
+        let new = format!("{}{table}{}", &readme[..b + BEGIN.len()], &readme[e..]);
+        fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
+        println!("xtask: wrote the virtual drive's table into README.md");
+        return Ok(true);
+    }
+    eprintln!(
+        "xtask guest-test: README.md's table of the virtual drive differs from this run's \
+         (target/guest/vdrive-matrix.md): DISCREC_BLESS=1 cargo xtask guest-test writes it"
+    );
+    Ok(false)
 }
 
 fn parse_summary(line: &str) -> Option<(u32, u32)> {
@@ -141,91 +184,21 @@ fn parse_summary(line: &str) -> Option<(u32, u32)> {
     Some((p.trim().parse().ok()?, f.trim().parse().ok()?))
 }
 
-/// The harness's own requests (`{"discrec": "..."}`), which QMP alone
-/// cannot do:
-/// * `reblank`: a blank DVD+R in the drive again. The drive is unplugged
-///   (QEMU lets go of the LUN), tgt's LUN is recreated on an empty file,
-///   and a new drive is plugged in on the same controller.
-/// * `disc`: size and BLAKE3 digest of the file behind the DVD+R, the
-///   bytes the burn put on the disc.
-fn host_request(
-    req: &serde_json::Value,
-    qmp: &mut qemu::Qmp,
-    tgt: &tgt::Tgt,
-    generation: &mut u32,
-) -> Result<serde_json::Value, String> {
-    match req["discrec"].as_str() {
-        Some("reblank") => {
-            let node = if *generation == 0 { "dvd".to_string() } else { format!("dvd{generation}") };
-            qmp.call(r#"{"execute":"device_del","arguments":{"id":"dvdw"}}"#)?;
-            // The -drive node goes with its device; a blockdev-add one is deleted here.
-            let t = Instant::now();
-            loop {
-                let v = qmp.call(r#"{"execute":"query-named-block-nodes"}"#)?;
-                let nodes = v["return"].as_array().cloned().unwrap_or_default();
-                let present = nodes.iter().any(|n| n["node-name"] == node.as_str());
-                if !present {
-                    break;
-                }
-                if *generation > 0 {
-                    let del = format!(r#"{{"execute":"blockdev-del","arguments":{{"node-name":"{node}"}}}}"#);
-                    if qmp.call(&del).is_ok() {
-                        break;
-                    }
-                }
-                if t.elapsed() > Duration::from_secs(10) {
-                    return Err(format!("QEMU did not let go of {node}"));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            tgt.reblank()?;
-            *generation += 1;
-            let node = format!("dvd{generation}");
-            let (host, port) = tgt::PORTAL.split_once(':').unwrap_or((tgt::PORTAL, "3260"));
-            let add = serde_json::json!({"execute": "blockdev-add", "arguments": {
-                "driver": "iscsi", "node-name": node, "transport": "tcp",
-                "portal": format!("{host}:{port}"), "target": tgt::IQN, "lun": 1,
-                "initiator-name": qemu::initiator("guest")}});
-            qmp.call(&add.to_string())?;
-            let dev = serde_json::json!({"execute": "device_add", "arguments": {
-                "driver": "scsi-block", "drive": node, "bus": "scsi1.0", "id": "dvdw"}});
-            qmp.call(&dev.to_string())
-        }
-        Some("disc") => {
-            let bytes = fs::read(&tgt.backing).map_err(|e| format!("{}: {e}", tgt.backing.display()))?;
-            Ok(
-                serde_json::json!({"return": {"size": bytes.len(), "blake3": blake3::hash(&bytes).to_hex().to_string()}}),
-            )
-        }
-        other => Err(format!("unknown harness request {other:?}")),
-    }
-}
-
 /// Execute the guest's requests: each line on its second serial port is a
-/// QMP command (JSON), or one of the harness's own ([`host_request`]); the
-/// answer (`return` or `error` object) goes back as one line. `@OUT@` in a
-/// request stands for the harness's output directory (where the ISO
-/// images are).
-fn serve_guest_requests(sockets: &qemu::Sockets, tgt: &tgt::Tgt) -> Result<(), String> {
+/// QMP command (JSON); the answer (`return` or `error` object) goes back
+/// as one line. `@OUT@` in a request stands for the harness's output
+/// directory (where the ISO images are).
+fn serve_guest_requests(sockets: &qemu::Sockets) -> Result<(), String> {
     use std::io::Write;
     let ctl = sockets.ctl()?;
     let mut qmp = sockets.qmp()?;
     let out_dir = root().join("target/guest");
     let mut ctl_out = ctl.try_clone().map_err(|e| e.to_string())?;
-    let mut generation = 0;
     for req in BufReader::new(ctl).lines() {
         let req = req.map_err(|e| e.to_string())?;
         let req = req.trim_matches(|c: char| c == '\0' || c.is_whitespace());
         if !req.starts_with('{') {
             continue;
-        }
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(req) {
-            if v.get("discrec").is_some() {
-                let answer = host_request(&v, &mut qmp, tgt, &mut generation)
-                    .unwrap_or_else(|e| serde_json::json!({"error": {"desc": e}}));
-                writeln!(ctl_out, "{answer}").map_err(|e| e.to_string())?;
-                continue;
-            }
         }
         let req = req.replace("@OUT@", &out_dir.to_string_lossy());
         let answer = qmp.send(&req)?;

@@ -1,7 +1,9 @@
-//! A writable blank DVD+R for the guest: `tgtd` (the Linux SCSI target
-//! framework, in user space) exports a 0-byte file as an MMC LUN over
-//! iSCSI on 127.0.0.1, and QEMU attaches it with `scsi-block`, which passes
-//! MMC commands through. What the guest burns lands in that file.
+//! The drive the cluster guests share (`cargo xtask cluster-test`): a
+//! blank DVD+R that `tgtd` (the Linux SCSI target framework, in user
+//! space) exports from a 0-byte file as an MMC LUN over iSCSI on
+//! 127.0.0.1, and QEMU attaches in each guest with `scsi-block`, which
+//! passes MMC commands through. (The guest of `guest-test` serves its own
+//! drives with `discrec-vdrive`.)
 //!
 //! tgtd runs with a control port and an iSCSI port of its own, so a tgtd
 //! of the system is left alone; it ignores SIGTERM, so it is stopped with
@@ -70,21 +72,6 @@ impl Tgt {
         let path = self.backing.to_string_lossy();
         adm(&["--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "--device-type", "cd", "-b", &path])
             .map(|_| ())
-    }
-
-    /// A blank disc again: the LUN deleted, its file emptied, the LUN
-    /// added. QEMU must have let go of it first.
-    pub fn reblank(&self) -> Result<(), String> {
-        let t = Instant::now();
-        loop {
-            match adm(&["--op", "delete", "--mode", "logicalunit", "--tid", "1", "--lun", "1"]) {
-                Ok(_) => break,
-                Err(e) if t.elapsed() > Duration::from_secs(10) => return Err(e),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
-        std::fs::File::create(&self.backing).map_err(|e| format!("{}: {e}", self.backing.display()))?;
-        self.add_lun()
     }
 
     /// QEMU's `-drive` for the LUN.

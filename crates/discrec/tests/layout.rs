@@ -189,6 +189,11 @@ fn cluster_modules_form_a_straight_line() {
 }
 
 #[test]
+fn vdrive_modules_form_a_straight_line() {
+    check_straight_line(crate_src("vdrive"));
+}
+
+#[test]
 fn capi_modules_form_a_straight_line() {
     check_straight_line(crate_src("capi"));
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::drive::Faults;
 use crate::medium::Kind;
-use crate::serve::{self, Event, Shared, RUN_DIR};
+use crate::shared::{self, Event, Shared, RUN_DIR};
 use crate::Error;
 
 /// Listen at `path` (a stale socket of a dead serve is replaced; a live
@@ -89,13 +89,13 @@ fn handle(req: &Value, shared: &Shared) -> Result<Value, Error> {
             let path =
                 PathBuf::from(req["image"].as_str().ok_or_else(|| Error::Usage("insert needs an image".into()))?);
             let capacity = req["capacity"].as_u64().map(|c| c as u32);
-            let image = serve::plan(Some(kind), Some(&path), capacity)?.map(|p| p.open()).transpose()?;
+            let image = shared::plan(Some(kind), Some(&path), capacity)?.map(|p| p.open()).transpose()?;
             let mut d = lock();
             d.swap(image).map_err(Error::Control)?;
             Ok(json!({"ok": true}))
         }
-        "unplug" => serve::unplug(shared).map(|_| json!({"ok": true})),
-        "plug" => serve::plug(shared).map(|dev| json!({"ok": true, "device": dev})),
+        "unplug" => shared::unplug(shared).map(|_| json!({"ok": true})),
+        "plug" => shared::plug(shared).map(|dev| json!({"ok": true, "device": dev})),
         "stop" => {
             let _ = shared.events.lock().map(|tx| tx.send(Event::Stop));
             Ok(json!({"ok": true}))

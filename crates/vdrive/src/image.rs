@@ -56,6 +56,17 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
     move |source| Error::Io { what, source }
 }
 
+/// Whether another `serve` holds `path` (its lock is tried, then let go).
+fn in_use(path: &Path, rom: bool) -> Result<(), Error> {
+    use rustix::fs::{flock, FlockOperation};
+    let Ok(file) = File::open(path) else { return Ok(()) };
+    let op = if rom { FlockOperation::NonBlockingLockShared } else { FlockOperation::NonBlockingLockExclusive };
+    if flock(&file, op).is_err() {
+        return Err(Error::InUse { path: path.to_owned() });
+    }
+    Ok(())
+}
+
 impl Plan {
     /// What serving `path` as `kind` would serve, checked without
     /// changing anything: a new disc when the file does not exist, the
@@ -63,6 +74,9 @@ impl Plan {
     pub fn new(path: &Path, kind: Kind, capacity: Option<u32>) -> Result<Plan, Error> {
         let state = state_path(path);
         let exists = path.exists();
+        if exists {
+            in_use(path, kind.is_rom())?;
+        }
         if kind.is_rom() {
             let len =
                 std::fs::metadata(path).map_err(io_err(format!("the pressed disc's image {}", path.display())))?.len();

@@ -14,24 +14,28 @@
 //! - [`sense`]: the CHECK CONDITIONs the drive answers with;
 //! - [`reply`]: the replies that describe drive and disc;
 //! - [`drive`]: tray, lock, events, long operations, faults, commands;
+//! - [`shared`]: what a serving drive's threads share, plug and unplug;
+//! - [`control`]: the control socket (eject, insert, unplug, faults);
 //! - [`serve`]: one drive's life, from `serve` to SIGTERM;
-//! - [`control`]: the control socket (eject, insert, unplug, faults).
+//! - [`cli`]: the command line's definitions.
 //!
 //! It keeps its own reading of MMC and shares no code with discrec's
 //! `discrec-mmc`: the peer tools and the kernel are the referees.
 #![deny(unsafe_code)]
 
-pub mod control;
-pub mod disc;
-pub mod drive;
-pub mod image;
-pub mod medium;
-pub mod reply;
-pub mod sense;
-pub mod serve;
 pub mod sys;
-pub mod target;
 pub mod tcmu;
+pub mod sense;
+pub mod medium;
+pub mod disc;
+pub mod image;
+pub mod reply;
+pub mod drive;
+pub mod target;
+pub mod shared;
+pub mod control;
+pub mod serve;
+pub mod cli;
 
 use std::path::PathBuf;
 

@@ -10,14 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::drive::Drive;
-use crate::image::Plan;
 use crate::medium::Kind;
-use crate::target::{Backstore, Lun};
+use crate::shared::{plan, plug, unplug, Event, Shared, RUN_DIR};
+use crate::target::Backstore;
 use crate::tcmu::Ring;
 use crate::{control, target, Error};
-
-/// Where control sockets live.
-pub const RUN_DIR: &str = "/run/discrec-vdrive";
 
 /// What `serve` was asked for.
 pub struct Options {
@@ -28,34 +25,6 @@ pub struct Options {
     pub control: Option<PathBuf>,
     /// Log every command on stderr.
     pub log: bool,
-}
-
-/// What the threads of a serving drive share.
-pub struct Shared {
-    pub drive: Mutex<Drive>,
-    pub lun: Mutex<Option<Lun>>,
-    pub device: Mutex<Option<String>>,
-    pub hang: AtomicBool,
-    pub stop: AtomicBool,
-    pub events: Mutex<mpsc::Sender<Event>>,
-    backstore: Backstore,
-}
-
-/// What the main thread waits for.
-pub enum Event {
-    Stop,
-    /// An injected fault: unplug now.
-    Unplug,
-}
-
-/// Check `medium`/`image` and what serving them would do, touching nothing.
-pub fn plan(medium: Option<Kind>, image: Option<&Path>, capacity: Option<u32>) -> Result<Option<Plan>, Error> {
-    match (medium, image) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(Error::Usage("--image needs --medium (the kind of disc it holds)".into())),
-        (Some(k), None) => Err(Error::Usage(format!("--medium {k} needs --image FILE: the file that holds the disc"))),
-        (Some(k), Some(p)) => Plan::new(p, k, capacity).map(Some),
-    }
 }
 
 /// Serve until stopped; `ready` gets the device node once the kernel has
@@ -181,36 +150,6 @@ fn serve_ring(mut ring: Ring, shared: &Shared) {
             return;
         }
     }
-}
-
-/// Plug the drive in: the kernel scans it, and `sr` names it.
-pub fn plug(shared: &Shared) -> Result<String, Error> {
-    let mut lun = shared.lun.lock().unwrap_or_else(|p| p.into_inner());
-    if lun.is_some() {
-        return Err(Error::Control("the drive is plugged in already".into()));
-    }
-    let l = Lun::attach(&shared.backstore)?;
-    match l.block_device(Duration::from_secs(30)) {
-        Ok(dev) => {
-            *lun = Some(l);
-            *shared.device.lock().unwrap_or_else(|p| p.into_inner()) = Some(dev.clone());
-            Ok(dev)
-        }
-        Err(e) => {
-            let _ = l.detach();
-            Err(e)
-        }
-    }
-}
-
-/// Pull the drive out (the backstore and the disc stay).
-pub fn unplug(shared: &Shared) -> Result<(), Error> {
-    let mut lun = shared.lun.lock().unwrap_or_else(|p| p.into_inner());
-    let l = lun.take().ok_or_else(|| Error::Control("the drive is unplugged already".into()))?;
-    *shared.device.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    l.detach()?;
-    shared.drive.lock().unwrap_or_else(|p| p.into_inner()).sync();
-    Ok(())
 }
 
 fn shutdown(shared: &Shared, ring_thread: std::thread::JoinHandle<()>) {
