@@ -365,6 +365,14 @@ const CASES: &[Case] = &[
     },
     Case {
         kind: "cd-rw",
+        tool: "cdrskin",
+        mode: "blank=all, -sao",
+        prepare: &["cdrskin dev=DEV blank=all"],
+        burn: "cdrskin -v dev=DEV -sao ISO",
+        append: None,
+    },
+    Case {
+        kind: "cd-rw",
         tool: "xorriso",
         mode: "-blank all, append",
         prepare: &["xorriso -outdev DEV -blank all"],
@@ -499,6 +507,9 @@ const CASES: &[Case] = &[
         burn: "xorriso -outdev DEV -map SRC / -commit",
         append: Some(XORRISO_APPEND),
     },
+    Case { kind: "cd-rom", tool: "isofs", mode: "pressed", prepare: &[], burn: "", append: None },
+    Case { kind: "dvd-rom", tool: "isofs", mode: "pressed", prepare: &[], burn: "", append: None },
+    Case { kind: "bd-rom", tool: "isofs", mode: "pressed", prepare: &[], burn: "", append: None },
     Case {
         kind: "bd-re",
         tool: "growisofs",
@@ -510,15 +521,19 @@ const CASES: &[Case] = &[
 ];
 
 fn case(c: &Case) -> Result<u32, String> {
-    let image = fresh(c.kind);
+    let src1 = source(1, 700)?;
+    let iso = iso_of(&src1, 1)?;
+    // A pressed disc is the ISO itself; a writable one starts blank.
+    let pressed = c.kind.ends_with("-rom");
+    let image = if pressed { iso.clone() } else { fresh(c.kind) };
     let drive = Served::start(c.kind, &image, None, LOG)?;
     let dev = drive.dev.clone();
     for p in c.prepare {
         run(&p.replace("DEV", &dev))?;
     }
-    let src1 = source(1, 700)?;
-    let iso = iso_of(&src1, 1)?;
-    run(&c.burn.replace("DEV", &dev).replace("ISO", &iso).replace("SRC", &src1))?;
+    if !pressed {
+        run(&c.burn.replace("DEV", &dev).replace("ISO", &iso).replace("SRC", &src1))?;
+    }
     let mut sessions = 1;
     if let Some(a) = c.append {
         drive.cycle_tray()?;

@@ -76,7 +76,7 @@ pub fn guest_test() -> Result<bool, String> {
         ))
         // The benchmark's virtio-blk disk (/dev/vda).
         .arg("-drive")
-        .arg(format!("if=none,id=bench,format=raw,cache=unsafe,file={}", disk.display()))
+        .arg(format!("if=none,id=bench,format=raw,file={}", disk.display()))
         .args(["-device", "virtio-blk-pci,drive=bench"]);
     // DISCREC_GUEST_ONLY=WORD: only the tests whose name has WORD.
     let vm = match std::env::var("DISCREC_GUEST_ONLY") {

@@ -33,16 +33,30 @@ pub fn bind(path: &Path) -> Result<UnixListener, Error> {
         }
         let _ = std::fs::remove_file(path);
     }
-    let l =
-        UnixListener::bind(path).map_err(|source| Error::Io { what: format!("bind {}", path.display()), source })?;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    // Created 0600 from the start: no moment where others may connect.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let l = UnixListener::bind(path);
+    rustix::process::umask(old);
+    let l = l.map_err(|source| Error::Io { what: format!("bind {}", path.display()), source })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|source| Error::Io { what: format!("chmod 600 {}", path.display()), source })?;
     Ok(l)
+}
+
+/// Whether the peer of `conn` is root (the socket's mode says so too;
+/// this holds even if someone loosened it).
+fn from_root(conn: &UnixStream) -> bool {
+    rustix::net::sockopt::socket_peercred(conn).is_ok_and(|c| c.uid.is_root())
 }
 
 /// Answer requests until the drive stops.
 pub fn serve(listener: UnixListener, shared: &Shared) {
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
+        if !from_root(&conn) {
+            let _ = writeln!(conn, "{}", json!({"ok": false, "error": "only root acts on a virtual drive"}));
+            continue;
+        }
         let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
         let mut line = String::new();
         if BufReader::new(&conn).read_line(&mut line).is_err() {
@@ -157,8 +171,16 @@ pub fn socket_of(drive: &str) -> Result<PathBuf, Error> {
 
 /// Send one request and read the answer.
 pub fn request(socket: &Path, req: &Value) -> Result<Value, Error> {
-    let mut s = UnixStream::connect(socket)
-        .map_err(|source| Error::Io { what: format!("connect to {}", socket.display()), source })?;
+    let mut s = UnixStream::connect(socket).map_err(|source| match source.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            Error::Control(format!("{}: only root acts on a virtual drive (run it with sudo)", socket.display()))
+        }
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => Error::Control(format!(
+            "{}: the drive's discrec-vdrive serve is gone (start it again with `discrec-vdrive serve`)",
+            socket.display()
+        )),
+        _ => Error::Io { what: format!("connect to {}", socket.display()), source },
+    })?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
     writeln!(s, "{req}").map_err(|source| Error::Io { what: format!("write to {}", socket.display()), source })?;
     let mut line = String::new();

@@ -16,6 +16,18 @@ pub const CD_LATER_SESSION_GAP: u32 = 6_900;
 pub const CD_RUN_OUT: u32 = 2;
 /// CD TAO: the pregap before each later track of a session.
 pub const CD_PREGAP: u32 = 150;
+/// The largest capacity a disc may have (2 TiB of sectors): every LBA
+/// sum below stays far from `u32::MAX`.
+pub const MAX_CAPACITY: u32 = 1 << 30;
+
+/// Most tracks a disc of `kind` takes (CD: 99; the others: what MMC's
+/// 16-bit track numbers and real discs allow, bounded low enough here).
+fn max_tracks(kind: Kind) -> usize {
+    match kind.family() {
+        Family::Cd => 99,
+        _ => 7_927,
+    }
+}
 
 /// One track.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,12 +45,12 @@ pub struct Track {
 impl Track {
     /// First block after the track (its reservation, if it has one).
     pub fn end(&self) -> u32 {
-        self.start + self.size.max(self.reserved)
+        self.start.saturating_add(self.size.max(self.reserved))
     }
 
     /// Where the next write into this track goes.
     pub fn nwa(&self) -> u32 {
-        self.start + self.size
+        self.start.saturating_add(self.size)
     }
 }
 
@@ -157,7 +169,7 @@ impl Disc {
             Family::Dvd => 16,
             Family::Bd => 32,
         };
-        lba.div_ceil(unit) * unit
+        (lba as u64).div_ceil(unit as u64).saturating_mul(unit as u64).min(u32::MAX as u64) as u32
     }
 
     /// Where a new track would start (the "invisible" track), or `None`
@@ -217,6 +229,10 @@ impl Disc {
         if self.kind.is_rom() {
             return Err(sense::CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT);
         }
+        if blocks == 0 {
+            // A transfer length of 0 writes nothing (SBC).
+            return Ok(());
+        }
         let end = lba as u64 + blocks as u64;
         if let Some(f) = self.formatted {
             if end > f as u64 {
@@ -257,6 +273,9 @@ impl Disc {
                 if end > self.capacity as u64 {
                     return Err(sense::LBA_OUT_OF_RANGE);
                 }
+                if self.tracks.len() >= max_tracks(self.kind) {
+                    return Err(sense::NO_MORE_TRACK_RESERVATIONS);
+                }
                 let number = self.tracks.len() as u16 + 1;
                 let session = self.open_session();
                 self.tracks.push(Track { number, session, start: s, size: blocks, reserved: 0, closed: false });
@@ -266,12 +285,39 @@ impl Disc {
         }
     }
 
+    /// A whole session written at once (CD SAO): `tracks` (start, end),
+    /// checked against the disc, closed; the disc stays appendable when
+    /// `multisession`.
+    pub fn add_session(&mut self, tracks: &[(i64, i64)], multisession: bool) -> Result<(), Sense> {
+        let first = self.next_track_start().ok_or(sense::INVALID_ADDRESS_FOR_WRITE)? as i64;
+        let mut at = first;
+        for &(start, end) in tracks {
+            if start < at || end <= start || end > self.capacity as i64 {
+                return Err(sense::INVALID_ADDRESS_FOR_WRITE);
+            }
+            at = end;
+        }
+        if self.tracks.len() + tracks.len() > max_tracks(self.kind) {
+            return Err(sense::NO_MORE_TRACK_RESERVATIONS);
+        }
+        let session = self.open_session();
+        for &(start, end) in tracks {
+            let number = self.tracks.len() as u16 + 1;
+            let (start, size) = (start as u32, (end - start) as u32);
+            self.tracks.push(Track { number, session, start, size, reserved: 0, closed: true });
+        }
+        self.close_session(multisession, false)
+    }
+
     /// RESERVE TRACK of `blocks` at the next track start.
     pub fn reserve(&mut self, blocks: u32) -> Result<(), Sense> {
         if self.open_track().is_some() {
             return Err(sense::NO_MORE_TRACK_RESERVATIONS);
         }
         let start = self.next_track_start().ok_or(sense::NO_MORE_TRACK_RESERVATIONS)?;
+        if self.tracks.len() >= max_tracks(self.kind) {
+            return Err(sense::NO_MORE_TRACK_RESERVATIONS);
+        }
         let blocks = self.align(blocks);
         if blocks == 0 || start as u64 + blocks as u64 > self.capacity as u64 {
             return Err(sense::INVALID_FIELD_IN_CDB);
@@ -298,7 +344,8 @@ impl Disc {
             // A reserved track is padded to its size.
             t.size = t.reserved;
         } else if cd && tao && t.size > 0 {
-            t.size += CD_RUN_OUT;
+            // The run-out, where the disc has room for it.
+            t.size += CD_RUN_OUT.min(self.capacity.saturating_sub(t.nwa()));
         }
         Ok(())
     }
@@ -398,7 +445,7 @@ impl Disc {
             (Kind::DvdRam, 0x00) => Some(cap),
             (Kind::BdRe, 0x00 | 0x30) => Some(cap),
             // No spare area: the whole disc, a little more.
-            (Kind::BdRe, 0x31) => Some(cap + cap / 32),
+            (Kind::BdRe, 0x31) => Some(cap.saturating_add(cap / 32).min(MAX_CAPACITY)),
             // BD-R with spare areas (SRM+POW): still written in order here.
             (Kind::BdR, 0x00 | 0x32) if self.tracks.is_empty() => Some(cap),
             _ => None,
@@ -413,18 +460,37 @@ impl Disc {
 
     /// A consistency check for a state read from disk.
     pub fn check(&self) -> Result<(), String> {
-        let mut end = 0u32;
+        if self.capacity == 0 || self.capacity > MAX_CAPACITY {
+            return Err(format!("a capacity of {} sectors", self.capacity));
+        }
+        if self.tracks.len() > max_tracks(self.kind) {
+            return Err(format!("{} tracks", self.tracks.len()));
+        }
+        let mut end = 0u64;
         for (i, t) in self.tracks.iter().enumerate() {
-            if t.number as usize != i + 1 || t.start < end || t.end() > self.capacity.max(t.end()) {
-                return Err(format!("track {} is out of order", t.number));
+            let t_end = t.start as u64 + t.size.max(t.reserved) as u64;
+            if t.number as usize != i + 1 || (t.start as u64) < end || t_end > self.capacity as u64 {
+                return Err(format!("track {} is out of order or past the end", t.number));
             }
             if t.session == 0 || (i > 0 && t.session < self.tracks[i - 1].session) {
                 return Err(format!("track {} has a bad session number", t.number));
             }
-            end = t.end();
+            if !t.closed && i + 1 != self.tracks.len() {
+                return Err(format!("track {} is open but not the last", t.number));
+            }
+            end = t_end;
         }
-        if end > self.capacity && !self.kind.is_rom() {
-            return Err(format!("tracks end at {end}, past the capacity {}", self.capacity));
+        if self.closed_sessions > self.sessions() {
+            return Err(format!("{} closed sessions of {}", self.closed_sessions, self.sessions()));
+        }
+        if let Some(f) = self.formatted {
+            let max = self.format_types().iter().filter_map(|&t| self.format_max(t)).max().unwrap_or(self.capacity);
+            if f == 0 || f > max.max(self.capacity) {
+                return Err(format!("a formatted size of {f} sectors"));
+            }
+        }
+        if self.layer_break.is_some_and(|b| b == 0 || b >= self.capacity) {
+            return Err("a layer break outside the disc".into());
         }
         Ok(())
     }

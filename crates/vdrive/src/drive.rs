@@ -12,6 +12,15 @@ use crate::reply;
 use crate::sense::{self, Sense};
 use crate::tcmu::Reply;
 
+/// The data the initiator sends with a command (data-out).
+pub trait DataOut {
+    /// All of it, into `buf` (cleared first): parameter lists.
+    fn read(&mut self, buf: &mut Vec<u8>);
+    /// All of it, written to `file` at `offset`: WRITE's data, without a
+    /// copy of our own.
+    fn write_at(&mut self, file: &std::fs::File, offset: u64) -> std::io::Result<()>;
+}
+
 /// Page 05 (write parameters) as the initiator last set it.
 #[derive(Clone, Debug)]
 pub struct WriteParams {
@@ -66,8 +75,10 @@ struct Busy {
 
 /// Planned SAO session from SEND CUE SHEET.
 pub struct Cue {
-    /// (first LBA, end LBA, host bytes per block, track number, index)
-    ranges: Vec<(i64, i64, usize, u8, u8)>,
+    /// (first LBA, end LBA, host bytes per block) of what is written.
+    spans: Vec<(i64, i64, usize)>,
+    /// (start, end) of each track.
+    tracks: Vec<(i64, i64)>,
     next: i64,
     leadout: i64,
 }
@@ -218,32 +229,30 @@ impl Drive {
         Ok(old)
     }
 
-    /// Flush the disc's data and state.
-    pub fn sync(&mut self) {
-        if let Some(i) = self.image.as_mut() {
-            if let Err(e) = i.sync() {
+    /// Flush the disc's data and state; false (and the reason on stderr)
+    /// when that failed.
+    pub fn sync(&mut self) -> bool {
+        match self.image.as_mut().map(|i| i.sync()) {
+            Some(Err(e)) => {
                 eprintln!("discrec-vdrive: {e}");
+                false
             }
+            _ => true,
         }
     }
 
     /// Answer one command.
-    pub fn execute(&mut self, cdb: &[u8; 16], data_out: &mut dyn FnMut(&mut Vec<u8>), data_len: usize) -> Reply {
-        let mut seen = Vec::new();
-        let mut logged = |b: &mut Vec<u8>| {
-            data_out(b);
-            seen = b.clone();
-        };
-        let r = self.dispatch(cdb, &mut logged, data_len);
+    pub fn execute(&mut self, cdb: &[u8; 16], data_out: &mut dyn DataOut, data_len: usize) -> Reply {
+        let r = self.dispatch(cdb, data_out, data_len);
         if self.log {
             let n = cdb_len(cdb[0]);
             let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
             // Parameter lists (not the data of WRITEs) go in the log too.
-            let out = if matches!(cdb[0], 0x2a | 0x2e | 0xaa) || seen.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", hex(&seen[..seen.len().min(64)]))
-            };
+            let mut seen = Vec::new();
+            if !matches!(cdb[0], 0x2a | 0x2e | 0xaa) && data_len > 0 && data_len <= 4096 {
+                data_out.read(&mut seen);
+            }
+            let out = if seen.is_empty() { String::new() } else { format!(" [{}]", hex(&seen[..seen.len().min(64)])) };
             match &r {
                 Ok(d) => eprintln!("vdrive: {} | {}{out} -> GOOD {}", hex(&cdb[..n]), data_len, d.len()),
                 Err(s) => eprintln!("vdrive: {} | {}{out} -> {}", hex(&cdb[..n]), data_len, s.code()),
@@ -255,16 +264,17 @@ impl Drive {
         }
     }
 
-    fn dispatch(
-        &mut self,
-        c: &[u8; 16],
-        data_out: &mut dyn FnMut(&mut Vec<u8>),
-        data_len: usize,
-    ) -> Result<Vec<u8>, Sense> {
+    fn dispatch(&mut self, c: &[u8; 16], data_out: &mut dyn DataOut, data_len: usize) -> Result<Vec<u8>, Sense> {
         let op = c[0];
         // Commands that report no unit attention and run while busy.
         match op {
-            0x12 => return self.inquiry(c),
+            0x12 => {
+                let alloc = be16(&c[3..]);
+                return self.inquiry(c).map(|mut r| {
+                    r.truncate(alloc);
+                    r
+                });
+            }
             0x03 => return Ok(self.request_sense(c)),
             0x46 => return Ok(reply::configuration(self.disc(), c[1] & 3, be16(&c[2..]) as u16, be16(&c[7..]))),
             0x4a => return self.event_status(c),
@@ -283,7 +293,7 @@ impl Drive {
             0x1a | 0x5a => self.mode_sense(c),
             0x15 | 0x55 => {
                 let len = if op == 0x15 { c[4] as usize } else { be16(&c[7..]) };
-                data_out(&mut self.buf);
+                data_out.read(&mut self.buf);
                 let buf = std::mem::take(&mut self.buf);
                 let r = self.mode_select(op == 0x55, &buf[..len.min(buf.len())]);
                 self.buf = buf;
@@ -301,8 +311,8 @@ impl Drive {
                 r.extend_from_slice(&2048u32.to_be_bytes());
                 Ok(r)
             }
-            0x28 => self.read(be32(&c[2..]), be16(&c[7..]) as u32),
-            0xa8 => self.read(be32(&c[2..]), be32(&c[6..])),
+            0x28 => self.read(be32(&c[2..]), be16(&c[7..]) as u32, data_len),
+            0xa8 => self.read(be32(&c[2..]), be32(&c[6..]), data_len),
             0x2a | 0x2e => self.write(be32(&c[2..]), be16(&c[7..]) as u32, data_out, data_len),
             0xaa => self.write(be32(&c[2..]), be32(&c[6..]), data_out, data_len),
             0x35 => {
@@ -312,11 +322,13 @@ impl Drive {
                 // host flushes, and the drive closes the disc.
                 if dao
                     && matches!(img.disc.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw)
-                    && img.disc.open_track().is_some_and(|t| t.reserved > 0 && t.size > 0)
+                    && img.disc.open_track().is_some_and(|t| t.reserved > 0 && t.size + 16 > t.reserved)
                 {
                     img.disc.close_session(false, false)?;
                 }
-                self.sync();
+                if !self.sync() {
+                    return Err(sense::WRITE_ERROR);
+                }
                 Ok(Vec::new())
             }
             0x42 => Ok(vec![0, 0x15, 0, 0]),
@@ -325,9 +337,14 @@ impl Drive {
                 if c[1] & 7 != 0 {
                     return Err(sense::INVALID_FIELD_IN_CDB);
                 }
-                Ok(reply::disc_information(&self.ready()?.disc))
+                let mut r = reply::disc_information(&self.ready()?.disc);
+                r.truncate(be16(&c[7..]));
+                Ok(r)
             }
-            0x52 => reply::track_information(&self.ready()?.disc, c[1] & 3, be32(&c[2..])),
+            0x52 => reply::track_information(&self.ready()?.disc, c[1] & 3, be32(&c[2..])).map(|mut r| {
+                r.truncate(be16(&c[7..]));
+                r
+            }),
             0x53 => {
                 let blocks = be32(&c[5..]);
                 let img = self.ready()?;
@@ -341,14 +358,14 @@ impl Drive {
             0x5c => Ok(reply::buffer_capacity(c[1] & 1 != 0)),
             0x5d => {
                 let len = be24(&c[6..]);
-                data_out(&mut self.buf);
+                data_out.read(&mut self.buf);
                 let buf = std::mem::take(&mut self.buf);
                 let r = self.cue_sheet(&buf[..len.min(buf.len())]);
                 self.buf = buf;
                 r.map(|_| Vec::new())
             }
             0x04 => {
-                data_out(&mut self.buf);
+                data_out.read(&mut self.buf);
                 let buf = std::mem::take(&mut self.buf);
                 let r = self.format(c, &buf);
                 self.buf = buf;
@@ -357,7 +374,7 @@ impl Drive {
             0xa1 => self.blank(c),
             0xac => Ok(reply::performance(self.disc(), c[10], be16(&c[8..]))),
             0xad => reply::disc_structure(self.ready()?.disc.clone(), c[1] & 0x0f, c[7], be16(&c[8..])),
-            0xbe => self.read_cd(c),
+            0xbe => self.read_cd(c, data_len),
             _ => Err(sense::INVALID_COMMAND_OPERATION_CODE),
         }
     }
@@ -517,6 +534,9 @@ impl Drive {
         }
         let n = page.len().min(52);
         self.write.page[2..n].copy_from_slice(&page[2..n]);
+        if self.write.write_type() != 2 {
+            self.cue = None;
+        }
         Ok(())
     }
 
@@ -544,7 +564,12 @@ impl Drive {
         self.faults.medium_error.iter().any(|&(a, b)| (lba as u64) < b as u64 && end > a as u64)
     }
 
-    fn read(&mut self, lba: u32, blocks: u32) -> Result<Vec<u8>, Sense> {
+    /// READ of `blocks` at `lba`, into a buffer of `room` bytes (a
+    /// transfer length larger than the buffer is refused: 05/24/00).
+    fn read(&mut self, lba: u32, blocks: u32, room: usize) -> Result<Vec<u8>, Sense> {
+        if blocks as u64 * 2048 > room as u64 {
+            return Err(sense::INVALID_FIELD_IN_CDB);
+        }
         let hit = self.fault_hit(lba, blocks);
         let img = self.ready()?;
         if blocks == 0 {
@@ -561,13 +586,7 @@ impl Drive {
         Ok(out)
     }
 
-    fn write(
-        &mut self,
-        lba: u32,
-        blocks: u32,
-        data_out: &mut dyn FnMut(&mut Vec<u8>),
-        data_len: usize,
-    ) -> Result<Vec<u8>, Sense> {
+    fn write(&mut self, lba: u32, blocks: u32, data_out: &mut dyn DataOut, data_len: usize) -> Result<Vec<u8>, Sense> {
         self.ready()?;
         if self.cue.is_some() {
             return self.write_sao(lba as i32 as i64, blocks, data_out, data_len);
@@ -590,12 +609,15 @@ impl Drive {
         if hit {
             return Err(sense::WRITE_ERROR);
         }
-        data_out(&mut self.buf);
-        let buf = std::mem::take(&mut self.buf);
         let img = self.ready()?;
-        let r = img.disc.write(lba, blocks).and_then(|_| img.write(lba, &buf).map_err(|_| sense::WRITE_ERROR));
-        self.buf = buf;
-        r?;
+        let before = img.disc.clone();
+        img.disc.write(lba, blocks)?;
+        // Straight from the kernel's data area into the image; a failed
+        // write leaves the disc as it was.
+        if data_out.write_at(img.file(), lba as u64 * crate::image::BLOCK).is_err() {
+            img.disc = before;
+            return Err(sense::WRITE_ERROR);
+        }
         // DVD-R DAO: the reserved track written to its end closes the disc.
         let dao = self.write.write_type() == 2;
         let img = self.ready()?;
@@ -622,6 +644,10 @@ impl Drive {
     }
 
     fn cue_sheet(&mut self, data: &[u8]) -> Result<(), Sense> {
+        if self.write.write_type() != 2 {
+            // A cue sheet belongs to SAO (page 05 write type 2).
+            return Err(Sense { key: 5, asc: 0x2c, ascq: 0, progress: None });
+        }
         let img = self.ready()?;
         let d = &img.disc;
         if d.kind.family() != Family::Cd || d.kind.is_rom() {
@@ -630,7 +656,9 @@ impl Drive {
         if data.is_empty() || data.len() % 8 != 0 {
             return Err(sense::PARAMETER_LIST_LENGTH_ERROR);
         }
+        let bad = sense::INVALID_FIELD_IN_PARAMETER_LIST;
         let nwa = d.nwa().ok_or(sense::INVALID_ADDRESS_FOR_WRITE)? as i64;
+        // (LBA, host bytes per block, track number, index)
         let mut points: Vec<(i64, usize, u8, u8)> = Vec::new();
         let mut leadout = None;
         for e in data.chunks(8) {
@@ -649,27 +677,45 @@ impl Drive {
                 0x11 | 0x13 => 2352,
                 // Audio and mode 2 tracks: this drive keeps 2048-byte
                 // user data only.
-                _ => return Err(sense::INVALID_FIELD_IN_PARAMETER_LIST),
+                _ => return Err(bad),
             };
-            if points.last().is_some_and(|p| p.0 > lba) {
-                return Err(sense::INVALID_FIELD_IN_PARAMETER_LIST);
+            if points.last().is_some_and(|p| p.0 > lba) || lba < nwa - 150 {
+                return Err(bad);
             }
             points.push((lba, bytes, tno, index));
         }
-        let leadout = leadout.ok_or(sense::INVALID_FIELD_IN_PARAMETER_LIST)?;
-        let first_track = points.iter().find(|p| p.3 == 1).ok_or(sense::INVALID_FIELD_IN_PARAMETER_LIST)?.0;
-        if first_track != nwa || leadout > d.capacity as i64 || leadout <= first_track {
-            return Err(sense::INVALID_FIELD_IN_PARAMETER_LIST);
+        let leadout = leadout.ok_or(bad)?;
+        // Track starts (index 1), each running to the next track's first
+        // point or the lead-out.
+        let mut tracks: Vec<(i64, i64)> = Vec::new();
+        for (i, p) in points.iter().enumerate().filter(|(_, p)| p.3 == 1) {
+            if tracks.last().is_some_and(|t: &(i64, i64)| t.0 == p.0) {
+                continue;
+            }
+            let end = points[i + 1..].iter().find(|n| n.2 != p.2).map_or(leadout, |n| n.0);
+            tracks.push((p.0, end));
         }
-        let mut ranges = Vec::new();
+        let capacity = d.capacity as i64;
+        if tracks.first().is_none_or(|t| t.0 != nwa)
+            || leadout > capacity
+            || points.last().is_some_and(|p| p.0 >= leadout)
+            || tracks.iter().any(|t| t.1 <= t.0)
+            || d.tracks.len() + tracks.len() > 99
+        {
+            return Err(bad);
+        }
+        // Spans of one host block size, merged across indexes.
+        let mut spans: Vec<(i64, i64, usize)> = Vec::new();
         for (i, p) in points.iter().enumerate() {
             let end = points.get(i + 1).map_or(leadout, |n| n.0);
-            if end > p.0 {
-                ranges.push((p.0, end, p.1, p.2, p.3));
+            match spans.last_mut() {
+                Some(last) if last.2 == p.1 && last.1 == p.0 => last.1 = end,
+                _ if end > p.0 => spans.push((p.0, end, p.1)),
+                _ => {}
             }
         }
-        let next = ranges.iter().find(|r| r.2 > 0).map_or(leadout, |r| r.0);
-        self.cue = Some(Cue { ranges, next, leadout });
+        let next = spans.iter().find(|r| r.2 > 0).map_or(leadout, |r| r.0);
+        self.cue = Some(Cue { spans, tracks, next, leadout });
         Ok(())
     }
 
@@ -677,25 +723,25 @@ impl Drive {
         &mut self,
         lba: i64,
         blocks: u32,
-        data_out: &mut dyn FnMut(&mut Vec<u8>),
+        data_out: &mut dyn DataOut,
         data_len: usize,
     ) -> Result<Vec<u8>, Sense> {
-        let cue = self.cue.as_ref().expect("SAO write without a cue sheet");
+        let Some(cue) = self.cue.as_ref() else { return Err(sense::INVALID_ADDRESS_FOR_WRITE) };
         if lba != cue.next {
             return Err(sense::INVALID_ADDRESS_FOR_WRITE);
         }
-        let range = cue.ranges.iter().find(|r| lba >= r.0 && lba < r.1).ok_or(sense::INVALID_ADDRESS_FOR_WRITE)?;
-        let (bytes, range_end) = (range.2, range.1);
-        if lba + blocks as i64 > range_end || data_len != blocks as usize * bytes {
+        let span = cue.spans.iter().find(|r| lba >= r.0 && lba < r.1).ok_or(sense::INVALID_ADDRESS_FOR_WRITE)?;
+        let (bytes, span_end) = (span.2, span.1);
+        if bytes == 0 || lba + blocks as i64 > span_end || data_len != blocks as usize * bytes {
             return Err(sense::INVALID_FIELD_IN_CDB);
         }
-        data_out(&mut self.buf);
+        data_out.read(&mut self.buf);
         let buf = std::mem::take(&mut self.buf);
         let mut r = Ok(());
-        let img = self.image.as_mut().expect("ready");
+        let img = self.ready()?;
         for (i, sector) in buf.chunks(bytes).enumerate() {
             let at = lba + i as i64;
-            if at < 0 {
+            if at < 0 || sector.len() < bytes {
                 continue;
             }
             let user = if bytes == 2352 { &sector[16..16 + 2048] } else { sector };
@@ -707,10 +753,10 @@ impl Drive {
         self.buf = buf;
         r?;
         self.count_written(blocks);
-        let cue = self.cue.as_mut().expect("SAO write without a cue sheet");
+        let Some(cue) = self.cue.as_mut() else { return Ok(Vec::new()) };
         cue.next = lba + blocks as i64;
-        // Skip ranges the drive fills by itself.
-        while let Some(r) = cue.ranges.iter().find(|r| cue.next >= r.0 && cue.next < r.1 && r.2 == 0) {
+        // Skip spans the drive fills by itself.
+        while let Some(r) = cue.spans.iter().find(|r| cue.next >= r.0 && cue.next < r.1 && r.2 == 0) {
             cue.next = r.1;
         }
         if cue.next >= cue.leadout {
@@ -722,23 +768,10 @@ impl Drive {
     /// The SAO session is written: its tracks go in the TOC, and the
     /// session closes (open for another when page 05 says multisession).
     fn finish_sao(&mut self) -> Result<(), Sense> {
-        let cue = self.cue.take().expect("cue");
+        let Some(cue) = self.cue.take() else { return Ok(()) };
         let multi = self.write.multisession();
-        let img = self.image.as_mut().expect("ready");
-        let mut starts: Vec<(u8, i64)> = cue.ranges.iter().filter(|r| r.4 == 1).map(|r| (r.3, r.0)).collect();
-        starts.dedup_by_key(|s| s.0);
-        for (i, &(_, start)) in starts.iter().enumerate() {
-            // A track runs to the next track's pregap (or the lead-out).
-            let next_tno = starts.get(i + 1).map(|s| s.0);
-            let end = match next_tno {
-                Some(t) => cue.ranges.iter().find(|r| r.3 == t).map_or(cue.leadout, |r| r.0),
-                None => cue.leadout,
-            };
-            img.disc.write(start as u32, (end - start) as u32)?;
-            let n = img.disc.tracks.len() as u16;
-            img.disc.close_track(n, false)?;
-        }
-        img.disc.close_session(multi, false)?;
+        let img = self.ready()?;
+        img.disc.add_session(&cue.tracks, multi)?;
         img.sync().map_err(|_| sense::WRITE_ERROR)
     }
 
@@ -774,10 +807,12 @@ impl Drive {
     fn blank(&mut self, c: &[u8; 16]) -> Result<Vec<u8>, Sense> {
         let immed = c[1] & 0x10 != 0;
         let img = self.ready()?;
-        if let Some((from, to)) = img.disc.blank(c[1] & 7)? {
+        // The new state first: data left under a blank state is never read.
+        let gone = img.disc.blank(c[1] & 7)?;
+        img.sync().map_err(|_| sense::WRITE_ERROR)?;
+        if let Some((from, to)) = gone {
             img.punch(from, to).map_err(|_| sense::WRITE_ERROR)?;
         }
-        img.sync().map_err(|_| sense::WRITE_ERROR)?;
         self.cue = None;
         if immed {
             self.start_busy(BLANK_TIME, sense::NOT_READY_OPERATION_IN_PROGRESS);
@@ -800,10 +835,11 @@ impl Drive {
         } else {
             (img.disc.format_types().first().copied().unwrap_or(0), 0, false)
         };
-        if let Some((from, to)) = img.disc.format(format_type, blocks)? {
+        let gone = img.disc.format(format_type, blocks)?;
+        img.sync().map_err(|_| sense::WRITE_ERROR)?;
+        if let Some((from, to)) = gone {
             img.punch(from, to).map_err(|_| sense::WRITE_ERROR)?;
         }
-        img.sync().map_err(|_| sense::WRITE_ERROR)?;
         if immed {
             self.start_busy(FORMAT_TIME, sense::NOT_READY_FORMAT_IN_PROGRESS);
         } else {
@@ -812,7 +848,7 @@ impl Drive {
         Ok(Vec::new())
     }
 
-    fn read_cd(&mut self, c: &[u8; 16]) -> Result<Vec<u8>, Sense> {
+    fn read_cd(&mut self, c: &[u8; 16], data_len: usize) -> Result<Vec<u8>, Sense> {
         let lba = be32(&c[2..]);
         let blocks = be24(&c[6..]) as u32;
         let flags = c[9];
@@ -823,7 +859,18 @@ impl Drive {
                 return Err(sense::CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT);
             }
         }
-        let user = self.read(lba, blocks)?;
+        let per =
+            [(flags & 0x80 != 0, 12), (flags & 0x20 != 0, 4), (flags & 0x10 != 0, 2048), (flags & 0x08 != 0, 288)]
+                .iter()
+                .filter(|p| p.0)
+                .map(|p| p.1)
+                .sum::<usize>()
+                + [0, 294, 296, 0][((flags >> 1) & 3) as usize]
+                + [0, 96, 16, 0, 96, 0, 0, 0][sub as usize];
+        if blocks > 4096 || blocks as usize * per > data_len {
+            return Err(sense::INVALID_FIELD_IN_CDB);
+        }
+        let user = self.read(lba, blocks, blocks as usize * 2048)?;
         let mut out = Vec::new();
         for (i, data) in user.chunks(2048).enumerate() {
             if flags & 0x80 != 0 {
@@ -877,5 +924,85 @@ impl Drive {
             "faults": self.faults,
             "blocks_written": self.blocks_written,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Plan;
+    use crate::medium::Kind;
+
+    /// Data-out of a test: `bytes` as the initiator's parameter list.
+    struct Sent(Vec<u8>);
+    impl DataOut for Sent {
+        fn read(&mut self, buf: &mut Vec<u8>) {
+            buf.clear();
+            buf.extend_from_slice(&self.0);
+        }
+        fn write_at(&mut self, file: &std::fs::File, offset: u64) -> std::io::Result<()> {
+            std::os::unix::fs::FileExt::write_all_at(file, &self.0, offset)
+        }
+    }
+
+    fn check(r: Reply) -> Option<(u8, u8, u8)> {
+        match r {
+            Reply::Good(_) => None,
+            Reply::Check(s) => Some((s[2], s[12], s[13])),
+        }
+    }
+
+    #[test]
+    fn hostile_commands_get_sense_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = Plan::new(&dir.path().join("d.img"), Kind::BdRe, None).unwrap().open().unwrap();
+        let mut d = Drive::new(Some(img), "t");
+        let mut none = Sent(Vec::new());
+        // FORMAT UNIT, then a READ(12) of 24 GB into a 2 KiB buffer.
+        let mut fmt = Sent(vec![0, 0x02, 0, 8, 0, 0, 0, 0, 0x30 << 2, 0, 0, 0]);
+        let mut f = [0u8; 16];
+        f[0] = 0x04;
+        f[1] = 0x11;
+        assert_eq!(check(d.execute(&f, &mut fmt, 12)), None);
+        d.busy = None;
+        let mut r = [0u8; 16];
+        r[0] = 0xa8;
+        r[6..10].copy_from_slice(&0x00b4_0000u32.to_be_bytes());
+        assert_eq!(check(d.execute(&r, &mut none, 2048)), Some((5, 0x24, 0)));
+        // READ CD of many sectors of 4 bytes each.
+        let mut cd = [0u8; 16];
+        cd[0] = 0xbe;
+        cd[6..9].copy_from_slice(&[0xff, 0xff, 0xff]);
+        cd[9] = 0x20;
+        assert!(check(d.execute(&cd, &mut none, 4096)).is_some());
+        // RESERVE TRACK of 2^32-1 blocks on a sequential disc.
+        let img = Plan::new(&dir.path().join("r.img"), Kind::DvdPlusR, None).unwrap().open().unwrap();
+        let mut d = Drive::new(Some(img), "t");
+        let mut rt = [0u8; 16];
+        rt[0] = 0x53;
+        rt[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(check(d.execute(&rt, &mut none, 0)), Some((5, 0x24, 0)));
+        // Every opcode with every CDB byte 0xff: an answer each.
+        for op in 0..=255u8 {
+            let mut c = [0xffu8; 16];
+            c[0] = op;
+            let _ = d.execute(&c, &mut Sent(vec![0xff; 64]), 64);
+            d.busy = None;
+        }
+    }
+
+    #[test]
+    fn a_cue_sheet_needs_sao_and_a_write_of_zero_blocks_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = Plan::new(&dir.path().join("c.img"), Kind::CdR, None).unwrap().open().unwrap();
+        let mut d = Drive::new(Some(img), "t");
+        let mut cue = [0u8; 16];
+        cue[0] = 0x5d;
+        cue[8] = 8;
+        assert_eq!(check(d.execute(&cue, &mut Sent(vec![0x41, 1, 1, 0x10, 0, 0, 2, 0]), 8)), Some((5, 0x2c, 0)));
+        let mut w = [0u8; 16];
+        w[0] = 0x2a;
+        assert_eq!(check(d.execute(&w, &mut Sent(Vec::new()), 0)), None);
+        assert!(d.disc().unwrap().tracks.is_empty());
     }
 }

@@ -56,15 +56,51 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
     move |source| Error::Io { what, source }
 }
 
+/// Open `path` (creating it, when `create`, as a new file), never through
+/// a symbolic link, and only if it is a regular file: a disc image is
+/// never a device, a FIFO or a link to one of root's files.
+fn open_regular(path: &Path, write: bool, create: bool) -> Result<File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = File::options()
+        .read(true)
+        .write(write)
+        .create_new(create)
+        .custom_flags(libc_flags())
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(40) => Error::NotRegular { path: path.to_owned(), what: "a symbolic link".into() },
+            _ => Error::Io { what: path.display().to_string(), source: e },
+        })?;
+    let meta = file.metadata().map_err(io_err(path.display().to_string()))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::NotRegular { path: path.to_owned(), what: format!("{:?}", meta.file_type()) });
+    }
+    Ok(file)
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` (a FIFO does not block the open).
+fn libc_flags() -> i32 {
+    use rustix::fs::OFlags;
+    (OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC).bits() as i32
+}
+
+/// Take the image's lock: exclusive for a writable disc, shared for a
+/// pressed one. Busy: another `serve` has it.
+fn lock(file: &File, path: &Path, rom: bool) -> Result<(), Error> {
+    use rustix::fs::{flock, FlockOperation};
+    let op = if rom { FlockOperation::NonBlockingLockShared } else { FlockOperation::NonBlockingLockExclusive };
+    match flock(file, op) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::InUse { path: path.to_owned() }),
+        Err(e) => Err(Error::Io { what: format!("lock {}", path.display()), source: e.into() }),
+    }
+}
+
 /// Whether another `serve` holds `path` (its lock is tried, then let go).
 fn in_use(path: &Path, rom: bool) -> Result<(), Error> {
-    use rustix::fs::{flock, FlockOperation};
-    let Ok(file) = File::open(path) else { return Ok(()) };
-    let op = if rom { FlockOperation::NonBlockingLockShared } else { FlockOperation::NonBlockingLockExclusive };
-    if flock(&file, op).is_err() {
-        return Err(Error::InUse { path: path.to_owned() });
-    }
-    Ok(())
+    let file = open_regular(path, false, false)?;
+    lock(&file, path, rom)
 }
 
 impl Plan {
@@ -73,7 +109,8 @@ impl Plan {
     /// same disc again when it has a state of the same kind.
     pub fn new(path: &Path, kind: Kind, capacity: Option<u32>) -> Result<Plan, Error> {
         let state = state_path(path);
-        let exists = path.exists();
+        // Not `exists()`: a dangling link is no new disc.
+        let exists = std::fs::symlink_metadata(path).is_ok();
         if exists {
             in_use(path, kind.is_rom())?;
         }
@@ -87,7 +124,9 @@ impl Plan {
             return Ok(Plan { path: path.to_owned(), disc: Disc::new(kind, blocks), exists });
         }
         if state.exists() {
-            let text = std::fs::read_to_string(&state).map_err(io_err(state.display().to_string()))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut open_regular(&state, false, false)?, &mut text)
+                .map_err(io_err(state.display().to_string()))?;
             let parsed: StateFile =
                 serde_json::from_str(&text).map_err(|e| Error::BadState { path: state.clone(), why: e.to_string() })?;
             if parsed.format != STATE_VERSION {
@@ -109,8 +148,11 @@ impl Plan {
             return Err(Error::NotADisc { path: path.to_owned() });
         }
         let capacity = capacity.unwrap_or(kind.default_capacity());
-        if capacity < 64 {
-            return Err(Error::Usage(format!("--capacity {capacity} is too small: a disc has at least 64 sectors")));
+        if !(64..=crate::disc::MAX_CAPACITY).contains(&capacity) {
+            return Err(Error::Usage(format!(
+                "--capacity {capacity}: give 64 to {} sectors of 2048 bytes",
+                crate::disc::MAX_CAPACITY
+            )));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
@@ -130,18 +172,8 @@ impl Plan {
     /// Open (creating a new disc's files) and lock the image.
     pub fn open(self) -> Result<Image, Error> {
         let rom = self.disc.kind.is_rom();
-        let file = File::options()
-            .read(true)
-            .write(!rom)
-            .create(!rom)
-            .truncate(false)
-            .open(&self.path)
-            .map_err(io_err(self.path.display().to_string()))?;
-        use rustix::fs::{flock, FlockOperation};
-        let op = if rom { FlockOperation::NonBlockingLockShared } else { FlockOperation::NonBlockingLockExclusive };
-        if flock(&file, op).is_err() {
-            return Err(Error::InUse { path: self.path });
-        }
+        let file = open_regular(&self.path, !rom, !rom && !self.exists)?;
+        lock(&file, &self.path, rom)?;
         let image = Image { path: self.path, file, saved: self.disc.clone(), disc: self.disc };
         let has_state = self.exists && state_path(&image.path).exists();
         if !rom && !has_state {
@@ -154,6 +186,11 @@ impl Plan {
 impl Image {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The image file (block `n` at byte `n × BLOCK`).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     /// Read `buf.len()` bytes from block `lba` (zeros where nothing was
@@ -204,12 +241,23 @@ impl Image {
         Ok(())
     }
 
+    /// The state, durably: a new temporary file (never through a link),
+    /// synced, renamed over the old state.
     fn write_state(&self, disc: &Disc) -> Result<(), Error> {
+        use std::io::Write;
         let state = state_path(&self.path);
         let tmp = state.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(&StateFile { format: STATE_VERSION.into(), disc: disc.clone() })
             .map_err(|e| Error::BadState { path: state.clone(), why: e.to_string() })?;
-        std::fs::write(&tmp, text + "\n").map_err(io_err(tmp.display().to_string()))?;
-        std::fs::rename(&tmp, &state).map_err(io_err(state.display().to_string()))
+        // A leftover of a crash (a link, even) goes; then O_EXCL.
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = open_regular(&tmp, true, true)?;
+        f.write_all((text + "\n").as_bytes()).map_err(io_err(tmp.display().to_string()))?;
+        f.sync_all().map_err(io_err(tmp.display().to_string()))?;
+        std::fs::rename(&tmp, &state).map_err(io_err(state.display().to_string()))?;
+        if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
     }
 }

@@ -53,6 +53,8 @@ pub enum Error {
     NoModule { module: &'static str, option: &'static str },
     #[error("{} is in use by another discrec-vdrive serve: stop that one, or give another --image", path.display())]
     InUse { path: PathBuf },
+    #[error("{} is {what}, not a regular file: a disc image is a plain file (give another --image)", path.display())]
+    NotRegular { path: PathBuf, what: String },
     #[error(
         "{} holds a {has} disc, not a {asked}: serve it with --medium {has}, or give a new --image path",
         path.display()

@@ -20,7 +20,7 @@ fn range(s: &str) -> Result<(u32, u32), Error> {
     if b < a {
         return Err(bad());
     }
-    Ok((a, b + 1))
+    Ok((a, b.checked_add(1).ok_or_else(bad)?))
 }
 
 fn run(cli: Cli) -> Result<(), Error> {

@@ -96,11 +96,17 @@ pub fn configuration(disc: Option<&Disc>, rt: u8, start: u16, alloc: usize) -> V
     features.push((0x002f, 1, false, !random && is(&[Kind::DvdR, Kind::DvdRw]), vec![0x42, 0, 0, 0]));
     features.push((0x0038, 0, false, disc.is_some_and(|d| d.pow), vec![0, 0, 0, 0]));
     features.push((0x003b, 0, false, is(&[Kind::DvdPlusRDl]), vec![1, 0, 0, 0]));
+    // Class 0 bitmaps: BD-RE at 4, BD-R at 12, BD-ROM at 20.
     let mut bd_read = vec![0u8; 28];
-    bd_read[8..16].fill(0xff);
+    for at in [4, 12, 20] {
+        bd_read[at..at + 2].fill(0xff);
+    }
     features.push((0x0040, 0, false, family == Some(Family::Bd), bd_read));
+    // Class 0 bitmaps: BD-RE at 4, BD-R at 12.
     let mut bd_write = vec![0u8; 20];
-    bd_write[4..12].fill(0xff);
+    for at in [4, 12] {
+        bd_write[at..at + 2].fill(0xff);
+    }
     features.push((0x0041, 1, false, is(&[Kind::BdR, Kind::BdRe]), bd_write));
     features.push((0x0100, 0, true, true, vec![]));
     features.push((0x0105, 1, true, true, vec![0, 0, 0, 0]));

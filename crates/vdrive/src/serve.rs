@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::drive::Drive;
 use crate::medium::Kind;
-use crate::shared::{plan, plug, unplug, Event, Shared, RUN_DIR};
+use crate::shared::{plan, plug_during_setup, unplug, Event, Shared, RUN_DIR};
 use crate::target::Backstore;
 use crate::tcmu::Ring;
 use crate::{control, target, Error};
@@ -32,13 +32,38 @@ pub struct Options {
 pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
     let plan = plan(opts.medium, opts.image.as_deref(), opts.capacity)?;
     target::prepare()?;
-    std::fs::create_dir_all(RUN_DIR).map_err(|source| Error::Io { what: RUN_DIR.into(), source })?;
+    // SIGINT and SIGTERM from now on end the serve cleanly, even during
+    // the setup.
+    let (tx, rx) = mpsc::channel();
+    {
+        let tx = tx.clone();
+        let mut signals =
+            signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+                .map_err(|source| Error::Io { what: "signal handlers".into(), source })?;
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.send(Event::Stop);
+            }
+        });
+    }
+    run_dir()?;
     // One setup at a time on this machine (LUN numbers, stale cleanup).
     let setup = std::fs::File::create(Path::new(RUN_DIR).join(".setup.lock"))
         .map_err(|source| Error::Io { what: format!("{RUN_DIR}/.setup.lock"), source })?;
-    rustix::fs::flock(&setup, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| Error::Io { what: "lock the setup".into(), source: e.into() })?;
-    target::remove_stale();
+    use rustix::fs::{flock, FlockOperation};
+    if flock(&setup, FlockOperation::NonBlockingLockExclusive).is_err() {
+        eprintln!("discrec-vdrive: waiting for another discrec-vdrive serve to finish setting up its drive");
+        flock(&setup, FlockOperation::LockExclusive)
+            .map_err(|e| Error::Io { what: "lock the setup".into(), source: e.into() })?;
+    }
+    // This serve is alive while it holds its lock file: the next serve's
+    // cleanup leaves its objects alone (whatever /proc shows).
+    let alive_path = Path::new(RUN_DIR).join(format!("{}{}.lock", target::PREFIX, std::process::id()));
+    let alive = std::fs::File::create(&alive_path)
+        .map_err(|source| Error::Io { what: alive_path.display().to_string(), source })?;
+    flock(&alive, FlockOperation::LockExclusive)
+        .map_err(|e| Error::Io { what: format!("lock {}", alive_path.display()), source: e.into() })?;
+    target::remove_stale(Path::new(RUN_DIR));
     let image = plan.map(|p| p.open()).transpose()?;
     let blocks = image.as_ref().map_or(1, |i| i.disc.capacity);
     let backstore = Backstore::create(blocks)?;
@@ -52,7 +77,6 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
     };
     let mut drive = Drive::new(image, &backstore.name);
     drive.log = opts.log;
-    let (tx, rx) = mpsc::channel();
     let shared = Arc::new(Shared {
         drive: Mutex::new(drive),
         lun: Mutex::new(None),
@@ -66,11 +90,11 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || serve_ring(ring, &shared))
     };
-    let attached = plug(&shared);
+    let attached = plug_during_setup(&shared);
     let dev = match attached {
         Ok(dev) => dev,
         Err(e) => {
-            shutdown(&shared, ring_thread);
+            let _ = shutdown(&shared, ring_thread);
             return Err(e);
         }
     };
@@ -79,7 +103,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
     let listener = match control::bind(&socket) {
         Ok(l) => l,
         Err(e) => {
-            shutdown(&shared, ring_thread);
+            let _ = shutdown(&shared, ring_thread);
             return Err(e);
         }
     };
@@ -87,17 +111,6 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
     {
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || control::serve(listener, &shared));
-    }
-    {
-        let tx = tx.clone();
-        let mut signals =
-            signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-                .map_err(|source| Error::Io { what: "signal handlers".into(), source })?;
-        std::thread::spawn(move || {
-            if signals.forever().next().is_some() {
-                let _ = tx.send(Event::Stop);
-            }
-        });
     }
     eprintln!("discrec-vdrive: serving {dev}; control socket {}", socket.display());
     ready(&dev);
@@ -112,13 +125,34 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
         }
     }
     let _ = std::fs::remove_file(&socket);
-    shutdown(&shared, ring_thread);
+    let synced = shutdown(&shared, ring_thread);
+    drop(alive);
+    let _ = std::fs::remove_file(&alive_path);
+    if !synced {
+        return Err(Error::Kernel(format!(
+            "the disc's image could not be written out at the end (the reason is above): {} may be incomplete",
+            opts.image.as_deref().unwrap_or(Path::new("the image")).display()
+        )));
+    }
+    Ok(())
+}
+
+/// `/run/discrec-vdrive`: a root-owned directory (not a link), created
+/// when missing.
+fn run_dir() -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let _ = std::fs::DirBuilder::new().mode(0o755).create(RUN_DIR);
+    let meta = std::fs::symlink_metadata(RUN_DIR).map_err(|source| Error::Io { what: RUN_DIR.into(), source })?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(Error::Control(format!(
+            "{RUN_DIR} is not a directory that only root can write: remove it, and serve again"
+        )));
+    }
     Ok(())
 }
 
 /// The ring, served until the backstore goes or the drive stops.
 fn serve_ring(mut ring: Ring, shared: &Shared) {
-    let mut buf = Vec::new();
     loop {
         while shared.hang.load(Ordering::Relaxed) && !shared.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
@@ -126,14 +160,7 @@ fn serve_ring(mut ring: Ring, shared: &Shared) {
         let served = ring.serve(&mut |cmd, data| {
             let mut drive = shared.drive.lock().unwrap_or_else(|p| p.into_inner());
             let n = cmd.data_len();
-            let mut out = |b: &mut Vec<u8>| {
-                if data.read_into(&mut buf).is_err() {
-                    buf.clear();
-                }
-                b.clear();
-                b.extend_from_slice(&buf);
-            };
-            let r = drive.execute(&cmd.cdb, &mut out, n);
+            let r = drive.execute(&cmd.cdb, data, n);
             if drive.unplug_requested {
                 drive.unplug_requested = false;
                 let _ = shared.events.lock().map(|tx| tx.send(Event::Unplug));
@@ -152,14 +179,15 @@ fn serve_ring(mut ring: Ring, shared: &Shared) {
     }
 }
 
-fn shutdown(shared: &Shared, ring_thread: std::thread::JoinHandle<()>) {
+/// Unplug, flush, remove the backstore; whether the disc was written out.
+fn shutdown(shared: &Shared, ring_thread: std::thread::JoinHandle<()>) -> bool {
     shared.hang.store(false, Ordering::Relaxed);
     if shared.lun.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
         if let Err(e) = unplug(shared) {
             eprintln!("discrec-vdrive: unplug: {e}");
         }
     }
-    shared.drive.lock().unwrap_or_else(|p| p.into_inner()).sync();
+    let synced = shared.drive.lock().unwrap_or_else(|p| p.into_inner()).sync();
     shared.stop.store(true, Ordering::Relaxed);
     let dir = shared.backstore.dir().to_owned();
     if let Err(e) = std::fs::remove_dir(&dir) {
@@ -173,4 +201,5 @@ fn shutdown(shared: &Shared, ring_thread: std::thread::JoinHandle<()>) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    synced
 }

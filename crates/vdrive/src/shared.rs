@@ -47,6 +47,16 @@ pub fn plan(medium: Option<Kind>, image: Option<&Path>, capacity: Option<u32>) -
 
 /// Plug the drive in: the kernel scans it, and `sr` names it.
 pub fn plug(shared: &Shared) -> Result<String, Error> {
+    // Not while another serve sets up (it may clean empty LUN directories).
+    let setup = std::fs::File::create(Path::new(RUN_DIR).join(".setup.lock"))
+        .map_err(|source| Error::Io { what: format!("{RUN_DIR}/.setup.lock"), source })?;
+    rustix::fs::flock(&setup, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::Io { what: "lock the setup".into(), source: e.into() })?;
+    plug_during_setup(shared)
+}
+
+/// [`plug`], by a serve that holds the setup lock already.
+pub fn plug_during_setup(shared: &Shared) -> Result<String, Error> {
     let mut lun = shared.lun.lock().unwrap_or_else(|p| p.into_inner());
     if lun.is_some() {
         return Err(Error::Control("the drive is plugged in already".into()));

@@ -82,6 +82,18 @@ impl Mapping {
         Ok(())
     }
 
+    /// Write `len` bytes of the mapping at `off` to `file` at `file_off`
+    /// (`pwrite` from the shared pages: no copy of our own).
+    #[doc(alias = "pwrite")]
+    pub fn write_to_file(&self, off: usize, len: usize, file: &std::fs::File, file_off: u64) -> io::Result<()> {
+        self.check(off, len)?;
+        // SAFETY: in bounds (checked). The bytes are a command's data,
+        // which the kernel leaves alone until the command completes; the
+        // slice lives only for these pwrite calls.
+        let data = unsafe { std::slice::from_raw_parts(self.ptr.add(off), len) };
+        std::os::unix::fs::FileExt::write_all_at(file, data, file_off)
+    }
+
     /// Copy `data` into the mapping at `off`.
     pub fn write(&self, off: usize, data: &[u8]) -> io::Result<()> {
         self.check(off, data.len())?;

@@ -107,6 +107,8 @@ impl Backstore {
         mkdir(&hba)?;
         let dir = hba.join(&name);
         if dir.exists() {
+            // A killed serve that had our PID: its LUN goes, then it.
+            unlink_luns_of(&name);
             let _ = fs::remove_dir(&dir);
         }
         fs::create_dir(&dir).map_err(io_err(format!("mkdir {}", dir.display())))?;
@@ -220,34 +222,62 @@ impl Lun {
     }
 }
 
+/// Remove every LUN of the loopback target that links backstore `name`.
+fn unlink_luns_of(name: &str) {
+    for lun in fs::read_dir(tpg().join("lun")).into_iter().flatten().flatten() {
+        let link = lun.path().join(name);
+        if fs::symlink_metadata(&link).is_ok() {
+            let _ = fs::remove_file(&link);
+            let _ = fs::remove_dir(lun.path());
+        }
+    }
+}
+
 /// Remove what a `serve` killed without cleaning up left behind: LUNs
-/// and backstores whose process is gone.
-pub fn remove_stale() {
+/// and backstores of a serve that no longer holds its lock file
+/// (`RUN_DIR/vdrive-PID.lock`), and LUN directories left empty.
+pub fn remove_stale(run_dir: &Path) {
+    use rustix::fs::{flock, FlockOperation};
     let Ok(bs) = fs::read_dir(Path::new(TARGET).join("core/user_1")) else { return };
+    let dead = |name: &str| {
+        let lock = run_dir.join(format!("{name}.lock"));
+        match fs::File::open(&lock) {
+            // Free: its serve is gone (a live one holds it).
+            Ok(f) => flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok(),
+            Err(_) => true,
+        }
+    };
     let stale: Vec<PathBuf> = bs
         .flatten()
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix(PREFIX)
-                .and_then(|p| p.parse::<u32>().ok())
-                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+            name.starts_with(PREFIX) && dead(&name)
         })
         .map(|e| e.path())
         .collect();
-    if stale.is_empty() {
-        return;
-    }
     if let Ok(luns) = fs::read_dir(tpg().join("lun")) {
         for lun in luns.flatten() {
-            for link in fs::read_dir(lun.path()).into_iter().flatten().flatten() {
-                if fs::read_link(link.path()).is_ok_and(|t| stale.iter().any(|s| t.ends_with(s.file_name().unwrap()))) {
+            let links: Vec<_> = fs::read_dir(lun.path()).into_iter().flatten().flatten().collect();
+            let ours_dead = links.iter().any(|link| {
+                fs::read_link(link.path())
+                    .is_ok_and(|t| stale.iter().any(|s| s.file_name().is_some_and(|n| t.ends_with(n))))
+            });
+            if ours_dead {
+                for link in &links {
                     let _ = fs::remove_file(link.path());
-                    let _ = fs::remove_dir(lun.path());
                 }
+            }
+            // A LUN directory with no backstore linked (a serve killed
+            // between its mkdir and its link, or cleaned above).
+            if lun.file_name().to_string_lossy().starts_with("lun_") {
+                let _ = fs::remove_dir(lun.path());
             }
         }
     }
     for s in stale {
         let _ = fs::remove_dir(&s);
+        if let Some(name) = s.file_name() {
+            let _ = fs::remove_file(run_dir.join(format!("{}.lock", name.to_string_lossy())));
+        }
     }
 }

@@ -188,7 +188,9 @@ impl Ring {
         match reply {
             Reply::Good(data) => {
                 let n = copy_in(&self.map, &cmd.iovs, &data)?;
-                if self.read_len && n < cmd.data_len() && !data.is_empty() {
+                // A short (or empty) data-in says how much it was, so the
+                // initiator sees no stale bytes of the data area.
+                if self.read_len && n < cmd.data_len() {
                     uflags[0] |= UFLAG_READ_LEN;
                     rsp[4..8].copy_from_slice(&(n as u32).to_le_bytes());
                 }
@@ -219,6 +221,27 @@ impl Data<'_> {
             self.map.read(off, &mut buf[at..])?;
         }
         Ok(())
+    }
+
+    /// Write the initiator's data to `file` at `offset`, from the ring's
+    /// data area itself.
+    pub fn write_to(&mut self, file: &File, mut offset: u64) -> io::Result<()> {
+        for &(off, len) in self.iovs {
+            self.map.write_to_file(off, len, file, offset)?;
+            offset += len as u64;
+        }
+        Ok(())
+    }
+}
+
+impl crate::drive::DataOut for Data<'_> {
+    fn read(&mut self, buf: &mut Vec<u8>) {
+        if self.read_into(buf).is_err() {
+            buf.clear();
+        }
+    }
+    fn write_at(&mut self, file: &File, offset: u64) -> io::Result<()> {
+        self.write_to(file, offset)
     }
 }
 

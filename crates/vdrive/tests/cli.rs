@@ -138,3 +138,30 @@ fn without_the_modules_serve_names_the_module_and_the_kernel_option() {
     assert!(err.contains("the kernel has no ") && err.contains("CONFIG_") && err.contains("modprobe"), "{err}");
     assert!(!img.exists(), "a refused serve created the image");
 }
+
+#[test]
+fn links_devices_and_fifos_are_no_disc_images() {
+    let dir = tempfile::tempdir().unwrap();
+    // A link to a file root owns (dangling or not): never followed.
+    let target = dir.path().join("victim");
+    let link = dir.path().join("disc.img");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, err) = vdrive(&["serve", "--medium", "dvd+r", "--image", link.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(!target.exists(), "serve created the link's target");
+    std::fs::write(&target, b"root's").unwrap();
+    let (code, err) = vdrive(&["serve", "--medium", "dvd-rom", "--image", link.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    // A FIFO does not hang the serve; a device is no image.
+    let fifo = dir.path().join("fifo.img");
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0)
+        .unwrap();
+    for (path, medium) in [(fifo.to_str().unwrap(), "cd-r"), ("/dev/null", "bd-re")] {
+        let (code, err) = vdrive(&["serve", "--medium", medium, "--image", path]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("not a regular file"), "{path}: {err}");
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"root's");
+}
