@@ -249,7 +249,9 @@ impl Drive {
             let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
             // Parameter lists (not the data of WRITEs) go in the log too.
             let mut seen = Vec::new();
-            if !matches!(cdb[0], 0x2a | 0x2e | 0xaa) && data_len > 0 && data_len <= 4096 {
+            // (Only commands that send data: the buffer of one that
+            // receives holds nothing of it yet.)
+            if matches!(cdb[0], 0x04 | 0x15 | 0x55 | 0x5d | 0xbf | 0x54 | 0xb6) && data_len > 0 && data_len <= 4096 {
                 data_out.read(&mut seen);
             }
             let out = if seen.is_empty() { String::new() } else { format!(" [{}]", hex(&seen[..seen.len().min(64)])) };
@@ -319,10 +321,12 @@ impl Drive {
                 let dao = self.write.write_type() == 2;
                 let img = self.ready()?;
                 // DVD-R DAO has no CLOSE: the data is all there once the
-                // host flushes, and the drive closes the disc.
+                // host flushes, and the drive pads the reservation and
+                // closes the disc. (growisofs writes whole 32 KiB units and
+                // leaves the rest of the last one to this padding.)
                 if dao
                     && matches!(img.disc.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw)
-                    && img.disc.open_track().is_some_and(|t| t.reserved > 0 && t.size + 16 > t.reserved)
+                    && img.disc.open_track().is_some_and(|t| t.reserved > 0 && t.size > 0)
                 {
                     img.disc.close_session(false, false)?;
                 }
