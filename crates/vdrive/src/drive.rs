@@ -21,6 +21,18 @@ pub trait DataOut {
     fn write_at(&mut self, file: &std::fs::File, offset: u64) -> std::io::Result<()>;
 }
 
+/// The ring's data buffers are a command's data-out.
+impl DataOut for crate::tcmu::Data<'_> {
+    fn read(&mut self, buf: &mut Vec<u8>) {
+        if self.read_into(buf).is_err() {
+            buf.clear();
+        }
+    }
+    fn write_at(&mut self, file: &std::fs::File, offset: u64) -> std::io::Result<()> {
+        self.write_to(file, offset)
+    }
+}
+
 /// Page 05 (write parameters) as the initiator last set it.
 #[derive(Clone, Debug)]
 pub struct WriteParams {

@@ -260,9 +260,9 @@ fn track_reply(d: &Disc, t: &Track, invisible: bool) -> Vec<u8> {
     r[8..12].copy_from_slice(&t.start.to_be_bytes());
     let (nwa, free, size) = if invisible || (open && t.reserved == 0) {
         let nwa = t.nwa();
-        (Some(nwa), d.capacity - nwa, d.capacity - t.start)
+        (Some(nwa), d.capacity.saturating_sub(nwa), d.capacity.saturating_sub(t.start))
     } else if reserved {
-        (Some(t.nwa()), t.reserved - t.size, t.reserved)
+        (Some(t.nwa()), t.reserved.saturating_sub(t.size), t.reserved)
     } else {
         (None, 0, t.size.max(t.reserved))
     };

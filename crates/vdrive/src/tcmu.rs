@@ -234,17 +234,6 @@ impl Data<'_> {
     }
 }
 
-impl crate::drive::DataOut for Data<'_> {
-    fn read(&mut self, buf: &mut Vec<u8>) {
-        if self.read_into(buf).is_err() {
-            buf.clear();
-        }
-    }
-    fn write_at(&mut self, file: &File, offset: u64) -> io::Result<()> {
-        self.write_to(file, offset)
-    }
-}
-
 fn copy_in(map: &Mapping, iovs: &[(usize, usize)], data: &[u8]) -> io::Result<usize> {
     let mut done = 0;
     for &(off, len) in iovs {
