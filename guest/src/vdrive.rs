@@ -145,8 +145,7 @@ static DVD: std::sync::Mutex<Option<Dvd>> = std::sync::Mutex::new(None);
 /// Serve the burn tests' DVD+R (`/dev/sr2`, the third drive).
 pub fn start_dvd() -> Result<String, String> {
     let image = "/tmp/dvd-0.img".to_string();
-    let _ = std::fs::remove_file(&image);
-    let _ = std::fs::remove_file(format!("{image}.vdrive.json"));
+    forget_disc(&image);
     let drive = Served::start("dvd+r", &image, None, "/tmp/vd-dvd.log")?;
     let dev = drive.dev.clone();
     *DVD.lock().unwrap() = Some(Dvd { drive, image, discs: 0 });
@@ -173,8 +172,7 @@ pub fn insert_blank_dvd() -> R {
     )?;
     ensure!(o.status.success(), "discrec-vdrive insert: {}", String::from_utf8_lossy(&o.stderr));
     let old = std::mem::replace(&mut d.image, image);
-    let _ = std::fs::remove_file(&old);
-    let _ = std::fs::remove_file(format!("{old}.vdrive.json"));
+    forget_disc(&old);
     Ok(())
 }
 
@@ -185,12 +183,17 @@ pub fn dvd_image() -> Result<(u64, String), String> {
     Ok((bytes.len() as u64, blake3::hash(&bytes).to_hex().to_string()))
 }
 
+/// Remove a disc: its image and its state.
+fn forget_disc(image: &str) {
+    let _ = std::fs::remove_file(image);
+    let _ = std::fs::remove_file(format!("{image}.vdrive.json"));
+}
+
 /// A fresh image path for `kind` (the old disc and its state removed).
 fn fresh(kind: &str) -> String {
     let _ = std::fs::create_dir_all("/tmp/vd");
     let image = format!("/tmp/vd/{kind}.img");
-    let _ = std::fs::remove_file(&image);
-    let _ = std::fs::remove_file(format!("{image}.vdrive.json"));
+    forget_disc(&image);
     image
 }
 

@@ -330,18 +330,8 @@ impl Drive {
             0x2a | 0x2e => self.write(be32(&c[2..]), be16(&c[7..]) as u32, data_out, data_len),
             0xaa => self.write(be32(&c[2..]), be32(&c[6..]), data_out, data_len),
             0x35 => {
-                let dao = self.write.write_type() == 2;
-                let img = self.ready()?;
-                // DVD-R DAO has no CLOSE: the data is all there once the
-                // host flushes, and the drive pads the reservation and
-                // closes the disc. (growisofs writes whole 32 KiB units and
-                // leaves the rest of the last one to this padding.)
-                if dao
-                    && matches!(img.disc.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw)
-                    && img.disc.open_track().is_some_and(|t| t.reserved > 0 && t.size > 0)
-                {
-                    img.disc.close_session(false, false)?;
-                }
+                self.ready()?;
+                self.close_dao(true)?;
                 if !self.sync() {
                     return Err(sense::WRITE_ERROR);
                 }
@@ -537,11 +527,7 @@ impl Drive {
                 Family::Cd if d.kind.is_rom() => true,
                 // SAO takes its data forms from the cue sheet, not from here.
                 Family::Cd => (wt == 1 && matches!(bt, 8 | 10) || wt == 2) && !test,
-                _ if d.kind.is_sequential()
-                    && matches!(d.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw) =>
-                {
-                    matches!(wt, 0 | 2) && bt == 8 && !test
-                }
+                _ if d.kind.is_dash_r() => matches!(wt, 0 | 2) && bt == 8 && !test,
                 _ => true,
             };
             if !ok {
@@ -634,18 +620,28 @@ impl Drive {
             img.disc = before;
             return Err(sense::WRITE_ERROR);
         }
-        // DVD-R DAO: the reserved track written to its end closes the disc.
-        let dao = self.write.write_type() == 2;
-        let img = self.ready()?;
-        if dao
-            && matches!(img.disc.kind, crate::medium::Kind::DvdR | crate::medium::Kind::DvdRw)
-            && img.disc.open_track().is_none()
-            && img.disc.tracks.last().is_some_and(|t| t.reserved > 0 && t.session == img.disc.open_session())
-        {
-            img.disc.close_session(false, false)?;
-        }
+        self.close_dao(false)?;
         self.count_written(blocks);
         Ok(Vec::new())
+    }
+
+    /// DVD-R DAO has no CLOSE: the disc closes when the reserved track is
+    /// written to its end, or when the host flushes (`flushed`) with data
+    /// in it: the drive pads the rest of the reservation. (growisofs
+    /// writes whole 32 KiB units and leaves the rest of the last one to
+    /// this padding.)
+    fn close_dao(&mut self, flushed: bool) -> Result<(), Sense> {
+        let dao = self.write.write_type() == 2;
+        let Some(img) = self.image.as_mut().filter(|_| dao && !self.tray_open) else { return Ok(()) };
+        let d = &img.disc;
+        let Some(t) = d.tracks.last().filter(|t| t.reserved > 0 && t.session == d.open_session()) else {
+            return Ok(());
+        };
+        let done = if flushed { !t.closed && t.size > 0 } else { t.closed };
+        if d.kind.is_dash_r() && done {
+            img.disc.close_session(false, false)?;
+        }
+        Ok(())
     }
 
     fn count_written(&mut self, blocks: u32) {
@@ -798,14 +794,7 @@ impl Drive {
         let multi = self.write.multisession();
         let tao = self.write.write_type() == 1;
         let img = self.ready()?;
-        let kind = img.disc.kind;
-        let appendable = match kind {
-            crate::medium::Kind::CdR
-            | crate::medium::Kind::CdRw
-            | crate::medium::Kind::DvdR
-            | crate::medium::Kind::DvdRw => multi,
-            _ => true,
-        };
+        let appendable = !img.disc.kind.sessions_follow_page05() || multi;
         match func {
             0 => {}
             1 => img.disc.close_track(track, tao)?,

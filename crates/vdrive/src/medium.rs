@@ -111,6 +111,18 @@ impl Kind {
         matches!(self, Kind::DvdRw | Kind::DvdPlusRw | Kind::DvdRam | Kind::BdRe | Kind::BdR)
     }
 
+    /// DVD-R or DVD-RW: written incrementally or DAO, as page 05 says.
+    pub fn is_dash_r(self) -> bool {
+        matches!(self, Kind::DvdR | Kind::DvdRw)
+    }
+
+    /// CLOSE SESSION leaves the disc open for another session only when
+    /// page 05's multisession field asks (CD and DVD-R; DVD+R and BD-R
+    /// have close functions of their own for that).
+    pub fn sessions_follow_page05(self) -> bool {
+        matches!(self, Kind::CdR | Kind::CdRw | Kind::DvdR | Kind::DvdRw)
+    }
+
     /// Erasable bit of READ DISC INFORMATION.
     pub fn erasable(self) -> bool {
         matches!(self, Kind::CdRw | Kind::DvdRw | Kind::DvdPlusRw | Kind::DvdRam | Kind::BdRe)

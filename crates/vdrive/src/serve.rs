@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::drive::Drive;
 use crate::medium::Kind;
-use crate::shared::{plan, plug_during_setup, unplug, Event, Shared, RUN_DIR};
+use crate::shared::{plan, plug_during_setup, setup_lock, unplug, Event, Shared, RUN_DIR};
 use crate::target::Backstore;
 use crate::tcmu::Ring;
 use crate::{control, target, Error};
@@ -47,15 +47,8 @@ pub fn serve(opts: Options, ready: impl FnOnce(&str)) -> Result<(), Error> {
         });
     }
     run_dir()?;
-    // One setup at a time on this machine (LUN numbers, stale cleanup).
-    let setup = std::fs::File::create(Path::new(RUN_DIR).join(".setup.lock"))
-        .map_err(|source| Error::Io { what: format!("{RUN_DIR}/.setup.lock"), source })?;
+    let setup = setup_lock(true)?;
     use rustix::fs::{flock, FlockOperation};
-    if flock(&setup, FlockOperation::NonBlockingLockExclusive).is_err() {
-        eprintln!("discrec-vdrive: waiting for another discrec-vdrive serve to finish setting up its drive");
-        flock(&setup, FlockOperation::LockExclusive)
-            .map_err(|e| Error::Io { what: "lock the setup".into(), source: e.into() })?;
-    }
     // This serve is alive while it holds its lock file: the next serve's
     // cleanup leaves its objects alone (whatever /proc shows).
     let alive_path = Path::new(RUN_DIR).join(format!("{}{}.lock", target::PREFIX, std::process::id()));

@@ -48,11 +48,26 @@ pub fn plan(medium: Option<Kind>, image: Option<&Path>, capacity: Option<u32>) -
 /// Plug the drive in: the kernel scans it, and `sr` names it.
 pub fn plug(shared: &Shared) -> Result<String, Error> {
     // Not while another serve sets up (it may clean empty LUN directories).
-    let setup = std::fs::File::create(Path::new(RUN_DIR).join(".setup.lock"))
-        .map_err(|source| Error::Io { what: format!("{RUN_DIR}/.setup.lock"), source })?;
-    rustix::fs::flock(&setup, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| Error::Io { what: "lock the setup".into(), source: e.into() })?;
+    let _setup = setup_lock(false)?;
     plug_during_setup(shared)
+}
+
+/// The machine's setup lock (`RUN_DIR/.setup.lock`): one serve at a time
+/// numbers LUNs and cleans up after dead ones. Waits for it, saying so
+/// when `say_waiting`.
+pub fn setup_lock(say_waiting: bool) -> Result<std::fs::File, Error> {
+    use rustix::fs::{flock, FlockOperation};
+    let path = Path::new(RUN_DIR).join(".setup.lock");
+    let setup =
+        std::fs::File::create(&path).map_err(|source| Error::Io { what: path.display().to_string(), source })?;
+    if flock(&setup, FlockOperation::NonBlockingLockExclusive).is_err() {
+        if say_waiting {
+            eprintln!("discrec-vdrive: waiting for another discrec-vdrive serve to finish setting up its drive");
+        }
+        flock(&setup, FlockOperation::LockExclusive)
+            .map_err(|e| Error::Io { what: format!("lock {}", path.display()), source: e.into() })?;
+    }
+    Ok(setup)
 }
 
 /// [`plug`], by a serve that holds the setup lock already.
