@@ -99,6 +99,21 @@ pub enum Cmd {
     /// Write an ISO image, a directory, a device or a stream to a recorder's medium, holding the drive while it writes, then verify it
     #[command(after_help = exit_codes_help())]
     Burn(BurnArgs),
+    /// Erase a rewritable disc (CD-RW, DVD-RW: BLANK; DVD+RW, DVD-RAM, BD-RE: FORMAT UNIT and clearing), holding the drive while it does; a write-once disc is refused before any command
+    #[command(after_help = exit_codes_help())]
+    Erase {
+        /// Erase every sector (IMAPI2 FullErase): as long as writing the whole disc
+        #[arg(long)]
+        full: bool,
+        /// Client name other programs see as the owner while it erases
+        #[arg(long, default_value = "discrec", value_name = "NAME")]
+        client: String,
+        /// One JSON object per progress update, then one with the medium after
+        #[arg(long)]
+        json: bool,
+        /// Drive
+        target: PathBuf,
+    },
     /// Keep this host's programs (xorriso, growisofs, wodim: any that open the drive with O_EXCL) off a shared drive while a client on another host holds its cluster lock; runs until SIGINT or SIGTERM
     #[command(after_help = exit_codes_help())]
     Guard {
@@ -183,6 +198,12 @@ pub struct BurnArgs {
     /// Close the disc so that nothing can be appended (IMAPI2 ForceMediaToBeClosed)
     #[arg(long)]
     pub close: bool,
+    /// Write over the data a rewritable disc holds (IMAPI2 ForceOverwrite); a CD-RW or DVD-RW is blanked first
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Write speed: `max` (default), a multiple of 1x (`8`, `2.4x`) or sectors per second (`3000s`); one the drive does not offer for the disc is refused, listing those it does (`discrec info` shows them)
+    #[arg(long, value_name = "SPEED", default_value = "max")]
+    pub speed: String,
     /// One JSON object per progress update, then one with the result
     #[arg(long)]
     pub json: bool,

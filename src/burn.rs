@@ -1,11 +1,14 @@
 //! `discrec burn`: a [`DataWriter`] with a progress bar (a terminal), one
 //! JSON object per update (`--json`), or nothing but the result; SIGINT,
-//! SIGTERM and SIGHUP cancel the write.
+//! SIGTERM and SIGHUP cancel the write. `discrec erase`: an [`Eraser`],
+//! shown the same ways (a drive blanking or formatting cannot be stopped:
+//! a signal ends discrec, the drive finishes on its own).
 
 use std::path::Path;
 
+use discrec::erase::EraseProgress;
 use discrec::writer::{Progress, WriteAction, WriteReport};
-use discrec::{jsonpath, DataWriter, Error, Source};
+use discrec::{jsonpath, DataWriter, Eraser, Error, Recorder, Source};
 
 use crate::args::BurnArgs;
 use crate::output::say;
@@ -66,6 +69,8 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify)?;
     writer.set_force_media_to_be_closed(a.close)?;
+    writer.set_force_overwrite(a.overwrite)?;
+    writer.set_write_speed(a.speed.parse()?)?;
     crate::output::offers_wait(a.wait.is_some());
     writer.set_wait(crate::args::wait_policy(a.wait.as_deref())?)?;
     let source = source(a)?;
@@ -169,4 +174,57 @@ fn report_done(a: &BurnArgs, r: &WriteReport) -> Result<(), Error> {
         if r.verified { format!(", verified in {:.1} s", r.verify_time.as_secs_f64()) } else { String::new() },
         if r.finalized { ", disc closed" } else { "" },
     ))
+}
+
+/// `discrec erase`: erase the disc in `target`, its progress on a bar (a
+/// terminal) or as JSON lines.
+pub fn erase(full: bool, client: &str, json: bool, target: &Path) -> Result<u8, Error> {
+    let eraser = Eraser::new(Recorder::open(target)?);
+    eraser.set_client_name(client)?;
+    eraser.set_full_erase(full);
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = (tty && !json).then(|| {
+        let bar = indicatif::ProgressBar::new(1000);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>10} [{bar:30}] {percent:>3}% {elapsed:>4}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let mut update = |p: &EraseProgress| {
+        if json {
+            let _ = say(serde_json::json!({"progress": p}));
+        } else if let Some(bar) = &bar {
+            bar.set_message(p.step);
+            if let Some(f) = p.fraction {
+                bar.set_position((f * 1000.0) as u64);
+            }
+        }
+    };
+    let r = eraser.erase(Some(&mut update));
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let m = match r {
+        Ok(m) => m,
+        Err(e) if json => {
+            let _ = say(serde_json::json!({"error": e.json()}));
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if json {
+        let mut v = serde_json::json!({"target": jsonpath::value(target), "full": full});
+        v["medium"] = crate::output::json("the medium", &m)?;
+        return say(serde_json::json!({"done": v})).map(|()| 0);
+    }
+    say(format_args!(
+        "erased {} ({:?}{}): {}",
+        target.display(),
+        m.physical_type,
+        if full { ", every sector" } else { "" },
+        crate::output::medium_line(Some(&m)).trim_start_matches("medium:").trim()
+    ))
+    .map(|()| 0)
 }

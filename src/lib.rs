@@ -51,6 +51,7 @@ pub fn run() -> ExitCode {
         Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
         Cmd::Guard { cluster, target } => cluster::guard(&cluster, &target),
         Cmd::Burn(a) => burn::burn(&a),
+        Cmd::Erase { full, client, json, target } => burn::erase(full, &client, json, &target),
     };
     match r {
         Ok(code) => ExitCode::from(code),

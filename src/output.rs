@@ -138,15 +138,29 @@ pub fn list_entry(d: &DriveInfo) -> String {
 /// written.
 pub fn medium_line(m: Option<&discrec::medium::Medium>) -> String {
     match m {
-        Some(m) => format!(
-            "medium:    {:?}, {}; {} of {} sectors free, next writable {}{}",
-            m.physical_type,
-            m.state,
-            m.free_sectors,
-            m.total_sectors,
-            m.next_writable_address,
-            m.why_not.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
-        ),
+        Some(m) => {
+            format!(
+                "medium:    {:?}, {}; {} of {} sectors free, next writable {}{}{}{}",
+                m.physical_type,
+                m.state,
+                m.free_sectors,
+                m.total_sectors,
+                m.next_writable_address,
+                match (m.sessions, m.previous_session_start) {
+                    (0, _) => String::new(),
+                    (n, Some(s)) =>
+                        format!(", {n} session{} (the last from sector {s})", if n == 1 { "" } else { "s" }),
+                    (n, None) => format!(", {n} session{}", if n == 1 { "" } else { "s" }),
+                },
+                if m.erasable { ", erasable" } else { "" },
+                m.why_not.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
+            ) + &match m.write_speeds.as_slice() {
+                [] => String::new(),
+                speeds => {
+                    format!("\nspeeds:    {}", speeds.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", "))
+                }
+            }
+        }
         None => "medium:    none".into(),
     }
 }

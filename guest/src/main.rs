@@ -33,6 +33,7 @@ macro_rules! ensure {
 
 mod agent;
 mod burn;
+mod media;
 mod vdrive;
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Result<T, String> {
@@ -714,6 +715,12 @@ fn main() {
             vdrive::t_swap_is_a_unit_attention_and_unplug_while_held_is_gone,
         ),
         ("vdrive_peers_burn_every_medium", vdrive::t_peers_burn_every_medium),
+        ("discrec_erases_and_overwrites_every_rewritable", media::t_discrec_erases_and_overwrites_every_rewritable),
+        ("discrec_write_speeds_are_offered_and_checked", media::t_discrec_write_speeds_are_offered_and_checked),
+        (
+            "discrec_refuses_before_spending_a_write_once_disc",
+            media::t_discrec_refuses_before_spending_a_write_once_disc,
+        ),
         ("vdrive_dd_to_the_virtual_dvd_ram_against_virtio_blk", vdrive::t_dd_to_the_virtual_dvd_ram_against_virtio_blk),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),

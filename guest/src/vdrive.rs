@@ -184,13 +184,13 @@ pub fn dvd_image() -> Result<(u64, String), String> {
 }
 
 /// Remove a disc: its image and its state.
-fn forget_disc(image: &str) {
+pub(crate) fn forget_disc(image: &str) {
     let _ = std::fs::remove_file(image);
     let _ = std::fs::remove_file(format!("{image}.vdrive.json"));
 }
 
 /// A fresh image path for `kind` (the old disc and its state removed).
-fn fresh(kind: &str) -> String {
+pub(crate) fn fresh(kind: &str) -> String {
     let _ = std::fs::create_dir_all("/tmp/vd");
     let image = format!("/tmp/vd/{kind}.img");
     forget_disc(&image);
@@ -198,7 +198,7 @@ fn fresh(kind: &str) -> String {
 }
 
 /// A source tree of a few files (one per session number `n`).
-fn source(n: u32, kib: usize) -> Result<String, String> {
+pub(crate) fn source(n: u32, kib: usize) -> Result<String, String> {
     let dir = format!("/tmp/vd/src{n}");
     let _ = std::fs::remove_dir_all(&dir);
     ok(std::fs::create_dir_all(format!("{dir}/s{n}/deep")), "mkdir")?;
@@ -216,7 +216,7 @@ fn source(n: u32, kib: usize) -> Result<String, String> {
     Ok(dir)
 }
 
-fn iso_of(dir: &str, n: u32) -> Result<String, String> {
+pub(crate) fn iso_of(dir: &str, n: u32) -> Result<String, String> {
     let iso = format!("/tmp/vd/s{n}.iso");
     let (made, out) = sh(&format!("xorriso -as mkisofs -quiet -R -V VDRIVE{n} -o {iso} {dir} 2>&1"));
     ensure!(made, "mkisofs: {out}");
@@ -225,10 +225,21 @@ fn iso_of(dir: &str, n: u32) -> Result<String, String> {
 
 /// Mount the disc and compare every file of sessions `1..=n`.
 fn read_back(dev: &str, n: u32) -> R {
+    read_back_sources(dev, &(1..=n).collect::<Vec<_>>(), &[])
+}
+
+/// Mount the disc and compare every file of the sources `present`; none
+/// of the sources `absent` may be on it.
+pub(crate) fn read_back_sources(dev: &str, present: &[u32], absent: &[u32]) -> R {
     let (m, out) = sh(&format!("mount -t iso9660 -o ro {dev} /mnt 2>&1"));
     ensure!(m, "mount: {out}");
     let mut problems = Vec::new();
-    for s in 1..=n {
+    for s in absent {
+        if Path::new(&format!("/mnt/s{s}")).exists() {
+            problems.push(format!("s{s} is still there"));
+        }
+    }
+    for &s in present {
         for f in ["a.bin", "deep/b.bin", "c.txt"] {
             let a = std::fs::read(format!("/tmp/vd/src{s}/s{s}/{f}")).ok();
             let b = std::fs::read(format!("/mnt/s{s}/{f}")).ok();
@@ -246,7 +257,7 @@ fn read_back(dev: &str, n: u32) -> R {
 
 /// Sessions `xorriso -toc` lists (None: libburn does not take the disc,
 /// as with a BD-R formatted for Pseudo-OverWrite).
-fn xorriso_sessions(dev: &str) -> Result<Option<usize>, String> {
+pub(crate) fn xorriso_sessions(dev: &str) -> Result<Option<usize>, String> {
     let (_, out) = sh(&format!("xorriso -outdev {dev} -toc 2>&1"));
     if out.contains("unsuitable Pseudo Overwrite formatted BD-R") {
         return Ok(None);
@@ -258,7 +269,7 @@ fn xorriso_sessions(dev: &str) -> Result<Option<usize>, String> {
 
 /// Sessions with data `dvd+rw-mediainfo` reports (DVD and BD): its
 /// count has the empty session an appendable disc is open for.
-fn mediainfo_sessions(dev: &str) -> Result<usize, String> {
+pub(crate) fn mediainfo_sessions(dev: &str) -> Result<usize, String> {
     let (done, out) = sh(&format!("dvd+rw-mediainfo {dev} 2>&1"));
     ensure!(done, "dvd+rw-mediainfo: {}", tail(&out));
     let field = |name: &str| {
@@ -271,13 +282,13 @@ fn mediainfo_sessions(dev: &str) -> Result<usize, String> {
 }
 
 /// Tracks `cdrskin -toc` lists (CD).
-fn cdrskin_tracks(dev: &str) -> Result<usize, String> {
+pub(crate) fn cdrskin_tracks(dev: &str) -> Result<usize, String> {
     let (done, out) = sh(&format!("cdrskin dev={dev} -toc 2>&1"));
     ensure!(done, "cdrskin -toc: {}", tail(&out));
     Ok(out.lines().filter(|l| l.starts_with("track:") && !l.contains("lout")).count())
 }
 
-fn tail(out: &str) -> String {
+pub(crate) fn tail(out: &str) -> String {
     let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(8)..].join(" | ")
 }
@@ -532,7 +543,93 @@ const CASES: &[Case] = &[
         burn: "growisofs -Z DEV=ISO",
         append: Some("growisofs -M DEV -R SRC"),
     },
+    // discrec writes each medium (an ISO, or a directory made into one as
+    // it is written); a peer appends the next session.
+    Case {
+        kind: "cd-r",
+        tool: "discrec",
+        mode: "TAO; xorriso appends",
+        prepare: &[],
+        burn: DISCREC_ISO,
+        append: Some(XORRISO_APPEND),
+    },
+    Case {
+        kind: "cd-rw",
+        tool: "discrec",
+        mode: "TAO, directory; xorriso appends",
+        prepare: &[],
+        burn: DISCREC_DIR,
+        append: Some(XORRISO_APPEND),
+    },
+    Case {
+        kind: "dvd-r",
+        tool: "discrec",
+        mode: "incremental; xorriso appends",
+        prepare: &[],
+        burn: DISCREC_ISO,
+        append: Some(XORRISO_APPEND),
+    },
+    Case {
+        kind: "dvd-rw",
+        tool: "discrec",
+        mode: "incremental, directory; xorriso appends",
+        prepare: &[],
+        burn: DISCREC_DIR,
+        append: Some(XORRISO_APPEND),
+    },
+    Case {
+        kind: "dvd+r",
+        tool: "discrec",
+        mode: "incremental; growisofs -M",
+        prepare: &[],
+        burn: DISCREC_ISO,
+        append: Some(GROWISOFS_APPEND),
+    },
+    Case {
+        kind: "dvd+r-dl",
+        tool: "discrec",
+        mode: "directory; xorriso appends",
+        prepare: &[],
+        burn: DISCREC_DIR,
+        append: Some(XORRISO_APPEND),
+    },
+    Case {
+        kind: "dvd+rw",
+        tool: "discrec",
+        mode: "formats, random; growisofs -M",
+        prepare: &[],
+        burn: DISCREC_ISO,
+        append: Some(GROWISOFS_APPEND),
+    },
+    Case {
+        kind: "dvd-ram",
+        tool: "discrec",
+        mode: "random, directory; growisofs -M",
+        prepare: &[],
+        burn: DISCREC_DIR,
+        append: Some(GROWISOFS_APPEND),
+    },
+    Case {
+        kind: "bd-r",
+        tool: "discrec",
+        mode: "sequential; xorriso appends",
+        prepare: &[],
+        burn: DISCREC_ISO,
+        append: Some(XORRISO_APPEND),
+    },
+    Case {
+        kind: "bd-re",
+        tool: "discrec",
+        mode: "formats, directory; growisofs -M",
+        prepare: &[],
+        burn: DISCREC_DIR,
+        append: Some(GROWISOFS_APPEND),
+    },
 ];
+
+const DISCREC_ISO: &str = "discrec burn DEV ISO";
+const DISCREC_DIR: &str = "discrec burn DEV SRC";
+const GROWISOFS_APPEND: &str = "growisofs -M DEV -R SRC";
 
 fn case(c: &Case) -> Result<u32, String> {
     let src1 = source(1, 700)?;

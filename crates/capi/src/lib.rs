@@ -94,6 +94,12 @@ pub const DISCREC_E_IMAPI_DF2DATA_MEDIA_NOT_BLANK: i32 = 0xC0AA_0405_u32 as i32;
 pub const DISCREC_E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID: i32 = 0xC0AA_0408_u32 as i32;
 /// `E_IMAPI_BURN_VERIFICATION_FAILED`. Value 0xC0AA0007.
 pub const DISCREC_E_IMAPI_BURN_VERIFICATION_FAILED: i32 = 0xC0AA_0007_u32 as i32;
+/// `E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE`: the disc is write-once, pressed
+/// or protected. Value 0x80AA0904.
+pub const DISCREC_E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE: i32 = 0x80AA_0904_u32 as i32;
+/// `E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND`: the drive refused or failed
+/// to blank or format. Value 0x80AA0905.
+pub const DISCREC_E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND: i32 = 0x80AA_0905_u32 as i32;
 
 /// A failure on its way to C: its HRESULT and its message.
 #[derive(Debug)]

@@ -222,7 +222,7 @@ pub enum Error {
 
     /// discrec cannot write the medium in the drive
     /// (E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED).
-    #[error("{detail}; insert a blank DVD+R")]
+    #[error("{detail}; insert a CD-R/RW, DVD±R/RW, DVD-RAM or BD-R/RE")]
     #[doc(alias = "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED")]
     MediaNotSupported {
         /// The target.
@@ -233,7 +233,7 @@ pub enum Error {
 
     /// The recorder cannot write at all
     /// (E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED).
-    #[error("{detail}; use a drive that writes DVD+R")]
+    #[error("{detail}; use a drive that writes CDs, DVDs or BDs")]
     #[doc(alias = "E_IMAPI_DF2DATA_RECORDER_NOT_SUPPORTED")]
     RecorderNotSupported {
         /// The target.
@@ -247,6 +247,29 @@ pub enum Error {
     #[error("{0}")]
     #[doc(alias = "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID")]
     WriterClientName(String),
+
+    /// The disc cannot be erased: write-once, pressed, or protected
+    /// (E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE). Refused before any command
+    /// that changes the disc.
+    #[error("{detail}")]
+    #[doc(alias = "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE")]
+    MediaNotErasable {
+        /// The target.
+        target: PathBuf,
+        /// What the disc is and what to do.
+        detail: String,
+    },
+
+    /// The drive refused or failed to blank or format the disc
+    /// (E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND).
+    #[error("erasing the disc in {} failed: {detail}; the disc may be partly erased: erase it again, or try another disc", target.display())]
+    #[doc(alias = "E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND")]
+    EraseFailed {
+        /// The target.
+        target: PathBuf,
+        /// The command and what the drive said.
+        detail: String,
+    },
 
     /// What was read back differs from what was written
     /// (E_IMAPI_BURN_VERIFICATION_FAILED).
@@ -312,6 +335,8 @@ impl Error {
             Error::RecorderNotSupported { .. } => &K::RECORDER_NOT_SUPPORTED,
             Error::WriterClientName(_) => &K::WRITER_CLIENT_NAME,
             Error::VerificationFailed { .. } => &K::VERIFICATION_FAILED,
+            Error::MediaNotErasable { .. } => &K::MEDIA_NOT_ERASABLE,
+            Error::EraseFailed { .. } => &K::ERASE_FAILED,
             Error::Source { .. } => &K::SOURCE,
             Error::Cluster { .. } => &K::CLUSTER,
             Error::CannotRun { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => &K::COMMAND_NOT_FOUND,
@@ -583,7 +608,7 @@ impl ErrorKind {
         0xC0AA_0405,
         20,
         "MediaNotBlankError",
-        "the medium is not blank (a written image file; a closed or appendable disc)",
+        "the medium is not blank (a written image file; a closed or appendable disc; a rewritable disc with data and no `--overwrite`)",
     );
     /// discrec cannot write this medium.
     pub const MEDIA_NOT_SUPPORTED: ErrorKind = ErrorKind::new(
@@ -591,7 +616,7 @@ impl ErrorKind {
         0xC0AA_0406,
         21,
         "MediaNotSupportedError",
-        "discrec cannot write this medium (read-only, or not DVD+R)",
+        "discrec cannot write this medium (read-only, or of a kind it does not write)",
     );
     /// The drive cannot write.
     pub const RECORDER_NOT_SUPPORTED: ErrorKind = ErrorKind::new(
@@ -633,6 +658,22 @@ impl ErrorKind {
         "FailedError",
         "the cluster lock failed: etcd unreachable or refusing, or the lock was lost while held (mistakes in the cluster options are exit 2)",
     );
+    /// The disc cannot be erased.
+    pub const MEDIA_NOT_ERASABLE: ErrorKind = ErrorKind::new(
+        "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE",
+        0x80AA_0904,
+        27,
+        "MediaNotErasableError",
+        "`erase`: the disc is write-once, pressed or protected; nothing was sent to it",
+    );
+    /// The drive failed to erase.
+    pub const ERASE_FAILED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND",
+        0x80AA_0905,
+        28,
+        "EraseFailedError",
+        "the drive refused or failed BLANK or FORMAT UNIT (the message has its answer)",
+    );
     /// The command to run holding the drive could not be run.
     pub const CANNOT_RUN: ErrorKind =
         ErrorKind::new("E_FAIL", 0x8000_4005, 126, "FailedError", "`lock -- COMMAND`: COMMAND could not be run");
@@ -668,6 +709,8 @@ pub const KINDS: &[ErrorKind] = &[
     ErrorKind::VERIFICATION_FAILED,
     ErrorKind::SOURCE,
     ErrorKind::CLUSTER,
+    ErrorKind::MEDIA_NOT_ERASABLE,
+    ErrorKind::ERASE_FAILED,
     ErrorKind::CANNOT_RUN,
     ErrorKind::COMMAND_NOT_FOUND,
 ];
@@ -732,8 +775,8 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_exit_code_in_order() {
         let codes: Vec<u8> = KINDS.iter().map(|k| k.exit_code).collect();
-        let want: Vec<u8> = (2..=26).chain([126, 127]).collect();
-        assert_eq!(codes, want, "KINDS must list exit codes 2..=26, 126, 127 once each, in order");
+        let want: Vec<u8> = (2..=28).chain([126, 127]).collect();
+        assert_eq!(codes, want, "KINDS must list exit codes 2..=28, 126, 127 once each, in order");
         assert!(KINDS.iter().all(|k| k.name.starts_with("E_") || k.name.starts_with("ERROR_")));
         // Same name, same value and same Python class wherever a name repeats.
         for a in KINDS {

@@ -44,6 +44,7 @@
 //! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
 //! | [`supervise`] | a command run while holding a drive (`Recorder::run_holding`) |
 //! | [`drive`] | discovery, identity and tray (`IDiscMaster2`, `EjectMedia`), over [`discrec_mmc`] |
+//! | [`erase`] | erasing a rewritable disc (`IDiscFormat2Erase`); formatting and blanking for the writer |
 //! | [`writer`] | the data writer (`IDiscFormat2Data`): write, progress, cancel, verify |
 
 #![deny(missing_docs)]
@@ -73,9 +74,11 @@ pub(crate) mod lock;
 pub mod recorder;
 pub mod supervise;
 pub mod drive;
+pub mod erase;
 pub mod writer;
 
 pub use discrec_mmc as mmc;
+pub use erase::Eraser;
 pub use error::{Error, Result};
 pub use key::{DriveKey, TargetKind};
 pub use owner::Owner;

@@ -14,10 +14,11 @@
 //!   stick) is randomly writable: always writable from sector 0;
 //! * an optical drive is asked over MMC: GET CONFIGURATION for the current
 //!   profile, READ DISC INFORMATION for the disc status, READ TRACK
-//!   INFORMATION for the next writable address and the free blocks.
-//!   discrec writes blank DVD+R (single and dual layer) incrementally.
+//!   INFORMATION for the next writable address and the free blocks; READ
+//!   FORMAT CAPACITIES and the first sectors for a randomly writable
+//!   disc. [`method_of`] says how each profile is written.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use discrec_mmc::{self as mmc, DiscStatus};
@@ -94,6 +95,126 @@ impl PhysicalType {
     /// The IMAPI2 constant's value.
     pub fn value(self) -> u32 {
         self as u32
+    }
+
+    /// A CD of any kind.
+    pub fn is_cd(self) -> bool {
+        matches!(self, PhysicalType::CdRom | PhysicalType::CdR | PhysicalType::CdRw)
+    }
+
+    /// kB/s (1000 bytes) of "1x" for this medium's family: CD 176.4, DVD
+    /// 1385, BD 4495.5; `None` for what is not a disc.
+    pub fn one_x(self) -> Option<f64> {
+        use PhysicalType::*;
+        match self {
+            _ if self.is_cd() => Some(176.4),
+            BdRom | BdR | BdRe => Some(4495.5),
+            Unknown | Disk => None,
+            _ => Some(1385.0),
+        }
+    }
+}
+
+/// A write speed the drive offers for its medium (IMAPI2's
+/// `IWriteSpeedDescriptor`), from GET PERFORMANCE.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[doc(alias = "IWriteSpeedDescriptor")]
+#[doc(alias = "SupportedWriteSpeeds")]
+pub struct WriteSpeed {
+    /// Kilobytes (1000 bytes) per second, as MMC counts.
+    pub kilobytes_per_second: u32,
+    /// 2048-byte sectors per second, IMAPI2's unit (`WriteSpeed`).
+    #[doc(alias = "WriteSpeed")]
+    pub sectors_per_second: u32,
+    /// As a multiple of the medium's 1x (DVD: 1385 kB/s), to one decimal.
+    pub x: f64,
+}
+
+impl WriteSpeed {
+    /// `kbs` kB/s on a medium of type `t`.
+    pub fn new(kbs: u32, t: PhysicalType) -> WriteSpeed {
+        let x = t.one_x().map_or(0.0, |one| (f64::from(kbs) / one * 10.0).round() / 10.0);
+        WriteSpeed { kilobytes_per_second: kbs, sectors_per_second: (u64::from(kbs) * 1000 / SECTOR) as u32, x }
+    }
+}
+
+/// A write speed asked for (IMAPI2's `SetWriteSpeed`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[doc(alias = "SetWriteSpeed")]
+pub enum Speed {
+    /// As fast as the drive writes the medium (the default).
+    #[default]
+    Max,
+    /// A multiple of the medium's 1x (8 for 8x DVD).
+    X(f64),
+    /// Sectors per second, IMAPI2's unit.
+    SectorsPerSecond(u32),
+}
+
+impl Speed {
+    /// The offered speed of `m` this asks for (within 3 %: drives round
+    /// their speeds), `None` for `Max`; the error listing the offered
+    /// speeds when none matches.
+    pub fn pick(self, target: &Target, m: &Medium) -> Result<Option<WriteSpeed>> {
+        let close = |want: f64, have: f64| (want - have).abs() <= want * 0.03;
+        let (found, asked) = match self {
+            Speed::Max => return Ok(None),
+            Speed::X(x) => (m.write_speeds.iter().find(|w| close(x, w.x)), format!("{x}x")),
+            Speed::SectorsPerSecond(s) => (
+                m.write_speeds.iter().find(|w| close(f64::from(s), f64::from(w.sectors_per_second))),
+                format!("{s} sectors/s"),
+            ),
+        };
+        found.copied().map(Some).ok_or_else(|| {
+            let offered: Vec<String> = m.write_speeds.iter().map(|w| w.to_string()).collect();
+            Error::InvalidArgument(match (m.profile, offered.is_empty()) {
+                (None, _) => {
+                    format!("{} is not an optical drive: it has no write speed to choose", target.given.display())
+                }
+                (_, true) => format!(
+                    "{} offers no write speed to choose for its {:?}; leave the speed at its maximum",
+                    target.given.display(),
+                    m.physical_type
+                ),
+                _ => format!(
+                    "{} does not write its {:?} at {asked}; it offers {}",
+                    target.given.display(),
+                    m.physical_type,
+                    offered.join(", ")
+                ),
+            })
+        })
+    }
+}
+
+impl std::str::FromStr for Speed {
+    type Err = Error;
+    /// `max`, `8`, `8x`, `2.4x`, or `3000s` (sectors per second).
+    fn from_str(s: &str) -> Result<Speed> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "speed {s:?}: use `max`, a multiple of 1x (`8`, `8x`, `2.4x`) or sectors per second (`3000s`)"
+            ))
+        };
+        let t = s.trim().to_ascii_lowercase();
+        if t == "max" {
+            return Ok(Speed::Max);
+        }
+        if let Some(n) = t.strip_suffix('s') {
+            return n.parse::<u32>().ok().filter(|&n| n > 0).map(Speed::SectorsPerSecond).ok_or_else(bad);
+        }
+        let x = t.strip_suffix('x').unwrap_or(&t).parse::<f64>().map_err(|_| bad())?;
+        if x.is_finite() && x > 0.0 && x <= 1000.0 {
+            Ok(Speed::X(x))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+impl std::fmt::Display for WriteSpeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x ({} kB/s)", self.x, self.kilobytes_per_second)
     }
 }
 
@@ -187,12 +308,21 @@ pub enum WriteMethod {
     /// `pwrite` into a block device, then `fdatasync`.
     BlockDevice,
     /// WRITE(10) from the next writable address over `SG_IO`, then
-    /// SYNCHRONIZE CACHE and CLOSE TRACK / SESSION.
+    /// SYNCHRONIZE CACHE and CLOSE TRACK / SESSION (DVD±R, DVD-RW in
+    /// sequential mode, BD-R; write parameters page set to incremental
+    /// for DVD-R and DVD-RW).
     Incremental,
+    /// As `Incremental`, in a track written at once (CD-R, CD-RW: write
+    /// parameters page set to TAO, mode 1).
+    TrackAtOnce,
+    /// WRITE(10) from sector 0 of a formatted disc (formatted first when
+    /// it is not), then SYNCHRONIZE CACHE (DVD+RW, DVD-RAM, DVD-RW in
+    /// restricted overwrite, BD-RE).
+    RandomAccess,
 }
 
 /// The medium in a recorder.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Medium {
     /// What it is physically.
     pub physical_type: PhysicalType,
@@ -209,6 +339,23 @@ pub struct Medium {
     /// Where the next write starts (`NextWritableAddress`).
     #[doc(alias = "NextWritableAddress")]
     pub next_writable_address: u64,
+    /// Sessions holding data (a randomly writable disc with data: 1).
+    pub sessions: u16,
+    /// The first sector of the last session with data, where its file
+    /// system starts (`StartAddressOfPreviousSession`).
+    #[doc(alias = "StartAddressOfPreviousSession")]
+    pub previous_session_start: Option<u64>,
+    /// The disc can be erased (`discrec erase`): CD-RW, DVD-RW, DVD+RW,
+    /// DVD-RAM, BD-RE.
+    pub erasable: bool,
+    /// A randomly writable disc that is not formatted yet: a write
+    /// formats it first.
+    pub needs_format: bool,
+    /// The write speeds the drive offers for it, fastest first
+    /// (`SupportedWriteSpeeds`; none for image files and block devices).
+    #[doc(alias = "SupportedWriteSpeeds")]
+    #[doc(alias = "SupportedWriteSpeedDescriptors")]
+    pub write_speeds: Vec<WriteSpeed>,
     /// The recorder can write some medium (`IsRecorderSupported`).
     #[doc(alias = "IsRecorderSupported")]
     pub recorder_supported: bool,
@@ -234,13 +381,31 @@ impl Medium {
     }
 }
 
-/// MMC profiles discrec writes: DVD+R and DVD+R DL, incrementally from the
-/// next writable address, as `growisofs -Z` does.
-pub const WRITABLE_PROFILES: [u16; 2] = [0x001B, 0x002B];
+/// How discrec writes a disc of MMC profile `profile`; `None` for one it
+/// does not write.
+pub fn method_of(profile: u16) -> Option<WriteMethod> {
+    match profile {
+        0x0009 | 0x000A => Some(WriteMethod::TrackAtOnce),
+        0x0011 | 0x0014 | 0x0015 | 0x001B | 0x002B | 0x0041 => Some(WriteMethod::Incremental),
+        0x0012 | 0x0013 | 0x001A | 0x002A | 0x0042 | 0x0043 => Some(WriteMethod::RandomAccess),
+        _ => None,
+    }
+}
 
 /// Profiles a drive can write at all (recordable and rewritable ones).
 fn is_recordable_profile(p: u16) -> bool {
     matches!(p, 0x0009..=0x000A | 0x0011..=0x001B | 0x002A..=0x002B | 0x0041..=0x0043 | 0x0051..=0x005A)
+}
+
+/// Open the node for writing (no `O_EXCL`: the kernel claim, if any, is
+/// ours already; `O_NONBLOCK` so a drive opens without a medium).
+pub(crate) fn open_rw(t: &Target) -> Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let flags = if t.kind == TargetKind::BlockDevice { flags | OFlags::NONBLOCK } else { flags };
+    let fd = rustix::fs::open(&t.node, flags, Mode::empty()).map_err(|e| t.io_error("cannot open", e.into()))?;
+    t.check_same(&fd)?;
+    Ok(fd)
 }
 
 /// Read the medium of `target` through `fd`, an open descriptor of its
@@ -286,6 +451,11 @@ fn image_file(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
         total_sectors: total,
         free_sectors: if blank { total.min(fits) } else { 0 },
         next_writable_address: 0,
+        sessions: u16::from(!blank),
+        previous_session_start: (!blank).then_some(0),
+        erasable: false,
+        needs_format: false,
+        write_speeds: Vec::new(),
         recorder_supported: true,
         medium_supported: true,
         method: Some(WriteMethod::ImageFile),
@@ -317,6 +487,11 @@ fn block_device(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
         total_sectors: total,
         free_sectors: total,
         next_writable_address: 0,
+        sessions: 0,
+        previous_session_start: None,
+        erasable: false,
+        needs_format: false,
+        write_speeds: Vec::new(),
         recorder_supported: true,
         medium_supported: !read_only,
         method: Some(WriteMethod::BlockDevice),
@@ -335,6 +510,11 @@ fn mmc_err(target: &Target) -> impl Fn(mmc::Error) -> Error + '_ {
     move |e| Error::drive_command(&target.given, e)
 }
 
+/// Sectors read from the start of a randomly writable disc to see whether
+/// it holds data: the system area and the volume descriptors of ISO 9660
+/// and UDF (sectors 0 to 17).
+const PROBE_SECTORS: usize = 18;
+
 fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
     let conf = mmc::get_configuration(fd).map_err(mmc_err(target))?;
     let recorder_supported = conf.profiles.iter().any(|&(p, _)| is_recordable_profile(p));
@@ -351,6 +531,11 @@ fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
         total_sectors: 0,
         free_sectors: 0,
         next_writable_address: 0,
+        sessions: 0,
+        previous_session_start: None,
+        erasable: false,
+        needs_format: false,
+        write_speeds: Vec::new(),
         recorder_supported,
         medium_supported: false,
         method: None,
@@ -358,34 +543,25 @@ fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
     };
     let name = mmc::profile_name(profile).map(str::to_string).unwrap_or_else(|| format!("profile {profile:#06x}"));
     let disc = mmc::read_disc_information(fd).map_err(mmc_err(target))?;
-    m.state = match disc.status {
-        DiscStatus::Empty => MediaState::BLANK,
-        DiscStatus::Incomplete => MediaState::APPENDABLE | MediaState::NON_EMPTY_SESSION,
-        DiscStatus::Complete => MediaState::FINALIZED | MediaState::NON_EMPTY_SESSION,
-        DiscStatus::Other => MediaState::RANDOMLY_WRITABLE,
-    };
+    m.erasable = disc.erasable || matches!(profile, 0x0012 | 0x001a | 0x002a | 0x0043);
+    let method = method_of(profile);
+    if method == Some(WriteMethod::RandomAccess) {
+        random_access(target, fd, &mut m)?;
+    } else {
+        sequential(fd, &disc, &mut m);
+    }
+    // A drive without GET PERFORMANCE offers no choice: nothing listed.
+    let speeds = mmc::write_speeds(fd).unwrap_or_default();
+    m.write_speeds = speeds.into_iter().map(|k| WriteSpeed::new(k, m.physical_type)).collect();
     if conf.features.iter().any(|f| f.code == 0x0004 && f.current) && write_protected(fd) {
         m.state = m.state | MediaState::WRITE_PROTECTED;
     }
-    // The last track of the last session: where writing goes on.
-    if let Ok(track) = mmc::read_track_information(fd, u32::from(disc.last_track_in_last_session.max(1))) {
-        if track.nwa_valid {
-            m.next_writable_address = u64::from(track.next_writable);
-            m.free_sectors = u64::from(track.free_blocks);
-        }
-        m.total_sectors = u64::from(track.start) + u64::from(track.size.max(track.free_blocks));
-    }
-    if m.total_sectors == 0 {
-        if let Ok((last, _)) = mmc::read_capacity(fd) {
-            m.total_sectors = u64::from(last) + u64::from(last > 0);
-        }
-    }
     if !recorder_supported {
         m.why_not = Some(format!("{} cannot write any disc (it reads only)", target.given.display()));
-    } else if !WRITABLE_PROFILES.contains(&profile) {
+    } else if method.is_none() {
         m.state = m.state | MediaState::UNSUPPORTED_MEDIA;
         m.why_not = Some(if is_recordable_profile(profile) {
-            format!("discrec writes DVD+R and DVD+R DL; the disc in {} is a {name}", target.given.display())
+            format!("discrec does not write a {name} (the disc in {})", target.given.display())
         } else {
             format!(
                 "the disc in {} is a {name}: read-only, or a recordable disc the drive reports as closed",
@@ -396,9 +572,89 @@ fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
         m.why_not = Some(format!("the disc in {} is write-protected", target.given.display()));
     } else {
         m.medium_supported = true;
-        m.method = Some(WriteMethod::Incremental);
+        m.method = method;
     }
     Ok(m)
+}
+
+/// A disc written in order (CD-R/RW, DVD±R, DVD-RW in sequential mode,
+/// BD-R): its state from READ DISC INFORMATION, where writing goes on and
+/// its room from the invisible track's READ TRACK INFORMATION.
+fn sequential(fd: BorrowedFd<'_>, disc: &mmc::DiscInformation, m: &mut Medium) {
+    m.state = match disc.status {
+        DiscStatus::Empty => MediaState::BLANK,
+        DiscStatus::Incomplete => MediaState::APPENDABLE | MediaState::NON_EMPTY_SESSION,
+        DiscStatus::Complete | DiscStatus::Other => MediaState::FINALIZED | MediaState::NON_EMPTY_SESSION,
+    };
+    // Sessions holding data: an appendable disc counts the empty one it
+    // is open for.
+    let open_empty = disc.status != DiscStatus::Complete && disc.last_session == mmc::SessionState::Empty;
+    m.sessions = disc.sessions.saturating_sub(open_empty as u16);
+    // The last track of the last session: where writing goes on.
+    if let Ok(track) = mmc::read_track_information(fd, u32::from(disc.last_track_in_last_session.max(1))) {
+        if track.nwa_valid {
+            m.next_writable_address = u64::from(track.next_writable);
+            m.free_sectors = u64::from(track.free_blocks);
+        }
+        m.total_sectors = u64::from(track.start) + u64::from(track.size.max(track.free_blocks));
+    }
+    // The first track of the last session with data: where its file
+    // system starts (IMAPI2's StartAddressOfPreviousSession). Its tracks
+    // end just before the open session's first (invisible) track.
+    let mut n = match open_empty {
+        true => disc.first_track_in_last_session.saturating_sub(1),
+        false => disc.last_track_in_last_session,
+    };
+    while m.sessions > 0 && n > 0 {
+        match mmc::read_track_information(fd, u32::from(n)) {
+            Ok(t) if t.session == m.sessions => m.previous_session_start = Some(u64::from(t.start)),
+            _ => break,
+        }
+        n -= 1;
+    }
+    if m.total_sectors == 0 {
+        if let Ok((last, _)) = mmc::read_capacity(fd) {
+            m.total_sectors = u64::from(last) + u64::from(last > 0);
+        }
+    }
+}
+
+/// A randomly writable disc (DVD+RW, DVD-RAM, DVD-RW in restricted
+/// overwrite, BD-RE): formatted or not (READ FORMAT CAPACITIES), its size,
+/// and whether its first sectors hold data.
+fn random_access(target: &Target, fd: BorrowedFd<'_>, m: &mut Medium) -> Result<()> {
+    let caps = mmc::read_format_capacities(fd).map_err(mmc_err(target))?;
+    m.state = MediaState::RANDOMLY_WRITABLE;
+    m.sessions = 0;
+    if !caps.formatted {
+        // Formatted before the first write.
+        m.needs_format = true;
+        m.state = m.state | MediaState::BLANK;
+        let largest = caps.formats.iter().map(|f| f.1).max().unwrap_or(caps.current_blocks);
+        m.total_sectors = u64::from(largest);
+        m.free_sectors = m.total_sectors;
+        return Ok(());
+    }
+    m.total_sectors = match mmc::read_capacity(fd) {
+        Ok((last, _)) if last > 0 => u64::from(last) + 1,
+        _ => u64::from(caps.current_blocks),
+    };
+    m.free_sectors = m.total_sectors;
+    let mut probe = vec![0u8; PROBE_SECTORS * SECTOR as usize];
+    let holds_data = match mmc::read10(fd, 0, &mut probe) {
+        Ok(n) => probe[..n].iter().any(|&b| b != 0),
+        // Unreadable sectors: never written since formatting.
+        Err(mmc::Error::Sense { sense, .. }) if matches!(sense.key, 3 | 5) => false,
+        Err(e) => return Err(mmc_err(target)(e)),
+    };
+    if holds_data {
+        m.state = m.state | MediaState::NON_EMPTY_SESSION;
+        m.sessions = 1;
+        m.previous_session_start = Some(0);
+    } else {
+        m.state = m.state | MediaState::BLANK;
+    }
+    Ok(())
 }
 
 /// GET CONFIGURATION of the Write Protect feature (0x0004) alone: whether
@@ -427,5 +683,21 @@ mod tests {
         assert_eq!(PhysicalType::from_profile(0x001B).value(), 6);
         assert_eq!(PhysicalType::from_profile(0x0010).value(), 4);
         assert_eq!(PhysicalType::from_profile(0x0043).value(), 19);
+    }
+
+    #[test]
+    fn speeds_parse_and_round_as_drives_do() {
+        assert_eq!("max".parse::<Speed>().unwrap(), Speed::Max);
+        assert_eq!("8".parse::<Speed>().unwrap(), Speed::X(8.0));
+        assert_eq!("2.4X".parse::<Speed>().unwrap(), Speed::X(2.4));
+        assert_eq!("3000s".parse::<Speed>().unwrap(), Speed::SectorsPerSecond(3000));
+        for bad in ["", "x", "-4", "0", "0s", "nan", "inf", "1e9", "fast"] {
+            let e = bad.parse::<Speed>().unwrap_err().to_string();
+            assert!(e.contains("use `max`"), "{bad}: {e}");
+        }
+        let w = WriteSpeed::new(11_080, PhysicalType::DvdPlusR);
+        assert_eq!((w.x, w.sectors_per_second), (8.0, 5410));
+        assert_eq!(WriteSpeed::new(7_056, PhysicalType::CdR).x, 40.0);
+        assert_eq!(WriteSpeed::new(17_984, PhysicalType::BdR).x, 4.0);
     }
 }

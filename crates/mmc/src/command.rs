@@ -4,7 +4,7 @@
 use std::os::fd::BorrowedFd;
 
 use crate::error::{Error, Result};
-use crate::reply::{self, Configuration, DiscInformation, Inquiry, TrackInformation};
+use crate::reply::{self, Configuration, DiscInformation, FormatCapacities, Inquiry, TrackInformation};
 use crate::sense::parse_sense;
 use crate::transport::{self, DataPhase, SgStatus};
 
@@ -105,6 +105,49 @@ pub mod cdb {
         let [t0, t1] = track.to_be_bytes();
         [0x5b, 0, function as u8 & 0x07, 0, t0, t1, 0, 0, 0, 0]
     }
+
+    /// MODE SELECT(10) (0x55) of `len` bytes of parameters, PF=1 (pages
+    /// as MMC defines them).
+    pub fn mode_select(len: u16) -> [u8; 10] {
+        let [hi, lo] = len.to_be_bytes();
+        [0x55, 0x10, 0, 0, 0, 0, 0, hi, lo, 0]
+    }
+
+    /// BLANK (0xA1) of `blanking_type` (0 the whole disc, 1 minimal),
+    /// IMMED=1: the drive answers at once and blanks in the background.
+    pub fn blank(blanking_type: u8) -> [u8; 12] {
+        [0xa1, 0x10 | (blanking_type & 0x07), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    }
+
+    /// FORMAT UNIT (0x04) with a parameter list (FmtData=1, format code 1).
+    pub fn format_unit() -> [u8; 6] {
+        [0x04, 0x11, 0, 0, 0, 0]
+    }
+
+    /// GET PERFORMANCE (0xAC) of the write speed descriptors (type 03h),
+    /// at most `max` of them.
+    pub fn get_performance_write_speeds(max: u16) -> [u8; 12] {
+        let [hi, lo] = max.to_be_bytes();
+        [0xac, 0, 0, 0, 0, 0, 0, 0, hi, lo, 0x03, 0]
+    }
+
+    /// SET STREAMING (0xB6) of a performance descriptor (28 bytes).
+    pub fn set_streaming() -> [u8; 12] {
+        [0xb6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 28, 0]
+    }
+
+    /// SET CD SPEED (0xBB): reading as fast as it can, writing at
+    /// `write_kbs` kB/s.
+    pub fn set_cd_speed(write_kbs: u16) -> [u8; 12] {
+        let [hi, lo] = write_kbs.to_be_bytes();
+        [0xbb, 0, 0xff, 0xff, hi, lo, 0, 0, 0, 0, 0, 0]
+    }
+
+    /// READ FORMAT CAPACITIES (0x23), up to `len` bytes.
+    pub fn read_format_capacities(len: u16) -> [u8; 10] {
+        let [hi, lo] = len.to_be_bytes();
+        [0x23, 0, 0, 0, 0, 0, 0, hi, lo, 0]
+    }
 }
 
 /// The close functions of CLOSE TRACK SESSION that discrec sends (MMC-6
@@ -119,6 +162,31 @@ pub enum CloseFunction {
     /// 101b: close the session and finalize the disc with minimal radius
     /// (DVD+R; what libburn sends): nothing can be appended.
     FinalizeMinimalRadius = 0b101,
+    /// 110b: close the session and finalize the disc (BD-R; DVD+R with
+    /// a 30 mm radius).
+    Finalize = 0b110,
+}
+
+/// Page 05 (write parameters) of MODE SELECT for a data recording:
+/// `write_type` 0 incremental (DVD-R), 1 track-at-once (CD); track mode
+/// 4 or 5 (data, recorded uninterrupted or incrementally), data block
+/// type 8 (mode 1, 2048 bytes), multisession 11b so that a closed session
+/// leaves the disc open for the next one (unless `last_session`), buffer
+/// underrun protection on, as libburn and cdrecord set it.
+pub fn write_parameters_page(write_type: u8, last_session: bool) -> [u8; 52] {
+    let mut p = [0u8; 52];
+    p[0] = 0x05;
+    p[1] = 0x32;
+    // BUFE (underrun protection) and the write type.
+    p[2] = 0x40 | (write_type & 0x0f);
+    let multisession = if last_session { 0 } else { 3 };
+    // Track mode 4 (CD data, uninterrupted) or 5 (incremental).
+    let track_mode = if write_type == 0 { 5 } else { 4 };
+    p[3] = (multisession << 6) | track_mode;
+    p[4] = 0x08;
+    // Audio pause length 150 (ignored for data, expected by drives).
+    p[14..16].copy_from_slice(&150u16.to_be_bytes());
+    p
 }
 
 /// What a command's status means: `Ok` when it completed.
@@ -297,9 +365,91 @@ pub fn close_track_session(fd: BorrowedFd<'_>, function: CloseFunction, track: u
     let command = match function {
         CloseFunction::Track => "CLOSE TRACK",
         CloseFunction::Session => "CLOSE SESSION",
-        CloseFunction::FinalizeMinimalRadius => "CLOSE SESSION (finalize)",
+        CloseFunction::FinalizeMinimalRadius | CloseFunction::Finalize => "CLOSE SESSION (finalize)",
     };
     no_data_within(fd, command, &cdb::close_track_session(function, track), LONG_TIMEOUT_MS)
+}
+
+/// MODE SELECT(10) of one mode page (`page`, its code and length bytes
+/// first) after an empty header.
+pub fn mode_select_page(fd: BorrowedFd<'_>, page: &[u8]) -> Result<()> {
+    let mut data = vec![0u8; 8];
+    data.extend_from_slice(page);
+    let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
+    data_out(fd, "MODE SELECT", &cdb::mode_select(len), &data[..len as usize], TIMEOUT_MS)
+}
+
+/// BLANK of `blanking_type` (0 full, 1 minimal), answered at once: the
+/// drive blanks in the background, reporting progress to TEST UNIT
+/// READY ([`progress`]).
+pub fn blank(fd: BorrowedFd<'_>, blanking_type: u8) -> Result<()> {
+    no_data_within(fd, "BLANK", &cdb::blank(blanking_type), LONG_TIMEOUT_MS)
+}
+
+/// FORMAT UNIT with one format descriptor: `format_type` (6 bits),
+/// `blocks`, `parameter` (the type dependent field), IMMED=1: the drive
+/// formats in the background, reporting progress to TEST UNIT READY.
+pub fn format_unit(fd: BorrowedFd<'_>, format_type: u8, blocks: u32, parameter: u32) -> Result<()> {
+    // Header: IMMED; descriptor: blocks, type, parameter.
+    let mut data = [0u8; 12];
+    data[1] = 0x02;
+    data[3] = 8;
+    data[4..8].copy_from_slice(&blocks.to_be_bytes());
+    data[8] = format_type << 2;
+    data[9..12].copy_from_slice(&parameter.to_be_bytes()[1..]);
+    data_out(fd, "FORMAT UNIT", &cdb::format_unit(), &data, LONG_TIMEOUT_MS)
+}
+
+/// READ FORMAT CAPACITIES: whether the medium is formatted and the
+/// formats it takes.
+pub fn read_format_capacities(fd: BorrowedFd<'_>) -> Result<FormatCapacities> {
+    let b = data_in(fd, "READ FORMAT CAPACITIES", &cdb::read_format_capacities(252), 252)?;
+    reply::parse_format_capacities(&b).ok_or(Error::ShortReply { command: "READ FORMAT CAPACITIES", len: b.len() })
+}
+
+/// GET PERFORMANCE: the write speeds the drive offers for the medium in
+/// it, in kB/s (1000 bytes), fastest first, each once.
+pub fn write_speeds(fd: BorrowedFd<'_>) -> Result<Vec<u32>> {
+    let max: u16 = 32;
+    let len = 8 + 16 * max as usize;
+    let b = data_in(fd, "GET PERFORMANCE", &cdb::get_performance_write_speeds(max), len)?;
+    Ok(reply::parse_write_speeds(&b))
+}
+
+/// Ask the drive to write at `kbs` kB/s: SET STREAMING over the sectors
+/// up to `end_lba` (DVD, BD), SET CD SPEED on a CD (`cd`).
+pub fn set_write_speed(fd: BorrowedFd<'_>, kbs: u32, end_lba: u32, cd: bool) -> Result<()> {
+    if cd {
+        let kbs = u16::try_from(kbs).unwrap_or(u16::MAX);
+        return no_data(fd, "SET CD SPEED", &cdb::set_cd_speed(kbs));
+    }
+    // Performance descriptor: sectors 0..=end, read and write `kbs`
+    // kilobytes per 1000 ms.
+    let mut d = [0u8; 28];
+    d[8..12].copy_from_slice(&end_lba.to_be_bytes());
+    for at in [12, 20] {
+        d[at..at + 4].copy_from_slice(&kbs.to_be_bytes());
+        d[at + 4..at + 8].copy_from_slice(&1000u32.to_be_bytes());
+    }
+    data_out(fd, "SET STREAMING", &cdb::set_streaming(), &d, TIMEOUT_MS)
+}
+
+/// TEST UNIT READY for a drive working in the background (blanking,
+/// formatting, closing): `Ok(None)` when it is done; `Ok(Some(p))`
+/// while it works, `p` its progress out of 65536 when it says; the
+/// error of any other answer.
+pub fn progress(fd: BorrowedFd<'_>) -> Result<Option<Option<u16>>> {
+    let command = "TEST UNIT READY";
+    let st = transport::sg_io(fd, &cdb::test_unit_ready(), DataPhase::None, TIMEOUT_MS)
+        .map_err(|cause| Error::Transport { command, cause })?;
+    match check(command, &st) {
+        Ok(()) => Ok(None),
+        // Not ready: in progress (04/04 format, 04/07 operation, 04/08 long write).
+        Err(Error::Sense { sense, .. }) if sense.key == 2 && sense.asc == 0x04 && sense.ascq != 0x01 => {
+            Ok(Some(crate::sense::parse_progress(&st.sense)))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -334,5 +484,13 @@ mod tests {
         assert_eq!(cdb::read_track_information(1, 48), [0x52, 1, 0, 0, 0, 1, 0, 0, 48, 0]);
         assert_eq!(cdb::close_track_session(CloseFunction::Track, 1), [0x5b, 0, 1, 0, 0, 1, 0, 0, 0, 0]);
         assert_eq!(cdb::close_track_session(CloseFunction::FinalizeMinimalRadius, 0)[2], 5);
+        assert_eq!(cdb::blank(1)[..2], [0xa1, 0x11]);
+        assert_eq!(cdb::get_performance_write_speeds(32)[8..11], [0, 32, 3]);
+        assert_eq!(cdb::set_cd_speed(1765)[2..6], [0xff, 0xff, 0x06, 0xe5]);
+        assert_eq!(cdb::format_unit(), [0x04, 0x11, 0, 0, 0, 0]);
+        assert_eq!(cdb::mode_select(60), [0x55, 0x10, 0, 0, 0, 0, 0, 0, 60, 0]);
+        let p = write_parameters_page(1, false);
+        assert_eq!(p[..5], [0x05, 0x32, 0x41, 0xc4, 0x08]);
+        assert_eq!(write_parameters_page(0, true)[2..4], [0x40, 0x05]);
     }
 }

@@ -32,14 +32,16 @@ pub mod cdrom;
 pub mod command;
 
 pub use command::{
-    close_track_session, drive_identity, get_configuration, inquiry, inquiry_vpd, mode_pages, prevent_removal, read10,
-    read_capacity, read_disc_information, read_track_information, start_stop, synchronize_cache, test_unit_ready,
-    write10, CloseFunction, SECTOR,
+    blank, close_track_session, drive_identity, format_unit, get_configuration, inquiry, inquiry_vpd, mode_pages,
+    mode_select_page, prevent_removal, progress, read10, read_capacity, read_disc_information, read_format_capacities,
+    read_track_information, set_write_speed, start_stop, synchronize_cache, test_unit_ready, write10,
+    write_parameters_page, write_speeds, CloseFunction, SECTOR,
 };
 pub use error::{Error, Result};
 pub use reply::{
-    feature_name, parse_configuration, parse_device_identification, parse_disc_information, parse_inquiry,
-    parse_mode_pages, parse_read_capacity, parse_track_information, parse_unit_serial, profile_name, Configuration,
-    DiscInformation, DiscStatus, Feature, Inquiry, SessionState, TrackInformation,
+    feature_name, parse_configuration, parse_device_identification, parse_disc_information, parse_format_capacities,
+    parse_inquiry, parse_mode_pages, parse_read_capacity, parse_track_information, parse_unit_serial,
+    parse_write_speeds, profile_name, Configuration, DiscInformation, DiscStatus, Feature, FormatCapacities, Inquiry,
+    SessionState, TrackInformation,
 };
-pub use sense::{parse_sense, Sense};
+pub use sense::{parse_progress, parse_sense, Sense};

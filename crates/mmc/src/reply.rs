@@ -360,6 +360,47 @@ pub fn parse_track_information(b: &[u8]) -> Option<TrackInformation> {
     })
 }
 
+/// READ FORMAT CAPACITIES (MMC-6 6.24): the current state of the medium
+/// and the formats it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct FormatCapacities {
+    /// The current descriptor says the medium is formatted (type 10b).
+    pub formatted: bool,
+    /// The current (formatted) or largest (unformatted) capacity, blocks.
+    pub current_blocks: u32,
+    /// (format type, blocks, type dependent parameter) of each format
+    /// the medium takes.
+    pub formats: Vec<(u8, u32, u32)>,
+}
+
+/// Parse READ FORMAT CAPACITIES data; `None` when it has no current
+/// descriptor.
+pub fn parse_format_capacities(b: &[u8]) -> Option<FormatCapacities> {
+    if b.len() < 12 {
+        return None;
+    }
+    let end = b.len().min(4 + b[3] as usize);
+    let formats = b[12..end.max(12)]
+        .chunks_exact(8)
+        .map(|d| (d[4] >> 2, be32(d, 0), u32::from_be_bytes([0, d[5], d[6], d[7]])))
+        .collect();
+    Some(FormatCapacities { formatted: b[8] & 0x03 == 0x02, current_blocks: be32(b, 4), formats })
+}
+
+/// Parse GET PERFORMANCE write speed descriptors (type 03h): the write
+/// speeds in kB/s, fastest first, without repeats or zeros.
+pub fn parse_write_speeds(b: &[u8]) -> Vec<u32> {
+    if b.len() < 8 {
+        return Vec::new();
+    }
+    let end = b.len().min(be32(b, 0) as usize + 4);
+    let mut speeds: Vec<u32> = b[8..end.max(8)].chunks_exact(16).map(|d| be32(d, 12)).filter(|&s| s > 0).collect();
+    speeds.sort_unstable_by(|a, b| b.cmp(a));
+    speeds.dedup();
+    speeds
+}
+
 /// Parse READ CAPACITY data: (last LBA, block length).
 pub fn parse_read_capacity(b: &[u8]) -> Option<(u32, u32)> {
     (b.len() >= 8).then(|| (be32(b, 0), be32(b, 4)))
@@ -458,6 +499,33 @@ mod tests {
         // A data length larger than the buffer is clamped.
         b[..4].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(parse_configuration(&b).unwrap().features.len(), 3);
+    }
+
+    #[test]
+    fn write_speeds_fastest_first_once_each() {
+        let mut b = vec![0, 0, 0, 52, 0, 0, 0, 0];
+        for s in [5540u32, 22160, 5540] {
+            let mut d = [0u8; 16];
+            d[12..16].copy_from_slice(&s.to_be_bytes());
+            b.extend_from_slice(&d);
+        }
+        assert_eq!(parse_write_speeds(&b), vec![22160, 5540]);
+        for cut in 0..b.len() {
+            let _ = parse_write_speeds(&b[..cut]);
+        }
+    }
+
+    #[test]
+    fn format_capacities_of_an_unformatted_dvd_plus_rw() {
+        let mut b = vec![0, 0, 0, 16, 0, 0x23, 0x05, 0x40, 0x01, 0, 0x08, 0];
+        b.extend_from_slice(&[0, 0x23, 0x05, 0x40, 0x26 << 2, 0, 0, 0]);
+        let f = parse_format_capacities(&b).unwrap();
+        assert!(!f.formatted);
+        assert_eq!(f.current_blocks, 0x230540);
+        assert_eq!(f.formats, vec![(0x26, 0x230540, 0)]);
+        for cut in 0..b.len() {
+            let _ = parse_format_capacities(&b[..cut]);
+        }
     }
 
     #[test]

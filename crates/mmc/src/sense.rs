@@ -21,6 +21,16 @@ pub fn parse_sense(b: &[u8]) -> Option<Sense> {
     }
 }
 
+/// The progress indication of fixed sense data (sense key specific
+/// bytes 15-17 with SKSV set, as a drive reports a blank or format in the
+/// background): done out of 65536.
+pub fn parse_progress(b: &[u8]) -> Option<u16> {
+    match b.first()? & 0x7f {
+        0x70 | 0x71 if b.len() >= 18 && b[15] & 0x80 != 0 => Some(u16::from_be_bytes([b[16], b[17]])),
+        _ => None,
+    }
+}
+
 impl Sense {
     /// What it means, for a person.
     pub fn describe(&self) -> String {
@@ -56,5 +66,11 @@ mod tests {
         assert_eq!(parse_sense(&[0x72, 0x05, 0x53, 0x02]), Some(Sense { key: 5, asc: 0x53, ascq: 2 }));
         assert_eq!(parse_sense(&[0x70, 0, 2]), None);
         assert!(Sense { key: 5, asc: 0x53, ascq: 2 }.describe().contains("tray is locked"));
+        fixed[15] = 0x80;
+        fixed[16] = 0x80;
+        assert_eq!(parse_progress(&fixed), Some(0x8000));
+        fixed[15] = 0;
+        assert_eq!(parse_progress(&fixed), None);
+        assert_eq!(parse_progress(&fixed[..16]), None);
     }
 }

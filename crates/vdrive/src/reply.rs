@@ -493,7 +493,7 @@ pub fn buffer_capacity(in_blocks: bool) -> Vec<u8> {
     r
 }
 
-/// GET PERFORMANCE: type 0 (performance) and 3 (write speeds).
+/// GET PERFORMANCE: type 0 (performance) and 3 (write speeds: three).
 pub fn performance(disc: Option<&Disc>, kind: u8, max: usize) -> Vec<u8> {
     let speed = speed(disc) as u32;
     let end = disc.map_or(0, |d| d.capacity.saturating_sub(1));
@@ -507,10 +507,14 @@ pub fn performance(disc: Option<&Disc>, kind: u8, max: usize) -> Vec<u8> {
                 put32(&mut r, speed);
             }
             0x03 => {
-                r.extend_from_slice(&[0x04, 0, 0, 0]);
-                put32(&mut r, end);
-                put32(&mut r, speed);
-                put32(&mut r, speed);
+                // The fastest, a half and a quarter of it, as a drive
+                // lists the speeds of a medium.
+                for s in [speed, speed / 2, speed / 4].into_iter().take(max) {
+                    r.extend_from_slice(&[0x04, 0, 0, 0]);
+                    put32(&mut r, end);
+                    put32(&mut r, speed);
+                    put32(&mut r, s);
+                }
             }
             _ => {}
         }

@@ -7,8 +7,11 @@
 //! A write reads the source on a thread of its own into a few 1 MiB
 //! buffers (memory does not grow with the source), writes them in order
 //! (`pwrite` for image files and block devices, WRITE(10) from the next
-//! writable address for DVD+R), makes the data durable (`fdatasync`, or
-//! SYNCHRONIZE CACHE and CLOSE TRACK / SESSION), then reads it back and
+//! writable address for optical discs: CD, DVD and BD, write-once and
+//! rewritable; a rewritable disc with data only when told to overwrite
+//! it, formatted or blanked first where it needs it), makes the data
+//! durable (`fdatasync`, or SYNCHRONIZE CACHE and CLOSE TRACK / SESSION),
+//! then reads it back and
 //! compares a digest per buffer with the source's. Progress goes to a
 //! callback on another thread at most every 100 ms, so a slow callback
 //! never slows the write; [`DataWriter::cancel_write`] stops it at the
@@ -22,13 +25,13 @@
 //! | `stop` | the one decision to stop: a cancel or a lost cluster lock |
 //! | `sink` | what a medium being written does (`Sink`) |
 //! | `file` | image files and block devices |
-//! | `incremental` | incremental recording over MMC (DVD+R) |
+//! | `optical` | optical discs over MMC: every medium, written in order or at random |
 //! | `run` | the write: the sink chosen by the medium's [`WriteMethod`](crate::medium::WriteMethod); pump, finish, verify |
 //!
-//! A new medium is a new sink: a file of its own beside `file` and
-//! `incremental`, chosen in `run::open_sink`.
+//! A new way of writing is a new sink: a file of its own beside `file`
+//! and `optical`, chosen in `run::open_sink`.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,9 +39,8 @@ use std::time::Duration;
 
 use crate::client_name;
 use crate::error::{Error, Result};
-use crate::medium::{self, Medium};
+use crate::medium::{self, open_rw, Medium, Speed};
 use crate::recorder::Recorder;
-use crate::target::Target;
 use crate::wait::WaitPolicy;
 
 mod progress;
@@ -47,7 +49,7 @@ mod check;
 mod stop;
 mod sink;
 mod file;
-mod incremental;
+mod optical;
 mod run;
 
 pub use progress::{Progress, WriteAction, WriteReport};
@@ -80,6 +82,8 @@ pub struct DataWriter {
     given: PathBuf,
     client_name: Mutex<String>,
     force_close: AtomicBool,
+    overwrite: AtomicBool,
+    speed: Mutex<Speed>,
     verify: AtomicBool,
     writing: AtomicBool,
     /// Set by `cancel_write`, cleared when a write ends (so that a cancel
@@ -112,6 +116,8 @@ impl DataWriter {
             cancel_signal: crate::cancel::Cancel::new().ok(),
             client_name: Mutex::new("discrec".into()),
             force_close: AtomicBool::new(false),
+            overwrite: AtomicBool::new(false),
+            speed: Mutex::new(Speed::Max),
             verify: AtomicBool::new(true),
             writing: AtomicBool::new(false),
             cancel: Arc::new(AtomicBool::new(false)),
@@ -155,6 +161,51 @@ impl DataWriter {
         self.refuse_while_writing()?;
         self.force_close.store(close, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Write over the data a rewritable disc holds (`ForceOverwrite`; off
+    /// by default: a DVD+RW, DVD-RAM or BD-RE with data, or a CD-RW or
+    /// DVD-RW holding sessions, is refused with
+    /// `E_IMAPI_DF2DATA_MEDIA_NOT_BLANK`). A CD-RW or DVD-RW is blanked
+    /// (minimally) before the write.
+    #[doc(alias = "ForceOverwrite")]
+    #[doc(alias = "put_ForceOverwrite")]
+    pub fn set_force_overwrite(&self, overwrite: bool) -> Result<()> {
+        self.refuse_while_writing()?;
+        self.overwrite.store(overwrite, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether a write goes over a rewritable disc's data
+    /// (`get_ForceOverwrite`).
+    #[doc(alias = "get_ForceOverwrite")]
+    pub fn force_overwrite(&self) -> bool {
+        self.overwrite.load(Ordering::Relaxed)
+    }
+
+    /// Write at `speed` (`SetWriteSpeed`; default [`Speed::Max`]). A
+    /// speed the drive does not offer for the medium fails the write
+    /// before its first command with `E_INVALIDARG`, listing those it
+    /// offers ([`DataWriter::supported_write_speeds`]).
+    #[doc(alias = "SetWriteSpeed")]
+    pub fn set_write_speed(&self, speed: Speed) -> Result<()> {
+        self.refuse_while_writing()?;
+        *self.speed.lock().unwrap_or_else(|e| e.into_inner()) = speed;
+        Ok(())
+    }
+
+    /// The speed asked for (`RequestedWriteSpeed`).
+    #[doc(alias = "RequestedWriteSpeed")]
+    pub fn requested_write_speed(&self) -> Speed {
+        *self.speed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The write speeds the drive offers for the medium in it, fastest
+    /// first (`SupportedWriteSpeeds`, `SupportedWriteSpeedDescriptors`).
+    #[doc(alias = "SupportedWriteSpeeds")]
+    #[doc(alias = "SupportedWriteSpeedDescriptors")]
+    pub fn supported_write_speeds(&self) -> Result<Vec<medium::WriteSpeed>> {
+        Ok(self.medium()?.write_speeds)
     }
 
     /// The settings of a write are fixed while it runs (IMAPI2 refuses
@@ -287,7 +338,12 @@ impl DataWriter {
         on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
     ) -> Result<WriteReport> {
         let name = self.client_name();
-        let plan = run::Plan { finalize: self.force_media_to_be_closed(), verify: self.verify() };
+        let plan = run::Plan {
+            finalize: self.force_media_to_be_closed(),
+            verify: self.verify(),
+            overwrite: self.force_overwrite(),
+            speed: self.requested_write_speed(),
+        };
         let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
         // Cancelled before the drive was even asked for.
         if self.cancel.load(Ordering::SeqCst) {
@@ -329,15 +385,4 @@ impl Recorder {
         let fd = open_rw(self.target())?;
         medium::read(self.target(), fd.as_fd())
     }
-}
-
-/// Open the node for writing (no `O_EXCL`: the kernel claim, if any, is
-/// ours already; `O_NONBLOCK` so a drive opens without a medium).
-pub(crate) fn open_rw(t: &Target) -> Result<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let flags = if t.kind == crate::key::TargetKind::BlockDevice { flags | OFlags::NONBLOCK } else { flags };
-    let fd = rustix::fs::open(&t.node, flags, Mode::empty()).map_err(|e| t.io_error("cannot open", e.into()))?;
-    t.check_same(&fd)?;
-    Ok(fd)
 }

@@ -10,17 +10,19 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::check::check_medium;
+use super::check::{check_medium, Prepare};
 use super::file::FileSink;
-use super::incremental::IncrementalSink;
+use super::optical::OpticalSink;
 use super::progress::{Progress, Shared, WriteAction, WriteReport};
 use super::sink::Sink;
 use super::source::{read_source, Filled, Msg};
 use super::stop::{is_lost_lock, Stop};
 use super::{open_rw, Source, BUFFERS, CHUNK, UPDATE_EVERY};
+use crate::erase;
 use crate::error::{Error, Result};
-use crate::medium::{self, Medium, WriteMethod, SECTOR};
+use crate::medium::{self, Medium, Speed, WriteMethod, SECTOR};
 use crate::target::Target;
+use discrec_mmc as mmc;
 
 /// How often a writer waiting for the source asks whether to stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -32,6 +34,10 @@ pub(super) struct Plan {
     pub finalize: bool,
     /// Read what was written back and compare.
     pub verify: bool,
+    /// Write over what a rewritable disc holds (`ForceOverwrite`).
+    pub overwrite: bool,
+    /// The speed asked for (`SetWriteSpeed`).
+    pub speed: Speed,
 }
 
 /// Write `source` to `t`, which the caller holds; `on_update` hears
@@ -47,10 +53,36 @@ pub(super) fn run(
     let shared = Arc::new(Shared::default());
     shared.set(WriteAction::ValidatingMedia);
     let fd = open_rw(t)?;
-    let m = medium::read(t, fd.as_fd())?;
-    check_medium(t, &m, &source)?;
+    let mut m = medium::read(t, fd.as_fd())?;
+    let prepare = check_medium(t, &m, &source, plan.overwrite)?;
+    // A speed the drive does not offer is refused before anything else.
+    let speed = plan.speed.pick(t, &m)?;
+    if prepare != Prepare::Nothing {
+        // Format or blank first (a cancel so far counts), then check the
+        // disc as it is now.
+        stop.check(0)?;
+        shared.set(WriteAction::FormattingMedia);
+        match prepare {
+            Prepare::Blank => erase::erase_disc(t, fd.as_fd(), &m, false, None)?,
+            _ => erase::format(t, fd.as_fd(), &m, Instant::now(), &mut None)?,
+        }
+        m = medium::read(t, fd.as_fd())?;
+        let again = check_medium(t, &m, &source, plan.overwrite)?;
+        if again != Prepare::Nothing {
+            return Err(Error::EraseFailed {
+                target: t.given.clone(),
+                detail: format!("the disc is still not ready to write after {prepare:?}: {}", m.state),
+            });
+        }
+    }
     let (start, sectors) = (m.next_writable_address, source.sectors());
     shared.set(WriteAction::InitializingHardware);
+    if let Some(w) = speed {
+        let end = u32::try_from(m.total_sectors.saturating_sub(1)).unwrap_or(u32::MAX);
+        let cd = m.physical_type.is_cd();
+        mmc::set_write_speed(fd.as_fd(), w.kilobytes_per_second, end, cd)
+            .map_err(|e| Error::drive_command(&t.given, e))?;
+    }
     let mut sink = open_sink(t, fd, &m, start, &source)?;
     let snapshot = |shared: &Shared| shared.snapshot(started, start, sectors);
 
@@ -271,11 +303,8 @@ fn ended_early(source_name: &str, detail: &str) -> Error {
 /// must reserve before the first sector reserved.
 fn open_sink(t: &Target, fd: OwnedFd, m: &Medium, start: u64, source: &Source) -> Result<Box<dyn Sink>> {
     Ok(match m.method {
-        Some(WriteMethod::Incremental) => {
-            let track = discrec_mmc::read_disc_information(fd.as_fd())
-                .map(|d| d.last_track_in_last_session.max(1))
-                .map_err(|e| Error::drive_command(&t.given, e))?;
-            Box::new(IncrementalSink::new(t.clone(), fd, track))
+        Some(method @ (WriteMethod::Incremental | WriteMethod::TrackAtOnce | WriteMethod::RandomAccess)) => {
+            Box::new(OpticalSink::new(t.clone(), fd, m, method)?)
         }
         Some(WriteMethod::ImageFile) => Box::new(FileSink::image(t.clone(), fd, start, source)?),
         Some(WriteMethod::BlockDevice) | None => Box::new(FileSink::device(t.clone(), fd)),

@@ -171,6 +171,20 @@ class VerificationFailedError(Error):
     hresult = 0xC0AA0007
 
 
+class MediaNotErasableError(Error):
+    """The disc cannot be erased: write-once, pressed or protected."""
+
+    name = "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE"
+    hresult = 0x80AA0904
+
+
+class EraseFailedError(Error):
+    """The drive refused or failed to blank or format the disc."""
+
+    name = "E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND"
+    hresult = 0x80AA0905
+
+
 #: The class of each IMAPI2 name (the bindings raise through this).
 BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__()}
 

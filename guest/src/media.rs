@@ -1,0 +1,221 @@
+//! discrec on every medium of the virtual drive, beyond the first burn
+//! the matrix shows ([`crate::vdrive`]): erase and burn again on each
+//! rewritable, `--overwrite`, closing, and the refusals that must come
+//! before any command that changes a disc (the drive's own log of
+//! commands is the witness).
+
+use crate::vdrive::{fresh, iso_of, read_back_sources, source, Served};
+use crate::{ok, R};
+
+/// Where these drives log their commands.
+const LOG: &str = "/tmp/vd-media.log";
+
+fn discrec(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new("/bin/discrec").args(args).output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn run(args: &[&str]) -> R {
+    let (c, _, e) = discrec(args);
+    ensure!(c == Some(0), "discrec {}: exit {c:?}: {e}", args.join(" "));
+    Ok(())
+}
+
+/// Commands in the drive's log that change a disc: WRITE, CLOSE TRACK
+/// SESSION, BLANK, FORMAT UNIT, RESERVE TRACK, SEND CUE SHEET.
+fn changing_commands() -> usize {
+    let log = std::fs::read_to_string(LOG).unwrap_or_default();
+    let ops = ["2a", "aa", "5b", "a1", "04", "53", "5d"];
+    log.lines().filter(|l| ops.iter().any(|op| l.starts_with(&format!("vdrive: {op} ")))).count()
+}
+
+/// `discrec info --json`'s medium.
+fn medium(dev: &str) -> Result<serde_json::Value, String> {
+    let (c, out, e) = discrec(&["info", "--json", dev]);
+    ensure!(c == Some(0), "info: {e}");
+    let v: serde_json::Value = ok(serde_json::from_str(&out), "info JSON")?;
+    Ok(v["medium"].clone())
+}
+
+fn state_has(m: &serde_json::Value, flag: &str) -> bool {
+    m["state"].as_array().is_some_and(|a| a.iter().any(|f| f == flag))
+}
+
+/// A refused command: its exit code, its error's name, and not one
+/// command that changes the disc sent.
+fn refused(args: &[&str], code: i32, name: &str) -> R {
+    let before = changing_commands();
+    let (c, _, e) = discrec(args);
+    ensure!(
+        c == Some(code) && e.contains(name),
+        "discrec {}: wanted exit {code} ({name}), got {c:?}: {e}",
+        args.join(" ")
+    );
+    let after = changing_commands();
+    ensure!(
+        after == before,
+        "discrec {} was refused but sent {} commands that change the disc",
+        args.join(" "),
+        after - before
+    );
+    Ok(())
+}
+
+const REWRITABLE: &[&str] = &["cd-rw", "dvd-rw", "dvd+rw", "dvd-ram", "bd-re"];
+const WRITE_ONCE: &[&str] = &["cd-r", "dvd-r", "dvd+r", "dvd+r-dl", "bd-r"];
+
+/// Each rewritable disc: burned; a second burn refused over its data;
+/// erased (the disc then reads as blank); burned again (only the new
+/// files on it); burned with `--overwrite` over its data.
+pub fn t_discrec_erases_and_overwrites_every_rewritable() -> R {
+    let isos = [(1, iso_of(&source(1, 300)?, 1)?), (3, iso_of(&source(3, 100)?, 3)?)];
+    let src2 = source(2, 200)?;
+    let mut failed = Vec::new();
+    for kind in REWRITABLE {
+        let r = (|| -> R {
+            let drive = Served::start(kind, &fresh(kind), None, LOG)?;
+            let dev = drive.dev.clone();
+            let before = changing_commands();
+            run(&["burn", &dev, &isos[0].1])?;
+            // The witness sees a burn (a refusal's silence below means something).
+            ensure!(
+                changing_commands() > before + 4,
+                "the drive's log shows no burn: {}",
+                changing_commands() - before
+            );
+            drive.cycle_tray()?;
+            read_back_sources(&dev, &[1], &[])?;
+            let m = medium(&dev)?;
+            ensure!(state_has(&m, "non_empty_session") && m["erasable"] == true, "after a burn: {m}");
+            refused(&["burn", &dev, &isos[1].1], 20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK")?;
+            let (c, out, e) = discrec(&["erase", "--json", &dev]);
+            ensure!(c == Some(0), "erase: {c:?} {e}");
+            let done: serde_json::Value =
+                ok(serde_json::from_str(out.lines().last().unwrap_or("")), "erase's last JSON line")?;
+            ensure!(state_has(&done["done"]["medium"], "blank"), "after erase: {out}");
+            drive.cycle_tray()?;
+            let (mounted, _) = crate::sh(&format!("mount -t iso9660 -o ro {dev} /mnt 2>&1"));
+            if mounted {
+                let _ = crate::sh("umount /mnt");
+            }
+            ensure!(!mounted, "the erased disc still mounts as ISO 9660");
+            run(&["burn", &dev, &src2])?;
+            drive.cycle_tray()?;
+            read_back_sources(&dev, &[2], &[1])?;
+            run(&["burn", "--overwrite", &dev, &isos[1].1])?;
+            drive.cycle_tray()?;
+            read_back_sources(&dev, &[3], &[1, 2])?;
+            drive.stop()
+        })();
+        println!("  {kind}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
+        if let Err(e) = r {
+            failed.push(format!("{kind}: {e}\n    {}", crate::vdrive::log_tail(LOG, 12)));
+        }
+    }
+    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
+    Ok(())
+}
+
+/// Each write-once disc: burned (closed with `--close` on half of them,
+/// appendable on the others, as `info` says); erase, a second burn and
+/// `--overwrite` refused without a command that changes it; too large a
+/// source refused counting the track's overhead.
+pub fn t_discrec_refuses_before_spending_a_write_once_disc() -> R {
+    let iso = iso_of(&source(1, 300)?, 1)?;
+    let mut failed = Vec::new();
+    for (i, kind) in WRITE_ONCE.iter().enumerate() {
+        let close = i % 2 == 0;
+        let r = (|| -> R {
+            let drive = Served::start(kind, &fresh(kind), None, LOG)?;
+            let dev = drive.dev.clone();
+            refused(&["erase", &dev], 27, "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE")?;
+            let mut args = vec!["burn", &dev, &iso];
+            if close {
+                args.insert(1, "--close");
+            }
+            run(&args)?;
+            drive.cycle_tray()?;
+            let m = medium(&dev)?;
+            let want = if close { "finalized" } else { "appendable" };
+            ensure!(state_has(&m, want) && m["sessions"] == 1 && m["previous_session_start"] == 0, "after a burn: {m}");
+            refused(&["erase", &dev], 27, "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE")?;
+            refused(&["burn", &dev, &iso], 20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK")?;
+            refused(&["burn", "--overwrite", &dev, &iso], 20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK")?;
+            read_back_sources(&dev, &[1], &[])?;
+            drive.stop()
+        })();
+        println!("  {kind}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
+        if let Err(e) = r {
+            failed.push(format!("{kind}: {e}\n    {}", crate::vdrive::log_tail(LOG, 12)));
+        }
+    }
+    // 1000 sectors of CD-R: 999 of data and the 2 run-out blocks do not fit.
+    let drive = Served::start("cd-r", &fresh("cd-r"), Some(1000), LOG)?;
+    let dev = drive.dev.clone();
+    let before = changing_commands();
+    let o = ok(
+        std::process::Command::new("/bin/discrec")
+            .args(["burn", "--size", &(999 * 2048).to_string(), &dev, "-"])
+            .stdin(std::process::Stdio::null())
+            .output(),
+        "burn 999 sectors",
+    )?;
+    let e = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        o.status.code() == Some(19) && e.contains("needs 1001 sectors") && e.contains("has 1000 free"),
+        "999 sectors on a 1000-sector CD-R: {:?} {e}",
+        o.status.code()
+    );
+    ensure!(changing_commands() == before, "the refused burn sent commands that change the disc");
+    drive.stop()?;
+    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
+    Ok(())
+}
+
+/// The drive's write speeds: listed by `info`; one it does not offer
+/// refused before any command that changes the disc, naming those it
+/// does; one it offers sent to it (SET STREAMING on a DVD, SET CD SPEED
+/// on a CD) before the first WRITE.
+pub fn t_discrec_write_speeds_are_offered_and_checked() -> R {
+    let iso = iso_of(&source(1, 100)?, 1)?;
+    // (medium, its speeds in `info`, one not offered, one offered, what
+    // the drive's log shows for it)
+    let cases = [
+        ("dvd+r", "8x (11080 kB/s), 4x (5540 kB/s), 2x (2770 kB/s)", "12", "4x", "b6 00 00 00 00 00 00 00 00 00 1c 00"),
+        ("cd-r", "40x (7056 kB/s), 20x (3528 kB/s), 10x (1764 kB/s)", "48x", "20", "bb 00 ff ff 0d c8"),
+        (
+            "bd-r",
+            "4x (17984 kB/s), 2x (8992 kB/s), 1x (4496 kB/s)",
+            "6",
+            "4390s",
+            "b6 00 00 00 00 00 00 00 00 00 1c 00",
+        ),
+    ];
+    for (kind, listed, bad, good, sent) in cases {
+        let drive = Served::start(kind, &fresh(kind), None, LOG)?;
+        let dev = drive.dev.clone();
+        let (c, out, e) = discrec(&["info", &dev]);
+        ensure!(c == Some(0) && out.contains(&format!("speeds:    {listed}")), "{kind}: info: {e}{out}");
+        refused(&["burn", "--speed", bad, &dev, &iso], 2, listed)?;
+        let log_before = std::fs::read_to_string(LOG).unwrap_or_default().len();
+        run(&["burn", "--speed", good, &dev, &iso])?;
+        let log = std::fs::read_to_string(LOG).unwrap_or_default();
+        let new = &log[log_before.min(log.len())..];
+        let at = new.find(&format!("vdrive: {sent}"));
+        let first_write = new.find("vdrive: 2a ");
+        ensure!(
+            at.is_some() && at < first_write,
+            "{kind}: --speed {good} sent no `{sent}` before the first WRITE:\n    {}",
+            crate::vdrive::log_tail(LOG, 20)
+        );
+        if kind != "cd-r" {
+            // The write speed in the performance descriptor: kB per 1000 ms.
+            let kbs: u32 = if kind == "dvd+r" { 5540 } else { 17984 / 2 };
+            let want = format!("{:02x} {:02x} 00 00 03 e8", (kbs >> 8) & 0xff, kbs & 0xff);
+            let line = new[at.unwrap_or(0)..].lines().next().unwrap_or("");
+            ensure!(line.contains(&want), "{kind}: SET STREAMING does not ask for {kbs} kB/s: {line}");
+        }
+        drive.stop()?;
+    }
+    Ok(())
+}
