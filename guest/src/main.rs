@@ -717,6 +717,7 @@ fn main() {
         ("vdrive_peers_burn_every_medium", vdrive::t_peers_burn_every_medium),
         ("discrec_erases_and_overwrites_every_rewritable", media::t_discrec_erases_and_overwrites_every_rewritable),
         ("discrec_write_speeds_are_offered_and_checked", media::t_discrec_write_speeds_are_offered_and_checked),
+        ("discrec_faults_mid_write", media::t_discrec_faults_mid_write),
         (
             "discrec_refuses_before_spending_a_write_once_disc",
             media::t_discrec_refuses_before_spending_a_write_once_disc,

@@ -219,3 +219,88 @@ pub fn t_discrec_write_speeds_are_offered_and_checked() -> R {
     }
     Ok(())
 }
+
+/// `discrec owner DEV`'s exit code: 1 when nobody holds the drive.
+fn owner_code(dev: &str) -> Option<i32> {
+    discrec(&["owner", dev]).0
+}
+
+/// Faults of the drive in the middle of a burn, as a user meets them: a
+/// medium error is the drive's write error naming the sectors, the track
+/// closed so that `info` says what is on the disc; a drive unplugged is
+/// ERROR_DEV_NOT_EXIST and frees the lock; a drive that stops answering
+/// is E_IMAPI_RECORDER_COMMAND_TIMEOUT once the WRITE's timeout (30 s)
+/// and the kernel's error handling are over (the abort waits for LIO's own
+/// command timeout), and frees the lock too.
+pub fn t_discrec_faults_mid_write() -> R {
+    // About 4,100 sectors.
+    let iso = iso_of(&source(4, 8_000)?, 4)?;
+
+    // A medium error at sector 2000: the WRITE of 1984-2015 fails.
+    let drive = Served::start("dvd+r", &fresh("dvd+r"), None, LOG)?;
+    let dev = drive.dev.clone();
+    drive.ctl_args(&["fault"], &["--medium-error", "2000-2001"])?;
+    let (c, _, e) = discrec(&["burn", &dev, &iso]);
+    ensure!(
+        c == Some(29)
+            && e.contains("E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE 0xC0AA0301")
+            && e.contains("sectors 1984 to 2015"),
+        "a medium error at sector 2000: exit {c:?}: {e}"
+    );
+    drive.ctl_args(&["fault"], &["--clear"])?;
+    let m = medium(&dev)?;
+    ensure!(
+        state_has(&m, "appendable")
+            && m["sessions"] == 1
+            && m["next_writable_address"].as_u64().is_some_and(|n| n >= 1984),
+        "after the medium error, info says: {m}"
+    );
+    ensure!(owner_code(&dev) == Some(1), "the drive is still held after the failed burn");
+    drive.stop()?;
+
+    // Unplugged after 1,000 sectors.
+    let drive = Served::start("dvd+rw", &fresh("dvd+rw"), None, LOG)?;
+    let dev = drive.dev.clone();
+    let name = dev.trim_start_matches("/dev/").to_string();
+    let socket = format!("/run/discrec-vdrive/{name}.sock");
+    drive.ctl_args(&["fault"], &["--unplug-after", "1000"])?;
+    let t = std::time::Instant::now();
+    let (c, _, e) = discrec(&["burn", &dev, &iso]);
+    ensure!(c == Some(6) && e.contains("ERROR_DEV_NOT_EXIST"), "unplugged mid-burn: exit {c:?}: {e}");
+    ensure!(t.elapsed() < std::time::Duration::from_secs(30), "the unplugged burn took {:?}", t.elapsed());
+    let o = ok(std::process::Command::new("/bin/discrec-vdrive").args(["plug", &socket]).output(), "plug")?;
+    ensure!(o.status.success(), "plug: {}", String::from_utf8_lossy(&o.stderr));
+    let again = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    ensure!(owner_code(&again) == Some(1), "{again} is held after the unplugged burn ended");
+    drive.ctl_socket(&socket, &["stop"])?;
+
+    // The drive stops answering during the burn.
+    let drive = Served::start("cd-r", &fresh("cd-r"), None, LOG)?;
+    let dev = drive.dev.clone();
+    drive.ctl_args(&["fault"], &["--write-delay", "20"])?;
+    let t = std::time::Instant::now();
+    let burn = ok(
+        std::process::Command::new("/bin/discrec")
+            .args(["burn", &dev, &iso])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn(),
+        "spawn burn",
+    )?;
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drive.ctl_args(&["fault"], &["--hang"])?;
+    let hung_at = t.elapsed();
+    let o = ok(burn.wait_with_output(), "wait for the burn")?;
+    let took = t.elapsed() - hung_at;
+    let e = String::from_utf8_lossy(&o.stderr);
+    drive.ctl_args(&["fault"], &["--no-hang"])?;
+    ensure!(
+        o.status.code() == Some(8) && e.contains("E_IMAPI_RECORDER_COMMAND_TIMEOUT 0xC0AA020D"),
+        "a hung drive mid-burn: exit {:?} after {took:?}: {e}",
+        o.status.code()
+    );
+    println!("  a hung drive: E_IMAPI_RECORDER_COMMAND_TIMEOUT {:.1} s after it stopped answering", took.as_secs_f64());
+    ensure!(took < std::time::Duration::from_secs(150), "the timeout took {took:?}");
+    ensure!(owner_code(&dev) == Some(1), "the drive is still held after the timeout");
+    drive.stop()
+}

@@ -100,6 +100,9 @@ pub const DISCREC_E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE: i32 = 0x80AA_0904_u32 as 
 /// `E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND`: the drive refused or failed
 /// to blank or format. Value 0x80AA0905.
 pub const DISCREC_E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND: i32 = 0x80AA_0905_u32 as i32;
+/// `E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE`: the drive failed to write
+/// (a medium or hardware error). Value 0xC0AA0301.
+pub const DISCREC_E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE: i32 = 0xC0AA_0301_u32 as i32;
 
 /// A failure on its way to C: its HRESULT and its message.
 #[derive(Debug)]

@@ -248,6 +248,24 @@ pub enum Error {
     #[doc(alias = "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID")]
     WriterClientName(String),
 
+    /// The drive failed to write: a medium or hardware error it could not
+    /// recover from (E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE). The track
+    /// begun is closed, so the disc says what is on it.
+    #[error("{} failed to write sectors {first} to {last}: {detail}; {after}", target.display())]
+    #[doc(alias = "E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE")]
+    WriteFailed {
+        /// The target.
+        target: PathBuf,
+        /// The first sector of the WRITE that failed.
+        first: u64,
+        /// Its last sector.
+        last: u64,
+        /// What the drive said.
+        detail: String,
+        /// What is on the disc now and what to do.
+        after: String,
+    },
+
     /// The disc cannot be erased: write-once, pressed, or protected
     /// (E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE). Refused before any command
     /// that changes the disc.
@@ -336,6 +354,7 @@ impl Error {
             Error::WriterClientName(_) => &K::WRITER_CLIENT_NAME,
             Error::VerificationFailed { .. } => &K::VERIFICATION_FAILED,
             Error::MediaNotErasable { .. } => &K::MEDIA_NOT_ERASABLE,
+            Error::WriteFailed { .. } => &K::WRITE_FAILED,
             Error::EraseFailed { .. } => &K::ERASE_FAILED,
             Error::Source { .. } => &K::SOURCE,
             Error::Cluster { .. } => &K::CLUSTER,
@@ -402,6 +421,12 @@ impl Error {
             }
             Mmc::Sense { sense: Sense { key: 2, asc: 0x04, ascq: 0x01 }, .. } => {
                 Error::BecomingReady { target: target.to_path_buf() }
+            }
+            // LOGICAL UNIT COMMUNICATION FAILURE / TIME-OUT: the drive never
+            // answered (what the kernel's target gives a command its
+            // drive left unanswered past the timeout).
+            Mmc::Sense { command, sense: Sense { asc: 0x08, .. } } => {
+                Error::CommandTimeout(format!("{command} on {}", target.display()))
             }
             other => Error::DeviceCommand {
                 target: target.to_path_buf(),
@@ -674,6 +699,14 @@ impl ErrorKind {
         "EraseFailedError",
         "the drive refused or failed BLANK or FORMAT UNIT (the message has its answer)",
     );
+    /// The drive failed to write.
+    pub const WRITE_FAILED: ErrorKind = ErrorKind::new(
+        "E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE",
+        0xC0AA_0301,
+        29,
+        "WriteFailedError",
+        "the drive failed to write (a medium or hardware error); the message names the sectors, the track begun is closed",
+    );
     /// The command to run holding the drive could not be run.
     pub const CANNOT_RUN: ErrorKind =
         ErrorKind::new("E_FAIL", 0x8000_4005, 126, "FailedError", "`lock -- COMMAND`: COMMAND could not be run");
@@ -711,6 +744,7 @@ pub const KINDS: &[ErrorKind] = &[
     ErrorKind::CLUSTER,
     ErrorKind::MEDIA_NOT_ERASABLE,
     ErrorKind::ERASE_FAILED,
+    ErrorKind::WRITE_FAILED,
     ErrorKind::CANNOT_RUN,
     ErrorKind::COMMAND_NOT_FOUND,
 ];
@@ -751,6 +785,7 @@ mod tests {
         let sense = |key, asc, ascq| Mmc::Sense { command: "TEST UNIT READY", sense: Sense { key, asc, ascq } };
         assert_eq!(Error::drive_command(t, sense(2, 0x3a, 0)).name(), "E_IMAPI_RECORDER_MEDIA_NO_MEDIA");
         assert_eq!(Error::drive_command(t, sense(2, 0x04, 0x01)).code(), 0xC0AA_0205);
+        assert_eq!(Error::drive_command(t, sense(2, 0x08, 0)).name(), "E_IMAPI_RECORDER_COMMAND_TIMEOUT");
         let other = Error::drive_command(t, sense(5, 0x24, 0));
         assert_eq!((other.name(), other.exit_code()), ("E_FAIL", 14));
         assert!(other.to_string().contains("TEST UNIT READY") && other.to_string().contains("5/24/00"), "{other}");
@@ -775,8 +810,8 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_exit_code_in_order() {
         let codes: Vec<u8> = KINDS.iter().map(|k| k.exit_code).collect();
-        let want: Vec<u8> = (2..=28).chain([126, 127]).collect();
-        assert_eq!(codes, want, "KINDS must list exit codes 2..=28, 126, 127 once each, in order");
+        let want: Vec<u8> = (2..=29).chain([126, 127]).collect();
+        assert_eq!(codes, want, "KINDS must list exit codes 2..=29, 126, 127 once each, in order");
         assert!(KINDS.iter().all(|k| k.name.starts_with("E_") || k.name.starts_with("ERROR_")));
         // Same name, same value and same Python class wherever a name repeats.
         for a in KINDS {

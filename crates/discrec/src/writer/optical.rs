@@ -86,6 +86,28 @@ impl OpticalSink {
     fn err(&self, e: mmc::Error) -> Error {
         Error::drive_command(&self.target.given, e)
     }
+
+    /// A WRITE of `len` bytes at `at` that failed: a medium or hardware
+    /// error is the drive failing to write (what is on the disc after is
+    /// said by `abandon`'s close); anything else as any command's error.
+    fn write_failed(&self, e: mmc::Error, at: u32, len: usize) -> Error {
+        match e {
+            mmc::Error::Sense { sense, .. } if matches!(sense.key, 3 | 4) => Error::WriteFailed {
+                target: self.target.given.clone(),
+                first: u64::from(at),
+                last: u64::from(at) + (len as u64 / SECTOR).max(1) - 1,
+                detail: sense.describe(),
+                after: match self.closing {
+                    Closing::Nothing => "what was written before them is on the disc; burn again with --overwrite, or use another disc".into(),
+                    Closing::Session { .. } => format!(
+                        "the track is closed with what was written before them: `discrec info {}` says what is on the disc",
+                        self.target.given.display()
+                    ),
+                },
+            },
+            e => self.err(e),
+        }
+    }
 }
 
 const PIECE: usize = MMC_SECTORS_PER_COMMAND * SECTOR as usize;
@@ -101,7 +123,7 @@ impl Sink for OpticalSink {
                 return Ok(done);
             }
             let at = self.lba32(lba + done, "WRITE(10)")?;
-            mmc::write10(self.fd.as_fd(), at, piece).map_err(|e| self.err(e))?;
+            mmc::write10(self.fd.as_fd(), at, piece).map_err(|e| self.write_failed(e, at, piece.len()))?;
         }
         Ok(data.len() as u64 / SECTOR)
     }

@@ -185,6 +185,13 @@ class EraseFailedError(Error):
     hresult = 0x80AA0905
 
 
+class WriteFailedError(Error):
+    """The drive failed to write: a medium or hardware error."""
+
+    name = "E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE"
+    hresult = 0xC0AA0301
+
+
 #: The class of each IMAPI2 name (the bindings raise through this).
 BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__()}
 
