@@ -718,6 +718,7 @@ fn main() {
         ("discrec_erases_and_overwrites_every_rewritable", media::t_discrec_erases_and_overwrites_every_rewritable),
         ("discrec_write_speeds_are_offered_and_checked", media::t_discrec_write_speeds_are_offered_and_checked),
         ("discrec_faults_mid_write", media::t_discrec_faults_mid_write),
+        ("discrec_speed_against_peers_on_every_medium", media::t_discrec_speed_against_peers_on_every_medium),
         (
             "discrec_refuses_before_spending_a_write_once_disc",
             media::t_discrec_refuses_before_spending_a_write_once_disc,

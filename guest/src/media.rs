@@ -304,3 +304,77 @@ pub fn t_discrec_faults_mid_write() -> R {
     ensure!(owner_code(&dev) == Some(1), "the drive is still held after the timeout");
     drive.stop()
 }
+
+/// The same 64 MiB image burned on each writable medium by discrec and
+/// by the peers, each on a fresh disc of the same drive, timed side by
+/// side; the disc then holds the image. Reported, not asserted (the guest
+/// is TCG): one `SPEED |` row per medium, gathered in the README.
+pub fn t_discrec_speed_against_peers_on_every_medium() -> R {
+    let dir = "/tmp/vd/speed-src";
+    let _ = std::fs::remove_dir_all(dir);
+    ok(std::fs::create_dir_all(dir), "mkdir")?;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..64 << 20)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    ok(std::fs::write(format!("{dir}/data.bin"), &data), "write source")?;
+    drop(data);
+    let iso = "/tmp/vd/speed.iso";
+    let (made, out) = crate::sh(&format!("xorriso -as mkisofs -quiet -R -V SPEED -o {iso} {dir} 2>&1"));
+    ensure!(made, "mkisofs: {out}");
+    let image = ok(std::fs::read(iso), "iso")?;
+    let digest = blake3::hash(&image);
+    let cd: &[(&str, &str)] = &[
+        ("xorriso -as cdrecord", "xorriso -as cdrecord dev=DEV -tao padsize=0 ISO"),
+        ("cdrskin", "cdrskin dev=DEV -tao padsize=0 ISO"),
+    ];
+    let dvd: &[(&str, &str)] =
+        &[("growisofs -Z", "growisofs -Z DEV=ISO"), ("cdrskin", "cdrskin dev=DEV padsize=0 ISO")];
+    println!("SPEED | medium | discrec burn --no-verify | discrec burn (verified) | peers | discrec / fastest peer |");
+    for kind in ["cd-r", "cd-rw", "dvd-r", "dvd-rw", "dvd+r", "dvd+r-dl", "dvd+rw", "dvd-ram", "bd-r", "bd-re"] {
+        let peers = if kind.starts_with("cd") { cd } else { dvd };
+        let mut times = Vec::new();
+        let tools = [
+            ("discrec --no-verify", "/bin/discrec burn --no-verify DEV ISO"),
+            ("discrec", "/bin/discrec burn DEV ISO"),
+        ];
+        for (name, cmd) in tools.iter().chain(peers.iter()) {
+            let image_path = fresh(kind);
+            let drive = Served::start(kind, &image_path, None, LOG)?;
+            let dev = drive.dev.clone();
+            if matches!(kind, "dvd+rw" | "bd-re") {
+                // Formatted first for every tool alike.
+                run(&["erase", &dev])?;
+            }
+            let cmd = cmd.replace("DEV", &dev).replace("ISO", iso);
+            let t = std::time::Instant::now();
+            let (done, out) = crate::sh(&format!("{cmd} 2>&1"));
+            let took = t.elapsed().as_secs_f64();
+            ensure!(done, "{kind}: {name} failed: {}", crate::vdrive::tail(&out));
+            drive.stop()?;
+            let on_disc = ok(std::fs::read(&image_path), "the disc's image")?;
+            // The guest's /tmp is memory: one disc at a time.
+            crate::vdrive::forget_disc(&image_path);
+            ensure!(
+                on_disc.len() >= image.len() && blake3::hash(&on_disc[..image.len()]) == digest,
+                "{kind}: {name} left a disc without the image"
+            );
+            times.push((*name, took));
+        }
+        let fastest = times[2..].iter().map(|t| t.1).fold(f64::INFINITY, f64::min);
+        let peers: Vec<String> = times[2..].iter().map(|(n, t)| format!("{n} {t:.2} s")).collect();
+        println!(
+            "SPEED | {kind} | {:.2} s | {:.2} s | {} | {:.2}x |",
+            times[0].1,
+            times[1].1,
+            peers.join(", "),
+            times[0].1 / fastest
+        );
+    }
+    Ok(())
+}
