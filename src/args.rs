@@ -99,7 +99,7 @@ pub enum Cmd {
     /// Write an ISO image, a directory, a device or a stream to a recorder's medium, holding the drive while it writes, then verify it
     #[command(after_help = exit_codes_help())]
     Burn(BurnArgs),
-    /// Erase a rewritable disc (CD-RW, DVD-RW: BLANK; DVD+RW, DVD-RAM, BD-RE: FORMAT UNIT and clearing), holding the drive while it does; a write-once disc is refused before any command
+    /// Erase a rewritable disc (CD-RW: BLANK; DVD-RW, DVD+RW, DVD-RAM, BD-RE: FORMAT UNIT and clearing; --full: every sector), holding the drive while it does; a write-once disc is refused before any command
     #[command(after_help = exit_codes_help())]
     Erase {
         /// Erase every sector (IMAPI2 FullErase): as long as writing the whole disc
@@ -111,6 +111,12 @@ pub enum Cmd {
         /// One JSON object per progress update, then one with the medium after
         #[arg(long)]
         json: bool,
+        /// Wait for a drive another client holds: forever, or at most SECONDS
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "inf")]
+        wait: Option<String>,
+        /// The cluster lock
+        #[command(flatten)]
+        cluster: ClusterLockArgs,
         /// Drive
         target: PathBuf,
     },
@@ -198,7 +204,7 @@ pub struct BurnArgs {
     /// Close the disc so that nothing can be appended (IMAPI2 ForceMediaToBeClosed)
     #[arg(long)]
     pub close: bool,
-    /// Write over the data a rewritable disc holds (IMAPI2 ForceOverwrite); a CD-RW or DVD-RW is blanked first
+    /// Write over the data a rewritable disc holds (IMAPI2 ForceOverwrite); a CD-RW or a sequential DVD-RW is erased first
     #[arg(long)]
     pub overwrite: bool,
     /// Write speed: `max` (default), a multiple of 1x (`8`, `2.4x`) or sectors per second (`3000s`); one the drive does not offer for the disc is refused, listing those it does (`discrec info` shows them)

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use discrec::erase::EraseProgress;
 use discrec::writer::{Progress, WriteAction, WriteReport};
-use discrec::{jsonpath, DataWriter, Eraser, Error, Recorder, Source};
+use discrec::{jsonpath, DataWriter, Eraser, Error, Source};
 
 use crate::args::BurnArgs;
 use crate::output::say;
@@ -176,12 +176,36 @@ fn report_done(a: &BurnArgs, r: &WriteReport) -> Result<(), Error> {
     ))
 }
 
-/// `discrec erase`: erase the disc in `target`, its progress on a bar (a
-/// terminal) or as JSON lines.
-pub fn erase(full: bool, client: &str, json: bool, target: &Path) -> Result<u8, Error> {
-    let eraser = Eraser::new(Recorder::open(target)?);
-    eraser.set_client_name(client)?;
-    eraser.set_full_erase(full);
+/// What `discrec erase` was told.
+pub struct EraseArgs {
+    pub full: bool,
+    pub client: String,
+    pub json: bool,
+    pub wait: Option<String>,
+    pub cluster: crate::args::ClusterLockArgs,
+    pub target: std::path::PathBuf,
+}
+
+/// `discrec erase`: erase the disc in the target, its progress on a bar
+/// (a terminal) or as JSON lines; with `--json` a failure is a line of
+/// its own too.
+pub fn erase(a: &EraseArgs) -> Result<u8, Error> {
+    match run_erase(a) {
+        Err(e) if a.json => {
+            let _ = say(serde_json::json!({"error": e.json()}));
+            Err(e)
+        }
+        r => r,
+    }
+}
+
+fn run_erase(a: &EraseArgs) -> Result<u8, Error> {
+    let eraser = Eraser::new(crate::open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?);
+    eraser.set_client_name(&a.client)?;
+    eraser.set_full_erase(a.full);
+    crate::output::offers_wait(a.wait.is_some());
+    eraser.set_wait(crate::args::wait_policy(a.wait.as_deref())?);
+    let json = a.json;
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = (tty && !json).then(|| {
         let bar = indicatif::ProgressBar::new(1000);
@@ -206,24 +230,17 @@ pub fn erase(full: bool, client: &str, json: bool, target: &Path) -> Result<u8, 
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let m = match r {
-        Ok(m) => m,
-        Err(e) if json => {
-            let _ = say(serde_json::json!({"error": e.json()}));
-            return Err(e);
-        }
-        Err(e) => return Err(e),
-    };
+    let m = r?;
     if json {
-        let mut v = serde_json::json!({"target": jsonpath::value(target), "full": full});
+        let mut v = serde_json::json!({"target": jsonpath::value(&a.target), "full": a.full});
         v["medium"] = crate::output::json("the medium", &m)?;
         return say(serde_json::json!({"done": v})).map(|()| 0);
     }
     say(format_args!(
         "erased {} ({:?}{}): {}",
-        target.display(),
+        a.target.display(),
         m.physical_type,
-        if full { ", every sector" } else { "" },
+        if a.full { ", every sector" } else { "" },
         crate::output::medium_line(Some(&m)).trim_start_matches("medium:").trim()
     ))
     .map(|()| 0)

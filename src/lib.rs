@@ -51,7 +51,9 @@ pub fn run() -> ExitCode {
         Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
         Cmd::Guard { cluster, target } => cluster::guard(&cluster, &target),
         Cmd::Burn(a) => burn::burn(&a),
-        Cmd::Erase { full, client, json, target } => burn::erase(full, &client, json, &target),
+        Cmd::Erase { full, client, json, wait, cluster, target } => {
+            burn::erase(&burn::EraseArgs { full, client, json, wait, cluster, target })
+        }
     };
     match r {
         Ok(code) => ExitCode::from(code),

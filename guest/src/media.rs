@@ -88,6 +88,15 @@ pub fn t_discrec_erases_and_overwrites_every_rewritable() -> R {
             let m = medium(&dev)?;
             ensure!(state_has(&m, "non_empty_session") && m["erasable"] == true, "after a burn: {m}");
             refused(&["burn", &dev, &isos[1].1], 20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK")?;
+            // A source the whole disc cannot hold is refused before the
+            // disc is erased for it.
+            let total = m["total_sectors"].as_u64().ok_or(format!("no total_sectors: {m}"))?;
+            let size = ((total + 1) * 2048).to_string();
+            refused(
+                &["burn", "--overwrite", "--size", &size, &dev, "-"],
+                19,
+                "E_IMAPI_DF2DATA_STREAM_TOO_LARGE_FOR_CURRENT_MEDIA",
+            )?;
             let (c, out, e) = discrec(&["erase", "--json", &dev]);
             ensure!(c == Some(0), "erase: {c:?} {e}");
             let done: serde_json::Value =
@@ -310,6 +319,16 @@ pub fn t_discrec_faults_mid_write() -> R {
 /// side; the disc then holds the image. Reported, not asserted (the guest
 /// is TCG): one `SPEED |` row per medium, gathered in the README.
 pub fn t_discrec_speed_against_peers_on_every_medium() -> R {
+    // The guest's /tmp is memory: the 64 MiB source and image go when the
+    // test ends, however it ends.
+    struct Cleanup;
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all("/tmp/vd/speed-src");
+            let _ = std::fs::remove_file("/tmp/vd/speed.iso");
+        }
+    }
+    let _cleanup = Cleanup;
     let dir = "/tmp/vd/speed-src";
     let _ = std::fs::remove_dir_all(dir);
     ok(std::fs::create_dir_all(dir), "mkdir")?;

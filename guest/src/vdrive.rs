@@ -578,6 +578,14 @@ const CASES: &[Case] = &[
         append: Some(XORRISO_APPEND),
     },
     Case {
+        kind: "dvd-rw",
+        tool: "discrec",
+        mode: "restricted overwrite (dvd+rw-format -force); growisofs -M",
+        prepare: &["dvd+rw-format -force DEV"],
+        burn: DISCREC_ISO,
+        append: Some(GROWISOFS_APPEND),
+    },
+    Case {
         kind: "dvd+r",
         tool: "discrec",
         mode: "incremental; growisofs -M",
@@ -657,8 +665,8 @@ fn case(c: &Case) -> Result<u32, String> {
     // Overwritable media hold one growing session (xorriso keeps a
     // history of its sessions at the start of the image and lists them);
     // growisofs formats a BD-R for Pseudo-OverWrite and grows one session.
-    let random =
-        matches!(c.kind, "dvd+rw" | "dvd-ram" | "bd-re") || c.prepare.iter().any(|p| p.contains("-format full"));
+    let random = matches!(c.kind, "dvd+rw" | "dvd-ram" | "bd-re")
+        || c.prepare.iter().any(|p| p.contains("-format full") || (c.kind == "dvd-rw" && p.contains("-force")));
     let pow = c.kind == "bd-r" && c.tool == "growisofs";
     let written = sessions as usize;
     if let Some(n) = xorriso_sessions(&dev)? {

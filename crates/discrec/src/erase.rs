@@ -1,10 +1,13 @@
-//! Erasing a rewritable disc: IMAPI2's `IDiscFormat2Erase`. CD-RW and
-//! DVD-RW are blanked (BLANK: minimal, or the whole disc with
-//! [`Eraser::set_full_erase`]); DVD+RW, DVD-RAM and BD-RE are formatted
-//! (FORMAT UNIT) and their first sectors cleared, or every sector with a
-//! full erase, so that nothing reads the old file system back. A
-//! write-once or pressed disc is refused before any command that changes
-//! it (`E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE`).
+//! Erasing a rewritable disc: IMAPI2's `IDiscFormat2Erase`. A CD-RW is
+//! blanked (BLANK: minimal, or the whole disc with
+//! [`Eraser::set_full_erase`]). A DVD-RW is quick-formatted to restricted
+//! overwrite (a minimally blanked DVD-RW takes no incremental writing on
+//! real drives), or blanked whole with a full erase. DVD+RW, DVD-RAM and
+//! BD-RE are formatted (FORMAT UNIT). A format leaves the old sectors
+//! readable: the first ones are cleared, or every sector with a full
+//! erase, so that nothing reads the old file system back. A write-once or
+//! pressed disc is refused before any command that changes it
+//! (`E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE`).
 //!
 //! The writer uses the same steps to format a randomly writable disc
 //! before its first write, and to blank a rewritable one the caller told
@@ -22,11 +25,13 @@ use crate::error::{Error, Result};
 use crate::medium::{self, MediaState, Medium, SECTOR};
 use crate::recorder::Recorder;
 use crate::target::Target;
+use crate::wait::WaitPolicy;
 
 /// How long a blank or format may run in the background before discrec
-/// gives up on it (IMAPI2's `E_IMAPI_ERASE_TOOK_LONGER_THAN_ONE_HOUR`; a
-/// full blank of a 1x CD-RW takes 80 minutes, of a BD-RE about two hours:
-/// the longest real case, with room).
+/// gives up on it with `E_IMAPI_RECORDER_COMMAND_TIMEOUT` (IMAPI2 gives
+/// up after an hour; a full blank of a 1x CD-RW takes 80 minutes, a
+/// certified format of a BD-RE about two hours: the longest real case,
+/// with room).
 pub const ERASE_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
 /// How often the drive is asked for its progress.
@@ -62,6 +67,7 @@ pub struct Eraser {
     recorder: Mutex<Recorder>,
     client_name: Mutex<String>,
     full: AtomicBool,
+    wait: Mutex<WaitPolicy>,
 }
 
 impl std::fmt::Debug for Eraser {
@@ -79,6 +85,7 @@ impl Eraser {
             recorder: Mutex::new(recorder),
             client_name: Mutex::new("discrec".into()),
             full: AtomicBool::new(false),
+            wait: Mutex::new(WaitPolicy::NoWait),
         }
     }
 
@@ -116,6 +123,13 @@ impl Eraser {
         self.full.load(Ordering::Relaxed)
     }
 
+    /// Wait for a drive another client holds before erasing (beyond
+    /// IMAPI2), first come first served; the default,
+    /// [`WaitPolicy::NoWait`], fails at once with `E_IMAPI_RECORDER_LOCKED`.
+    pub fn set_wait(&self, wait: WaitPolicy) {
+        *self.wait.lock().unwrap_or_else(|e| e.into_inner()) = wait;
+    }
+
     /// The medium in the recorder (`CurrentPhysicalMediaType`, and
     /// whether it can be erased: [`Medium::erasable`]).
     #[doc(alias = "CurrentPhysicalMediaType")]
@@ -129,15 +143,26 @@ impl Eraser {
     pub fn erase(&self, on_update: OnErase<'_>) -> Result<Medium> {
         let name = self.client_name();
         let full = self.full_erase();
+        let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
         let mut rec = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
-        rec.with_exclusive_access(&name, |rec| {
+        // Waiting: queue for the drive first; the erase then nests in it.
+        let waited = wait.waits() && rec.lock_count() == 0 && !rec.runs_under_inherited_hold();
+        if waited {
+            let w = crate::recorder::Wait { timeout: wait.timeout(), cancel: None, on_wait: None };
+            rec.wait_for_exclusive_access(false, &name, w)?;
+        }
+        let r = rec.with_exclusive_access(&name, |rec| {
             let t = rec.target();
             let fd = medium::open_rw(t)?;
             let m = medium::read(t, fd.as_fd())?;
             check_erasable(t, &m)?;
             erase_disc(t, fd.as_fd(), &m, full, on_update)?;
             medium::read(t, fd.as_fd())
-        })
+        });
+        if waited {
+            let _ = rec.release_exclusive_access();
+        }
+        r
     }
 }
 
@@ -145,14 +170,17 @@ impl Eraser {
 pub(crate) fn check_erasable(t: &Target, m: &Medium) -> Result<()> {
     let name = || format!("{:?}", m.physical_type);
     let detail = if m.profile.is_none() {
-        Some(format!("{} is not an optical drive: there is no disc to erase", t.given.display()))
+        Some(format!(
+            "{} is not an optical drive: there is no disc to erase (an image file is emptied with `truncate -s 0`)",
+            t.given.display()
+        ))
     } else if !m.recorder_supported {
         Some(format!("{} reads discs only: it cannot erase one", t.given.display()))
     } else if m.state.contains(MediaState::WRITE_PROTECTED) {
         Some(format!("the disc in {} is write-protected", t.given.display()))
-    } else if !m.erasable || medium::method_of(m.profile.unwrap_or(0)).is_none() {
+    } else if !m.profile.is_some_and(medium::is_erasable_profile) {
         Some(format!(
-            "the disc in {} is a {}: it cannot be erased (only CD-RW, DVD-RW, DVD+RW, DVD-RAM and BD-RE can); nothing was sent to it",
+            "the disc in {} is a {}: it cannot be erased (only CD-RW, DVD-RW, DVD+RW, DVD-RAM and BD-RE can); nothing was written to it",
             t.given.display(),
             name()
         ))
@@ -165,19 +193,27 @@ pub(crate) fn check_erasable(t: &Target, m: &Medium) -> Result<()> {
     }
 }
 
-/// Erase the disc `m` (checked erasable) through `fd`: BLANK a CD-RW or
-/// DVD-RW, FORMAT UNIT and clear the others; wait for the drive.
+/// Erase the disc `m` (checked erasable) through `fd`: BLANK a CD-RW (or a
+/// DVD-RW, fully), FORMAT UNIT and clear the others; wait for the drive.
 pub(crate) fn erase_disc(t: &Target, fd: BorrowedFd<'_>, m: &Medium, full: bool, on: OnErase<'_>) -> Result<()> {
     let mut on = on;
     let started = Instant::now();
     let profile = m.profile.unwrap_or(0);
-    if matches!(profile, 0x000A | 0x0013 | 0x0014) {
-        let kind = if full { 0 } else { 1 };
-        mmc::blank(fd, kind).map_err(|e| failed(t, e))?;
+    if !medium::is_erasable_profile(profile) {
+        // Never reached through `check_erasable`; said again here, where
+        // the commands are.
+        return Err(Error::MediaNotErasable {
+            target: t.given.clone(),
+            detail: format!("the disc in {} is a {:?}: it cannot be erased", t.given.display(), m.physical_type),
+        });
+    }
+    let dvd_rw = matches!(profile, 0x0013 | 0x0014);
+    if profile == 0x000A || (dvd_rw && full) {
+        mmc::blank(fd, if full { 0 } else { 1 }).map_err(|e| failed(t, e))?;
         return wait(t, fd, started, "blanking", &mut on);
     }
     let had_data = !m.needs_format;
-    format(t, fd, m, started, &mut on)?;
+    format(t, fd, m, !full, started, &mut on)?;
     // A format keeps old sectors readable: clear what would be read as a
     // file system (or, for a full erase, everything).
     let formatted = medium::read(t, fd)?;
@@ -188,18 +224,20 @@ pub(crate) fn erase_disc(t: &Target, fd: BorrowedFd<'_>, m: &Medium, full: bool,
     Ok(())
 }
 
-/// Format the randomly writable disc `m` with the format its kind is used
-/// in (DVD+RW 26h, DVD-RW restricted overwrite 00h... the first the disc
-/// lists of those), at its largest size, then wait for the drive.
-pub(crate) fn format(t: &Target, fd: BorrowedFd<'_>, m: &Medium, started: Instant, on: &mut OnErase<'_>) -> Result<()> {
+/// Format the disc `m` with the format its kind is used in
+/// ([`medium::format_for`]), at its largest size (`quick`: without
+/// certifying a DVD-RAM's surface), then wait for the drive.
+pub(crate) fn format(
+    t: &Target,
+    fd: BorrowedFd<'_>,
+    m: &Medium,
+    quick: bool,
+    started: Instant,
+    on: &mut OnErase<'_>,
+) -> Result<()> {
     let caps = mmc::read_format_capacities(fd).map_err(|e| failed(t, e))?;
-    let wanted: &[u8] = match m.profile.unwrap_or(0) {
-        0x001A | 0x002A => &[0x26],
-        0x0013 | 0x0014 => &[0x15, 0x10, 0x00],
-        // BD-RE with the default spare area, then without; DVD-RAM.
-        _ => &[0x00, 0x30, 0x31],
-    };
-    let Some(&(ty, blocks, param)) = wanted.iter().find_map(|w| caps.formats.iter().find(|f| f.0 == *w)) else {
+    let profile = m.profile.unwrap_or(0);
+    let Some((ty, blocks, param)) = medium::format_for(profile, &caps) else {
         return Err(Error::EraseFailed {
             target: t.given.clone(),
             detail: format!(
@@ -209,7 +247,8 @@ pub(crate) fn format(t: &Target, fd: BorrowedFd<'_>, m: &Medium, started: Instan
             ),
         });
     };
-    mmc::format_unit(fd, ty, blocks, param).map_err(|e| failed(t, e))?;
+    let certify = !(quick && profile == 0x0012);
+    mmc::format_unit(fd, ty, blocks, param, certify).map_err(|e| failed(t, e))?;
     wait(t, fd, started, "formatting", on)
 }
 
@@ -248,13 +287,18 @@ fn wait(t: &Target, fd: BorrowedFd<'_>, started: Instant, step: &'static str, on
                     f(&EraseProgress { elapsed_seconds: started.elapsed().as_secs_f64(), fraction, step });
                 }
             }
-            // The drive forgot the operation with a unit attention.
-            Err(mmc::Error::Sense { sense, .. }) if sense.key == 6 => {}
-            Err(e) => return Err(Error::drive_command(&t.given, e)),
+            // A reset or another disc: what was erased is not known.
+            Err(mmc::Error::Sense { sense, .. }) if sense.key == 6 => {
+                return Err(Error::EraseFailed {
+                    target: t.given.clone(),
+                    detail: format!("the drive was reset or its disc changed while {step} ({})", sense.describe()),
+                })
+            }
+            Err(e) => return Err(failed(t, e)),
         }
         if started.elapsed() > ERASE_TIMEOUT {
             return Err(Error::CommandTimeout(format!(
-                "{step} {} (not done after {} minutes)",
+                "the end of {step} of the disc in {} (not done after {} minutes)",
                 t.given.display(),
                 ERASE_TIMEOUT.as_secs() / 60
             )));
@@ -275,5 +319,46 @@ fn failed(t: &Target, e: mmc::Error) -> Error {
             Error::EraseFailed { target: t.given.clone(), detail: e.to_string() }
         }
         e => Error::drive_command(&t.given, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::medium::{PhysicalType, WriteMethod};
+
+    #[test]
+    fn only_a_rewritable_profile_is_erasable_whatever_the_drive_says() {
+        let file = std::env::temp_dir().join(format!("discrec-erase-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let t = Target::resolve(&file).unwrap();
+        let disc = |profile: u16| Medium {
+            physical_type: PhysicalType::from_profile(profile),
+            profile: Some(profile),
+            state: MediaState::FINALIZED | MediaState::NON_EMPTY_SESSION,
+            total_sectors: 1000,
+            free_sectors: 0,
+            next_writable_address: 0,
+            sessions: 1,
+            previous_session_start: Some(0),
+            erasable: true,
+            needs_format: false,
+            write_speeds: vec![],
+            recorder_supported: true,
+            medium_supported: true,
+            method: Some(WriteMethod::Incremental),
+            why_not: None,
+        };
+        for p in [0x0008, 0x0009, 0x0010, 0x0011, 0x001B, 0x002B, 0x0040, 0x0041, 0x0042] {
+            let e = check_erasable(&t, &disc(p)).unwrap_err();
+            assert_eq!(e.name(), "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE", "{p:#x}");
+        }
+        for p in [0x000A, 0x0012, 0x0013, 0x0014, 0x001A, 0x002A, 0x0043] {
+            assert!(check_erasable(&t, &disc(p)).is_ok(), "{p:#x}");
+        }
+        let image = medium::read(&t, medium::open_rw(&t).unwrap().as_fd()).unwrap();
+        let e = check_erasable(&t, &image).unwrap_err().to_string();
+        assert!(e.contains("truncate -s 0"), "{e}");
+        let _ = std::fs::remove_file(&file);
     }
 }

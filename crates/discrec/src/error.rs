@@ -222,7 +222,7 @@ pub enum Error {
 
     /// discrec cannot write the medium in the drive
     /// (E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED).
-    #[error("{detail}; insert a CD-R/RW, DVD±R/RW, DVD-RAM or BD-R/RE")]
+    #[error("{detail}")]
     #[doc(alias = "E_IMAPI_DF2DATA_MEDIA_IS_NOT_SUPPORTED")]
     MediaNotSupported {
         /// The target.
@@ -689,7 +689,7 @@ impl ErrorKind {
         0x80AA_0904,
         27,
         "MediaNotErasableError",
-        "`erase`: the disc is write-once, pressed or protected; nothing was sent to it",
+        "`erase`: not a rewritable disc (write-once, pressed or protected; an image file or block device); nothing was written to it",
     );
     /// The drive failed to erase.
     pub const ERASE_FAILED: ErrorKind = ErrorKind::new(

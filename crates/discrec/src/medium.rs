@@ -169,7 +169,10 @@ impl Speed {
             let offered: Vec<String> = m.write_speeds.iter().map(|w| w.to_string()).collect();
             Error::InvalidArgument(match (m.profile, offered.is_empty()) {
                 (None, _) => {
-                    format!("{} is not an optical drive: it has no write speed to choose", target.given.display())
+                    format!(
+                        "{} is not an optical drive: it has no write speed to choose; leave out the speed",
+                        target.given.display()
+                    )
                 }
                 (_, true) => format!(
                     "{} offers no write speed to choose for its {:?}; leave the speed at its maximum",
@@ -346,10 +349,11 @@ pub struct Medium {
     #[doc(alias = "StartAddressOfPreviousSession")]
     pub previous_session_start: Option<u64>,
     /// The disc can be erased (`discrec erase`): CD-RW, DVD-RW, DVD+RW,
-    /// DVD-RAM, BD-RE.
+    /// DVD-RAM, BD-RE ([`is_erasable_profile`]).
     pub erasable: bool,
-    /// A randomly writable disc that is not formatted yet: a write
-    /// formats it first.
+    /// A disc that is formatted before it is written: a randomly writable
+    /// one never formatted, or a DVD-RW blanked minimally (which takes no
+    /// incremental writing): a write formats it first.
     pub needs_format: bool,
     /// The write speeds the drive offers for it, fastest first
     /// (`SupportedWriteSpeeds`; none for image files and block devices).
@@ -386,10 +390,31 @@ impl Medium {
 pub fn method_of(profile: u16) -> Option<WriteMethod> {
     match profile {
         0x0009 | 0x000A => Some(WriteMethod::TrackAtOnce),
-        0x0011 | 0x0014 | 0x0015 | 0x001B | 0x002B | 0x0041 => Some(WriteMethod::Incremental),
-        0x0012 | 0x0013 | 0x001A | 0x002A | 0x0042 | 0x0043 => Some(WriteMethod::RandomAccess),
+        0x0011 | 0x0014 | 0x001B | 0x002B | 0x0041 => Some(WriteMethod::Incremental),
+        0x0012 | 0x0013 | 0x001A | 0x002A | 0x0043 => Some(WriteMethod::RandomAccess),
         _ => None,
     }
+}
+
+/// Profiles of the rewritable discs, the ones that can be erased: CD-RW,
+/// DVD-RAM, DVD-RW (both modes), DVD+RW (and DL), BD-RE. Their profile
+/// says so, whatever else the drive reports.
+pub fn is_erasable_profile(profile: u16) -> bool {
+    matches!(profile, 0x000A | 0x0012 | 0x0013 | 0x0014 | 0x001A | 0x002A | 0x0043)
+}
+
+/// The format discrec gives a disc of `profile` (type, blocks, type
+/// dependent parameter) among those READ FORMAT CAPACITIES lists:
+/// DVD+RW 26h; DVD-RW quick (15h, restricted overwrite), else full;
+/// DVD-RAM and BD-RE 00h (with the default spare area), else 30h, 31h.
+pub fn format_for(profile: u16, caps: &mmc::FormatCapacities) -> Option<(u8, u32, u32)> {
+    let wanted: &[u8] = match profile {
+        0x001A | 0x002A => &[0x26],
+        0x0013 | 0x0014 => &[0x15, 0x10, 0x00],
+        0x0012 | 0x0043 => &[0x00, 0x30, 0x31],
+        _ => &[],
+    };
+    wanted.iter().find_map(|w| caps.formats.iter().find(|f| f.0 == *w)).copied()
 }
 
 /// Profiles a drive can write at all (recordable and rewritable ones).
@@ -501,7 +526,10 @@ fn block_device(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
         m.state = m.state | MediaState::WRITE_PROTECTED;
         m.free_sectors = 0;
         m.method = None;
-        m.why_not = Some(format!("{} is read-only", target.given.display()));
+        m.why_not = Some(format!(
+            "{} is read-only; make it writable (`blockdev --setrw`) or name another target",
+            target.given.display()
+        ));
     }
     Ok(m)
 }
@@ -543,12 +571,21 @@ fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
     };
     let name = mmc::profile_name(profile).map(str::to_string).unwrap_or_else(|| format!("profile {profile:#06x}"));
     let disc = mmc::read_disc_information(fd).map_err(mmc_err(target))?;
-    m.erasable = disc.erasable || matches!(profile, 0x0012 | 0x001a | 0x002a | 0x0043);
+    m.erasable = is_erasable_profile(profile);
     let method = method_of(profile);
     if method == Some(WriteMethod::RandomAccess) {
-        random_access(target, fd, &mut m)?;
+        random_access(fd, &mut m);
     } else {
         sequential(fd, &disc, &mut m);
+    }
+    if profile == 0x0014
+        && m.state.contains(MediaState::BLANK)
+        && !conf.features.iter().any(|f| f.code == 0x0021 && f.current)
+    {
+        // A DVD-RW blanked minimally takes no incremental writing (no
+        // current Incremental Streaming Writable feature): it is
+        // formatted to restricted overwrite first.
+        m.needs_format = true;
     }
     // A drive without GET PERFORMANCE offers no choice: nothing listed.
     let speeds = mmc::write_speeds(fd).unwrap_or_default();
@@ -561,15 +598,21 @@ fn optical(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
     } else if method.is_none() {
         m.state = m.state | MediaState::UNSUPPORTED_MEDIA;
         m.why_not = Some(if is_recordable_profile(profile) {
-            format!("discrec does not write a {name} (the disc in {})", target.given.display())
+            format!(
+                "discrec does not write a {name} (the disc in {}); insert a CD-R/RW, DVD±R, DVD±RW, DVD-RAM, BD-R or BD-RE",
+                target.given.display()
+            )
         } else {
             format!(
-                "the disc in {} is a {name}: read-only, or a recordable disc the drive reports as closed",
+                "the disc in {} is a {name}: read-only, or a recordable disc the drive reports as closed; insert a blank CD, DVD or BD",
                 target.given.display()
             )
         });
     } else if m.state.contains(MediaState::WRITE_PROTECTED) {
-        m.why_not = Some(format!("the disc in {} is write-protected", target.given.display()));
+        m.why_not = Some(format!(
+            "the disc in {} is write-protected; release its protection, or use another disc",
+            target.given.display()
+        ));
     } else {
         m.medium_supported = true;
         m.method = method;
@@ -617,27 +660,37 @@ fn sequential(fd: BorrowedFd<'_>, disc: &mmc::DiscInformation, m: &mut Medium) {
             m.total_sectors = u64::from(last) + u64::from(last > 0);
         }
     }
+    // A CD-RW or DVD-RW holds as much as it holds once erased: the
+    // capacity READ FORMAT CAPACITIES reports for the whole disc.
+    if m.profile.is_some_and(is_erasable_profile) {
+        if let Ok(caps) = mmc::read_format_capacities(fd) {
+            let whole = format_for(m.profile.unwrap_or(0), &caps).map_or(caps.current_blocks, |f| f.1);
+            m.total_sectors = m.total_sectors.max(u64::from(whole));
+        }
+    }
 }
 
 /// A randomly writable disc (DVD+RW, DVD-RAM, DVD-RW in restricted
 /// overwrite, BD-RE): formatted or not (READ FORMAT CAPACITIES), its size,
-/// and whether its first sectors hold data.
-fn random_access(target: &Target, fd: BorrowedFd<'_>, m: &mut Medium) -> Result<()> {
-    let caps = mmc::read_format_capacities(fd).map_err(mmc_err(target))?;
+/// and whether its first sectors hold data. A drive that does not say
+/// is taken at its READ CAPACITY, and a disc whose first sectors cannot be
+/// read as holding data (a write over it needs `--overwrite`).
+fn random_access(fd: BorrowedFd<'_>, m: &mut Medium) {
+    let caps = mmc::read_format_capacities(fd).ok();
     m.state = MediaState::RANDOMLY_WRITABLE;
     m.sessions = 0;
-    if !caps.formatted {
-        // Formatted before the first write.
+    if let Some(caps) = caps.as_ref().filter(|c| c.unformatted) {
+        // Formatted before the first write, with the format it will get.
         m.needs_format = true;
         m.state = m.state | MediaState::BLANK;
-        let largest = caps.formats.iter().map(|f| f.1).max().unwrap_or(caps.current_blocks);
-        m.total_sectors = u64::from(largest);
+        let blocks = format_for(m.profile.unwrap_or(0), caps).map_or(caps.current_blocks, |f| f.1);
+        m.total_sectors = u64::from(blocks);
         m.free_sectors = m.total_sectors;
-        return Ok(());
+        return;
     }
     m.total_sectors = match mmc::read_capacity(fd) {
         Ok((last, _)) if last > 0 => u64::from(last) + 1,
-        _ => u64::from(caps.current_blocks),
+        _ => caps.as_ref().filter(|c| c.formatted).map_or(0, |c| u64::from(c.current_blocks)),
     };
     m.free_sectors = m.total_sectors;
     let mut probe = vec![0u8; PROBE_SECTORS * SECTOR as usize];
@@ -645,7 +698,8 @@ fn random_access(target: &Target, fd: BorrowedFd<'_>, m: &mut Medium) -> Result<
         Ok(n) => probe[..n].iter().any(|&b| b != 0),
         // Unreadable sectors: never written since formatting.
         Err(mmc::Error::Sense { sense, .. }) if matches!(sense.key, 3 | 5) => false,
-        Err(e) => return Err(mmc_err(target)(e)),
+        // Not known: taken as data, never written over untold.
+        Err(_) => true,
     };
     if holds_data {
         m.state = m.state | MediaState::NON_EMPTY_SESSION;
@@ -654,7 +708,6 @@ fn random_access(target: &Target, fd: BorrowedFd<'_>, m: &mut Medium) -> Result<
     } else {
         m.state = m.state | MediaState::BLANK;
     }
-    Ok(())
 }
 
 /// GET CONFIGURATION of the Write Protect feature (0x0004) alone: whether

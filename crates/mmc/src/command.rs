@@ -389,10 +389,12 @@ pub fn blank(fd: BorrowedFd<'_>, blanking_type: u8) -> Result<()> {
 /// FORMAT UNIT with one format descriptor: `format_type` (6 bits),
 /// `blocks`, `parameter` (the type dependent field), IMMED=1: the drive
 /// formats in the background, reporting progress to TEST UNIT READY.
-pub fn format_unit(fd: BorrowedFd<'_>, format_type: u8, blocks: u32, parameter: u32) -> Result<()> {
-    // Header: IMMED; descriptor: blocks, type, parameter.
+/// `certify` false sets DCRT (with FOV): no certification of the
+/// surface, the quick format of a DVD-RAM.
+pub fn format_unit(fd: BorrowedFd<'_>, format_type: u8, blocks: u32, parameter: u32, certify: bool) -> Result<()> {
+    // Header: (FOV, DCRT,) IMMED; descriptor: blocks, type, parameter.
     let mut data = [0u8; 12];
-    data[1] = 0x02;
+    data[1] = if certify { 0x02 } else { 0xa2 };
     data[3] = 8;
     data[4..8].copy_from_slice(&blocks.to_be_bytes());
     data[8] = format_type << 2;
@@ -444,8 +446,12 @@ pub fn progress(fd: BorrowedFd<'_>) -> Result<Option<Option<u16>>> {
         .map_err(|cause| Error::Transport { command, cause })?;
     match check(command, &st) {
         Ok(()) => Ok(None),
-        // Not ready: in progress (04/04 format, 04/07 operation, 04/08 long write).
-        Err(Error::Sense { sense, .. }) if sense.key == 2 && sense.asc == 0x04 && sense.ascq != 0x01 => {
+        // Not ready, in progress: becoming ready (04/01), formatting
+        // (04/04), an operation (04/07), a long write (04/08). Any other
+        // answer (04/02, 04/03: a person must act) is an error.
+        Err(Error::Sense { sense, .. })
+            if sense.key == 2 && sense.asc == 0x04 && matches!(sense.ascq, 1 | 4 | 7 | 8) =>
+        {
             Ok(Some(crate::sense::parse_progress(&st.sense)))
         }
         Err(e) => Err(e),

@@ -367,6 +367,9 @@ pub fn parse_track_information(b: &[u8]) -> Option<TrackInformation> {
 pub struct FormatCapacities {
     /// The current descriptor says the medium is formatted (type 10b).
     pub formatted: bool,
+    /// It says the medium is not formatted (type 01b); neither: no medium
+    /// or an unknown capacity (11b).
+    pub unformatted: bool,
     /// The current (formatted) or largest (unformatted) capacity, blocks.
     pub current_blocks: u32,
     /// (format type, blocks, type dependent parameter) of each format
@@ -385,7 +388,12 @@ pub fn parse_format_capacities(b: &[u8]) -> Option<FormatCapacities> {
         .chunks_exact(8)
         .map(|d| (d[4] >> 2, be32(d, 0), u32::from_be_bytes([0, d[5], d[6], d[7]])))
         .collect();
-    Some(FormatCapacities { formatted: b[8] & 0x03 == 0x02, current_blocks: be32(b, 4), formats })
+    Some(FormatCapacities {
+        formatted: b[8] & 0x03 == 0x02,
+        unformatted: b[8] & 0x03 == 0x01,
+        current_blocks: be32(b, 4),
+        formats,
+    })
 }
 
 /// Parse GET PERFORMANCE write speed descriptors (type 03h): the write
@@ -520,8 +528,12 @@ mod tests {
         let mut b = vec![0, 0, 0, 16, 0, 0x23, 0x05, 0x40, 0x01, 0, 0x08, 0];
         b.extend_from_slice(&[0, 0x23, 0x05, 0x40, 0x26 << 2, 0, 0, 0]);
         let f = parse_format_capacities(&b).unwrap();
-        assert!(!f.formatted);
+        assert!(!f.formatted && f.unformatted);
         assert_eq!(f.current_blocks, 0x230540);
+        b[8] = 0x03;
+        let none = parse_format_capacities(&b).unwrap();
+        assert!(!none.formatted && !none.unformatted);
+        b[8] = 0x01;
         assert_eq!(f.formats, vec![(0x26, 0x230540, 0)]);
         for cut in 0..b.len() {
             let _ = parse_format_capacities(&b[..cut]);

@@ -261,6 +261,11 @@ fn track_reply(d: &Disc, t: &Track, invisible: bool) -> Vec<u8> {
     if open && !invisible && !reserved && !cd {
         r[6] |= 0x20; // incremental
     }
+    if d.kind == Kind::DvdRw && d.is_random() {
+        // Restricted overwrite: one track of fixed packets (growisofs
+        // checks Packet and FP before it grows the file system).
+        r[6] |= 0x30;
+    }
     r[8..12].copy_from_slice(&t.start.to_be_bytes());
     let (nwa, free, size) = if invisible || (open && t.reserved == 0) {
         let nwa = t.nwa();

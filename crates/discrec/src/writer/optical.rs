@@ -92,18 +92,17 @@ impl OpticalSink {
     /// said by `abandon`'s close); anything else as any command's error.
     fn write_failed(&self, e: mmc::Error, at: u32, len: usize) -> Error {
         match e {
-            mmc::Error::Sense { sense, .. } if matches!(sense.key, 3 | 4) => Error::WriteFailed {
+            // (A communication failure or time-out, ASC 08h, is the
+            // drive not answering: `err` says so.)
+            mmc::Error::Sense { sense, .. } if matches!(sense.key, 3 | 4) && sense.asc != 0x08 => Error::WriteFailed {
                 target: self.target.given.clone(),
                 first: u64::from(at),
                 last: u64::from(at) + (len as u64 / SECTOR).max(1) - 1,
                 detail: sense.describe(),
-                after: match self.closing {
-                    Closing::Nothing => "what was written before them is on the disc; burn again with --overwrite, or use another disc".into(),
-                    Closing::Session { .. } => format!(
-                        "the track is closed with what was written before them: `discrec info {}` says what is on the disc",
-                        self.target.given.display()
-                    ),
-                },
+                after: format!(
+                    "discrec closed what it could; `discrec info {}` says what is on the disc now",
+                    self.target.given.display()
+                ),
             },
             e => self.err(e),
         }

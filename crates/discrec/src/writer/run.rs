@@ -63,8 +63,8 @@ pub(super) fn run(
         stop.check(0)?;
         shared.set(WriteAction::FormattingMedia);
         match prepare {
-            Prepare::Blank => erase::erase_disc(t, fd.as_fd(), &m, false, None)?,
-            _ => erase::format(t, fd.as_fd(), &m, Instant::now(), &mut None)?,
+            Prepare::Erase => erase::erase_disc(t, fd.as_fd(), &m, false, None)?,
+            _ => erase::format(t, fd.as_fd(), &m, true, Instant::now(), &mut None)?,
         }
         m = medium::read(t, fd.as_fd())?;
         let again = check_medium(t, &m, &source, plan.overwrite)?;
