@@ -52,14 +52,15 @@ fn progress_bar(sectors: u64) -> indicatif::ProgressBar {
 }
 
 pub fn burn(a: &BurnArgs) -> Result<u8, Error> {
-    match run(a) {
-        Err(e) if a.json => {
-            // With --json a failure is a line of its own too, as in `status --json`.
-            let _ = say(serde_json::json!({"error": e.json()}));
-            Err(e)
-        }
-        r => r,
+    said_in_json(a.json, run(a))
+}
+
+/// With --json a failure is a line of its own too, as in `status --json`.
+fn said_in_json(json: bool, r: Result<u8, Error>) -> Result<u8, Error> {
+    if let (true, Err(e)) = (json, &r) {
+        let _ = say(serde_json::json!({"error": e.json()}));
     }
+    r
 }
 
 fn run(a: &BurnArgs) -> Result<u8, Error> {
@@ -190,13 +191,7 @@ pub struct EraseArgs {
 /// (a terminal) or as JSON lines; with `--json` a failure is a line of
 /// its own too.
 pub fn erase(a: &EraseArgs) -> Result<u8, Error> {
-    match run_erase(a) {
-        Err(e) if a.json => {
-            let _ = say(serde_json::json!({"error": e.json()}));
-            Err(e)
-        }
-        r => r,
-    }
+    said_in_json(a.json, run_erase(a))
 }
 
 fn run_erase(a: &EraseArgs) -> Result<u8, Error> {

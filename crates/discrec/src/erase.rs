@@ -177,7 +177,10 @@ pub(crate) fn check_erasable(t: &Target, m: &Medium) -> Result<()> {
     } else if !m.recorder_supported {
         Some(format!("{} reads discs only: it cannot erase one", t.given.display()))
     } else if m.state.contains(MediaState::WRITE_PROTECTED) {
-        Some(format!("the disc in {} is write-protected", t.given.display()))
+        Some(format!(
+            "the disc in {} is write-protected; release its protection, or use another disc",
+            t.given.display()
+        ))
     } else if !m.profile.is_some_and(medium::is_erasable_profile) {
         Some(format!(
             "the disc in {} is a {}: it cannot be erased (only CD-RW, DVD-RW, DVD+RW, DVD-RAM and BD-RE can); nothing was written to it",
@@ -325,30 +328,15 @@ fn failed(t: &Target, e: mmc::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::medium::{PhysicalType, WriteMethod};
+    use crate::medium::WriteMethod;
 
     #[test]
     fn only_a_rewritable_profile_is_erasable_whatever_the_drive_says() {
         let file = std::env::temp_dir().join(format!("discrec-erase-{}", std::process::id()));
         std::fs::write(&file, b"").unwrap();
         let t = Target::resolve(&file).unwrap();
-        let disc = |profile: u16| Medium {
-            physical_type: PhysicalType::from_profile(profile),
-            profile: Some(profile),
-            state: MediaState::FINALIZED | MediaState::NON_EMPTY_SESSION,
-            total_sectors: 1000,
-            free_sectors: 0,
-            next_writable_address: 0,
-            sessions: 1,
-            previous_session_start: Some(0),
-            erasable: true,
-            needs_format: false,
-            write_speeds: vec![],
-            recorder_supported: true,
-            medium_supported: true,
-            method: Some(WriteMethod::Incremental),
-            why_not: None,
-        };
+        let used = MediaState::FINALIZED | MediaState::NON_EMPTY_SESSION;
+        let disc = |profile: u16| Medium::for_tests(profile, used, WriteMethod::Incremental);
         for p in [0x0008, 0x0009, 0x0010, 0x0011, 0x001B, 0x002B, 0x0040, 0x0041, 0x0042] {
             let e = check_erasable(&t, &disc(p)).unwrap_err();
             assert_eq!(e.name(), "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE", "{p:#x}");

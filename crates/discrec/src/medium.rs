@@ -372,6 +372,32 @@ pub struct Medium {
     pub why_not: Option<String>,
 }
 
+#[cfg(test)]
+impl Medium {
+    /// A disc of `profile` in `state`, written as `method`, for unit tests:
+    /// 1000 sectors, 100 free, one session from sector 0, and a drive that
+    /// calls it erasable whatever it is.
+    pub(crate) fn for_tests(profile: u16, state: MediaState, method: WriteMethod) -> Medium {
+        Medium {
+            physical_type: PhysicalType::from_profile(profile),
+            profile: Some(profile),
+            state,
+            total_sectors: 1000,
+            free_sectors: 100,
+            next_writable_address: 900,
+            sessions: 1,
+            previous_session_start: Some(0),
+            erasable: true,
+            needs_format: false,
+            write_speeds: vec![],
+            recorder_supported: true,
+            medium_supported: true,
+            method: Some(method),
+            why_not: None,
+        }
+    }
+}
+
 impl Medium {
     /// The medium can take a new recording from its start: blank, or
     /// randomly writable.

@@ -113,27 +113,10 @@ fn overhead(m: &Medium) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::medium::PhysicalType;
 
     fn disc(profile: u16, state: MediaState, method: WriteMethod) -> Medium {
-        Medium {
-            physical_type: PhysicalType::from_profile(profile),
-            profile: Some(profile),
-            state,
-            total_sectors: 1000,
-            free_sectors: 100,
-            next_writable_address: 900,
-            sessions: 1,
-            previous_session_start: Some(0),
-            // What a drive may say, wrongly: the profile decides.
-            erasable: true,
-            needs_format: false,
-            write_speeds: vec![],
-            recorder_supported: true,
-            medium_supported: true,
-            method: Some(method),
-            why_not: None,
-        }
+        // The drive calls each erasable, wrongly for some: the profile decides.
+        Medium::for_tests(profile, state, method)
     }
 
     fn check(m: &Medium, sectors: u64, overwrite: bool) -> Result<Prepare> {
