@@ -282,8 +282,10 @@ fn list(json: bool, cluster: &ClusterArgs) -> Result<u8, Error> {
 
 fn info(json: bool, target: &Path) -> Result<u8, Error> {
     let rec = Recorder::open(target)?;
-    if rec.target().kind == discrec::TargetKind::File {
-        // A virtual recorder has no drive to describe: its medium.
+    if rec.target().kind == discrec::TargetKind::File || !discrec::medium::is_optical(rec.target()) {
+        // A virtual recorder, or a block device that is not an optical
+        // drive (a loop device, a USB stick), has no drive to describe:
+        // its medium.
         let m = rec.medium()?;
         if json {
             let mut v = serde_json::json!({"device": jsonpath::value(&rec.target().node)});

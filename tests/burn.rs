@@ -527,3 +527,40 @@ fn memory_follows_the_number_of_files_not_their_depth() {
     eprintln!("peak resident size of the burn: {} MB", kb / 1024);
     assert!(kb < 80 * 1024, "the burn of 10,000 deep files peaked at {} MB", kb / 1024);
 }
+
+/// `erase` on what holds no disc is refused at once with advice for what
+/// it is, even while another client holds it and the caller would wait;
+/// `info` on a loop device shows its medium as a block device.
+#[test]
+fn erase_refuses_what_holds_no_disc_at_once_and_info_shows_a_loop_device() {
+    let s = Scratch::new();
+    let img = blank(&s, "disc.img");
+    let (mut holder, _) = spawn_holder({
+        let mut c = s.discrec();
+        c.args(["lock", "--json", "--client", "Holder"]).arg(&img);
+        c
+    });
+    let t = Instant::now();
+    let o = s.discrec().args(["erase", "--wait=3"]).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(27), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE") && stderr(&o).contains("truncate -s 0"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "erase waited {:?} for a drive it could never erase", t.elapsed());
+    let _ = holder.kill();
+    let _ = holder.wait();
+    if !loop_ok() {
+        return;
+    }
+    let l = Loop::new(8);
+    let o = s.discrec().arg("erase").arg(&l.dev).output().unwrap();
+    assert_eq!(o.status.code(), Some(27), "{}", stderr(&o));
+    assert!(stderr(&o).contains("written over by `discrec burn`"), "{}", stderr(&o));
+    let o = s.discrec().args(["info", "--json"]).arg(&l.dev).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["medium"]["method"], "block_device", "{v}");
+    assert_eq!(v["medium"]["total_sectors"], 8 * 512, "{v}");
+}

@@ -22,6 +22,7 @@ use discrec_mmc as mmc;
 
 use crate::client_name;
 use crate::error::{Error, Result};
+use crate::key::TargetKind;
 use crate::medium::{self, MediaState, Medium, SECTOR};
 use crate::recorder::Recorder;
 use crate::target::Target;
@@ -145,6 +146,11 @@ impl Eraser {
         let full = self.full_erase();
         let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
         let mut rec = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+        // Not a drive at all: known without the lock, so said at once
+        // (never after a wait for it).
+        if let Some(e) = not_a_disc(rec.target()) {
+            return Err(e);
+        }
         // Waiting: queue for the drive first; the erase then nests in it.
         let waited = wait.waits() && rec.lock_count() == 0 && !rec.runs_under_inherited_hold();
         if waited {
@@ -166,14 +172,28 @@ impl Eraser {
     }
 }
 
+/// The refusal of a target that holds no disc: an image file or a block
+/// device that is not an optical drive.
+fn not_a_disc(t: &Target) -> Option<Error> {
+    let advice = match t.kind {
+        TargetKind::File => "an image file is emptied with `truncate -s 0`",
+        TargetKind::BlockDevice if !medium::is_optical(t) => "a block device is simply written over by `discrec burn`",
+        TargetKind::BlockDevice => return None,
+    };
+    let detail = format!("{} is not an optical drive: there is no disc to erase ({advice})", t.given.display());
+    Some(Error::MediaNotErasable { target: t.given.clone(), detail })
+}
+
 /// Whether the disc `m` in `t` can be erased; the error that says why not.
 pub(crate) fn check_erasable(t: &Target, m: &Medium) -> Result<()> {
     let name = || format!("{:?}", m.physical_type);
+    if m.profile.is_none() {
+        if let Some(e) = not_a_disc(t) {
+            return Err(e);
+        }
+    }
     let detail = if m.profile.is_none() {
-        Some(format!(
-            "{} is not an optical drive: there is no disc to erase (an image file is emptied with `truncate -s 0`)",
-            t.given.display()
-        ))
+        Some(format!("{} answers for no disc it could erase", t.given.display()))
     } else if !m.recorder_supported {
         Some(format!("{} reads discs only: it cannot erase one", t.given.display()))
     } else if m.state.contains(MediaState::WRITE_PROTECTED) {

@@ -552,7 +552,7 @@ impl ErrorKind {
         0xC0AA_020D,
         8,
         "CommandTimeoutError",
-        "the drive did not accept a command in time (an `SG_IO` timeout)",
+        "the drive did not accept a command in time (an `SG_IO` timeout, or sense ASC 08h), or an erase was still going after three hours",
     );
     /// The handle is closed.
     pub const INVALID_HANDLE: ErrorKind =
@@ -705,7 +705,7 @@ impl ErrorKind {
         0xC0AA_0301,
         29,
         "WriteFailedError",
-        "the drive failed to write (a medium or hardware error); the message names the sectors, the track begun is closed",
+        "the drive failed to write (a medium or hardware error); the message names the sectors; what was begun is closed where the disc is written in order",
     );
     /// The command to run holding the drive could not be run.
     pub const CANNOT_RUN: ErrorKind =
