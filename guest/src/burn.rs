@@ -54,13 +54,7 @@ fn make_iso(name: &str, megabytes: usize) -> Result<(String, String), String> {
     ok(std::fs::create_dir_all(format!("{dir}/sub")), "mkdir")?;
     let mut seed = 0x9e3779b97f4a7c15u64;
     for (i, size) in [megabytes * 1_000_000 / 2, megabytes * 1_000_000 / 2, 12_345, 0].iter().enumerate() {
-        let mut data = vec![0u8; *size];
-        for b in data.iter_mut() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            *b = seed as u8;
-        }
+        let data = crate::noise(&mut seed, *size);
         let path = if i == 2 { format!("{dir}/sub/small.txt") } else { format!("{dir}/file{i}.bin") };
         ok(std::fs::write(&path, data), "write source file")?;
     }

@@ -61,6 +61,19 @@ fn mounted(at: &str) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().any(|l| l.split(' ').nth(4) == Some(at))
 }
 
+/// `len` bytes of xorshift noise, the state `seed` carried on (files made
+/// one after another from one seed differ).
+fn noise(seed: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed as u8
+        })
+        .collect()
+}
+
 fn sh(cmd: &str) -> (bool, String) {
     match Command::new("/bin/sh").arg("-c").arg(cmd).output() {
         Ok(o) => (

@@ -333,14 +333,7 @@ pub fn t_discrec_speed_against_peers_on_every_medium() -> R {
     let _ = std::fs::remove_dir_all(dir);
     ok(std::fs::create_dir_all(dir), "mkdir")?;
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..64 << 20)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect();
+    let data = crate::noise(&mut seed, 64 << 20);
     ok(std::fs::write(format!("{dir}/data.bin"), &data), "write source")?;
     drop(data);
     let iso = "/tmp/vd/speed.iso";

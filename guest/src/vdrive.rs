@@ -204,13 +204,7 @@ pub(crate) fn source(n: u32, kib: usize) -> Result<String, String> {
     ok(std::fs::create_dir_all(format!("{dir}/s{n}/deep")), "mkdir")?;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
     for (name, size) in [("a.bin", kib * 1024), ("deep/b.bin", 12_345), ("c.txt", 7)] {
-        let mut data = vec![0u8; size];
-        for b in data.iter_mut() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            *b = seed as u8;
-        }
+        let data = crate::noise(&mut seed, size);
         ok(std::fs::write(format!("{dir}/s{n}/{name}"), data), "write source")?;
     }
     Ok(dir)
