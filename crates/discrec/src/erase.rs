@@ -152,23 +152,14 @@ impl Eraser {
             return Err(e);
         }
         // Waiting: queue for the drive first; the erase then nests in it.
-        let waited = wait.waits() && rec.lock_count() == 0 && !rec.runs_under_inherited_hold();
-        if waited {
-            let w = crate::recorder::Wait { timeout: wait.timeout(), cancel: None, on_wait: None };
-            rec.wait_for_exclusive_access(false, &name, w)?;
-        }
-        let r = rec.with_exclusive_access(&name, |rec| {
+        rec.with_exclusive_access_waiting(&name, wait, None, |rec| {
             let t = rec.target();
             let fd = medium::open_rw(t)?;
             let m = medium::read(t, fd.as_fd())?;
             check_erasable(t, &m)?;
             erase_disc(t, fd.as_fd(), &m, full, on_update)?;
             medium::read(t, fd.as_fd())
-        });
-        if waited {
-            let _ = rec.release_exclusive_access();
-        }
-        r
+        })
     }
 }
 

@@ -375,6 +375,34 @@ impl Recorder {
         Ok(v)
     }
 
+    /// [`Recorder::with_exclusive_access`], first queueing for the drive
+    /// as `wait` says while another client holds it (first come, first
+    /// served; `cancel` ends the wait with `E_IMAPI_REQUEST_CANCELLED`).
+    /// A handle that holds the drive already, or runs under a lock this
+    /// process inherited, has nothing to wait for: the operation nests in
+    /// that lock.
+    pub fn with_exclusive_access_waiting<T>(
+        &mut self,
+        client_name: &str,
+        wait: WaitPolicy,
+        cancel: Option<BorrowedFd<'_>>,
+        f: impl FnOnce(&mut Recorder) -> Result<T>,
+    ) -> Result<T> {
+        let waits = wait.waits() && self.lock_count() == 0 && !self.runs_under_inherited_hold();
+        if waits {
+            self.wait_for_exclusive_access(
+                false,
+                client_name,
+                Wait { timeout: wait.timeout(), cancel, on_wait: None },
+            )?;
+        }
+        let r = self.with_exclusive_access(client_name, f);
+        if waits {
+            let _ = self.release_exclusive_access();
+        }
+        r
+    }
+
     /// Whether `owner` is this process holding the drive through a lock
     /// kept across `exec`, rather than another handle of this process (a
     /// client of its own, refused as any other); or this process's parent

@@ -350,30 +350,17 @@ impl DataWriter {
             return Err(Error::WriteCancelled { target: self.given.clone(), sectors_written: 0 });
         }
         let mut rec = self.recorder();
-        // Waiting: queue for the drive first (a cancel ends the wait); the
-        // write then nests in it.
-        let waited = match wait {
-            // Under a lock this process inherited there is nothing to wait
-            // for: the write runs under it.
-            wait if wait.waits() && rec.lock_count() == 0 && !rec.runs_under_inherited_hold() => {
-                let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
-                let w = crate::recorder::Wait { timeout: wait.timeout(), cancel, on_wait: None };
-                rec.wait_for_exclusive_access(false, &name, w).map_err(|e| match e {
-                    Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
-                    e => e,
-                })?;
-                true
-            }
-            _ => false,
-        };
-        let r = rec.with_exclusive_access(&name, |rec| {
+        // Waiting: queue for the drive first (a cancel ends the wait, as
+        // the cancel of a write that wrote nothing); the write nests in it.
+        let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
+        rec.with_exclusive_access_waiting(&name, wait, cancel, |rec| {
             let lost = || rec.cluster_lock_lost();
             run::run(rec.target(), source, plan, &Stop::new(rec.target(), &self.cancel, &lost), on_update)
-        });
-        if waited {
-            let _ = rec.release_exclusive_access();
-        }
-        r
+        })
+        .map_err(|e| match e {
+            Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
+            e => e,
+        })
     }
 }
 
