@@ -45,8 +45,13 @@ pub struct Layout {
     /// Files that were empty: no data to read, but they must still be
     /// empty (and unchanged) when the image has been read.
     pub empty: Vec<FileData>,
-    /// Sectors in the image.
+    /// Sectors in the image: from its first ([`Layout::start`]) to its
+    /// end.
     pub sectors: u64,
+    /// The sector of the disc where the image starts
+    /// ([`Options::session_start`]): every address in it counts from the
+    /// disc's first sector.
+    pub start: u32,
 }
 
 /// One of the two directory trees: ISO 9660 (with Rock Ridge) or Joliet.
@@ -257,6 +262,15 @@ fn sectors(bytes: usize) -> u32 {
     (bytes as u64).div_ceil(SECTOR) as u32
 }
 
+/// Extents of file `c` placed at sector `start`; a file already on the
+/// disc keeps its own.
+fn extents_of(tree: &Tree, c: usize, start: u64) -> Vec<(u32, u32)> {
+    match &tree.nodes[c].on_disc {
+        Some(on_disc) => on_disc.to_vec(),
+        None => extents(start, tree.nodes[c].size()),
+    }
+}
+
 /// Extents of a file of `size` bytes starting at sector `start`.
 fn extents(start: u64, size: u64) -> Vec<(u32, u32)> {
     if size == 0 {
@@ -278,25 +292,30 @@ impl Layout {
     /// directories' records (`iso_records`), give everything its
     /// sectors (`Placed::new`), then write the metadata's bytes.
     pub fn new(tree: Tree, opts: &Options) -> Result<Layout, Error> {
-        check_data_fits(&tree)?;
+        check_data_fits(&tree, opts.session_start)?;
         let (iso, jol) = (View::new(&tree, false), View::new(&tree, true));
         if iso.dirs.len() > u16::MAX as usize {
             return Err(Error::TooManyDirectories(iso.dirs.len()));
         }
         let recs = iso_records(&tree, &iso);
-        let placed = Placed::new(&tree, iso, jol, &recs)?;
+        let placed = Placed::new(&tree, iso, jol, &recs, opts.session_start)?;
         let meta = placed.metadata(&tree, &recs, opts);
-        let Placed { files, empty, total, .. } = placed;
-        Ok(Layout { tree, meta, files, empty, sectors: total })
+        let Placed { files, empty, total, start, .. } = placed;
+        Ok(Layout { tree, meta, files, empty, sectors: total - u64::from(start), start })
     }
 }
 
 /// The files' data alone past what ISO 9660 addresses is refused before
 /// a record is made (a sparse file of 4 EiB, which any user can make,
 /// would need a billion 4 GiB extents).
-fn check_data_fits(tree: &Tree) -> Result<(), Error> {
-    let data = tree.nodes.iter().fold(0u64, |t, x| match x.kind {
-        Kind::File(size) => t.saturating_add(size.div_ceil(SECTOR)),
+fn check_data_fits(tree: &Tree, start: u32) -> Result<(), Error> {
+    // No disc has 2^31 sectors (4 TiB): a start past that is refused, so
+    // the metadata after it can never run past what 32 bits address.
+    if start >= 1 << 31 {
+        return Err(Error::TooLarge(u64::from(start) * SECTOR));
+    }
+    let data = tree.nodes.iter().fold(u64::from(start), |t, x| match x.kind {
+        Kind::File(size) if x.on_disc.is_none() => t.saturating_add(size.div_ceil(SECTOR)),
         _ => t,
     });
     if data > u64::from(u32::MAX) {
@@ -343,7 +362,7 @@ fn iso_records(tree: &Tree, iso: &View) -> Vec<Vec<Rec>> {
         ];
         for &c in &iso.children[d] {
             let e = rrip::entries(&tree.nodes[c], true, links[c], serial(c));
-            let count = extents(0, tree.nodes[c].size()).len();
+            let count = extents_of(tree, c, 0).len();
             for _ in 0..count {
                 recs.push(Rec {
                     id: iso.ids[c].clone(),
@@ -385,8 +404,8 @@ fn dir_bytes(lens: &[usize]) -> u32 {
     sectors(used.max(1)) * SECTOR as u32
 }
 
-/// Pass 2: where everything goes. Sector 16 is the primary descriptor,
-/// 17 Joliet's, 18 the terminator; then the path tables, the
+/// Pass 2: where everything goes, from the session's start: its sector
+/// 16 is the primary descriptor, 17 Joliet's, 18 the terminator; then the path tables, the
 /// directories, the continuation areas and the files' data.
 struct Placed {
     iso: View,
@@ -402,6 +421,8 @@ struct Placed {
     /// Each ISO record's CE entry (empty when it needs none), by directory.
     ce_of: Vec<Vec<Vec<u8>>>,
     data_start: u64,
+    /// The image's first sector on the disc.
+    start: u32,
     /// Each file's first sector.
     file_start: Vec<u64>,
     files: Vec<FileData>,
@@ -410,11 +431,11 @@ struct Placed {
 }
 
 impl Placed {
-    fn new(tree: &Tree, mut iso: View, mut jol: View, recs: &[Vec<Rec>]) -> Result<Placed, Error> {
+    fn new(tree: &Tree, mut iso: View, mut jol: View, recs: &[Vec<Rec>], start: u32) -> Result<Placed, Error> {
         let n = tree.nodes.len();
         let pt_iso_len = iso.path_table(tree, false).len();
         let pt_jol_len = jol.path_table(tree, false).len();
-        let mut next = FIRST_VD + 3;
+        let mut next = start + FIRST_VD + 3;
         let pt = [next, next + sectors(pt_iso_len), next + 2 * sectors(pt_iso_len)];
         let pt_jol = [pt[2] + sectors(pt_iso_len), pt[2] + sectors(pt_iso_len) + sectors(pt_jol_len)];
         next = pt_jol[1] + sectors(pt_jol_len);
@@ -427,7 +448,7 @@ impl Placed {
         for &d in &jol.dirs.clone() {
             let mut lens = vec![jol_rec_len(&[0]), jol_rec_len(&[1])];
             for &c in &jol.children[d] {
-                lens.extend(std::iter::repeat_n(jol_rec_len(&jol.ids[c]), extents(0, tree.nodes[c].size()).len()));
+                lens.extend(std::iter::repeat_n(jol_rec_len(&jol.ids[c]), extents_of(tree, c, 0).len()));
             }
             let size = dir_bytes(&lens);
             jol.extent[d] = (next, size);
@@ -452,6 +473,7 @@ impl Placed {
             cont,
             ce_of,
             data_start,
+            start,
             file_start: vec![0u64; n],
             files: Vec::new(),
             empty: Vec::new(),
@@ -467,7 +489,9 @@ impl Placed {
         for &d in &self.iso.dirs {
             for &c in &self.iso.children[d] {
                 if let Kind::File(size) = tree.nodes[c].kind {
-                    if size > 0 {
+                    if tree.nodes[c].on_disc.is_some() {
+                        // Already on the disc: pointed to, not written.
+                    } else if size > 0 {
                         self.file_start[c] = at;
                         self.files.push(FileData { node: c, size, id: tree.nodes[c].id, start: at });
                         at += size.div_ceil(SECTOR);
@@ -486,19 +510,20 @@ impl Placed {
 
     /// Pass 3: every byte before the first file's data.
     fn metadata(&self, tree: &Tree, recs: &[Vec<Rec>], opts: &Options) -> Vec<u8> {
-        let mut meta = vec![0u8; self.data_start as usize * SECTOR as usize];
+        let mut meta = vec![0u8; (self.data_start - u64::from(self.start)) as usize * SECTOR as usize];
+        let mut put = |sector: u32, bytes: &[u8]| put(&mut meta, sector - self.start, bytes);
         for &d in &self.iso.dirs {
-            put(&mut meta, self.iso.extent[d].0, &pack(&self.iso_directory(tree, recs, d)));
+            put(self.iso.extent[d].0, &pack(&self.iso_directory(tree, recs, d)));
         }
         for &d in &self.jol.dirs {
-            put(&mut meta, self.jol.extent[d].0, &pack(&self.joliet_directory(tree, d)));
+            put(self.jol.extent[d].0, &pack(&self.joliet_directory(tree, d)));
         }
-        put(&mut meta, self.cont.first_sector, &self.cont.bytes);
-        put(&mut meta, self.pt[0], &self.iso.path_table(tree, false));
-        put(&mut meta, self.pt[1], &self.iso.path_table(tree, true));
-        put(&mut meta, self.pt_jol[0], &self.jol.path_table(tree, false));
-        put(&mut meta, self.pt_jol[1], &self.jol.path_table(tree, true));
-        self.put_descriptors(&mut meta, tree, opts);
+        put(self.cont.first_sector, &self.cont.bytes);
+        put(self.pt[0], &self.iso.path_table(tree, false));
+        put(self.pt[1], &self.iso.path_table(tree, true));
+        put(self.pt_jol[0], &self.jol.path_table(tree, false));
+        put(self.pt_jol[1], &self.jol.path_table(tree, true));
+        self.put_descriptors(&mut put, tree, opts);
         meta
     }
 
@@ -531,7 +556,7 @@ impl Placed {
                 out.push(record(&r.id, loc, len, date7(tree.nodes[r.node].mtime), 0x02, &su_of(k)));
                 k += 1;
             } else {
-                let ext = extents(self.file_start[r.node], tree.nodes[r.node].size());
+                let ext = extents_of(tree, r.node, self.file_start[r.node]);
                 for (e, x) in ext.iter().enumerate() {
                     let node = recs[d][k + e].node;
                     out.push(self.child_record(tree, &self.iso, node, *x, e + 1 == ext.len(), &su_of(k + e)));
@@ -551,7 +576,7 @@ impl Placed {
             record(&[1], jol.extent[p].0, jol.extent[p].1, date7(tree.nodes[p].mtime), 0x02, &[]),
         ];
         for &c in &jol.children[d] {
-            let ext = extents(self.file_start[c], tree.nodes[c].size());
+            let ext = extents_of(tree, c, self.file_start[c]);
             for (e, x) in ext.iter().enumerate() {
                 out.push(self.child_record(tree, jol, c, *x, e + 1 == ext.len(), &[]));
             }
@@ -560,7 +585,7 @@ impl Placed {
     }
 
     /// The primary and Joliet volume descriptors and the terminator.
-    fn put_descriptors(&self, meta: &mut [u8], tree: &Tree, opts: &Options) {
+    fn put_descriptors(&self, put: &mut impl FnMut(u32, &[u8]), tree: &Tree, opts: &Options) {
         let volume_date = opts.date.unwrap_or_else(|| tree.nodes.iter().map(|x| x.mtime).max().unwrap_or(0));
         let root = |v: &View| record(&[0], v.extent[0].0, v.extent[0].1, date7(tree.nodes[0].mtime), 0x02, &[]);
         let vid = names::volume_id(&opts.volume_id);
@@ -583,12 +608,12 @@ impl Placed {
             root: &jol_root,
             ..iso
         };
-        put(meta, FIRST_VD, &iso.bytes());
-        put(meta, FIRST_VD + 1, &jol.bytes());
+        put(self.start + FIRST_VD, &iso.bytes());
+        put(self.start + FIRST_VD + 1, &jol.bytes());
         let mut term = vec![255u8];
         term.extend_from_slice(b"CD001");
         term.push(1);
-        put(meta, FIRST_VD + 2, &term);
+        put(self.start + FIRST_VD + 2, &term);
     }
 }
 

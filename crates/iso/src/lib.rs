@@ -28,7 +28,8 @@
 //! Modules, bottom up: [`tree`] (the source tree, read once), [`names`]
 //! (ISO 9660 and Joliet identifiers), [`rrip`] (Rock Ridge entries),
 //! [`layout`] (sectors and metadata bytes), [`stream`] (the image as a
-//! reader).
+//! reader), [`import`] (a session already on a disc, read back to add
+//! another).
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -38,6 +39,7 @@ pub mod names;
 pub mod rrip;
 pub mod layout;
 pub mod stream;
+pub mod import;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,6 +84,27 @@ pub enum Error {
     /// [`Options::cancel`] was set while the tree was read.
     #[error("cancelled while the tree was read")]
     Cancelled,
+    /// A sector of the disc being imported could not be read.
+    #[error("cannot read sector {lba} of the disc: {cause}")]
+    ReadDisc {
+        /// The sector.
+        lba: u32,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// No ISO 9660 volume where the session should start.
+    #[error(
+        "the session at sector {start} holds no ISO 9660 file system (no volume descriptor at sector {}); \
+         only an ISO 9660 disc can take another session",
+        u64::from(*.start) + 16
+    )]
+    NoFileSystem {
+        /// Where the session starts.
+        start: u32,
+    },
+    /// The file system on the disc contradicts itself (or was made to).
+    #[error("the ISO 9660 file system on the disc is damaged: {0}; copy what it holds off and use a new disc")]
+    Damaged(String),
 }
 
 /// How to make the image (`IFileSystemImage`'s properties).
@@ -96,12 +119,18 @@ pub struct Options {
     /// Set from another thread to stop reading the tree at its next entry
     /// ([`Error::Cancelled`]): a tree of a million files takes a while.
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The sector of the disc where the image will start
+    /// (`SessionStartBlock`): 0 for a disc's first session, the next
+    /// writable address for a session added to it. Every address in the
+    /// image counts from the disc's first sector.
+    #[doc(alias = "SessionStartBlock")]
+    pub session_start: u32,
 }
 
 impl Options {
     /// Options with volume name `volume_id`.
     pub fn new(volume_id: impl Into<String>) -> Options {
-        Options { volume_id: volume_id.into(), date: None, cancel: None }
+        Options { volume_id: volume_id.into(), date: None, cancel: None, session_start: 0 }
     }
 }
 
@@ -124,10 +153,47 @@ impl Image {
         Ok(Image { layout: Arc::new(layout::Layout::new(tree, opts)?) })
     }
 
-    /// Its size in bytes (whole sectors).
+    /// A session to add to a disc (`ImportFileSystem`, then `AddTree`):
+    /// the tree of `previous` (read from the disc with
+    /// [`import::Session::read`]) with the directory `root` put over it,
+    /// an entry of `root` replacing an old one of the same name. The old
+    /// files' data stays where it is on the disc; only `root`'s files are
+    /// read. `opts.session_start` is where the new session goes: at or
+    /// past the disc's next writable address (on a disc written at
+    /// random: past `previous.volume_sectors`).
+    #[doc(alias = "ImportFileSystem")]
+    pub fn append(root: &Path, opts: &Options, previous: &import::Session) -> Result<Image, Error> {
+        if opts.session_start < previous.volume_sectors {
+            return Err(Error::Damaged(format!(
+                "a new session at sector {} would overwrite the volume, which ends at sector {}",
+                opts.session_start, previous.volume_sectors
+            )));
+        }
+        let mut tree = tree::Tree::read(root, opts.cancel.as_deref())?;
+        tree.graft(&previous.nodes);
+        Ok(Image { layout: Arc::new(layout::Layout::new(tree, opts)?) })
+    }
+
+    /// Its size in bytes (whole sectors), from [`Image::start`].
     #[doc(alias = "TotalBlocks")]
     pub fn len(&self) -> u64 {
         self.layout.sectors * layout::SECTOR
+    }
+
+    /// The sector of the disc where it starts ([`Options::session_start`]).
+    #[doc(alias = "SessionStartBlock")]
+    pub fn start(&self) -> u32 {
+        self.layout.start
+    }
+
+    /// Its volume descriptors (primary, Joliet, terminator: three
+    /// sectors, its sectors 16 to 18). On a disc written at random they
+    /// are copied to the disc's sectors 16 to 18 once the session is
+    /// written, so that readers, which look there, find it (what
+    /// growisofs does to grow a file system).
+    pub fn volume_descriptors(&self) -> &[u8] {
+        let s = layout::SECTOR as usize;
+        &self.layout.meta[16 * s..19 * s]
     }
 
     /// Never true: an image has at least its volume descriptors.

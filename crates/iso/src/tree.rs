@@ -93,6 +93,10 @@ pub struct Node {
     pub rdev: u64,
     /// What it was when it was looked at.
     pub id: Identity,
+    /// A file of a session already on the disc ([`crate::import`]): the
+    /// extents (first sector, bytes) its data has there. It is pointed
+    /// to, never read or written again.
+    pub on_disc: Option<Box<[(u32, u32)]>>,
 }
 
 impl Node {
@@ -242,6 +246,7 @@ impl Tree {
             mtime: st.st_mtime,
             rdev: 0,
             id: Identity::of(&st),
+            on_disc: None,
         };
         let mut tree = Tree { nodes: vec![first], skipped: Vec::new(), root: fd, root_path: root.to_path_buf() };
         tree.walk(cancel)?;
@@ -341,6 +346,7 @@ impl Tree {
                     mtime: st.st_mtime,
                     rdev: if is_dev { st.st_rdev } else { 0 },
                     id: Identity::of(&st),
+                    on_disc: None,
                 });
             }
             self.nodes[d].kind = Kind::Dir(children);
@@ -356,5 +362,64 @@ impl Tree {
             Kind::Dir(c) => c,
             _ => &[],
         }
+    }
+
+    /// Put the tree `old` (a session on the disc, root first: see
+    /// [`crate::import`]) under this one: an entry of this tree replaces
+    /// the old one of the same name, two directories of the same name
+    /// become one (this tree's attributes, both trees' entries), and
+    /// every other old entry is kept. Children stay sorted by name bytes.
+    pub fn graft(&mut self, old: &[Node]) {
+        if old.is_empty() {
+            return;
+        }
+        let mut todo = vec![(0usize, 0usize)];
+        while let Some((new_dir, old_dir)) = todo.pop() {
+            let mut kids = self.children(new_dir).to_vec();
+            let by_name: std::collections::HashMap<&[u8], usize> =
+                kids.iter().map(|&k| (self.nodes[k].name.as_bytes(), k)).collect();
+            let mut both = Vec::new();
+            let mut keep = Vec::new();
+            let old_kids: &[usize] = match &old[old_dir].kind {
+                Kind::Dir(c) => c,
+                _ => &[],
+            };
+            for &o in old_kids {
+                match by_name.get(old[o].name.as_bytes()) {
+                    Some(&n) if self.nodes[n].is_dir() && old[o].is_dir() => both.push((n, o)),
+                    Some(_) => {}
+                    None => keep.push(o),
+                }
+            }
+            for o in keep {
+                kids.push(self.copy_subtree(old, o, new_dir));
+            }
+            kids.sort_by(|&a, &b| self.nodes[a].name.as_bytes().cmp(self.nodes[b].name.as_bytes()));
+            self.nodes[new_dir].kind = Kind::Dir(kids);
+            todo.extend(both);
+        }
+    }
+
+    /// Copy `old[o]` and everything below it under directory `parent`;
+    /// its new index.
+    fn copy_subtree(&mut self, old: &[Node], o: usize, parent: usize) -> usize {
+        let top = self.nodes.len();
+        let mut todo = vec![(o, parent)];
+        while let Some((o, parent)) = todo.pop() {
+            let at = self.nodes.len();
+            let mut node = old[o].clone();
+            node.parent = parent;
+            if let Kind::Dir(c) = &mut node.kind {
+                todo.extend(c.iter().rev().map(|&k| (k, at)));
+                c.clear();
+            }
+            self.nodes.push(node);
+            if at != top {
+                if let Kind::Dir(c) = &mut self.nodes[parent].kind {
+                    c.push(at);
+                }
+            }
+        }
+        top
     }
 }
