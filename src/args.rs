@@ -205,8 +205,11 @@ pub struct BurnArgs {
     #[arg(long)]
     pub close: bool,
     /// Write over the data a rewritable disc holds (IMAPI2 ForceOverwrite); a CD-RW or a sequential DVD-RW is erased first
-    #[arg(long)]
+    #[arg(long, conflicts_with = "append")]
     pub overwrite: bool,
+    /// Add the directory SOURCE to what the disc holds, as a new session (IMAPI2 ImportFileSystem; growisofs -M): its files go over the disc's root, replacing old files of the same name, every other file kept; on a disc written at random (DVD+RW, DVD-RAM, BD-RE, an image file) the file system grows in place; a blank disc gets a first session
+    #[arg(long)]
+    pub append: bool,
     /// Write speed: `max` (default), a multiple of 1x (`8`, `2.4x`) or sectors per second (`3000s`); one the drive does not offer for the disc is refused, listing those it does (`discrec info` shows them)
     #[arg(long, value_name = "SPEED", default_value = "max")]
     pub speed: String,

@@ -18,6 +18,12 @@ use crate::signals::StopSignals;
 /// which the writer opens once the write has begun (a signal while a
 /// large tree is read cancels it), checked here for what the options say.
 fn source(a: &BurnArgs) -> Result<Option<Source>, Error> {
+    if a.append && (a.source == Path::new("-") || !a.source.is_dir()) {
+        return Err(Error::InvalidArgument(format!(
+            "--append adds a directory's files to the disc; {} is not a directory (an image cannot be added: its addresses start at sector 0)",
+            discrec::writer::shown(&a.source)
+        )));
+    }
     if a.source == Path::new("-") {
         let size = a.size.ok_or_else(|| {
             Error::InvalidArgument(
@@ -126,6 +132,7 @@ fn run(a: &BurnArgs) -> Result<u8, Error> {
         });
         let r = match source {
             Some(s) => writer.write(s, Some(&mut update)),
+            None if a.append => writer.append_path(&a.source, a.volume.as_deref(), Some(&mut update)),
             None => writer.write_path(&a.source, a.volume.as_deref(), Some(&mut update)),
         };
         drop(done_wr);
@@ -166,8 +173,15 @@ fn report_done(a: &BurnArgs, r: &WriteReport) -> Result<(), Error> {
     }
     let mb = (r.sectors * 2048) as f64 / 1e6;
     let rate = mb / r.write_time.as_secs_f64().max(1e-3);
+    let added = match &r.added_to {
+        Some(to) => format!(
+            " as a session from sector {} over the one at sector {} ({} files kept)",
+            r.start_lba, to.previous_session_start, to.files_kept
+        ),
+        None => String::new(),
+    };
     say(format_args!(
-        "burned {} to {}: {} sectors ({mb:.1} MB) in {:.1} s ({rate:.1} MB/s){}{}",
+        "burned {} to {}{added}: {} sectors ({mb:.1} MB) in {:.1} s ({rate:.1} MB/s){}{}",
         a.source.display(),
         a.target.display(),
         r.sectors,

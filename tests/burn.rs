@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{blank, eventually, loop_ok, source, spawn_holder, Loop, Scratch};
+use common::{blank, eventually, loop_ok, source, spawn_holder, tool_ok, Loop, Scratch};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -563,4 +563,135 @@ fn erase_refuses_what_holds_no_disc_at_once_and_info_shows_a_loop_device() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["medium"]["method"], "block_device", "{v}");
     assert_eq!(v["medium"]["total_sectors"], 8 * 512, "{v}");
+}
+
+/// The files xorriso extracts from the image or device `target`, each
+/// path with its bytes.
+fn xorriso_files(s: &Scratch, target: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let out = s.dir.path().join(format!("x{}", std::process::id() ^ rand_suffix()));
+    let o = Command::new("xorriso")
+        .env("LC_ALL", "C.UTF-8")
+        .args(["-osirrox", "on", "-indev"])
+        // `stdio:` lets it read a block device that is no drive.
+        .arg(format!("stdio:{}", target.display()))
+        .arg("-extract")
+        .arg("/")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "xorriso: {}", stderr(&o));
+    let mut files = std::collections::BTreeMap::new();
+    let mut todo = vec![out.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+                files.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let _ = Command::new("chmod").arg("-R").arg("u+w").arg(&out).status();
+    let _ = std::fs::remove_dir_all(&out);
+    files
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+/// A directory of `files` (path, bytes) under the scratch.
+fn tree_of(s: &Scratch, name: &str, files: &[(&str, &[u8])]) -> std::path::PathBuf {
+    let d = s.dir.path().join(name);
+    for (p, bytes) in files {
+        let p = d.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    d
+}
+
+#[test]
+fn burn_append_adds_sessions_to_an_image_file_and_a_loop_device() {
+    if !tool_ok("xorriso", "-version") {
+        return;
+    }
+    let s = Scratch::new();
+    let one = tree_of(&s, "one", &[("a.txt", b"first a\n"), ("keep/k.bin", &[5u8; 10_000])]);
+    let two = tree_of(&s, "two", &[("a.txt", b"second a\n"), ("keep/new.txt", b"new\n")]);
+    let three = tree_of(&s, "three", &[("c.txt", b"c\n")]);
+    let mut targets = vec![blank(&s, "disc.img")];
+    let l = loop_ok().then(|| Loop::new(8));
+    targets.extend(l.as_ref().map(|l| l.dev.clone()));
+    for t in &targets {
+        // A blank target gets a first session; then two more are added.
+        let o = s.discrec().args(["burn", "--append"]).arg(t).arg(&one).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}: {}", t.display(), stderr(&o));
+        let o = s.discrec().args(["burn", "--append", "--json"]).arg(t).arg(&two).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}: {}", t.display(), stderr(&o));
+        let last = String::from_utf8_lossy(&o.stdout).lines().last().unwrap().to_string();
+        let done: serde_json::Value = serde_json::from_str(&last).unwrap();
+        assert_eq!(done["done"]["added_to"]["previous_session_start"], 0, "{last}");
+        assert_eq!(done["done"]["added_to"]["files_kept"], 1, "k.bin kept, a.txt replaced: {last}");
+        assert_eq!(done["done"]["start_lba"].as_u64().unwrap() % 32, 0, "{last}");
+        let o = s.discrec().args(["burn", "--append"]).arg(t).arg(&three).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}: {}", t.display(), stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("3 files kept"), "{}", String::from_utf8_lossy(&o.stdout));
+        let files = xorriso_files(&s, t);
+        let want: Vec<(&str, &[u8])> = vec![
+            ("a.txt", b"second a\n"),
+            ("c.txt", b"c\n"),
+            ("keep/k.bin", &[5u8; 10_000]),
+            ("keep/new.txt", b"new\n"),
+        ];
+        let got: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        assert_eq!(got, want, "{}", t.display());
+    }
+}
+
+#[test]
+fn burn_append_refuses_what_it_cannot_add_to_and_writes_nothing() {
+    let s = Scratch::new();
+    let dir = tree_of(&s, "dir", &[("x.txt", b"x\n")]);
+    let iso = source(&s, "src.iso", 64);
+    // Not a directory; with --overwrite: mistakes of the command line.
+    let t = blank(&s, "disc.img");
+    let o = s.discrec().args(["burn", "--append"]).arg(&t).arg(&iso).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
+    let o = s.discrec().args(["burn", "--append", "--overwrite"]).arg(&t).arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Data that is no ISO 9660: exit 30, the target untouched.
+    std::fs::copy(&iso, &t).unwrap();
+    let o = s.discrec().args(["burn", "--append"]).arg(&t).arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(30), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("IMAPI_E_NO_SUPPORTED_FILE_SYSTEM") && stderr(&o).contains("sector 16"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(std::fs::read(&t).unwrap() == std::fs::read(&iso).unwrap(), "the target changed");
+    // A damaged ISO 9660 file system (its root directory said to lie
+    // past the volume): exit 31, untouched.
+    let t2 = blank(&s, "damaged.img");
+    assert_eq!(s.discrec().arg("burn").arg(&t2).arg(&dir).output().unwrap().status.code(), Some(0));
+    let mut bytes = std::fs::read(&t2).unwrap();
+    let root = 16 * 2048 + 156;
+    bytes[root + 2..root + 6].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes());
+    std::fs::write(&t2, &bytes).unwrap();
+    let o = s.discrec().args(["burn", "--append"]).arg(&t2).arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(31), "{}", stderr(&o));
+    assert!(stderr(&o).contains("damaged") && stderr(&o).contains("outside the volume"), "{}", stderr(&o));
+    assert!(std::fs::read(&t2).unwrap() == bytes, "the damaged target changed");
+    // A loop device holding ext2: not ISO 9660, untouched.
+    if loop_ok() {
+        let l = Loop::new(8);
+        l.mkfs("ext2");
+        let before = std::fs::read(&l.dev).unwrap();
+        let o = s.discrec().args(["burn", "--append"]).arg(&l.dev).arg(&dir).output().unwrap();
+        assert_eq!(o.status.code(), Some(30), "{}", stderr(&o));
+        assert!(std::fs::read(&l.dev).unwrap() == before, "the ext2 device changed");
+    }
 }

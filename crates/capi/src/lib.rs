@@ -103,6 +103,15 @@ pub const DISCREC_E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND: i32 = 0x80AA_0905_u3
 /// `E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE`: the drive failed to write
 /// (a medium or hardware error). Value 0xC0AA0301.
 pub const DISCREC_E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE: i32 = 0xC0AA_0301_u32 as i32;
+/// `IMAPI_E_NO_SUPPORTED_FILE_SYSTEM`: the disc's last session holds no
+/// ISO 9660 file system to add a session to. Value 0xC0AAB151.
+pub const DISCREC_IMAPI_E_NO_SUPPORTED_FILE_SYSTEM: i32 = 0xC0AA_B151_u32 as i32;
+/// `IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR`: the file system on the
+/// disc contradicts itself. Value 0xC0AAB153.
+pub const DISCREC_IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR: i32 = 0xC0AA_B153_u32 as i32;
+/// `IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE`: the disc takes no more
+/// sessions. Value 0xC0AAB15C.
+pub const DISCREC_IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE: i32 = 0xC0AA_B15C_u32 as i32;
 
 /// A failure on its way to C: its HRESULT and its message.
 #[derive(Debug)]

@@ -289,6 +289,41 @@ pub enum Error {
         detail: String,
     },
 
+    /// `--append`: the last session holds no file system a session can
+    /// be added to (IMAPI_E_NO_SUPPORTED_FILE_SYSTEM). Nothing was
+    /// written.
+    #[error("{detail}")]
+    #[doc(alias = "IMAPI_E_NO_SUPPORTED_FILE_SYSTEM")]
+    NoSupportedFileSystem {
+        /// The target.
+        target: PathBuf,
+        /// What is there and what to do.
+        detail: String,
+    },
+
+    /// `--append`: the file system on the disc contradicts itself
+    /// (IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR). Nothing was written.
+    #[error("{detail}")]
+    #[doc(alias = "IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR")]
+    FileSystemDamaged {
+        /// The target.
+        target: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+
+    /// `--append`: the disc takes no more sessions: closed, full, or a
+    /// kind that is never appended (IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE).
+    /// Nothing was written.
+    #[error("{detail}")]
+    #[doc(alias = "IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE")]
+    MediaNotAppendable {
+        /// The target.
+        target: PathBuf,
+        /// What the disc is and what to do.
+        detail: String,
+    },
+
     /// What was read back differs from what was written
     /// (E_IMAPI_BURN_VERIFICATION_FAILED).
     #[error("verification failed: sectors {first} to {last} of {} differ from {source_name}; the disc is not a good copy", target.display())]
@@ -356,6 +391,9 @@ impl Error {
             Error::MediaNotErasable { .. } => &K::MEDIA_NOT_ERASABLE,
             Error::WriteFailed { .. } => &K::WRITE_FAILED,
             Error::EraseFailed { .. } => &K::ERASE_FAILED,
+            Error::NoSupportedFileSystem { .. } => &K::NO_SUPPORTED_FILE_SYSTEM,
+            Error::FileSystemDamaged { .. } => &K::FILE_SYSTEM_DAMAGED,
+            Error::MediaNotAppendable { .. } => &K::MEDIA_NOT_APPENDABLE,
             Error::Source { .. } => &K::SOURCE,
             Error::Cluster { .. } => &K::CLUSTER,
             Error::CannotRun { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => &K::COMMAND_NOT_FOUND,
@@ -707,6 +745,30 @@ impl ErrorKind {
         "WriteFailedError",
         "the drive failed to write (a medium or hardware error); the message names the sectors; what was begun is closed where the disc is written in order",
     );
+    /// No file system to add a session to.
+    pub const NO_SUPPORTED_FILE_SYSTEM: ErrorKind = ErrorKind::new(
+        "IMAPI_E_NO_SUPPORTED_FILE_SYSTEM",
+        0xC0AA_B151,
+        30,
+        "NoSupportedFileSystemError",
+        "`burn --append`: the disc's last session holds no ISO 9660 file system to add to; nothing was written",
+    );
+    /// The file system on the disc is damaged.
+    pub const FILE_SYSTEM_DAMAGED: ErrorKind = ErrorKind::new(
+        "IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR",
+        0xC0AA_B153,
+        31,
+        "FileSystemDamagedError",
+        "`burn --append`: the ISO 9660 file system on the disc contradicts itself (the message says where); nothing was written",
+    );
+    /// The disc takes no more sessions.
+    pub const MEDIA_NOT_APPENDABLE: ErrorKind = ErrorKind::new(
+        "IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE",
+        0xC0AA_B15C,
+        32,
+        "MediaNotAppendableError",
+        "`burn --append`: the disc takes no more sessions (closed or full); nothing was written",
+    );
     /// The command to run holding the drive could not be run.
     pub const CANNOT_RUN: ErrorKind =
         ErrorKind::new("E_FAIL", 0x8000_4005, 126, "FailedError", "`lock -- COMMAND`: COMMAND could not be run");
@@ -745,6 +807,9 @@ pub const KINDS: &[ErrorKind] = &[
     ErrorKind::MEDIA_NOT_ERASABLE,
     ErrorKind::ERASE_FAILED,
     ErrorKind::WRITE_FAILED,
+    ErrorKind::NO_SUPPORTED_FILE_SYSTEM,
+    ErrorKind::FILE_SYSTEM_DAMAGED,
+    ErrorKind::MEDIA_NOT_APPENDABLE,
     ErrorKind::CANNOT_RUN,
     ErrorKind::COMMAND_NOT_FOUND,
 ];
@@ -810,8 +875,8 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_exit_code_in_order() {
         let codes: Vec<u8> = KINDS.iter().map(|k| k.exit_code).collect();
-        let want: Vec<u8> = (2..=29).chain([126, 127]).collect();
-        assert_eq!(codes, want, "KINDS must list exit codes 2..=29, 126, 127 once each, in order");
+        let want: Vec<u8> = (2..=32).chain([126, 127]).collect();
+        assert_eq!(codes, want, "KINDS must list exit codes 2..=32, 126, 127 once each, in order");
         assert!(KINDS.iter().all(|k| k.name.starts_with("E_") || k.name.starts_with("ERROR_")));
         // Same name, same value and same Python class wherever a name repeats.
         for a in KINDS {

@@ -514,7 +514,7 @@ fn image_file(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
     };
     if !blank {
         m.why_not = Some(format!(
-            "{} already holds data (an image file is a write-once disc); truncate it to 0 bytes to burn it again",
+            "{} already holds data (an image file is a write-once disc); add a session to it with --append, or truncate it to 0 bytes to burn it again",
             target.given.display()
         ));
     }

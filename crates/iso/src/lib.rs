@@ -206,6 +206,12 @@ impl Image {
         self.layout.files.len()
     }
 
+    /// Files of the session added to that this image keeps (points to):
+    /// those no new entry replaced.
+    pub fn kept_files(&self) -> usize {
+        self.layout.tree.nodes.iter().filter(|n| n.on_disc.is_some()).count()
+    }
+
     /// Bytes of metadata (everything before the first file's data): what
     /// the image costs in memory.
     pub fn metadata_len(&self) -> usize {

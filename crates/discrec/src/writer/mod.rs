@@ -26,6 +26,7 @@
 //! | `sink` | what a medium being written does (`Sink`) |
 //! | `file` | image files and block devices |
 //! | `optical` | optical discs over MMC: every medium, written in order or at random |
+//! | `append` | a session added to what a disc holds (`--append`) |
 //! | `run` | the write: the sink chosen by the medium's [`WriteMethod`](crate::medium::WriteMethod); pump, finish, verify |
 //!
 //! A new way of writing is a new sink: a file of its own beside `file`
@@ -50,9 +51,10 @@ mod stop;
 mod sink;
 mod file;
 mod optical;
+mod append;
 mod run;
 
-pub use progress::{Progress, WriteAction, WriteReport};
+pub use progress::{AddedTo, Progress, WriteAction, WriteReport};
 pub use source::{shown, Source};
 use stop::Stop;
 
@@ -289,7 +291,7 @@ impl DataWriter {
     #[doc(alias = "Write")]
     pub fn write(&self, source: Source, on_update: Option<&mut (dyn FnMut(&Progress) + Send)>) -> Result<WriteReport> {
         let _done = self.begin()?;
-        self.write_begun(source, on_update)
+        self.write_begun(run::Input::Source(source), on_update)
     }
 
     /// [`DataWriter::write`] of what `path` names ([`Source::open`]; a
@@ -303,13 +305,63 @@ impl DataWriter {
         on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
     ) -> Result<WriteReport> {
         let _done = self.begin()?;
-        let source = Source::open_with(path, volume, Some(self.cancel.clone())).map_err(|e| match e {
+        let source = Source::open_with(path, volume, Some(self.cancel.clone())).map_err(|e| self.named(e))?;
+        self.write_begun(run::Input::Source(source), on_update)
+    }
+
+    /// Add a session holding the directory `dir` to what the disc holds
+    /// (IMAPI2: `ImportFileSystem`, `AddTree`, then `Write`; `growisofs
+    /// -M`, `xorriso -dev`): its entries go over the disc's root, a new
+    /// file replacing an old one of the same name, every other file kept
+    /// where it is. The new session is labelled `volume`, else as the disc
+    /// is. A blank disc gets the directory as its first session. On a
+    /// disc written in order the session is a session of its own (closed
+    /// so that more can follow, unless the disc is to be closed); on one
+    /// written at random (and an image file or block device) the file
+    /// system grows in place, its new descriptors written last. Refused
+    /// before anything is written: a closed disc
+    /// (`IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE`), no ISO 9660 file
+    /// system in the last session (`IMAPI_E_NO_SUPPORTED_FILE_SYSTEM`),
+    /// a damaged one (`IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR`), too
+    /// little room.
+    #[doc(alias = "ImportFileSystem")]
+    #[doc(alias = "IMultisessionSequential")]
+    #[doc(alias = "IMultisessionRandomWrite")]
+    pub fn append_path(
+        &self,
+        dir: &Path,
+        volume: Option<&str>,
+        on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
+    ) -> Result<WriteReport> {
+        let _done = self.begin()?;
+        match std::fs::metadata(dir) {
+            Ok(st) if st.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::InvalidArgument(format!(
+                    "a session added to a disc is made of a directory; {} is not one (an image cannot be added: its addresses start at sector 0)",
+                    source::shown(dir)
+                )))
+            }
+            Err(e) => {
+                return Err(Error::Source {
+                    source_name: source::shown(dir),
+                    detail: format!("cannot open it ({e}); name a readable directory"),
+                })
+            }
+        }
+        let a =
+            append::Append { dir: dir.to_path_buf(), volume: volume.map(str::to_string), cancel: self.cancel.clone() };
+        self.write_begun(run::Input::Append(a), on_update)
+    }
+
+    /// A cancel met while a directory was read, said of this target.
+    fn named(&self, e: Error) -> Error {
+        match e {
             Error::WriteCancelled { sectors_written, .. } => {
                 Error::WriteCancelled { target: self.given.clone(), sectors_written }
             }
             e => e,
-        })?;
-        self.write_begun(source, on_update)
+        }
     }
 
     /// Mark a write as running (or refuse a second one); it ends when the
@@ -334,7 +386,7 @@ impl DataWriter {
 
     fn write_begun(
         &self,
-        source: Source,
+        input: run::Input,
         on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
     ) -> Result<WriteReport> {
         let name = self.client_name();
@@ -355,11 +407,11 @@ impl DataWriter {
         let cancel = self.cancel_signal.as_ref().map(|c| c.as_fd());
         rec.with_exclusive_access_waiting(&name, wait, cancel, |rec| {
             let lost = || rec.cluster_lock_lost();
-            run::run(rec.target(), source, plan, &Stop::new(rec.target(), &self.cancel, &lost), on_update)
+            run::run(rec.target(), input, plan, &Stop::new(rec.target(), &self.cancel, &lost), on_update)
         })
         .map_err(|e| match e {
             Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
-            e => e,
+            e => self.named(e),
         })
     }
 }

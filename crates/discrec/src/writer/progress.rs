@@ -135,6 +135,20 @@ pub struct WriteReport {
     pub verified: bool,
     /// The disc was closed so that nothing can be appended.
     pub finalized: bool,
+    /// A session added to the disc (`--append`): the one it was added
+    /// to. `None` for a first session.
+    pub added_to: Option<AddedTo>,
+}
+
+/// The session a write added to (IMAPI2's
+/// `StartAddressOfPreviousSession`) and what it held.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AddedTo {
+    /// Its first sector.
+    pub previous_session_start: u64,
+    /// Files of that session the new one keeps: those no new entry
+    /// replaced.
+    pub files_kept: usize,
 }
 
 /// What the write, the reading thread and the progress thread share.

@@ -10,10 +10,11 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::append::{self, Added, Append, Next};
 use super::check::{check_medium, Prepare};
 use super::file::FileSink;
 use super::optical::OpticalSink;
-use super::progress::{Progress, Shared, WriteAction, WriteReport};
+use super::progress::{AddedTo, Progress, Shared, WriteAction, WriteReport};
 use super::sink::Sink;
 use super::source::{read_source, Filled, Msg};
 use super::stop::{is_lost_lock, Stop};
@@ -40,11 +41,19 @@ pub(super) struct Plan {
     pub speed: Speed,
 }
 
-/// Write `source` to `t`, which the caller holds; `on_update` hears
+/// What a write writes.
+pub(super) enum Input {
+    /// A source, from the disc's next writable address.
+    Source(Source),
+    /// A directory, as a session added to what the disc holds.
+    Append(Append),
+}
+
+/// Write `input` to `t`, which the caller holds; `on_update` hears
 /// progress from another thread.
 pub(super) fn run(
     t: &Target,
-    source: Source,
+    input: Input,
     plan: Plan,
     stop: &Stop<'_>,
     on_update: Option<&mut (dyn FnMut(&Progress) + Send)>,
@@ -54,7 +63,20 @@ pub(super) fn run(
     shared.set(WriteAction::ValidatingMedia);
     let fd = open_rw(t)?;
     let mut m = medium::read(t, fd.as_fd())?;
-    let prepare = check_medium(t, &m, &source, plan.overwrite)?;
+    let (source, added) = match input {
+        Input::Source(source) => (source, None),
+        Input::Append(a) => match append::next(t, fd.as_fd(), &m, &a)? {
+            Next::First(source) => (source, None),
+            Next::Added(Added { source, start, descriptors, previous, kept }) => {
+                (source, Some((start, descriptors, AddedTo { previous_session_start: previous, files_kept: kept })))
+            }
+        },
+    };
+    // An added session was checked where it goes; anything else here.
+    let prepare = match added {
+        Some(_) => Prepare::Nothing,
+        None => check_medium(t, &m, &source, plan.overwrite)?,
+    };
     // A speed the drive does not offer is refused before anything else.
     let speed = plan.speed.pick(t, &m)?;
     if prepare != Prepare::Nothing {
@@ -75,7 +97,8 @@ pub(super) fn run(
             });
         }
     }
-    let (start, sectors) = (m.next_writable_address, source.sectors());
+    let (start, sectors) = (added.as_ref().map_or(m.next_writable_address, |a| a.0), source.sectors());
+    let (descriptors, added_to) = added.map_or((None, None), |(_, d, to)| (d, Some(to)));
     shared.set(WriteAction::InitializingHardware);
     if let Some(w) = speed {
         let end = u32::try_from(m.total_sectors.saturating_sub(1)).unwrap_or(u32::MAX);
@@ -101,7 +124,7 @@ pub(super) fn run(
                 }
             })
         });
-        let job = Job { t, sink: sink.as_mut(), m: &m, plan, stop, shared: &shared, start, started };
+        let job = Job { t, sink: sink.as_mut(), m: &m, plan, stop, shared: &shared, start, started, descriptors };
         let r = job.write(source);
         finished.store(true, Ordering::Release);
         if let Some(h) = reporter {
@@ -110,7 +133,8 @@ pub(super) fn run(
         }
         r
     });
-    let report = outcome?;
+    let mut report = outcome?;
+    report.added_to = added_to;
     shared.set(WriteAction::Completed);
     if let Some(f) = on_update {
         f(&snapshot(&shared));
@@ -128,6 +152,9 @@ struct Job<'a> {
     shared: &'a Arc<Shared>,
     start: u64,
     started: Instant,
+    /// An added session's volume descriptors, for sectors 16 to 18 of a
+    /// disc written at random once it is written and verified.
+    descriptors: Option<Vec<u8>>,
 }
 
 /// The buffers between the reading thread and the writer.
@@ -162,6 +189,9 @@ impl Job<'_> {
         if verified {
             self.verify(&digests, sectors, &source_name)?;
         }
+        if let Some(d) = self.descriptors.take() {
+            self.point_to_session(&d, &source_name)?;
+        }
         // Success is said only while the lock still holds.
         self.stop.check(sectors)?;
         Ok(WriteReport {
@@ -172,7 +202,33 @@ impl Job<'_> {
             verify_time: if verified { verify_started.elapsed() } else { Duration::ZERO },
             verified,
             finalized: self.plan.finalize && self.sink.can_finalize(),
+            added_to: None,
         })
+    }
+
+    /// Grow the file system of a disc written at random: the added
+    /// session's volume descriptors go to sectors 16 to 18, where readers
+    /// look. Done last, once the session is written (and verified): a
+    /// failure or a cancel before leaves the disc's old file system whole.
+    fn point_to_session(&mut self, descriptors: &[u8], source_name: &str) -> Result<()> {
+        const AT: u64 = 16;
+        let n = descriptors.len() as u64 / SECTOR;
+        self.stop.check(n)?;
+        self.sink.write(AT, descriptors, self.stop)?;
+        self.sink.finish(false)?;
+        if self.plan.verify {
+            let mut back = vec![0u8; descriptors.len()];
+            self.sink.read(AT, &mut back)?;
+            if back != descriptors {
+                return Err(Error::VerificationFailed {
+                    target: self.t.given.clone(),
+                    source_name: source_name.to_string(),
+                    first: AT,
+                    last: AT + n - 1,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Start the thread that reads the source into the buffers.

@@ -108,14 +108,10 @@ impl Source {
     }
 
     fn directory_with(dir: &Path, volume: &str, cancel: Option<Arc<AtomicBool>>) -> Result<Source> {
-        let name = shown(dir);
         let opts = discrec_iso::Options { cancel, ..discrec_iso::Options::new(volume) };
-        let image = discrec_iso::Image::from_dir(dir, &opts).map_err(|e| match e {
-            discrec_iso::Error::Cancelled => Error::WriteCancelled { target: PathBuf::new(), sectors_written: 0 },
-            e => Error::Source { source_name: name.clone(), detail: format!("cannot make an image of it: {e}") },
-        })?;
+        let image = discrec_iso::Image::from_dir(dir, &opts).map_err(|e| image_error(dir, e))?;
         let len = image.len();
-        Source::stream(name, image.reader(), len)
+        Source::stream(shown(dir), image.reader(), len)
     }
 
     /// The volume name a directory gets: its own name.
@@ -164,6 +160,15 @@ impl Source {
     /// Its length in sectors.
     pub fn sectors(&self) -> u64 {
         self.len / SECTOR
+    }
+}
+
+/// Why the image of the directory `dir` could not be made: a cancel, or
+/// its tree (a file it cannot read, names it cannot hold).
+pub(super) fn image_error(dir: &Path, e: discrec_iso::Error) -> Error {
+    match e {
+        discrec_iso::Error::Cancelled => Error::WriteCancelled { target: PathBuf::new(), sectors_written: 0 },
+        e => Error::Source { source_name: shown(dir), detail: format!("cannot make an image of it: {e}") },
     }
 }
 

@@ -192,6 +192,27 @@ class WriteFailedError(Error):
     hresult = 0xC0AA0301
 
 
+class NoSupportedFileSystemError(Error):
+    """``--append``: the last session holds no ISO 9660 file system."""
+
+    name = "IMAPI_E_NO_SUPPORTED_FILE_SYSTEM"
+    hresult = 0xC0AAB151
+
+
+class FileSystemDamagedError(Error):
+    """``--append``: the file system on the disc contradicts itself."""
+
+    name = "IMAPI_E_FILE_SYSTEM_READ_CONSISTENCY_ERROR"
+    hresult = 0xC0AAB153
+
+
+class MediaNotAppendableError(Error):
+    """``--append``: the disc takes no more sessions."""
+
+    name = "IMAPI_E_NO_COMPATIBLE_MULTISESSION_TYPE"
+    hresult = 0xC0AAB15C
+
+
 #: The class of each IMAPI2 name (the bindings raise through this).
 BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__()}
 

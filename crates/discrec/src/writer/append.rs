@@ -1,0 +1,236 @@
+//! Adding a session (`burn --append`; IMAPI2's `ImportFileSystem` with
+//! `IMultisessionSequential` and `IMultisessionRandomWrite`): where the
+//! new session goes, the last one's tree read back from the disc, the
+//! directory laid out over it. Every refusal comes before the first
+//! command that changes the disc.
+//!
+//! | Disc | The last session | The new one | Readers find it |
+//! |---|---|---|---|
+//! | written in order (CD-R/RW, DVD±R, DVD-RW, BD-R), appendable | at `StartAddressOfPreviousSession` | a session of its own at the next writable address | the drive lists it last; Linux mounts the last session |
+//! | written at random (DVD+RW, DVD-RAM, DVD-RW in restricted overwrite, BD-RE), an image file, a block device | at sector 0 | after the volume, from a multiple of 32 sectors | its volume descriptors are copied to sectors 16 to 18 once it is written and verified (as growisofs grows a file system) |
+//! | blank | none | the first session | as any |
+
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use discrec_iso::import;
+use discrec_mmc as mmc;
+
+use super::Source;
+use crate::error::{Error, Result};
+use crate::medium::{MediaState, Medium, WriteMethod, SECTOR};
+use crate::target::Target;
+
+/// A session added to a disc written at random starts on a multiple of
+/// this many sectors (64 KiB: a BD cluster, four DVD ECC blocks).
+const ALIGN: u64 = 32;
+
+/// What `--append` asks: a directory to add.
+pub(crate) struct Append {
+    /// The directory whose contents go over the disc's root.
+    pub dir: PathBuf,
+    /// The volume name (default: the disc's).
+    pub volume: Option<String>,
+    /// Stops the walk of the directory.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// The session to write.
+pub(super) enum Next {
+    /// The disc is blank: the directory is its first session, written as
+    /// any write is.
+    First(Source),
+    /// A session added to the disc.
+    Added(Added),
+}
+
+/// A session added to a disc.
+pub(super) struct Added {
+    /// The image of the merged tree.
+    pub source: Source,
+    /// Where it goes.
+    pub start: u64,
+    /// On a disc written at random: its volume descriptors, for sectors
+    /// 16 to 18 once it is written.
+    pub descriptors: Option<Vec<u8>>,
+    /// The first sector of the session added to.
+    pub previous: u64,
+    /// Files kept from the disc.
+    pub kept: usize,
+}
+
+/// The session `a` adds to the disc `m` in `t` (read through `fd`).
+pub(super) fn next(t: &Target, fd: BorrowedFd<'_>, m: &Medium, a: &Append) -> Result<Next> {
+    let not_appendable = |why: String| Err(Error::MediaNotAppendable { target: t.given.clone(), detail: why });
+    let disc = || format!("the {:?} in {}", m.physical_type, t.given.display());
+    let first = || Source::open_with(&a.dir, a.volume.as_deref(), Some(a.cancel.clone())).map(Next::First);
+    let (previous, optical) = match m.method {
+        Some(WriteMethod::Incremental | WriteMethod::TrackAtOnce) => {
+            if m.state.contains(MediaState::BLANK) {
+                return first();
+            }
+            if !m.state.contains(MediaState::APPENDABLE) {
+                return not_appendable(format!(
+                    "{} is closed ({}): no session can be added to it; insert a blank or appendable disc",
+                    disc(),
+                    m.state
+                ));
+            }
+            let Some(previous) = m.previous_session_start else {
+                return not_appendable(format!("{} holds no session with data to add to", disc()));
+            };
+            (previous, true)
+        }
+        Some(WriteMethod::RandomAccess | WriteMethod::ImageFile | WriteMethod::BlockDevice) => {
+            if m.needs_format || !holds_iso(fd, m) && !holds_data(fd, m) {
+                return first();
+            }
+            (0, m.method == Some(WriteMethod::RandomAccess))
+        }
+        None => {
+            // Not written at all: said as a write says it.
+            let why = m.why_not.clone().unwrap_or_else(|| format!("{} cannot be written", t.given.display()));
+            return Err(match m.recorder_supported {
+                false => Error::RecorderNotSupported { target: t.given.clone(), detail: why },
+                true => Error::MediaNotSupported { target: t.given.clone(), detail: why },
+            });
+        }
+    };
+    if m.state.contains(MediaState::WRITE_PROTECTED) {
+        let why = m.why_not.clone().unwrap_or_else(|| format!("{} is write-protected", disc()));
+        return Err(Error::MediaNotSupported { target: t.given.clone(), detail: why });
+    }
+    let session = import_session(t, fd, u32::try_from(previous).unwrap_or(u32::MAX), optical)?;
+    let sequential = matches!(m.method, Some(WriteMethod::Incremental | WriteMethod::TrackAtOnce));
+    let start = match sequential {
+        true => m.next_writable_address,
+        false => u64::from(session.volume_sectors).div_ceil(ALIGN) * ALIGN,
+    };
+    let volume = match (&a.volume, session.volume_id.is_empty()) {
+        (Some(v), _) => v.clone(),
+        (None, false) => session.volume_id.clone(),
+        (None, true) => Source::volume_name(&a.dir),
+    };
+    let opts = discrec_iso::Options {
+        cancel: Some(a.cancel.clone()),
+        session_start: u32::try_from(start).map_err(|_| Error::StreamTooLarge {
+            target: t.given.clone(),
+            source_name: super::shown(&a.dir),
+            needed: start,
+            free: 0,
+        })?,
+        ..discrec_iso::Options::new(volume)
+    };
+    let image =
+        discrec_iso::Image::append(&a.dir, &opts, &session).map_err(|e| super::source::image_error(&a.dir, e))?;
+    let descriptors = (!sequential).then(|| image.volume_descriptors().to_vec());
+    let source = Source::stream(super::shown(&a.dir), image.reader(), image.len())?;
+    check_room(t, m, start, &source)?;
+    let kept = image.kept_files();
+    Ok(Next::Added(Added { source, start, descriptors, previous, kept }))
+}
+
+/// Sectors `lba..` of a disc written at random, an image file or a block
+/// device, into `buf`; false if they cannot all be read.
+fn read_at(fd: BorrowedFd<'_>, m: &Medium, lba: u32, buf: &mut [u8]) -> bool {
+    let want = buf.len();
+    match m.method {
+        Some(WriteMethod::RandomAccess) => mmc::read10(fd, lba, buf).is_ok_and(|n| n == want),
+        _ => rustix::io::pread(fd, buf, u64::from(lba) * SECTOR).is_ok_and(|n| n == want),
+    }
+}
+
+/// Whether an ISO 9660 volume descriptor is at sector 16.
+fn holds_iso(fd: BorrowedFd<'_>, m: &Medium) -> bool {
+    let mut buf = vec![0u8; SECTOR as usize];
+    read_at(fd, m, 16, &mut buf) && &buf[1..6] == b"CD001"
+}
+
+/// Whether there is anything to keep: the medium's state says so, or,
+/// for a block device (whose state says nothing), a byte of its first
+/// 18 sectors (where any file system starts) is not zero.
+fn holds_data(fd: BorrowedFd<'_>, m: &Medium) -> bool {
+    if m.method != Some(WriteMethod::BlockDevice) {
+        return !m.state.contains(MediaState::BLANK) && m.state.contains(MediaState::NON_EMPTY_SESSION);
+    }
+    let mut buf = vec![0u8; 18 * SECTOR as usize];
+    !read_at(fd, m, 0, &mut buf) || buf.iter().any(|&b| b != 0)
+}
+
+/// The session at `start` on `t`, read back: through READ(10) on a
+/// drive (`optical`), `pread` on a file or block device.
+fn import_session(t: &Target, fd: BorrowedFd<'_>, start: u32, optical: bool) -> Result<import::Session> {
+    let mut drive_error = None;
+    let mut read = |lba: u32, buf: &mut [u8]| -> std::io::Result<()> {
+        if optical {
+            let piece = super::MMC_SECTORS_PER_COMMAND * SECTOR as usize;
+            for (i, chunk) in buf.chunks_mut(piece).enumerate() {
+                let at = lba + (i * super::MMC_SECTORS_PER_COMMAND) as u32;
+                match mmc::read10(fd, at, chunk) {
+                    Ok(n) if n == chunk.len() => {}
+                    Ok(n) => return Err(std::io::Error::other(format!("a short read of {n} bytes"))),
+                    Err(e) => {
+                        let message = e.to_string();
+                        drive_error = Some(e);
+                        return Err(std::io::Error::other(message));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            match rustix::io::pread(fd, &mut buf[done..], u64::from(lba) * SECTOR + done as u64) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    };
+    let r = import::Session::read(&mut read, start);
+    r.map_err(|e| match e {
+        discrec_iso::Error::NoFileSystem { .. } => Error::NoSupportedFileSystem {
+            target: t.given.clone(),
+            detail: format!(
+                "{}: {e}; write a new disc, or burn with --overwrite to replace what is there (a rewritable disc)",
+                t.given.display()
+            ),
+        },
+        discrec_iso::Error::Damaged(_) => {
+            Error::FileSystemDamaged { target: t.given.clone(), detail: format!("{}: {e}", t.given.display()) }
+        }
+        discrec_iso::Error::ReadDisc { lba, cause } => match drive_error.take() {
+            Some(d) => Error::drive_command(&t.given, d),
+            None => t.io_error(&format!("cannot read sector {lba} (of the session to add to) of"), cause),
+        },
+        e => Error::Source { source_name: t.given.display().to_string(), detail: e.to_string() },
+    })
+}
+
+/// The added session must fit where it goes: in the room the drive
+/// reports (and a CD track's run-out blocks), up to the disc's end, or
+/// in the free space of an image file's file system.
+fn check_room(t: &Target, m: &Medium, start: u64, source: &Source) -> Result<()> {
+    let free = match m.method {
+        Some(WriteMethod::Incremental) => m.free_sectors,
+        Some(WriteMethod::TrackAtOnce) => m.free_sectors.saturating_sub(2),
+        Some(WriteMethod::ImageFile) => {
+            let have = m.total_sectors.saturating_sub(start);
+            have + crate::medium::fs_free_bytes(&t.node)? / SECTOR
+        }
+        _ => m.total_sectors.saturating_sub(start),
+    };
+    if source.sectors() > free {
+        return Err(Error::StreamTooLarge {
+            target: t.given.clone(),
+            source_name: source.name.clone(),
+            needed: source.sectors(),
+            free,
+        });
+    }
+    Ok(())
+}
