@@ -32,6 +32,7 @@ macro_rules! ensure {
 }
 
 mod agent;
+mod append;
 mod burn;
 mod media;
 mod vdrive;
@@ -736,6 +737,8 @@ fn main() {
             "discrec_refuses_before_spending_a_write_once_disc",
             media::t_discrec_refuses_before_spending_a_write_once_disc,
         ),
+        ("discrec_appends_sessions_on_every_medium", append::t_discrec_appends_sessions_on_every_medium),
+        ("discrec_and_the_peers_append_each_others_discs", append::t_discrec_and_the_peers_append_each_others_discs),
         ("vdrive_dd_to_the_virtual_dvd_ram_against_virtio_blk", vdrive::t_dd_to_the_virtual_dvd_ram_against_virtio_blk),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),
