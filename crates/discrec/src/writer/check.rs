@@ -83,7 +83,7 @@ pub(super) fn check_medium(t: &Target, m: &Medium, source: &Source, overwrite: b
 
             _ if m.state.contains(MediaState::APPENDABLE) => {
                 format!(
-                    "{} holds a session already (appending sessions is not supported yet); insert a blank disc",
+                    "{} holds a session already; add one to it with --append (a directory), or insert a blank disc",
                     disc()
                 )
             }
