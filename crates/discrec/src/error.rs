@@ -877,7 +877,7 @@ mod tests {
         let codes: Vec<u8> = KINDS.iter().map(|k| k.exit_code).collect();
         let want: Vec<u8> = (2..=32).chain([126, 127]).collect();
         assert_eq!(codes, want, "KINDS must list exit codes 2..=32, 126, 127 once each, in order");
-        assert!(KINDS.iter().all(|k| k.name.starts_with("E_") || k.name.starts_with("ERROR_")));
+        assert!(KINDS.iter().all(|k| ["E_", "ERROR_", "IMAPI_E_"].iter().any(|p| k.name.starts_with(p))));
         // Same name, same value and same Python class wherever a name repeats.
         for a in KINDS {
             for b in KINDS.iter().filter(|b| b.name == a.name) {
