@@ -282,11 +282,20 @@ impl LockArgs {
         if let (Some("inf"), Some(t)) = (self.wait.as_deref(), self.target.to_str()) {
             if t.parse::<f64>().is_ok() && !self.target.exists() {
                 return Err(Error::InvalidArgument(format!(
-                    "`--wait {t}` names {t} as the drive; write --wait={t} to wait at most {t} seconds"
+                    "`--wait {t}` names {t} as the drive; write --wait={t} to wait at most {}",
+                    seconds(t)
                 )));
             }
         }
         Ok(wait)
+    }
+}
+
+/// `t` seconds in words: "1 second", "2.5 seconds".
+fn seconds(t: &str) -> String {
+    match t.parse::<f64>() {
+        Ok(1.0) => format!("{t} second"),
+        _ => format!("{t} seconds"),
     }
 }
 
@@ -342,7 +351,7 @@ pub fn usage_error(e: &clap::Error) -> Option<Error> {
     let wait_hint = args
         .windows(2)
         .find(|w| w[0] == "--wait" && w[1].parse::<f64>().is_ok())
-        .map(|w| format!("; to wait at most {0} seconds write --wait={0}", w[1]))
+        .map(|w| format!("; to wait at most {} write --wait={}", seconds(&w[1]), w[1]))
         .unwrap_or_default();
     // `discrec lock IMG cmd`: the command needs `--` before it.
     let dash_hint = if sub.as_deref() == Some("lock")

@@ -70,14 +70,15 @@ fn said_in_json(json: bool, r: Result<u8, Error>) -> Result<u8, Error> {
 }
 
 fn run(a: &BurnArgs) -> Result<u8, Error> {
-    // The target and the client name first: a bad one is reported before a
-    // directory is read.
+    // Mistakes in the options first, then the target and the client name:
+    // each is reported before a directory is read.
+    let speed = a.speed.parse()?;
     let writer = DataWriter::new(crate::open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?);
     writer.set_client_name(&a.client)?;
     writer.set_verify(!a.no_verify)?;
     writer.set_force_media_to_be_closed(a.close)?;
     writer.set_force_overwrite(a.overwrite)?;
-    writer.set_write_speed(a.speed.parse()?)?;
+    writer.set_write_speed(speed)?;
     crate::output::offers_wait(a.wait.is_some());
     writer.set_wait(crate::args::wait_policy(a.wait.as_deref())?)?;
     let source = source(a)?;

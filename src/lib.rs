@@ -46,9 +46,13 @@ pub fn run() -> ExitCode {
         Cmd::Owner { json, cluster, target } => owner(json, &cluster, &target),
         Cmd::Status { json, cluster, targets } => status(json, &cluster, &targets),
         Cmd::List { json, cluster } => list(json, &cluster),
-        Cmd::Info { json, target } => info(json, &target),
-        Cmd::Eject { close, client, json, target } => eject(close, &client, json, &target),
-        Cmd::Tray { action, client, json, target } => tray(&action, &client, json, &target),
+        Cmd::Info { json, target } => output::failure_in_json(json, &target, info(json, &target)),
+        Cmd::Eject { close, client, json, target } => {
+            output::failure_in_json(json, &target, eject(close, &client, json, &target))
+        }
+        Cmd::Tray { action, client, json, target } => {
+            output::failure_in_json(json, &target, tray(&action, &client, json, &target))
+        }
         Cmd::Guard { cluster, target } => cluster::guard(&cluster, &target),
         Cmd::Burn(a) => burn::burn(&a),
         Cmd::Erase { full, client, json, wait, cluster, target } => {

@@ -92,6 +92,17 @@ pub fn error_json(target: &Path, e: &Error) -> serde_json::Value {
     serde_json::json!({"target": jsonpath::value(target), "error": e.json()})
 }
 
+/// With `--json`, a failure of a command on `target` is a line of its
+/// own too ([`error_json`]), as `status --json` and `burn --json` say
+/// theirs; the message still goes to standard error and the exit code
+/// is the error's.
+pub fn failure_in_json(json: bool, target: &Path, r: Result<u8, Error>) -> Result<u8, Error> {
+    if let (true, Err(e)) = (json, &r) {
+        let _ = say(error_json(target, e));
+    }
+    r
+}
+
 /// `{"target": ..., "action": ..., "ok": true}` for `eject` and `tray`.
 pub fn action_json(target: &Path, action: &str) -> serde_json::Value {
     serde_json::json!({"target": jsonpath::value(target), "action": action, "ok": true})

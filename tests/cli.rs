@@ -183,7 +183,16 @@ fn drive_commands_on_an_image_are_invalid_arguments_json_or_not() {
         let o = s.discrec().args(args).arg(&img).output().unwrap();
         let lines = stderr_lines(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {lines:?}");
-        assert!(o.stdout.is_empty(), "{args:?}: no JSON for a failure");
+        let out = String::from_utf8_lossy(&o.stdout);
+        if args.contains(&"--json") {
+            // The failure as a JSON line too, naming the target.
+            let v: serde_json::Value =
+                serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {out}: {e}"));
+            assert_eq!(v["error"]["name"], "E_INVALIDARG", "{args:?}: {v}");
+            assert_eq!(v["target"].as_str(), img.to_str(), "{args:?}: {v}");
+        } else {
+            assert!(out.is_empty(), "{args:?}: no JSON without --json: {out}");
+        }
         assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
         assert!(
             lines[0].starts_with("discrec: ") && lines[0].contains("need a drive") && lines[0].ends_with(INVALIDARG),
@@ -191,6 +200,12 @@ fn drive_commands_on_an_image_are_invalid_arguments_json_or_not() {
             lines[0]
         );
     }
+    // `info --json` of what does not exist: its error as a JSON line.
+    let missing = s.dir.path().join("missing");
+    let o = s.discrec().args(["info", "--json"]).arg(&missing).output().unwrap();
+    assert_eq!(o.status.code(), Some(6), "{:?}", stderr_lines(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["name"], "ERROR_DEV_NOT_EXIST", "{v}");
     // The same while another client holds the image: still "needs a
     // drive", not "wait for the holder".
     let _holder = s.hold(&img, "Holder");

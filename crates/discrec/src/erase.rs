@@ -99,7 +99,7 @@ impl Eraser {
     /// checked as every client name is, C4).
     #[doc(alias = "put_ClientName")]
     pub fn set_client_name(&self, name: &str) -> Result<()> {
-        client_name::validate(name)?;
+        client_name::validate(name).map_err(|e| Error::EraseClientName(e.to_string()))?;
         *self.client_name.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
         Ok(())
     }
@@ -157,7 +157,7 @@ impl Eraser {
             let fd = medium::open_rw(t)?;
             let m = medium::read(t, fd.as_fd())?;
             check_erasable(t, &m)?;
-            erase_disc(t, fd.as_fd(), &m, full, on_update)?;
+            erase_disc(t, fd.as_fd(), &m, full, on_update, None)?;
             medium::read(t, fd.as_fd())
         })
     }
@@ -207,9 +207,22 @@ pub(crate) fn check_erasable(t: &Target, m: &Medium) -> Result<()> {
     }
 }
 
+/// Asked while waiting for the drive: true to stop waiting (a burn's
+/// cancel). The drive goes on by itself: BLANK and FORMAT UNIT cannot be
+/// stopped.
+pub(crate) type Quit<'a> = Option<&'a dyn Fn() -> bool>;
+
 /// Erase the disc `m` (checked erasable) through `fd`: BLANK a CD-RW (or a
-/// DVD-RW, fully), FORMAT UNIT and clear the others; wait for the drive.
-pub(crate) fn erase_disc(t: &Target, fd: BorrowedFd<'_>, m: &Medium, full: bool, on: OnErase<'_>) -> Result<()> {
+/// DVD-RW, fully), FORMAT UNIT and clear the others; wait for the drive
+/// (`quit`: stop waiting, `E_IMAPI_REQUEST_CANCELLED`).
+pub(crate) fn erase_disc(
+    t: &Target,
+    fd: BorrowedFd<'_>,
+    m: &Medium,
+    full: bool,
+    on: OnErase<'_>,
+    quit: Quit<'_>,
+) -> Result<()> {
     let mut on = on;
     let started = Instant::now();
     let profile = m.profile.unwrap_or(0);
@@ -224,10 +237,10 @@ pub(crate) fn erase_disc(t: &Target, fd: BorrowedFd<'_>, m: &Medium, full: bool,
     let dvd_rw = matches!(profile, 0x0013 | 0x0014);
     if profile == 0x000A || (dvd_rw && full) {
         mmc::blank(fd, if full { 0 } else { 1 }).map_err(|e| failed(t, e))?;
-        return wait(t, fd, started, "blanking", &mut on);
+        return wait(t, fd, started, "blanking", &mut on, quit);
     }
     let had_data = !m.needs_format;
-    format(t, fd, m, !full, started, &mut on)?;
+    format(t, fd, m, !full, started, &mut on, quit)?;
     // A format keeps old sectors readable: clear what would be read as a
     // file system (or, for a full erase, everything).
     let formatted = medium::read(t, fd)?;
@@ -248,6 +261,7 @@ pub(crate) fn format(
     quick: bool,
     started: Instant,
     on: &mut OnErase<'_>,
+    quit: Quit<'_>,
 ) -> Result<()> {
     let caps = mmc::read_format_capacities(fd).map_err(|e| failed(t, e))?;
     let profile = m.profile.unwrap_or(0);
@@ -263,7 +277,7 @@ pub(crate) fn format(
     };
     let certify = !(quick && profile == 0x0012);
     mmc::format_unit(fd, ty, blocks, param, certify).map_err(|e| failed(t, e))?;
-    wait(t, fd, started, "formatting", on)
+    wait(t, fd, started, "formatting", on, quit)
 }
 
 /// Write zeros over the first `sectors` of the disc.
@@ -291,8 +305,18 @@ fn zero(t: &Target, fd: BorrowedFd<'_>, sectors: u64, started: Instant, on: &mut
 
 /// Wait until the drive has done what it does in the background,
 /// reporting its progress.
-fn wait(t: &Target, fd: BorrowedFd<'_>, started: Instant, step: &'static str, on: &mut OnErase<'_>) -> Result<()> {
+fn wait(
+    t: &Target,
+    fd: BorrowedFd<'_>,
+    started: Instant,
+    step: &'static str,
+    on: &mut OnErase<'_>,
+    quit: Quit<'_>,
+) -> Result<()> {
     loop {
+        if quit.is_some_and(|q| q()) {
+            return Err(Error::Cancelled { target: t.given.clone() });
+        }
         match mmc::progress(fd) {
             Ok(None) => break,
             Ok(Some(p)) => {

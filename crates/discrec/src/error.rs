@@ -248,6 +248,12 @@ pub enum Error {
     #[doc(alias = "E_IMAPI_DF2DATA_CLIENT_NAME_IS_NOT_VALID")]
     WriterClientName(String),
 
+    /// A bad client name given to an eraser
+    /// (E_IMAPI_ERASE_CLIENT_NAME_IS_NOT_VALID).
+    #[error("{0}")]
+    #[doc(alias = "E_IMAPI_ERASE_CLIENT_NAME_IS_NOT_VALID")]
+    EraseClientName(String),
+
     /// The drive failed to write: a medium or hardware error it could not
     /// recover from (E_IMAPI_UNEXPECTED_RESPONSE_FROM_DEVICE). The track
     /// begun is closed, so the disc says what is on it.
@@ -387,6 +393,7 @@ impl Error {
             Error::MediaNotSupported { .. } => &K::MEDIA_NOT_SUPPORTED,
             Error::RecorderNotSupported { .. } => &K::RECORDER_NOT_SUPPORTED,
             Error::WriterClientName(_) => &K::WRITER_CLIENT_NAME,
+            Error::EraseClientName(_) => &K::ERASE_CLIENT_NAME,
             Error::VerificationFailed { .. } => &K::VERIFICATION_FAILED,
             Error::MediaNotErasable { .. } => &K::MEDIA_NOT_ERASABLE,
             Error::WriteFailed { .. } => &K::WRITE_FAILED,
@@ -769,6 +776,14 @@ impl ErrorKind {
         "MediaNotAppendableError",
         "`burn --append`: the disc takes no more sessions (closed or full); nothing was written",
     );
+    /// A bad client name for an erase.
+    pub const ERASE_CLIENT_NAME: ErrorKind = ErrorKind::new(
+        "E_IMAPI_ERASE_CLIENT_NAME_IS_NOT_VALID",
+        0xC0AA_090B,
+        33,
+        "EraseClientNameNotValidError",
+        "a bad client name for an erase",
+    );
     /// The command to run holding the drive could not be run.
     pub const CANNOT_RUN: ErrorKind =
         ErrorKind::new("E_FAIL", 0x8000_4005, 126, "FailedError", "`lock -- COMMAND`: COMMAND could not be run");
@@ -810,6 +825,7 @@ pub const KINDS: &[ErrorKind] = &[
     ErrorKind::NO_SUPPORTED_FILE_SYSTEM,
     ErrorKind::FILE_SYSTEM_DAMAGED,
     ErrorKind::MEDIA_NOT_APPENDABLE,
+    ErrorKind::ERASE_CLIENT_NAME,
     ErrorKind::CANNOT_RUN,
     ErrorKind::COMMAND_NOT_FOUND,
 ];
@@ -875,8 +891,8 @@ mod tests {
     #[test]
     fn every_kind_has_its_own_exit_code_in_order() {
         let codes: Vec<u8> = KINDS.iter().map(|k| k.exit_code).collect();
-        let want: Vec<u8> = (2..=32).chain([126, 127]).collect();
-        assert_eq!(codes, want, "KINDS must list exit codes 2..=32, 126, 127 once each, in order");
+        let want: Vec<u8> = (2..=33).chain([126, 127]).collect();
+        assert_eq!(codes, want, "KINDS must list exit codes 2..=33, 126, 127 once each, in order");
         assert!(KINDS.iter().all(|k| ["E_", "ERROR_", "IMAPI_E_"].iter().any(|p| k.name.starts_with(p))));
         // Same name, same value and same Python class wherever a name repeats.
         for a in KINDS {

@@ -39,6 +39,8 @@ pub(super) struct OpticalSink {
     /// The first sector of the track: a failed write that wrote past it
     /// has a track to close.
     start: Option<u64>,
+    /// The sector after the last one sent.
+    end: u64,
 }
 
 impl OpticalSink {
@@ -63,7 +65,7 @@ impl OpticalSink {
                 Closing::Session { track: di.last_track_in_last_session.max(1), page05, finalize }
             }
         };
-        let sink = OpticalSink { target, fd, closing, start: None };
+        let sink = OpticalSink { target, fd, closing, start: None, end: 0 };
         if let Closing::Session { page05: Some(wt), .. } = closing {
             sink.set_page05(wt, false)?;
         }
@@ -87,23 +89,26 @@ impl OpticalSink {
         Error::drive_command(&self.target.given, e)
     }
 
-    /// A WRITE of `len` bytes at `at` that failed: a medium or hardware
-    /// error is the drive failing to write (what is on the disc after is
-    /// said by `abandon`'s close); anything else as any command's error.
-    fn write_failed(&self, e: mmc::Error, at: u32, len: usize) -> Error {
+    /// A WRITE of `sectors` at `first` that failed, or the SYNCHRONIZE
+    /// CACHE that was to put them on the disc: a medium or hardware error
+    /// is the drive failing to write (what is on the disc after is said
+    /// by `abandon`'s close); anything else as any command's error.
+    fn write_failed(&self, e: mmc::Error, first: u64, sectors: u64) -> Error {
         match e {
             // (A communication failure or time-out, ASC 08h, is the
             // drive not answering: `err` says so.)
-            mmc::Error::Sense { sense, .. } if matches!(sense.key, 3 | 4) && sense.asc != 0x08 => Error::WriteFailed {
-                target: self.target.given.clone(),
-                first: u64::from(at),
-                last: u64::from(at) + (len as u64 / SECTOR).max(1) - 1,
-                detail: sense.describe(),
-                after: format!(
-                    "discrec closed what it could; `discrec info {}` says what is on the disc now",
-                    self.target.given.display()
-                ),
-            },
+            mmc::Error::Sense { command, sense } if matches!(sense.key, 3 | 4) && sense.asc != 0x08 => {
+                Error::WriteFailed {
+                    target: self.target.given.clone(),
+                    first,
+                    last: first + sectors.max(1) - 1,
+                    detail: format!("{command}: {}", sense.describe()),
+                    after: format!(
+                        "discrec closed what it could; `discrec info {}` says what is on the disc now",
+                        self.target.given.display()
+                    ),
+                }
+            }
             e => self.err(e),
         }
     }
@@ -122,14 +127,19 @@ impl Sink for OpticalSink {
                 return Ok(done);
             }
             let at = self.lba32(lba + done, "WRITE(10)")?;
-            mmc::write10(self.fd.as_fd(), at, piece).map_err(|e| self.write_failed(e, at, piece.len()))?;
+            mmc::write10(self.fd.as_fd(), at, piece)
+                .map_err(|e| self.write_failed(e, u64::from(at), piece.len() as u64 / SECTOR))?;
+            self.end = u64::from(at) + piece.len() as u64 / SECTOR;
         }
         Ok(data.len() as u64 / SECTOR)
     }
 
     fn finish(&mut self, finalize: bool) -> Result<()> {
         let fd = self.fd.as_fd();
-        mmc::synchronize_cache(fd).map_err(|e| self.err(e))?;
+        // The drive writes from its cache here: a medium error now is the
+        // write failing, somewhere in what was sent.
+        let first = self.start.unwrap_or(0);
+        mmc::synchronize_cache(fd).map_err(|e| self.write_failed(e, first, self.end.saturating_sub(first)))?;
         let Closing::Session { track, page05, finalize: close_disc } = self.closing else { return Ok(()) };
         mmc::close_track_session(fd, CloseFunction::Track, track).map_err(|e| self.err(e))?;
         let function = match (finalize, close_disc, page05) {

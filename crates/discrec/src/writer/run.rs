@@ -84,10 +84,17 @@ pub(super) fn run(
         // disc as it is now.
         stop.check(0)?;
         shared.set(WriteAction::FormattingMedia);
-        match prepare {
-            Prepare::Erase => erase::erase_disc(t, fd.as_fd(), &m, false, None)?,
-            _ => erase::format(t, fd.as_fd(), &m, true, Instant::now(), &mut None)?,
-        }
+        // A cancel ends the wait for the drive, which finishes on its own.
+        let quit = || stop.now();
+        let prepared = match prepare {
+            Prepare::Erase => erase::erase_disc(t, fd.as_fd(), &m, false, None, Some(&quit)),
+            _ => erase::format(t, fd.as_fd(), &m, true, Instant::now(), &mut None, Some(&quit)),
+        };
+        // Stopped: said as the stop is (a cancel, or the cluster lock lost).
+        prepared.map_err(|e| match e {
+            Error::Cancelled { .. } => stop.check(0).err().unwrap_or(e),
+            e => e,
+        })?;
         m = medium::read(t, fd.as_fd())?;
         let again = check_medium(t, &m, &source, plan.overwrite)?;
         if again != Prepare::Nothing {

@@ -213,6 +213,13 @@ class MediaNotAppendableError(Error):
     hresult = 0xC0AAB15C
 
 
+class EraseClientNameNotValidError(Error):
+    """The eraser's client name is not valid."""
+
+    name = "E_IMAPI_ERASE_CLIENT_NAME_IS_NOT_VALID"
+    hresult = 0xC0AA090B
+
+
 #: The class of each IMAPI2 name (the bindings raise through this).
 BY_NAME: Dict[str, Type[Error]] = {cls.name: cls for cls in Error.__subclasses__()}
 
