@@ -219,7 +219,7 @@ pub struct BurnArgs {
     /// Wait for a drive another client holds: forever, or at most SECONDS
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true, default_missing_value = "inf")]
     pub wait: Option<String>,
-    /// Volume name of the image made of a directory SOURCE (default: the directory's name)
+    /// Volume name of the image made of a directory SOURCE (default: the directory's name; with --append, the disc's)
     #[arg(long, value_name = "NAME")]
     pub volume: Option<String>,
     /// The size of a SOURCE of `-` (standard input), in bytes: a multiple of 2048

@@ -18,10 +18,14 @@ use crate::signals::StopSignals;
 /// which the writer opens once the write has begun (a signal while a
 /// large tree is read cancels it), checked here for what the options say.
 fn source(a: &BurnArgs) -> Result<Option<Source>, Error> {
-    if a.append && (a.source == Path::new("-") || !a.source.is_dir()) {
+    // `--append` takes a directory (a missing one is said as a write says it).
+    if a.append && (a.source == Path::new("-") || a.source.exists() && !a.source.is_dir()) {
+        let what = match a.source == Path::new("-") {
+            true => "standard input".to_string(),
+            false => discrec::writer::shown(&a.source),
+        };
         return Err(Error::InvalidArgument(format!(
-            "--append adds a directory's files to the disc; {} is not a directory (an image cannot be added: its addresses start at sector 0)",
-            discrec::writer::shown(&a.source)
+            "--append adds a directory's files to the disc, and {what} is not a directory: an image cannot be added (its addresses start at sector 0); to add an image's files, extract them (`xorriso -osirrox on -indev IMAGE -extract / DIR`) and add DIR"
         )));
     }
     if a.source == Path::new("-") {
@@ -176,8 +180,13 @@ fn report_done(a: &BurnArgs, r: &WriteReport) -> Result<(), Error> {
     let rate = mb / r.write_time.as_secs_f64().max(1e-3);
     let added = match &r.added_to {
         Some(to) => format!(
-            " as a session from sector {} over the one at sector {} ({} files kept)",
-            r.start_lba, to.previous_session_start, to.files_kept
+            " as a session from sector {} over the one at sector {} ({} kept)",
+            r.start_lba,
+            to.previous_session_start,
+            match to.files_kept {
+                1 => "1 old file".to_string(),
+                n => format!("{n} old files"),
+            }
         ),
         None => String::new(),
     };

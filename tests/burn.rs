@@ -638,7 +638,11 @@ fn burn_append_adds_sessions_to_an_image_file_and_a_loop_device() {
         assert_eq!(done["done"]["start_lba"].as_u64().unwrap() % 32, 0, "{last}");
         let o = s.discrec().args(["burn", "--append"]).arg(t).arg(&three).output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{}: {}", t.display(), stderr(&o));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("3 files kept"), "{}", String::from_utf8_lossy(&o.stdout));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("3 old files kept"),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
         let files = xorriso_files(&s, t);
         let want: Vec<(&str, &[u8])> = vec![
             ("a.txt", b"second a\n"),
@@ -685,6 +689,41 @@ fn burn_append_refuses_what_it_cannot_add_to_and_writes_nothing() {
     assert_eq!(o.status.code(), Some(31), "{}", stderr(&o));
     assert!(stderr(&o).contains("damaged") && stderr(&o).contains("outside the volume"), "{}", stderr(&o));
     assert!(std::fs::read(&t2).unwrap() == bytes, "the damaged target changed");
+    // An image cut short: its volume said to be longer than the file
+    // (exit 31), and one cut inside its directories (exit 31 too).
+    let whole = blank(&s, "whole.img");
+    let big = tree_of(&s, "big", &[("a.bin", &[3u8; 200_000]), ("b/c.txt", b"c\n")]);
+    assert_eq!(s.discrec().arg("burn").arg(&whole).arg(&big).output().unwrap().status.code(), Some(0));
+    let bytes = std::fs::read(&whole).unwrap();
+    for keep in [bytes.len() - 20 * 2048, 19 * 2048 + 100] {
+        let cut = s.dir.path().join(format!("cut{keep}.img"));
+        std::fs::write(&cut, &bytes[..keep]).unwrap();
+        let o = s.discrec().args(["burn", "--append"]).arg(&cut).arg(&dir).output().unwrap();
+        assert_eq!(o.status.code(), Some(31), "cut at {keep}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cut short"), "{}", stderr(&o));
+        assert!(std::fs::read(&cut).unwrap() == bytes[..keep], "the cut image changed");
+    }
+    // A hybrid image with a partition after its volume: growing would
+    // overwrite it (exit 32).
+    if tool_ok("xorriso", "-version") {
+        let part = s.dir.path().join("part.bin");
+        std::fs::write(&part, vec![0xEFu8; 64 * 1024]).unwrap();
+        let hybrid = s.dir.path().join("hybrid.img");
+        let o = Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-R", "-o"])
+            .arg(&hybrid)
+            .args(["-append_partition", "2", "0xef"])
+            .arg(&part)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "xorriso: {}", stderr(&o));
+        let before = std::fs::read(&hybrid).unwrap();
+        let o = s.discrec().args(["burn", "--append"]).arg(&hybrid).arg(&dir).output().unwrap();
+        assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
+        assert!(stderr(&o).contains("partition after its ISO 9660 volume"), "{}", stderr(&o));
+        assert!(std::fs::read(&hybrid).unwrap() == before, "the hybrid image changed");
+    }
     // A loop device holding ext2: not ISO 9660, untouched.
     if loop_ok() {
         let l = Loop::new(8);
@@ -694,4 +733,27 @@ fn burn_append_refuses_what_it_cannot_add_to_and_writes_nothing() {
         assert_eq!(o.status.code(), Some(30), "{}", stderr(&o));
         assert!(std::fs::read(&l.dev).unwrap() == before, "the ext2 device changed");
     }
+}
+
+#[test]
+fn a_cancelled_append_leaves_an_image_as_it_was() {
+    let s = Scratch::new();
+    let img = blank(&s, "disc.img");
+    let one = tree_of(&s, "one", &[("a.txt", b"a\n")]);
+    assert_eq!(s.discrec().arg("burn").arg(&img).arg(&one).output().unwrap().status.code(), Some(0));
+    let before = std::fs::read(&img).unwrap();
+    // A sparse 1 GiB file: long enough to be cancelled mid-write.
+    let big = s.dir.path().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::File::create(big.join("huge.bin")).unwrap().set_len(1 << 30).unwrap();
+    let child = s.discrec().args(["burn", "--append"]).arg(&img).arg(&big).stderr(Stdio::piped()).spawn().unwrap();
+    let grew = eventually(Duration::from_secs(60), || {
+        std::fs::metadata(&img).map(|m| m.len() > before.len() as u64 + (16 << 20)).unwrap_or(false)
+    });
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::INT).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(grew, "the append never got going: {}", stderr(&o));
+    assert_eq!(o.status.code(), Some(15), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the session was not added"), "{}", stderr(&o));
+    assert!(std::fs::read(&img).unwrap() == before, "the image is not as it was");
 }

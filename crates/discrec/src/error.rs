@@ -161,13 +161,21 @@ pub enum Error {
     /// A write was cancelled (`cancel_write`, or a signal); the track and
     /// session were closed where the medium needs it and the drive was
     /// released (E_IMAPI_REQUEST_CANCELLED).
-    #[error("writing to {} was cancelled after {sectors_written} sectors; {}", target.display(), if *sectors_written == 0 { "nothing was written" } else { "the medium holds an incomplete recording" })]
+    #[error("writing to {} was cancelled after {sectors_written} sectors; {}", target.display(), match (*sectors_written, *kept_old) {
+        (0, _) => "nothing was written",
+        (_, true) => "the session was not added: the file system on it is as it was",
+        _ => "the medium holds an incomplete recording",
+    })]
     #[doc(alias = "E_IMAPI_REQUEST_CANCELLED")]
     WriteCancelled {
         /// The target.
         target: PathBuf,
         /// Sectors written before the cancel.
         sectors_written: u64,
+        /// A session being added to a disc written at random (`--append`)
+        /// was cancelled before it was pointed to: the disc's file system
+        /// is untouched (what was written lies past it).
+        kept_old: bool,
     },
 
     /// A second write on a writer that is writing

@@ -7,7 +7,7 @@
 //! gives back every name, mode, owner, time, symlink target and device
 //! number (NM, PX, TF, SL, PN, continuation areas, directories moved by
 //! mkisofs to `rr_moved` put back where they belong, CL/RE); else through
-//! Joliet (names only), else ISO 9660 (names as Linux shows them). A file
+//! Joliet (names only), else ISO 9660 (names without `;1`, case kept). A file
 //! of several extents (4 GiB and more) is one file. Each file keeps the
 //! extents its data has on the disc ([`Node::on_disc`]): a new session
 //! points to them, it does not copy them.
@@ -49,8 +49,8 @@ pub enum Names {
     /// Joliet: names (up to 64 UCS-2 characters); modes and owners are
     /// ISO 9660's defaults (directories 0555, files 0444, owned by root).
     Joliet,
-    /// ISO 9660 alone: names as Linux shows them (lower case, no
-    /// version).
+    /// ISO 9660 alone: names without their version, case kept (as
+    /// xorriso and genisoimage import them).
     Iso9660,
 }
 
@@ -671,12 +671,13 @@ impl LinkReader {
     }
 }
 
-/// A name as Linux shows an ISO 9660 identifier without Rock Ridge: no
-/// `;version`, no trailing dot, lower case.
+/// The name of an ISO 9660 identifier without Rock Ridge: no
+/// `;version`, no trailing dot, its case kept (as xorriso and genisoimage
+/// import it: a new `README.TXT` replaces the old one, and Windows goes
+/// on showing the names it showed).
 fn iso_name(id: &[u8]) -> Vec<u8> {
     let id = id.split(|&b| b == b';').next().unwrap_or(id);
-    let id = id.strip_suffix(b".").unwrap_or(id);
-    id.to_ascii_lowercase()
+    id.strip_suffix(b".").unwrap_or(id).to_vec()
 }
 
 /// A Joliet identifier (UCS-2 big-endian) as UTF-8, without `;version`.
@@ -733,8 +734,8 @@ mod tests {
 
     #[test]
     fn names_as_linux_shows_them() {
-        assert_eq!(iso_name(b"README.TXT;1"), b"readme.txt");
-        assert_eq!(iso_name(b"NOEXT.;1"), b"noext");
+        assert_eq!(iso_name(b"README.TXT;1"), b"README.TXT");
+        assert_eq!(iso_name(b"NOEXT.;1"), b"NOEXT");
         let jol: Vec<u8> = "Héllo.txt;1".encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
         assert_eq!(joliet_name(&jol), "Héllo.txt".as_bytes());
         assert!(valid_name(b"a/b").is_err() && valid_name(b"..").is_err() && valid_name(b"ok").is_ok());

@@ -102,11 +102,29 @@ pub(super) fn next(t: &Target, fd: BorrowedFd<'_>, m: &Medium, a: &Append) -> Re
         let why = m.why_not.clone().unwrap_or_else(|| format!("{} is write-protected", disc()));
         return Err(Error::MediaNotSupported { target: t.given.clone(), detail: why });
     }
-    let session = import_session(t, fd, u32::try_from(previous).unwrap_or(u32::MAX), optical)?;
+    let session = import_session(t, fd, m, u32::try_from(previous).unwrap_or(u32::MAX), optical)?;
     let sequential = matches!(m.method, Some(WriteMethod::Incremental | WriteMethod::TrackAtOnce));
+    let volume_end = u64::from(session.volume_sectors);
+    // The volume must lie in what was written: one said to be longer (an
+    // image cut short) would have its last files read as zeros, or
+    // overwritten by the new session.
+    let written = if sequential { m.next_writable_address } else { m.total_sectors };
+    if volume_end > written {
+        return Err(Error::FileSystemDamaged {
+            target: t.given.clone(),
+            detail: format!(
+                "{}: the ISO 9660 volume says it ends at sector {volume_end}, but {} holds {written} sectors: it was cut short; copy what it holds off and write it anew",
+                t.given.display(),
+                if sequential { "the written part of the disc" } else { "it" }
+            ),
+        });
+    }
+    if !sequential {
+        partitions_after(t, fd, m, volume_end)?;
+    }
     let start = match sequential {
         true => m.next_writable_address,
-        false => u64::from(session.volume_sectors).div_ceil(ALIGN) * ALIGN,
+        false => volume_end.div_ceil(ALIGN) * ALIGN,
     };
     let volume = match (&a.volume, session.volume_id.is_empty()) {
         (Some(v), _) => v.clone(),
@@ -159,9 +177,65 @@ fn holds_data(fd: BorrowedFd<'_>, m: &Medium) -> bool {
     !read_at(fd, m, 0, &mut buf) || buf.iter().any(|&b| b != 0)
 }
 
+/// A disc written at random grows after its volume: a partition there
+/// (a hybrid ISO's EFI or data partition, listed in its MBR or GPT in
+/// the system area) would be overwritten, so it is refused (xorriso and
+/// growisofs would write over it).
+fn partitions_after(t: &Target, fd: BorrowedFd<'_>, m: &Medium, volume_end: u64) -> Result<()> {
+    let mut area = vec![0u8; 16 * SECTOR as usize];
+    if !read_at(fd, m, 0, &mut area) {
+        return Ok(());
+    }
+    let le32 = |b: &[u8]| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let le64 = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
+    // Partitions as (first, last) 512-byte blocks.
+    let mut parts = Vec::new();
+    if area[510..512] == [0x55, 0xAA] {
+        for e in area[446..510].chunks_exact(16) {
+            // Type 0xEE: a protective MBR, the GPT below says more.
+            if e[4] != 0 && e[4] != 0xEE && le32(&e[12..16]) > 0 {
+                parts.push((le32(&e[8..12]), le32(&e[8..12]) + le32(&e[12..16]) - 1));
+            }
+        }
+    }
+    if &area[512..520] == b"EFI PART" {
+        let (entries, count, size) = (le64(&area[512 + 72..]), le32(&area[512 + 80..]), le32(&area[512 + 84..]));
+        for i in 0..count.min(256) {
+            let at = (entries * 512 + i * size) as usize;
+            let Some(e) = area.get(at..at + 48).filter(|_| size >= 48) else { break };
+            if e[..16].iter().any(|&b| b != 0) {
+                parts.push((le64(&e[32..]), le64(&e[40..])));
+            }
+        }
+    }
+    let end = volume_end * (SECTOR / 512);
+    if let Some((first, last)) = parts.into_iter().find(|&(_, last)| last >= end) {
+        return Err(Error::MediaNotAppendable {
+            target: t.given.clone(),
+            detail: format!(
+                "{} has a partition after its ISO 9660 volume (512-byte blocks {first} to {last}; the volume ends at block {end}): a session added after the volume would overwrite it; nothing was written",
+                t.given.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What to do with a target whose last session holds no ISO 9660.
+fn instead(m: &Medium) -> &'static str {
+    match m.method {
+        Some(WriteMethod::ImageFile) => "truncate the image to 0 bytes to write a first session, or name another",
+        Some(WriteMethod::BlockDevice) => {
+            "a plain `discrec burn` (without --append) writes over what it holds, or name another target"
+        }
+        Some(WriteMethod::RandomAccess) => "erase the disc (`discrec erase`) or burn with --overwrite to write over it",
+        _ => "insert a blank or appendable disc",
+    }
+}
+
 /// The session at `start` on `t`, read back: through READ(10) on a
 /// drive (`optical`), `pread` on a file or block device.
-fn import_session(t: &Target, fd: BorrowedFd<'_>, start: u32, optical: bool) -> Result<import::Session> {
+fn import_session(t: &Target, fd: BorrowedFd<'_>, m: &Medium, start: u32, optical: bool) -> Result<import::Session> {
     let mut drive_error = None;
     let mut read = |lba: u32, buf: &mut [u8]| -> std::io::Result<()> {
         if optical {
@@ -195,16 +269,21 @@ fn import_session(t: &Target, fd: BorrowedFd<'_>, start: u32, optical: bool) -> 
     r.map_err(|e| match e {
         discrec_iso::Error::NoFileSystem { .. } => Error::NoSupportedFileSystem {
             target: t.given.clone(),
-            detail: format!(
-                "{}: {e}; write a new disc, or burn with --overwrite to replace what is there (a rewritable disc)",
-                t.given.display()
-            ),
+            detail: format!("{}: {e}; {}", t.given.display(), instead(m)),
         },
         discrec_iso::Error::Damaged(_) => {
             Error::FileSystemDamaged { target: t.given.clone(), detail: format!("{}: {e}", t.given.display()) }
         }
         discrec_iso::Error::ReadDisc { lba, cause } => match drive_error.take() {
             Some(d) => Error::drive_command(&t.given, d),
+            // Its file system goes past its end: an image cut short.
+            None if cause.kind() == std::io::ErrorKind::UnexpectedEof => Error::FileSystemDamaged {
+                target: t.given.clone(),
+                detail: format!(
+                    "{}: its ISO 9660 file system goes on past its end (sector {lba}): it was cut short; copy what it holds off and write it anew",
+                    t.given.display()
+                ),
+            },
             None => t.io_error(&format!("cannot read sector {lba} (of the session to add to) of"), cause),
         },
         e => Error::Source { source_name: t.given.display().to_string(), detail: e.to_string() },

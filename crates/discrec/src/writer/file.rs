@@ -17,12 +17,15 @@ pub(super) struct FileSink {
     file: std::fs::File,
     /// The sectors reserved (`start..end`) in an image file.
     reserved: Option<(u64, u64)>,
+    /// An image file grown by a session added after its file system: its
+    /// length before, given back when the write fails.
+    grown_from: Option<u64>,
 }
 
 impl FileSink {
     /// A block device: written in place.
     pub fn device(target: Target, fd: OwnedFd) -> FileSink {
-        FileSink { target, file: fd.into(), reserved: None }
+        FileSink { target, file: fd.into(), reserved: None, grown_from: None }
     }
 
     /// An image file, its blocks for `source` from `start` reserved
@@ -30,9 +33,15 @@ impl FileSink {
     /// image (another writer filled it since the medium was read, a quota)
     /// refuses now, not with ENOSPC in the middle, after sectors were
     /// written. A file system without `fallocate` is written as before.
-    pub fn image(target: Target, fd: OwnedFd, start: u64, source: &Source) -> Result<FileSink> {
+    /// `grows`: the write adds a session after the file system the image
+    /// holds; a failure cuts the image back to its length.
+    pub fn image(target: Target, fd: OwnedFd, start: u64, source: &Source, grows: bool) -> Result<FileSink> {
         use rustix::fs::FallocateFlags;
         let sectors = source.sectors();
+        let grown_from = match grows {
+            true => Some(rustix::fs::fstat(&fd).map_err(|e| target.io_error("cannot stat", e.into()))?.st_size as u64),
+            false => None,
+        };
         match rustix::fs::fallocate(&fd, FallocateFlags::KEEP_SIZE, start * SECTOR, sectors * SECTOR) {
             Err(rustix::io::Errno::NOSPC) | Err(rustix::io::Errno::DQUOT) => Err(Error::StreamTooLarge {
                 source_name: source.name.clone(),
@@ -40,7 +49,7 @@ impl FileSink {
                 free: medium::fs_free_bytes(&target.node).map(|b| b / SECTOR).unwrap_or(0),
                 target: target.given,
             }),
-            _ => Ok(FileSink { target, file: fd.into(), reserved: Some((start, start + sectors)) }),
+            _ => Ok(FileSink { target, file: fd.into(), reserved: Some((start, start + sectors)), grown_from }),
         }
     }
 }
@@ -72,9 +81,14 @@ impl Sink for FileSink {
 
     /// An image's reserved blocks past `end` are given back (else a
     /// cancelled 1 GiB burn keeps 1 GiB of hidden blocks behind a 4 MiB
-    /// file).
+    /// file); one grown by a session is cut back to its length.
     fn abandon(&mut self, end: u64, _may_command: bool) {
         use rustix::fs::FallocateFlags;
+        if let Some(len) = self.grown_from {
+            // The session added was never pointed to: away with it.
+            let _ = rustix::fs::ftruncate(&self.file, len);
+            return;
+        }
         let Some((_, stop)) = self.reserved else { return };
         let (from, to) = (end * SECTOR, stop * SECTOR);
         let _ = rustix::fs::fallocate(

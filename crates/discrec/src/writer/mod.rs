@@ -338,7 +338,7 @@ impl DataWriter {
             Ok(st) if st.is_dir() => {}
             Ok(_) => {
                 return Err(Error::InvalidArgument(format!(
-                    "a session added to a disc is made of a directory; {} is not one (an image cannot be added: its addresses start at sector 0)",
+"a session added to a disc is made of a directory, and {} is not one: an image cannot be added (its addresses start at sector 0); extract its files and add their directory",
                     source::shown(dir)
                 )))
             }
@@ -357,8 +357,8 @@ impl DataWriter {
     /// A cancel met while a directory was read, said of this target.
     fn named(&self, e: Error) -> Error {
         match e {
-            Error::WriteCancelled { sectors_written, .. } => {
-                Error::WriteCancelled { target: self.given.clone(), sectors_written }
+            Error::WriteCancelled { sectors_written, kept_old, .. } => {
+                Error::WriteCancelled { target: self.given.clone(), sectors_written, kept_old }
             }
             e => e,
         }
@@ -399,7 +399,7 @@ impl DataWriter {
         let wait = *self.wait.lock().unwrap_or_else(|e| e.into_inner());
         // Cancelled before the drive was even asked for.
         if self.cancel.load(Ordering::SeqCst) {
-            return Err(Error::WriteCancelled { target: self.given.clone(), sectors_written: 0 });
+            return Err(Error::WriteCancelled { target: self.given.clone(), sectors_written: 0, kept_old: false });
         }
         let mut rec = self.recorder();
         // Waiting: queue for the drive first (a cancel ends the wait, as
@@ -410,7 +410,7 @@ impl DataWriter {
             run::run(rec.target(), input, plan, &Stop::new(rec.target(), &self.cancel, &lost), on_update)
         })
         .map_err(|e| match e {
-            Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0 },
+            Error::Cancelled { target } => Error::WriteCancelled { target, sectors_written: 0, kept_old: false },
             e => self.named(e),
         })
     }

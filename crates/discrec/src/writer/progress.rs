@@ -146,8 +146,8 @@ pub struct WriteReport {
 pub struct AddedTo {
     /// Its first sector.
     pub previous_session_start: u64,
-    /// Files of that session the new one keeps: those no new entry
-    /// replaced.
+    /// Regular files of that session the new one keeps (points to):
+    /// those no new entry replaced.
     pub files_kept: usize,
 }
 

@@ -113,7 +113,7 @@ pub(super) fn run(
         mmc::set_write_speed(fd.as_fd(), w.kilobytes_per_second, end, cd)
             .map_err(|e| Error::drive_command(&t.given, e))?;
     }
-    let mut sink = open_sink(t, fd, &m, start, &source)?;
+    let mut sink = open_sink(t, fd, &m, start, &source, descriptors.is_some())?;
     let snapshot = |shared: &Shared| shared.snapshot(started, start, sectors);
 
     let finished = AtomicBool::new(false);
@@ -311,10 +311,21 @@ impl Job<'_> {
     /// The error `e` of a write that ended at `lba`, the medium left as
     /// the sink leaves it.
     fn abandon(&mut self, mut e: Error, lba: u64) -> Error {
+        // A session added to a disc written at random is not pointed to
+        // yet: the disc's file system is as it was.
+        let kept_old = self.descriptors.is_some();
+        match &mut e {
+            Error::WriteCancelled { kept_old: k, .. } => *k = kept_old,
+            Error::Source { detail, .. } if kept_old => detail.push_str(&format!(
+                "; the session was not added: the file system on {} is as it was",
+                self.t.given.display()
+            )),
+            _ => {}
+        }
         // A source that failed after sectors were written left part of a
         // recording on the medium: say so, and what to do.
         if let Error::Source { detail, .. } = &mut e {
-            if lba > self.start {
+            if lba > self.start && !kept_old {
                 detail.push_str(&format!(
                     "; {} now holds an incomplete recording of {} sectors (truncate an image file to 0 bytes, or use a new disc)",
                     self.t.given.display(),
@@ -363,13 +374,14 @@ fn ended_early(source_name: &str, detail: &str) -> Error {
 }
 
 /// The sink for `m` on `fd`, to write `source` from `start`, with what it
-/// must reserve before the first sector reserved.
-fn open_sink(t: &Target, fd: OwnedFd, m: &Medium, start: u64, source: &Source) -> Result<Box<dyn Sink>> {
+/// must reserve before the first sector reserved (`grows`: a session
+/// added after a file system, which a failure takes away again).
+fn open_sink(t: &Target, fd: OwnedFd, m: &Medium, start: u64, source: &Source, grows: bool) -> Result<Box<dyn Sink>> {
     Ok(match m.method {
         Some(method @ (WriteMethod::Incremental | WriteMethod::TrackAtOnce | WriteMethod::RandomAccess)) => {
             Box::new(OpticalSink::new(t.clone(), fd, m, method)?)
         }
-        Some(WriteMethod::ImageFile) => Box::new(FileSink::image(t.clone(), fd, start, source)?),
+        Some(WriteMethod::ImageFile) => Box::new(FileSink::image(t.clone(), fd, start, source, grows)?),
         Some(WriteMethod::BlockDevice) | None => Box::new(FileSink::device(t.clone(), fd)),
     })
 }

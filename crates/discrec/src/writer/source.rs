@@ -167,7 +167,9 @@ impl Source {
 /// its tree (a file it cannot read, names it cannot hold).
 pub(super) fn image_error(dir: &Path, e: discrec_iso::Error) -> Error {
     match e {
-        discrec_iso::Error::Cancelled => Error::WriteCancelled { target: PathBuf::new(), sectors_written: 0 },
+        discrec_iso::Error::Cancelled => {
+            Error::WriteCancelled { target: PathBuf::new(), sectors_written: 0, kept_old: false }
+        }
         e => Error::Source { source_name: shown(dir), detail: format!("cannot make an image of it: {e}") },
     }
 }

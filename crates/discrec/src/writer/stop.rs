@@ -41,7 +41,7 @@ impl<'a> Stop<'a> {
 
     /// The error of a write cancelled after `written` sectors.
     pub fn cancelled(&self, written: u64) -> Error {
-        Error::WriteCancelled { target: self.target.given.clone(), sectors_written: written }
+        Error::WriteCancelled { target: self.target.given.clone(), sectors_written: written, kept_old: false }
     }
 }
 
