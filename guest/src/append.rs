@@ -5,6 +5,7 @@
 //! written by them appended by discrec; the refusals that must come
 //! before any command that changes a disc.
 
+use crate::media::discrec;
 use crate::vdrive::{fresh, read_back_sources, source, tail, Served};
 use crate::{ok, sh, R};
 
@@ -25,11 +26,6 @@ const MEDIA: &[(&str, bool)] = &[
     ("dvd-ram", false),
     ("bd-re", false),
 ];
-
-fn discrec(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = std::process::Command::new("/bin/discrec").args(args).output().unwrap();
-    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
 
 fn run(args: &[&str]) -> Result<String, String> {
     let (c, out, e) = discrec(args);
@@ -89,9 +85,7 @@ fn xorriso_sees(dev: &str, present: &[u32], last: u32) -> R {
 
 /// Commands in the drive's log that change a disc.
 fn changing_commands() -> usize {
-    let log = std::fs::read_to_string(LOG).unwrap_or_default();
-    let ops = ["2a", "aa", "5b", "a1", "04", "53", "5d"];
-    log.lines().filter(|l| ops.iter().any(|op| l.starts_with(&format!("vdrive: {op} ")))).count()
+    crate::media::changing_commands_in(LOG)
 }
 
 /// Three sessions by discrec on each medium: a first burn of a
@@ -103,9 +97,11 @@ fn changing_commands() -> usize {
 /// changes the disc.
 pub fn t_discrec_appends_sessions_on_every_medium() -> R {
     let sources: Vec<String> = (1..=3).map(session_source).collect::<Result<_, _>>()?;
-    let mut failed = Vec::new();
-    for &(kind, sequential) in MEDIA {
-        let r = (|| -> R {
+    crate::vdrive::each(
+        MEDIA,
+        |&&(kind, _)| kind.to_string(),
+        LOG,
+        |&&(kind, sequential)| -> R {
             let drive = Served::start(kind, &fresh(kind), None, LOG)?;
             let dev = drive.dev.clone();
             run(&["burn", &dev, &sources[0]])?;
@@ -143,14 +139,8 @@ pub fn t_discrec_appends_sessions_on_every_medium() -> R {
                 ensure!(changing_commands() == before, "the refused --append sent commands that change the disc");
             }
             drive.stop()
-        })();
-        println!("  {kind}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
-        if let Err(e) = r {
-            failed.push(format!("{kind}: {e}\n    {}", crate::vdrive::log_tail(LOG, 12)));
-        }
-    }
-    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
-    Ok(())
+        },
+    )
 }
 
 /// One disc, two writers: `first` writes session 1 (SRC1), `second` adds
@@ -184,9 +174,11 @@ const MIXED: &[Mixed] = &[
 /// Each [`MIXED`] case: the disc one tool wrote, appended by the other.
 pub fn t_discrec_and_the_peers_append_each_others_discs() -> R {
     let (one, two) = (session_source(1)?, session_source(2)?);
-    let mut failed = Vec::new();
-    for c in MIXED {
-        let r = (|| -> R {
+    crate::vdrive::each(
+        MIXED,
+        |c| format!("{}: {} | {}", c.kind, c.first, c.second),
+        LOG,
+        |c| -> R {
             let drive = Served::start(c.kind, &fresh(c.kind), None, LOG)?;
             let dev = drive.dev.clone();
             for cmd in [c.first, c.second] {
@@ -201,13 +193,6 @@ pub fn t_discrec_and_the_peers_append_each_others_discs() -> R {
             ensure!(text == same(2), "isofs reads same.txt as {text:?}");
             xorriso_sees(&dev, &[1, 2], 2)?;
             drive.stop()
-        })();
-        let name = format!("{}: {} | {}", c.kind, c.first, c.second);
-        println!("  {name}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
-        if let Err(e) = r {
-            failed.push(format!("{name}: {e}\n    {}", crate::vdrive::log_tail(LOG, 12)));
-        }
-    }
-    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
-    Ok(())
+        },
+    )
 }

@@ -10,7 +10,8 @@ use crate::{ok, R};
 /// Where these drives log their commands.
 const LOG: &str = "/tmp/vd-media.log";
 
-fn discrec(args: &[&str]) -> (Option<i32>, String, String) {
+/// `discrec ARGS`: exit code, standard output, standard error.
+pub(crate) fn discrec(args: &[&str]) -> (Option<i32>, String, String) {
     let o = std::process::Command::new("/bin/discrec").args(args).output().unwrap();
     (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
@@ -24,7 +25,12 @@ fn run(args: &[&str]) -> R {
 /// Commands in the drive's log that change a disc: WRITE, CLOSE TRACK
 /// SESSION, BLANK, FORMAT UNIT, RESERVE TRACK, SEND CUE SHEET.
 fn changing_commands() -> usize {
-    let log = std::fs::read_to_string(LOG).unwrap_or_default();
+    changing_commands_in(LOG)
+}
+
+/// [`changing_commands`] in the log `log`.
+pub(crate) fn changing_commands_in(log: &str) -> usize {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
     let ops = ["2a", "aa", "5b", "a1", "04", "53", "5d"];
     log.lines().filter(|l| ops.iter().any(|op| l.starts_with(&format!("vdrive: {op} ")))).count()
 }
@@ -70,9 +76,11 @@ const WRITE_ONCE: &[&str] = &["cd-r", "dvd-r", "dvd+r", "dvd+r-dl", "bd-r"];
 pub fn t_discrec_erases_and_overwrites_every_rewritable() -> R {
     let isos = [(1, iso_of(&source(1, 300)?, 1)?), (3, iso_of(&source(3, 100)?, 3)?)];
     let src2 = source(2, 200)?;
-    let mut failed = Vec::new();
-    for kind in REWRITABLE {
-        let r = (|| -> R {
+    let outcome = crate::vdrive::each(
+        REWRITABLE,
+        |kind| kind.to_string(),
+        LOG,
+        |kind| -> R {
             let drive = Served::start(kind, &fresh(kind), None, LOG)?;
             let dev = drive.dev.clone();
             let before = changing_commands();
@@ -115,14 +123,9 @@ pub fn t_discrec_erases_and_overwrites_every_rewritable() -> R {
             drive.cycle_tray()?;
             read_back_sources(&dev, &[3], &[1, 2])?;
             drive.stop()
-        })();
-        println!("  {kind}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
-        if let Err(e) = r {
-            failed.push(format!("{kind}: {e}\n    {}", crate::vdrive::log_tail(LOG, 12)));
-        }
-    }
-    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
-    Ok(())
+        },
+    );
+    outcome
 }
 
 /// Each write-once disc: burned (closed with `--close` on half of them,
@@ -131,10 +134,12 @@ pub fn t_discrec_erases_and_overwrites_every_rewritable() -> R {
 /// source refused counting the track's overhead.
 pub fn t_discrec_refuses_before_spending_a_write_once_disc() -> R {
     let iso = iso_of(&source(1, 300)?, 1)?;
-    let mut failed = Vec::new();
-    for (i, kind) in WRITE_ONCE.iter().enumerate() {
-        let close = i % 2 == 0;
-        let r = (|| -> R {
+    let outcome = crate::vdrive::each(
+        WRITE_ONCE.iter().enumerate(),
+        |&(_, kind)| kind.to_string(),
+        LOG,
+        |&(i, kind)| -> R {
+            let close = i % 2 == 0;
             let drive = Served::start(kind, &fresh(kind), None, LOG)?;
             let dev = drive.dev.clone();
             refused(&["erase", &dev], 27, "E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE")?;
@@ -152,12 +157,8 @@ pub fn t_discrec_refuses_before_spending_a_write_once_disc() -> R {
             refused(&["burn", "--overwrite", &dev, &iso], 20, "E_IMAPI_DF2DATA_MEDIA_NOT_BLANK")?;
             read_back_sources(&dev, &[1], &[])?;
             drive.stop()
-        })();
-        println!("  {kind}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
-        if let Err(e) = r {
-            failed.push(format!("{kind}: {e}\n    {}", crate::vdrive::log_tail(LOG, 12)));
-        }
-    }
+        },
+    );
     // 1000 sectors of CD-R: 999 of data and the 2 run-out blocks do not fit.
     let drive = Served::start("cd-r", &fresh("cd-r"), Some(1000), LOG)?;
     let dev = drive.dev.clone();
@@ -177,8 +178,7 @@ pub fn t_discrec_refuses_before_spending_a_write_once_disc() -> R {
     );
     ensure!(changing_commands() == before, "the refused burn sent commands that change the disc");
     drive.stop()?;
-    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
-    Ok(())
+    outcome
 }
 
 /// The drive's write speeds: listed by `info`; one it does not offer

@@ -121,6 +121,27 @@ pub fn log_writes(path: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n    ")
 }
 
+/// Run `case` on each of `cases`, saying how each went: a failure does
+/// not stop the others, and the failures are reported together, each with
+/// the tail of the drives' log `log`.
+pub(crate) fn each<T>(
+    cases: impl IntoIterator<Item = T>,
+    name: impl Fn(&T) -> String,
+    log: &str,
+    mut case: impl FnMut(&T) -> R,
+) -> R {
+    let mut failed = Vec::new();
+    for c in cases {
+        let (r, n) = (case(&c), name(&c));
+        println!("  {n}: {}", r.as_ref().map_or_else(|e| format!("FAILED: {e}"), |_| "ok".into()));
+        if let Err(e) = r {
+            failed.push(format!("{n}: {e}\n    {}", log_tail(log, 12)));
+        }
+    }
+    ensure!(failed.is_empty(), "{}", failed.join("\n  "));
+    Ok(())
+}
+
 /// The last `n` lines of a drive's log (without the polls: TEST UNIT
 /// READY, GET EVENT STATUS NOTIFICATION, PREVENT ALLOW MEDIUM REMOVAL).
 pub fn log_tail(path: &str, n: usize) -> String {
