@@ -219,6 +219,13 @@ pub fn erase(a: &EraseArgs) -> Result<u8, Error> {
 }
 
 fn run_erase(a: &EraseArgs) -> Result<u8, Error> {
+    // Only a drive is erased: the words for any target do not fit here.
+    if a.target.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a directory; erase takes a drive with a rewritable disc (/dev/srN)",
+            discrec::writer::shown(&a.target)
+        )));
+    }
     let eraser = Eraser::new(crate::open(&a.target, &a.cluster.conn, a.cluster.cluster_ttl)?);
     eraser.set_client_name(&a.client)?;
     eraser.set_full_erase(a.full);

@@ -549,6 +549,10 @@ fn erase_refuses_what_holds_no_disc_at_once_and_info_shows_a_loop_device() {
         stderr(&o)
     );
     assert!(t.elapsed() < Duration::from_secs(5), "erase waited {:?} for a drive it could never erase", t.elapsed());
+    // A directory: said as erase sees it (it takes a drive).
+    let o = s.discrec().arg("erase").arg(s.dir.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is a directory; erase takes a drive"), "{}", stderr(&o));
     let _ = holder.kill();
     let _ = holder.wait();
     if !loop_ok() {
