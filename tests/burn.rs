@@ -488,6 +488,17 @@ fn info_tells_an_image_files_medium_before_and_after_a_burn() {
     assert_eq!(after["medium"]["free_sectors"], 0, "{after}");
     let text = String::from_utf8(s.discrec().arg("info").arg(&img).output().unwrap().stdout).unwrap();
     assert!(text.contains("already holds data") && text.contains("truncate it"), "{text}");
+    // An ISO 9660 image takes another session: appendable, its next
+    // writable address after the volume, as much free as its file system.
+    let iso = blank(&s, "iso.img");
+    let dir = tree_of(&s, "d", &[("f.txt", b"f\n")]);
+    assert!(s.discrec().arg("burn").arg(&iso).arg(&dir).status().unwrap().success());
+    let o = s.discrec().args(["info", "--json"]).arg(&iso).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["medium"]["state"], serde_json::json!(["appendable", "non_empty_session"]), "{v}");
+    let len = std::fs::metadata(&iso).unwrap().len() / 2048;
+    assert_eq!(v["medium"]["next_writable_address"], len.div_ceil(32) * 32, "{v}");
+    assert!(v["medium"]["free_sectors"].as_u64().unwrap() > 0, "{v}");
 }
 
 /// Memory follows the number of files, not the length of their paths:

@@ -517,8 +517,30 @@ fn image_file(target: &Target, fd: BorrowedFd<'_>) -> Result<Medium> {
             "{} already holds data (an image file is a write-once disc); add a session to it with --append, or truncate it to 0 bytes to burn it again",
             target.given.display()
         ));
+        // An ISO 9660 image takes more sessions (`--append`): it grows
+        // after its volume, as far as its file system has room.
+        if let Some(volume) = iso_volume_sectors(fd) {
+            m.state = MediaState::NON_EMPTY_SESSION | MediaState::APPENDABLE;
+            m.next_writable_address = volume.div_ceil(SESSION_ALIGN) * SESSION_ALIGN;
+            m.free_sectors = room / SECTOR;
+            m.total_sectors = m.next_writable_address + m.free_sectors;
+        }
     }
     Ok(m)
+}
+
+/// A session added to a disc written at random (an image file, a block
+/// device, a DVD+RW, DVD-RAM or BD-RE) starts on a multiple of this many
+/// sectors after the volume (64 KiB: a BD cluster, four DVD ECC blocks).
+pub const SESSION_ALIGN: u64 = 32;
+
+/// The sectors of the ISO 9660 volume whose primary descriptor is at
+/// sector 16 of `fd` (its volume space size); `None` without one.
+fn iso_volume_sectors(fd: BorrowedFd<'_>) -> Option<u64> {
+    let mut pvd = [0u8; SECTOR as usize];
+    let n = rustix::io::pread(fd, &mut pvd, 16 * SECTOR).ok()?;
+    (n == pvd.len() && pvd[0] == 1 && &pvd[1..6] == b"CD001")
+        .then(|| u64::from(u32::from_le_bytes([pvd[80], pvd[81], pvd[82], pvd[83]])))
 }
 
 /// Bytes the file system holding `path` has free for unprivileged users.

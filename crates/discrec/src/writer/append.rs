@@ -20,12 +20,8 @@ use discrec_mmc as mmc;
 
 use super::Source;
 use crate::error::{Error, Result};
-use crate::medium::{MediaState, Medium, WriteMethod, SECTOR};
+use crate::medium::{MediaState, Medium, WriteMethod, SECTOR, SESSION_ALIGN};
 use crate::target::Target;
-
-/// A session added to a disc written at random starts on a multiple of
-/// this many sectors (64 KiB: a BD cluster, four DVD ECC blocks).
-const ALIGN: u64 = 32;
 
 /// What `--append` asks: a directory to add.
 pub(crate) struct Append {
@@ -108,7 +104,14 @@ pub(super) fn next(t: &Target, fd: BorrowedFd<'_>, m: &Medium, a: &Append) -> Re
     // The volume must lie in what was written: one said to be longer (an
     // image cut short) would have its last files read as zeros, or
     // overwritten by the new session.
-    let written = if sequential { m.next_writable_address } else { m.total_sectors };
+    let written = match m.method {
+        _ if sequential => m.next_writable_address,
+        // An image file holds what its length says.
+        Some(WriteMethod::ImageFile) => {
+            rustix::fs::fstat(fd).map_err(|e| t.io_error("cannot stat", e.into()))?.st_size as u64 / SECTOR
+        }
+        _ => m.total_sectors,
+    };
     if volume_end > written {
         return Err(Error::FileSystemDamaged {
             target: t.given.clone(),
@@ -124,7 +127,7 @@ pub(super) fn next(t: &Target, fd: BorrowedFd<'_>, m: &Medium, a: &Append) -> Re
     }
     let start = match sequential {
         true => m.next_writable_address,
-        false => volume_end.div_ceil(ALIGN) * ALIGN,
+        false => volume_end.div_ceil(SESSION_ALIGN) * SESSION_ALIGN,
     };
     let volume = match (&a.volume, session.volume_id.is_empty()) {
         (Some(v), _) => v.clone(),
@@ -297,10 +300,8 @@ fn check_room(t: &Target, m: &Medium, start: u64, source: &Source) -> Result<()>
     let free = match m.method {
         Some(WriteMethod::Incremental) => m.free_sectors,
         Some(WriteMethod::TrackAtOnce) => m.free_sectors.saturating_sub(2),
-        Some(WriteMethod::ImageFile) => {
-            let have = m.total_sectors.saturating_sub(start);
-            have + crate::medium::fs_free_bytes(&t.node)? / SECTOR
-        }
+        // An image grows as far as its file system has room.
+        Some(WriteMethod::ImageFile) => crate::medium::fs_free_bytes(&t.node)? / SECTOR,
         _ => m.total_sectors.saturating_sub(start),
     };
     if source.sectors() > free {
