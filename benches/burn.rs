@@ -8,7 +8,9 @@
 //! * peak memory (VmHWM) of `discrec burn` writing a 4 GiB source, with
 //!   and without verification;
 //! * a directory of 3,000 files to an ISO image: discrec's builder against
-//!   `xorriso -as mkisofs -J -R`.
+//!   `xorriso -as mkisofs -J -R`;
+//! * a session of 300 files added to an image holding the 3,000:
+//!   `burn --append` against `growisofs -M` and `xorriso -dev ... -commit`.
 //!
 //! Set `DISCREC_BENCH_GIB` to change the 1 GiB.
 
@@ -203,4 +205,38 @@ fn main() {
         x.as_secs_f64() / o.as_secs_f64()
     );
     let _ = std::fs::remove_file(&iso);
+
+    // A session of 300 files added to an image of the 3,000: the image
+    // copied afresh before each run (not timed), then grown.
+    let first = dir.join("first-session.img");
+    std::fs::File::create(&first).unwrap();
+    run(Command::new(DISCREC).args(["burn", "--no-verify"]).arg(&first).arg(&t));
+    let more = tree(&dir, 300);
+    let grown = dir.join("grown.img");
+    let fresh = || {
+        std::fs::copy(&first, &grown).unwrap();
+        run(&mut Command::new("sync"));
+    };
+    let stdio = format!("stdio:{}", grown.display());
+    let (mut g, mut x, mut o) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        fresh();
+        g.push(run(Command::new("growisofs").arg("-M").arg(&grown).args(["-R", "-J", "-quiet"]).arg(&more)));
+        fresh();
+        x.push(run(Command::new("xorriso").args(["-dev", &stdio, "-map"]).arg(&more).args(["/", "-commit"])));
+        fresh();
+        o.push(run(Command::new(DISCREC).args(["burn", "--append", "--no-verify"]).arg(&grown).arg(&more)));
+    }
+    let (g, x, o) = (median(g), median(x), median(o));
+    println!(
+        "{:<44} {:>5.2}/{:.2} s {:>8.2} s {:>4.2}x/{:.2}x",
+        "300 files added to 3,000: growisofs -M / xorriso -dev vs burn --append",
+        g.as_secs_f64(),
+        x.as_secs_f64(),
+        o.as_secs_f64(),
+        g.as_secs_f64() / o.as_secs_f64(),
+        x.as_secs_f64() / o.as_secs_f64()
+    );
+    let _ = std::fs::remove_file(&first);
+    let _ = std::fs::remove_file(&grown);
 }

@@ -738,6 +738,30 @@ fn burn_append_refuses_what_it_cannot_add_to_and_writes_nothing() {
         assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
         assert!(stderr(&o).contains("partition after its ISO 9660 volume"), "{}", stderr(&o));
         assert!(std::fs::read(&hybrid).unwrap() == before, "the hybrid image changed");
+        // The same partition in a GPT whose entries lie away from the
+        // system area (the primary header pointed at the backup array):
+        // still seen, still refused.
+        let gpt = s.dir.path().join("gpt.img");
+        let o = Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-R", "-o"])
+            .arg(&gpt)
+            .args(["-appended_part_as_gpt", "-append_partition", "2", "0xef"])
+            .arg(&part)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "xorriso: {}", stderr(&o));
+        let mut bytes = std::fs::read(&gpt).unwrap();
+        assert_eq!(&bytes[512..520], b"EFI PART", "xorriso made a GPT");
+        let backup = &bytes[bytes.len() - 512..];
+        let backup_array = u64::from_le_bytes(backup[72..80].try_into().unwrap());
+        let primary_array = u64::from_le_bytes(bytes[512 + 72..512 + 80].try_into().unwrap()) as usize;
+        bytes[512 + 72..512 + 80].copy_from_slice(&backup_array.to_le_bytes());
+        bytes[primary_array * 512..primary_array * 512 + 128 * 4].fill(0);
+        std::fs::write(&gpt, &bytes).unwrap();
+        let o = s.discrec().args(["burn", "--append"]).arg(&gpt).arg(&dir).output().unwrap();
+        assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
+        assert!(std::fs::read(&gpt).unwrap() == bytes, "the GPT image changed");
     }
     // A loop device holding ext2: not ISO 9660, untouched.
     if loop_ok() {
@@ -771,4 +795,18 @@ fn a_cancelled_append_leaves_an_image_as_it_was() {
     assert_eq!(o.status.code(), Some(15), "{}", stderr(&o));
     assert!(stderr(&o).contains("the session was not added"), "{}", stderr(&o));
     assert!(std::fs::read(&img).unwrap() == before, "the image is not as it was");
+    // SIGKILL: nothing can cut the image back, but the next append ends
+    // it with its own session.
+    let child = s.discrec().args(["burn", "--append"]).arg(&img).arg(&big).spawn().unwrap();
+    let grew = eventually(Duration::from_secs(60), || {
+        std::fs::metadata(&img).map(|m| m.len() > before.len() as u64 + (16 << 20)).unwrap_or(false)
+    });
+    rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL).unwrap();
+    let _ = child.wait_with_output();
+    assert!(grew, "the append never got going");
+    let small = tree_of(&s, "small", &[("b.txt", b"b\n")]);
+    let o = s.discrec().args(["burn", "--append"]).arg(&img).arg(&small).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let len = std::fs::metadata(&img).unwrap().len();
+    assert!(len < before.len() as u64 + (1 << 20), "the image kept the killed write's tail: {len} bytes");
 }

@@ -26,11 +26,16 @@ use crate::layout::SECTOR;
 use crate::tree::{Identity, Kind, Node};
 use crate::Error;
 
-/// Most entries imported: past this a disc is refused as damaged (a real
-/// one holds far fewer; a made one could otherwise take any memory).
+/// Most entries imported, counting each extent of a file of several:
+/// past this a disc is refused as damaged (a real one holds far fewer; a
+/// made one could otherwise take any memory or time).
 pub const MAX_ENTRIES: usize = 10_000_000;
-/// Most bytes of directories read, all together.
-const MAX_DIRECTORY_BYTES: u64 = 2 << 30;
+/// Most bytes of directories and continuation areas read, all together.
+const MAX_METADATA_BYTES: u64 = 1 << 30;
+/// Most bytes of one directory.
+const MAX_DIRECTORY_BYTES: u32 = 256 << 20;
+/// Longest name: what Linux (and every reader) takes.
+const MAX_NAME: usize = 255;
 /// Most volume descriptors before the terminator.
 const MAX_DESCRIPTORS: u32 = 64;
 /// Most continuation areas followed from one record.
@@ -78,7 +83,7 @@ impl Session {
     /// fills its buffer (whole sectors) from the given sector.
     #[doc(alias = "ImportFileSystem")]
     pub fn read(read: &mut dyn FnMut(u32, &mut [u8]) -> std::io::Result<()>, start: u32) -> Result<Session, Error> {
-        let mut disc = Disc { read, budget: MAX_DIRECTORY_BYTES, volume: u32::MAX };
+        let mut disc = Disc { read, budget: MAX_METADATA_BYTES, volume: u32::MAX };
         let (pvd, joliet) = disc.descriptors(start)?;
         if u16::from_le_bytes([pvd[128], pvd[129]]) != SECTOR as u16 {
             return Err(damaged(format!(
@@ -140,7 +145,7 @@ fn le32(b: &[u8]) -> u32 {
 /// The disc, read a sector range at a time, every range checked.
 struct Disc<'a> {
     read: &'a mut dyn FnMut(u32, &mut [u8]) -> std::io::Result<()>,
-    /// Bytes of directories still allowed.
+    /// Bytes of directories and continuation areas still allowed.
     budget: u64,
     /// Sectors in the volume (once known).
     volume: u32,
@@ -186,11 +191,21 @@ impl Disc<'_> {
                 self.volume
             )));
         }
-        self.budget = self
-            .budget
-            .checked_sub(count * SECTOR)
-            .ok_or_else(|| damaged(format!("its directories add up to more than {MAX_DIRECTORY_BYTES} bytes")))?;
+        if len > MAX_DIRECTORY_BYTES {
+            return Err(damaged(format!(
+                "directory {path} is said to be {len} bytes; discrec reads directories of at most {MAX_DIRECTORY_BYTES}"
+            )));
+        }
+        self.spend(count)?;
         self.sectors(loc, count as u32)
+    }
+
+    /// Count `sectors` of metadata read against the budget.
+    fn spend(&mut self, sectors: u64) -> Result<(), Error> {
+        self.budget = self.budget.checked_sub(sectors * SECTOR).ok_or_else(|| {
+            damaged(format!("its directories and continuation areas add up to more than {MAX_METADATA_BYTES} bytes"))
+        })?;
+        Ok(())
     }
 }
 
@@ -339,6 +354,9 @@ struct Entry {
     node: Node,
     /// A directory's extent.
     dir: Option<(u32, u32)>,
+    /// A file's extents so far (they go to [`Node::on_disc`] once all
+    /// are read).
+    extents: Vec<(u32, u32)>,
 }
 
 impl Walk<'_> {
@@ -360,6 +378,9 @@ impl Walk<'_> {
                 return Err(damaged(format!("directory {}/ loops back to one above it (sector {})", d.path, d.loc)));
             }
             let bytes = self.disc.directory(d.loc, d.len, &format!("{}/", d.path))?;
+            if bytes.first().is_none_or(|&n| n < 34) || bytes.get(33) != Some(&0) {
+                return Err(damaged(format!("directory {}/ does not begin with its \".\" record", d.path)));
+            }
             let entries = self.entries(&bytes, &d.path)?;
             let mut kids = Vec::with_capacity(entries.len());
             let mut subdirs = Vec::new();
@@ -369,6 +390,9 @@ impl Walk<'_> {
                 }
                 let at = self.nodes.len();
                 e.node.parent = d.node;
+                if matches!(e.node.kind, Kind::File(_)) {
+                    e.node.on_disc = Some(std::mem::take(&mut e.extents).into_boxed_slice());
+                }
                 if let Some((loc, len)) = e.dir {
                     let path = format!("{}/{}", d.path, String::from_utf8_lossy(&e.name));
                     subdirs.push(Todo { node: at, loc, len, path });
@@ -413,9 +437,15 @@ impl Walk<'_> {
     fn entries(&mut self, bytes: &[u8], path: &str) -> Result<Vec<Entry>, Error> {
         let mut out: Vec<Entry> = Vec::new();
         let mut by_name: HashMap<Vec<u8>, usize> = HashMap::new();
+        // Records read so far, extents included, against MAX_ENTRIES.
+        let mut records_seen = 0usize;
         // A file whose last record said more extents follow.
         let mut open: Option<(Vec<u8>, usize)> = None;
         for r in records(bytes, path)? {
+            records_seen += 1;
+            if self.nodes.len() + records_seen > MAX_ENTRIES {
+                return Err(damaged(format!("it has more than {MAX_ENTRIES} entries and extents")));
+            }
             if r.id == [0] || r.id == [1] || r.flags & 0x04 != 0 {
                 continue;
             }
@@ -453,12 +483,10 @@ impl Walk<'_> {
     /// Another extent of the file `e`.
     fn add_extent(&self, e: &mut Entry, r: Raw<'_>, path: &str) -> Result<(), Error> {
         self.check_data(r.loc, r.len, &e.name, path)?;
-        let mut ext = e.node.on_disc.take().map(Vec::from).unwrap_or_default();
-        ext.push((r.loc, r.len));
-        let size = ext.iter().map(|x| u64::from(x.1)).sum();
+        e.extents.push((r.loc, r.len));
+        let size = e.node.size() + u64::from(r.len);
         e.node.kind = Kind::File(size);
         e.node.id.size = size;
-        e.node.on_disc = Some(ext.into_boxed_slice());
         Ok(())
     }
 
@@ -521,12 +549,13 @@ impl Walk<'_> {
         if let Some(rock) = &rock {
             apply(&mut n, rock);
         }
+        let mut extents = Vec::new();
         if let Kind::File(size) = n.kind {
             self.check_data(r.loc, r.len, &name, path)?;
             n.id.size = size;
-            n.on_disc = Some(vec![(r.loc, r.len)].into_boxed_slice());
+            extents.push((r.loc, r.len));
         }
-        Ok(Some(Entry { name, node: n, dir }))
+        Ok(Some(Entry { name, node: n, dir, extents }))
     }
 
     /// The Rock Ridge entries of a System Use area and the continuation
@@ -548,13 +577,21 @@ impl Walk<'_> {
                 let data = &area[pos + 4..pos + len];
                 match &sig {
                     b"NM" if !data.is_empty() && data[0] & 0x06 == 0 => {
-                        name.get_or_insert_with(Vec::new).extend_from_slice(&data[1..]);
+                        let n = name.get_or_insert_with(Vec::new);
+                        n.extend_from_slice(&data[1..]);
+                        if n.len() > MAX_NAME {
+                            return Err(damaged(format!(
+                                "an entry of {path}/ has a Rock Ridge name longer than {MAX_NAME} bytes"
+                            )));
+                        }
                     }
                     b"PX" if data.len() >= 32 => {
                         rock.px = Some((le32(&data[0..4]), le32(&data[16..20]), le32(&data[24..28])));
                     }
                     b"TF" if !data.is_empty() => rock.mtime = rock.mtime.or(tf_mtime(data)),
-                    b"SL" if !data.is_empty() => link.add(data),
+                    b"SL" if !data.is_empty() => {
+                        link.add(data).map_err(|why| damaged(format!("a symbolic link in {path}/ {why}")))?
+                    }
                     b"PN" if data.len() >= 16 => {
                         rock.rdev = Some((u64::from(le32(&data[0..4])) << 32) | u64::from(le32(&data[8..12])));
                     }
@@ -575,6 +612,7 @@ impl Walk<'_> {
                     "an entry of {path}/ has a continuation area outside its sector (sector {block}, byte {offset}, {len} bytes) or a chain of more than {MAX_CONTINUATIONS}"
                 )));
             }
+            self.disc.spend(1)?;
             let sector = self.disc.sectors(block, 1)?;
             area = sector[offset as usize..(offset + len) as usize].to_vec();
         }
@@ -643,13 +681,17 @@ struct LinkReader {
 }
 
 impl LinkReader {
-    fn add(&mut self, data: &[u8]) {
+    /// The components of one SL entry's data; what is wrong with them.
+    fn add(&mut self, data: &[u8]) -> Result<(), String> {
         let continued = data[0] & 1 != 0;
         let t = self.target.get_or_insert_with(Vec::new);
         let mut rest = &data[1..];
-        while rest.len() >= 2 {
-            let (flags, len) = (rest[0], rest[1] as usize);
-            let Some(text) = rest.get(2..2 + len) else { break };
+        while !rest.is_empty() {
+            let (flags, len) = (rest[0], *rest.get(1).ok_or("has a component cut short")? as usize);
+            let text = rest.get(2..2 + len).ok_or("has a component longer than its entry")?;
+            if text.contains(&0) || (flags & !1 == 0 && text.contains(&b'/')) {
+                return Err("has a component with a NUL or a slash".into());
+            }
             let root = flags & !1 == 8;
             match flags & !1 {
                 0 => t.extend_from_slice(text),
@@ -659,11 +701,15 @@ impl LinkReader {
                 _ => {}
             }
             rest = &rest[2 + len..];
-            let last = rest.len() < 2;
+            let last = rest.is_empty();
             if !root && flags & 1 == 0 && (!last || continued) {
                 t.push(b'/');
             }
+            if t.len() > crate::tree::MAX_LINK_TARGET {
+                return Err(format!("has a target longer than {} bytes", crate::tree::MAX_LINK_TARGET));
+            }
         }
+        Ok(())
     }
 
     fn done(self) -> Option<Vec<u8>> {
@@ -726,7 +772,7 @@ mod tests {
         ] {
             let mut r = LinkReader::default();
             for e in crate::rrip::sl(t) {
-                r.add(&e[4..]);
+                r.add(&e[4..]).unwrap();
             }
             assert_eq!(r.done().unwrap(), t, "{}", String::from_utf8_lossy(t));
         }

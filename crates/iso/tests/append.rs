@@ -247,6 +247,35 @@ fn discs_made_by_genisoimage_and_xorriso_are_read_and_grown() {
     }
 }
 
+/// The session at sector 0 of the image `bytes`.
+fn import_bytes(bytes: &[u8]) -> Result<Session, Error> {
+    Session::read(
+        &mut |lba, buf| match bytes.get(lba as usize * 2048..lba as usize * 2048 + buf.len()) {
+            Some(b) => {
+                buf.copy_from_slice(b);
+                Ok(())
+            }
+            None => Err(std::io::Error::other("past the end")),
+        },
+        0,
+    )
+}
+
+/// The offset of the first record of the root directory (at `root`)
+/// after "." and ".." for which `pick` holds.
+fn first_record(image: &[u8], root: u32, pick: impl Fn(&[u8]) -> bool) -> usize {
+    let mut off = root as usize * 2048;
+    let mut k = 0;
+    loop {
+        let n = image[off] as usize;
+        assert!(n > 0, "no such record in the root");
+        if k >= 2 && pick(&image[off..off + n]) {
+            return off;
+        }
+        (off, k) = (off + n, k + 1);
+    }
+}
+
 #[test]
 fn a_disc_without_iso_9660_or_damaged_is_an_error_never_a_panic() {
     let d = tempfile::tempdir().unwrap();
@@ -278,10 +307,44 @@ fn a_disc_without_iso_9660_or_damaged_is_an_error_never_a_panic() {
         }
         off += n;
     }
+    let at_dir = off + 2;
     let bad = d.path().join("loop.iso");
     std::fs::write(&bad, &looped).unwrap();
     let e = import(&bad, 0).unwrap_err();
     assert!(e.to_string().contains("loops"), "{e}");
+    // A subdirectory pointed at the system area (zeros): no "." record.
+    let mut zeros = good.clone();
+    zeros[at_dir..at_dir + 4].copy_from_slice(&0u32.to_le_bytes());
+    zeros[at_dir + 4..at_dir + 8].copy_from_slice(&0u32.to_be_bytes());
+    let e = import_bytes(&zeros).unwrap_err();
+    assert!(e.to_string().contains("does not begin with its \".\" record"), "{e}");
+    // A Rock Ridge name of 260 bytes: 10 in the record, 250 more in a
+    // continuation area added past the volume (which is made one sector
+    // longer to hold it).
+    let file = first_record(&good, root_loc, |r| r[25] & 2 == 0);
+    let mut long = good.clone();
+    let volume = u32::from_le_bytes(long[16 * 2048 + 80..16 * 2048 + 84].try_into().unwrap());
+    long[16 * 2048 + 80..16 * 2048 + 84].copy_from_slice(&(volume + 1).to_le_bytes());
+    long[16 * 2048 + 84..16 * 2048 + 88].copy_from_slice(&(volume + 1).to_be_bytes());
+    long.resize((volume as usize + 1) * 2048, 0);
+    let area = [&b"NM"[..], &[255, 1, 0], &[b'y'; 250]].concat();
+    long[volume as usize * 2048..volume as usize * 2048 + 255].copy_from_slice(&area);
+    let su = file + 33 + long[file + 32] as usize + usize::from(long[file + 32] % 2 == 0);
+    let mut entries = [&b"NM"[..], &[15, 1, 1], b"aaaaaaaaaa"].concat();
+    let both = |v: u32| [v.to_le_bytes(), v.to_be_bytes()].concat();
+    entries.extend([&b"CE"[..], &[28, 1]].concat());
+    entries.extend([both(volume), both(0), both(255)].concat());
+    assert!(su + entries.len() <= file + long[file] as usize, "room in the record");
+    long[su..su + entries.len()].copy_from_slice(&entries);
+    let e = import_bytes(&long).unwrap_err();
+    assert!(e.to_string().contains("longer than 255 bytes"), "{e}");
+    // A symbolic link whose component runs past its SL entry.
+    let link = first_record(&good, root_loc, |r| r.windows(2).any(|w| w == b"SL"));
+    let mut bad_link = good.clone();
+    let sl = link + bad_link[link..link + bad_link[link] as usize].windows(2).position(|w| w == b"SL").unwrap();
+    bad_link[sl + 6] = 200;
+    let e = import_bytes(&bad_link).unwrap_err();
+    assert!(e.to_string().contains("longer than its entry"), "{e}");
     // Thousands of random corruptions of the metadata: each an answer
     // (the tree or an error), none a panic, a hang or a huge allocation.
     let meta_end = (good.len() / 2048).min(200);
@@ -299,20 +362,7 @@ fn a_disc_without_iso_9660_or_damaged_is_an_error_never_a_panic() {
             let at = 16 * 2048 + (next() as usize % ((meta_end - 16) * 2048));
             m[at] = next() as u8;
         }
-        let r = Session::read(
-            &mut |lba, buf| {
-                let at = lba as usize * 2048;
-                match m.get(at..at + buf.len()) {
-                    Some(b) => {
-                        buf.copy_from_slice(b);
-                        Ok(())
-                    }
-                    None => Err(std::io::Error::other("past the end")),
-                }
-            },
-            0,
-        );
-        errors += usize::from(r.is_err());
+        errors += usize::from(import_bytes(&m).is_err());
     }
     assert!(errors > 0, "some corruptions must be seen");
 }

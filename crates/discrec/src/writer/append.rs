@@ -202,17 +202,33 @@ fn partitions_after(t: &Target, fd: BorrowedFd<'_>, m: &Medium, volume_end: u64)
         }
     }
     if &area[512..520] == b"EFI PART" {
+        // The entry array, wherever the header says it is (at most 1024
+        // entries of at most 4 KiB; a table that cannot be read is taken
+        // as one that may hold anything).
         let (entries, count, size) = (le64(&area[512 + 72..]), le32(&area[512 + 80..]), le32(&area[512 + 84..]));
-        for i in 0..count.min(256) {
-            let at = (entries * 512 + i * size) as usize;
-            let Some(e) = area.get(at..at + 48).filter(|_| size >= 48) else { break };
-            if e[..16].iter().any(|&b| b != 0) {
-                parts.push((le64(&e[32..]), le64(&e[40..])));
+        let (count, size) = (count.min(1024), size.clamp(48, 4096));
+        let first = entries.saturating_mul(512);
+        let len = count * size;
+        let from = first / SECTOR;
+        let mut table = vec![0u8; ((first + len).div_ceil(SECTOR).saturating_sub(from) * SECTOR) as usize];
+        let readable = u32::try_from(from).is_ok_and(|f| table.len() <= 1 << 23 && read_at(fd, m, f, &mut table));
+        if !readable {
+            parts.push((0, u64::MAX));
+        } else {
+            let skip = (first - from * SECTOR) as usize;
+            for e in table[skip..].chunks_exact(size as usize).take(count as usize) {
+                if e[..16].iter().any(|&b| b != 0) {
+                    parts.push((le64(&e[32..]), le64(&e[40..])));
+                }
             }
         }
     }
     let end = volume_end * (SECTOR / 512);
     if let Some((first, last)) = parts.into_iter().find(|&(_, last)| last >= end) {
+        let (first, last) = match last {
+            u64::MAX => ("?".to_string(), "?: its GPT cannot be read".to_string()),
+            _ => (first.to_string(), last.to_string()),
+        };
         return Err(Error::MediaNotAppendable {
             target: t.given.clone(),
             detail: format!(

@@ -63,6 +63,13 @@ impl Sink for FileSink {
     }
 
     fn finish(&mut self, _finalize: bool) -> Result<()> {
+        // A grown image ends with its new session: what lay past it (the
+        // rest of a write killed before) belongs to nothing.
+        if let (Some(_), Some((_, end))) = (self.grown_from, self.reserved) {
+            if self.file.metadata().is_ok_and(|st| st.len() > end * SECTOR) {
+                self.file.set_len(end * SECTOR).map_err(|e| self.target.io_error("cannot trim", e))?;
+            }
+        }
         self.file.sync_data().map_err(|e| self.target.io_error("cannot flush", e))
     }
 
