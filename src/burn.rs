@@ -24,9 +24,7 @@ fn source(a: &BurnArgs) -> Result<Option<Source>, Error> {
             true => "standard input".to_string(),
             false => discrec::writer::shown(&a.source),
         };
-        return Err(Error::InvalidArgument(format!(
-            "--append adds a directory's files to the disc, and {what} is not a directory: an image cannot be added (its addresses start at sector 0); to add an image's files, extract them (`xorriso -osirrox on -indev IMAGE -extract / DIR`) and add DIR"
-        )));
+        return Err(discrec::writer::not_a_directory_to_add(&what));
     }
     if a.source == Path::new("-") {
         let size = a.size.ok_or_else(|| {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use discrec_iso::import;
 use discrec_mmc as mmc;
 
+use super::check::{check_fits, check_writable};
 use super::Source;
 use crate::error::{Error, Result};
 use crate::medium::{MediaState, Medium, WriteMethod, SECTOR, SESSION_ALIGN};
@@ -62,44 +63,32 @@ pub(super) fn next(t: &Target, fd: BorrowedFd<'_>, m: &Medium, a: &Append) -> Re
     let not_appendable = |why: String| Err(Error::MediaNotAppendable { target: t.given.clone(), detail: why });
     let disc = || format!("the {:?} in {}", m.physical_type, t.given.display());
     let first = || Source::open_with(&a.dir, a.volume.as_deref(), Some(a.cancel.clone())).map(Next::First);
-    let (previous, optical) = match m.method {
-        Some(WriteMethod::Incremental | WriteMethod::TrackAtOnce) => {
-            if m.state.contains(MediaState::BLANK) {
-                return first();
-            }
-            if !m.state.contains(MediaState::APPENDABLE) {
-                return not_appendable(format!(
-                    "{} is closed ({}): no session can be added to it; insert a blank or appendable disc",
-                    disc(),
-                    m.state
-                ));
-            }
-            let Some(previous) = m.previous_session_start else {
-                return not_appendable(format!("{} holds no session with data to add to", disc()));
-            };
-            (previous, true)
-        }
-        Some(WriteMethod::RandomAccess | WriteMethod::ImageFile | WriteMethod::BlockDevice) => {
-            if m.needs_format || !holds_iso(fd, m) && !holds_data(fd, m) {
-                return first();
-            }
-            (0, m.method == Some(WriteMethod::RandomAccess))
-        }
-        None => {
-            // Not written at all: said as a write says it.
-            let why = m.why_not.clone().unwrap_or_else(|| format!("{} cannot be written", t.given.display()));
-            return Err(match m.recorder_supported {
-                false => Error::RecorderNotSupported { target: t.given.clone(), detail: why },
-                true => Error::MediaNotSupported { target: t.given.clone(), detail: why },
-            });
-        }
-    };
-    if m.state.contains(MediaState::WRITE_PROTECTED) {
-        let why = m.why_not.clone().unwrap_or_else(|| format!("{} is write-protected", disc()));
-        return Err(Error::MediaNotSupported { target: t.given.clone(), detail: why });
-    }
-    let session = import_session(t, fd, m, u32::try_from(previous).unwrap_or(u32::MAX), optical)?;
+    // Refused as a write refuses it (a write-protected disc, a drive that
+    // reads only): every medium past here has a way of being written.
+    check_writable(t, m)?;
     let sequential = matches!(m.method, Some(WriteMethod::Incremental | WriteMethod::TrackAtOnce));
+    let previous = if sequential {
+        if m.state.contains(MediaState::BLANK) {
+            return first();
+        }
+        if !m.state.contains(MediaState::APPENDABLE) {
+            return not_appendable(format!(
+                "{} is closed ({}): no session can be added to it; insert a blank or appendable disc",
+                disc(),
+                m.state
+            ));
+        }
+        let Some(previous) = m.previous_session_start else {
+            return not_appendable(format!("{} holds no session with data to add to", disc()));
+        };
+        previous
+    } else {
+        if m.needs_format || !holds_iso(fd, m) && !holds_data(fd, m) {
+            return first();
+        }
+        0
+    };
+    let session = import_session(t, fd, m, u32::try_from(previous).unwrap_or(u32::MAX))?;
     let volume_end = u64::from(session.volume_sectors);
     // The volume must lie in what was written: one said to be longer (an
     // image cut short) would have its last files read as zeros, or
@@ -153,14 +142,45 @@ pub(super) fn next(t: &Target, fd: BorrowedFd<'_>, m: &Medium, a: &Append) -> Re
     Ok(Next::Added(Added { source, start, descriptors, previous, kept }))
 }
 
-/// Sectors `lba..` of a disc written at random, an image file or a block
-/// device, into `buf`; false if they cannot all be read.
-fn read_at(fd: BorrowedFd<'_>, m: &Medium, lba: u32, buf: &mut [u8]) -> bool {
-    let want = buf.len();
-    match m.method {
-        Some(WriteMethod::RandomAccess) => mmc::read10(fd, lba, buf).is_ok_and(|n| n == want),
-        _ => rustix::io::pread(fd, buf, u64::from(lba) * SECTOR).is_ok_and(|n| n == want),
+/// Why sectors could not be read.
+enum Unread {
+    /// The drive refused READ(10) (kept whole, for its sense).
+    Drive(mmc::Error),
+    /// `pread`, or a short READ(10).
+    Io(std::io::Error),
+}
+
+/// `buf.len()` bytes from sector `lba` of `m`: READ(10), a command at a
+/// time, on a drive (a disc has a profile); `pread` on an image file or
+/// a block device.
+fn read_sectors(fd: BorrowedFd<'_>, m: &Medium, lba: u32, buf: &mut [u8]) -> std::result::Result<(), Unread> {
+    if m.profile.is_some() {
+        let piece = super::MMC_SECTORS_PER_COMMAND * SECTOR as usize;
+        for (i, chunk) in buf.chunks_mut(piece).enumerate() {
+            let at = lba + (i * super::MMC_SECTORS_PER_COMMAND) as u32;
+            match mmc::read10(fd, at, chunk) {
+                Ok(n) if n == chunk.len() => {}
+                Ok(n) => return Err(Unread::Io(std::io::Error::other(format!("a short read of {n} bytes")))),
+                Err(e) => return Err(Unread::Drive(e)),
+            }
+        }
+        return Ok(());
     }
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::pread(fd, &mut buf[done..], u64::from(lba) * SECTOR + done as u64) {
+            Ok(0) => return Err(Unread::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Unread::Io(e.into())),
+        }
+    }
+    Ok(())
+}
+
+/// [`read_sectors`], true if all were read.
+fn read_at(fd: BorrowedFd<'_>, m: &Medium, lba: u32, buf: &mut [u8]) -> bool {
+    read_sectors(fd, m, lba, buf).is_ok()
 }
 
 /// Whether an ISO 9660 volume descriptor is at sector 16.
@@ -252,37 +272,18 @@ fn instead(m: &Medium) -> &'static str {
     }
 }
 
-/// The session at `start` on `t`, read back: through READ(10) on a
-/// drive (`optical`), `pread` on a file or block device.
-fn import_session(t: &Target, fd: BorrowedFd<'_>, m: &Medium, start: u32, optical: bool) -> Result<import::Session> {
+/// The session at `start` on `t`, read back ([`read_sectors`]).
+fn import_session(t: &Target, fd: BorrowedFd<'_>, m: &Medium, start: u32) -> Result<import::Session> {
     let mut drive_error = None;
     let mut read = |lba: u32, buf: &mut [u8]| -> std::io::Result<()> {
-        if optical {
-            let piece = super::MMC_SECTORS_PER_COMMAND * SECTOR as usize;
-            for (i, chunk) in buf.chunks_mut(piece).enumerate() {
-                let at = lba + (i * super::MMC_SECTORS_PER_COMMAND) as u32;
-                match mmc::read10(fd, at, chunk) {
-                    Ok(n) if n == chunk.len() => {}
-                    Ok(n) => return Err(std::io::Error::other(format!("a short read of {n} bytes"))),
-                    Err(e) => {
-                        let message = e.to_string();
-                        drive_error = Some(e);
-                        return Err(std::io::Error::other(message));
-                    }
-                }
+        read_sectors(fd, m, lba, buf).map_err(|e| match e {
+            Unread::Drive(e) => {
+                let message = e.to_string();
+                drive_error = Some(e);
+                std::io::Error::other(message)
             }
-            return Ok(());
-        }
-        let mut done = 0;
-        while done < buf.len() {
-            match rustix::io::pread(fd, &mut buf[done..], u64::from(lba) * SECTOR + done as u64) {
-                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => done += n,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+            Unread::Io(e) => e,
+        })
     };
     let r = import::Session::read(&mut read, start);
     r.map_err(|e| match e {
@@ -314,19 +315,10 @@ fn import_session(t: &Target, fd: BorrowedFd<'_>, m: &Medium, start: u32, optica
 /// in the free space of an image file's file system.
 fn check_room(t: &Target, m: &Medium, start: u64, source: &Source) -> Result<()> {
     let free = match m.method {
-        Some(WriteMethod::Incremental) => m.free_sectors,
-        Some(WriteMethod::TrackAtOnce) => m.free_sectors.saturating_sub(2),
+        Some(WriteMethod::Incremental | WriteMethod::TrackAtOnce) => m.free_sectors,
         // An image grows as far as its file system has room.
         Some(WriteMethod::ImageFile) => crate::medium::fs_free_bytes(&t.node)? / SECTOR,
         _ => m.total_sectors.saturating_sub(start),
     };
-    if source.sectors() > free {
-        return Err(Error::StreamTooLarge {
-            target: t.given.clone(),
-            source_name: source.name.clone(),
-            needed: source.sectors(),
-            free,
-        });
-    }
-    Ok(())
+    check_fits(t, m, source, free)
 }

@@ -37,13 +37,7 @@ pub(super) fn check_medium(t: &Target, m: &Medium, source: &Source, overwrite: b
             )));
         }
     }
-    let why = || m.why_not.clone().unwrap_or_else(|| format!("{} cannot be written", t.given.display()));
-    if !m.recorder_supported {
-        return Err(Error::RecorderNotSupported { target: t.given.clone(), detail: why() });
-    }
-    if !m.medium_supported {
-        return Err(Error::MediaNotSupported { target: t.given.clone(), detail: why() });
-    }
+    check_writable(t, m)?;
     let disc = || format!("the {:?} in {}", m.physical_type, t.given.display());
     let not_blank = |detail: String| Err(Error::MediaNotBlank { target: t.given.clone(), detail });
     // By its profile, whatever else the drive says of it.
@@ -94,11 +88,31 @@ pub(super) fn check_medium(t: &Target, m: &Medium, source: &Source, overwrite: b
     // Erased, the disc holds what the whole disc holds (checked again once
     // it is erased, before the first sector).
     let free = if prepare == Prepare::Erase { m.total_sectors } else { m.free_sectors };
+    check_fits(t, m, source, free)?;
+    Ok(prepare)
+}
+
+/// The recorder and the medium can be written at all (what the medium's
+/// `why_not` says when not), whatever is on the disc.
+pub(super) fn check_writable(t: &Target, m: &Medium) -> Result<()> {
+    let why = || m.why_not.clone().unwrap_or_else(|| format!("{} cannot be written", t.given.display()));
+    if !m.recorder_supported {
+        return Err(Error::RecorderNotSupported { target: t.given.clone(), detail: why() });
+    }
+    if !m.medium_supported {
+        return Err(Error::MediaNotSupported { target: t.given.clone(), detail: why() });
+    }
+    Ok(())
+}
+
+/// `source` fits in `free` sectors, counting what the recording takes
+/// beyond its data.
+pub(super) fn check_fits(t: &Target, m: &Medium, source: &Source, free: u64) -> Result<()> {
     let needed = source.sectors() + overhead(m);
     if needed > free {
         return Err(Error::StreamTooLarge { target: t.given.clone(), source_name: source.name.clone(), needed, free });
     }
-    Ok(prepare)
+    Ok(())
 }
 
 /// Sectors a recording takes beyond its data: the run-out blocks a CD

@@ -336,12 +336,7 @@ impl DataWriter {
         let _done = self.begin()?;
         match std::fs::metadata(dir) {
             Ok(st) if st.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::InvalidArgument(format!(
-"a session added to a disc is made of a directory, and {} is not one: an image cannot be added (its addresses start at sector 0); extract its files and add their directory",
-                    source::shown(dir)
-                )))
-            }
+            Ok(_) => return Err(not_a_directory_to_add(&source::shown(dir))),
             Err(e) => {
                 return Err(Error::Source {
                     source_name: source::shown(dir),
@@ -414,6 +409,14 @@ impl DataWriter {
             e => self.named(e),
         })
     }
+}
+
+/// The refusal of a source for [`DataWriter::append_path`] that is not a
+/// directory; `what` names it (a path, or standard input).
+pub fn not_a_directory_to_add(what: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "a session added to a disc (--append) is made of a directory, and {what} is not a directory: an image cannot be added (its addresses start at sector 0); to add an image's files, extract them (`xorriso -osirrox on -indev IMAGE -extract / DIR`) and add DIR"
+    ))
 }
 
 impl Recorder {
