@@ -11,13 +11,11 @@ use discrec::cluster::ClusterHold;
 use crate::client::{pb, Client};
 use crate::etcd::{block_on, retrying, Etcd};
 
-/// Time on `CLOCK_BOOTTIME`, which goes on while the machine is
-/// suspended (the monotonic clock stops): a holder that wakes from a
-/// suspend longer than its lease knows its lease may be gone, as etcd's
-/// clock went on too.
+/// Time on `CLOCK_BOOTTIME` ([`discrec::cluster::boot_time`]): a holder
+/// that wakes from a suspend longer than its lease knows its lease may be
+/// gone, as etcd's clock went on too.
 pub(crate) fn boot_now() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
-    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+    discrec::cluster::boot_time()
 }
 
 /// A held (or queued) key and the keep-alive of its lease.

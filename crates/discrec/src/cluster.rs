@@ -16,6 +16,16 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::owner::Owner;
 
+/// Time on `CLOCK_BOOTTIME`, which goes on while the machine is
+/// suspended (the monotonic clock stops): what a coordinator measures a
+/// lease with, since the service's clock went on too. Read through libc,
+/// so that programs run under valgrind work (rustix's own vDSO lookup
+/// crashes there).
+pub fn boot_time() -> Duration {
+    let ns = crate::sys::boottime_ns();
+    Duration::new((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u32)
+}
+
 /// A coordination service that grants a drive to one client across
 /// machines.
 pub trait Coordinator: Send + Sync + std::fmt::Debug {

@@ -461,7 +461,7 @@ impl Recorder {
         }
         command.env(HOLDER_PID_VAR, std::process::id().to_string());
         crate::sys::die_with_parent(command);
-        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+        crate::sys::set_child_subreaper(true);
         let program = command.get_program().to_string_lossy().into_owned();
         command.spawn().map_err(|e| Error::CannotRun { program, cause: e })
     }

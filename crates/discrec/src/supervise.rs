@@ -41,9 +41,9 @@ impl Recorder {
         keep_claim: bool,
         forward: &mut dyn FnMut() -> Option<Signal>,
     ) -> Result<std::process::ExitStatus> {
-        let was_subreaper = rustix::process::child_subreaper().ok().flatten();
+        let was_subreaper = crate::sys::child_subreaper();
         let r = self.supervise(command, keep_claim, forward);
-        let _ = rustix::process::set_child_subreaper(was_subreaper);
+        crate::sys::set_child_subreaper(was_subreaper);
         r
     }
 

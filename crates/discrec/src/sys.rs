@@ -2,8 +2,8 @@
 //! `discrec-mmc`): system calls whose safe wrappers need a promise from the
 //! caller. Each function states the promise it keeps. Everything goes
 //! through rustix except `fork(2)`, `close_range(2)` and byte-range
-//! `fcntl` locks, which rustix does not offer, and `clock_gettime`, through
-//! libc.
+//! `fcntl` locks, which rustix does not offer, and `clock_gettime` and the
+//! subreaper `prctl`s, through libc (valgrind misreads rustix's own).
 #![allow(unsafe_code)]
 
 use std::os::fd::AsFd;
@@ -159,6 +159,23 @@ pub(crate) fn boottime_ns() -> u128 {
         return 0;
     }
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+/// Whether this process is a child subreaper (`PR_GET_CHILD_SUBREAPER`).
+/// Through libc rather than rustix, whose raw `prctl` valgrind reports as
+/// passing uninitialised bytes (libdiscrec's C users run valgrind).
+pub(crate) fn child_subreaper() -> bool {
+    let mut on: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer,
+    // which points to `on`.
+    let r = unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut on as *mut libc::c_int) };
+    r == 0 && on != 0
+}
+
+/// Make this process a child subreaper, or not (`PR_SET_CHILD_SUBREAPER`).
+pub(crate) fn set_child_subreaper(on: bool) {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on)) };
 }
 
 /// Make `command`'s process get SIGKILL when this process dies (however:
