@@ -65,6 +65,7 @@ pub fn capi_test(root: &Path, installed: bool) -> Result<bool, String> {
     let src = root.join("crates/capi/tests/c");
     cc(&src.join("contract.c"), &out.join("contract"), &flags)?;
     cc(&src.join("burn.c"), &out.join("burn"), &flags)?;
+    cc(&src.join("doors.c"), &out.join("doors"), &flags)?;
     // The static library: the archive itself, and what it needs.
     let mut sflags = cflags.clone();
     sflags.push(format!("{libdir}/libdiscrec.a"));
@@ -94,8 +95,19 @@ pub fn capi_test(root: &Path, installed: bool) -> Result<bool, String> {
         }
         c
     };
+    let more = s.join("more");
+    std::fs::create_dir_all(&more).map_err(|e| e.to_string())?;
+    std::fs::write(more.join("added.txt"), "added from C\n").map_err(|e| e.to_string())?;
+    // The cluster lock on a real etcd on loopback (DISCREC_REQUIRE_ALL:
+    // a missing etcd fails).
+    let etcd = crate::cluster::etcd_server::EtcdServer::start();
+    let etcd_url: Vec<String> = etcd.as_ref().map(|e| e.url.clone()).into_iter().collect();
+    if etcd.is_none() && std::env::var("DISCREC_REQUIRE_ALL").as_deref() == Ok("1") {
+        return Err("etcd is required (DISCREC_REQUIRE_ALL=1): apt install etcd-server etcd-client".into());
+    }
     let mut ok = true;
     ok &= run("contract (shared library)", with_env(&out.join("contract")).arg(img("c1.img")?))?;
+    ok &= run("doors", with_env(&out.join("doors")).arg(img("d1.img")?).arg(&tree).arg(&more).args(&etcd_url))?;
     ok &= run("contract (static library)", with_env(&out.join("contract-static")).arg(img("c2.img")?))?;
     ok &= run("burn", with_env(&out.join("burn")).arg(img("b1.img")?).arg(&tree).arg(img("b2.img")?).arg(&big))?;
 
@@ -116,6 +128,8 @@ pub fn capi_test(root: &Path, installed: bool) -> Result<bool, String> {
         c
     };
     ok &= run("contract under valgrind", vg(&out.join("contract")).arg(img("v1.img")?))?;
+    ok &=
+        run("doors under valgrind", vg(&out.join("doors")).arg(img("v4.img")?).arg(&tree).arg(&more).args(&etcd_url))?;
     ok &=
         run("burn under valgrind", vg(&out.join("burn")).arg(img("v2.img")?).arg(&tree).arg(img("v3.img")?).arg(&big))?;
     Ok(ok)

@@ -24,7 +24,7 @@ use crate::qemu::{Qemu, Qmp, Vm};
 use crate::tgt;
 
 #[path = "../../crates/cluster/tests/support/etcd_server.rs"]
-mod etcd_server;
+pub(crate) mod etcd_server;
 use etcd_server::{EtcdCluster, EtcdServer};
 
 type R = Result<(), String>;

@@ -21,6 +21,31 @@ pub unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure>
     s.to_str().map_err(|e| Failure::invalid_arg(format!("{what} is not UTF-8 (byte {} is not)", e.valid_up_to())))
 }
 
+/// The strings of a NULL-terminated array (`argv`), as bytes: a command
+/// and its arguments need not be UTF-8.
+///
+/// # Safety
+/// `p` is NULL or points to an array of pointers to NUL-terminated
+/// strings, ended by a NULL pointer, all valid while this runs.
+pub unsafe fn args(p: *const *const c_char, what: &str) -> Result<Vec<std::ffi::OsString>, Failure> {
+    use std::os::unix::ffi::OsStrExt;
+    if p.is_null() {
+        return Err(Failure::pointer(format!("{what} is NULL")));
+    }
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: the array is NULL-terminated by the caller's guarantee,
+        // and this is at or before its end.
+        let item = unsafe { *p.add(out.len()) };
+        if item.is_null() {
+            return Ok(out);
+        }
+        // SAFETY: a NUL-terminated string by the caller's guarantee.
+        let s = unsafe { CStr::from_ptr(item) };
+        out.push(std::ffi::OsStr::from_bytes(s.to_bytes()).to_os_string());
+    }
+}
+
 /// Store `v` through `out`.
 ///
 /// # Safety

@@ -28,17 +28,25 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, CString};
 use std::os::fd::AsFd;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use discrec::{DataWriter, Recorder};
+use discrec::Recorder;
 
+pub use eraser::{discrec_erase_progress, discrec_erase_progress_fn, discrec_eraser};
+pub use query::discrec_medium;
+pub use writer::{discrec_progress, discrec_progress_fn, discrec_writer};
+
+mod cluster;
+mod eraser;
 mod ffi;
+mod query;
+mod supervise;
+mod writer;
 
 /// `S_OK`.
 pub const DISCREC_S_OK: i32 = 0;
@@ -183,11 +191,6 @@ pub struct discrec_recorder {
     _private: [u8; 0],
 }
 
-/// A data writer (`IDiscFormat2Data`): opaque; a number, not memory.
-pub struct discrec_writer {
-    _private: [u8; 0],
-}
-
 /// A recorder handle's state: the recorder, and a socket pair whose
 /// readable end cancels a wait in progress on it (written by
 /// `discrec_recorder_cancel_wait` and `discrec_recorder_close`, without
@@ -199,6 +202,10 @@ struct Handle {
     /// Set by `discrec_recorder_close` before it cancels: a call that
     /// found the handle just before it was closed sees it and stops.
     closed: std::sync::atomic::AtomicBool,
+    /// A signal for the command `discrec_recorder_run_holding` runs (0:
+    /// none), set by `discrec_recorder_signal_command` without the
+    /// recorder's lock, which the running call holds.
+    signal: std::sync::atomic::AtomicI32,
 }
 
 impl Handle {
@@ -210,7 +217,8 @@ impl Handle {
 
 static NEXT: AtomicUsize = AtomicUsize::new(1);
 static RECORDERS: Mutex<BTreeMap<usize, Arc<Handle>>> = Mutex::new(BTreeMap::new());
-static WRITERS: Mutex<BTreeMap<usize, Arc<DataWriter>>> = Mutex::new(BTreeMap::new());
+static WRITERS: Mutex<BTreeMap<usize, Arc<writer::WriterHandle>>> = Mutex::new(BTreeMap::new());
+static ERASERS: Mutex<BTreeMap<usize, Arc<discrec::Eraser>>> = Mutex::new(BTreeMap::new());
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -245,7 +253,7 @@ fn recorder(h: *mut discrec_recorder) -> Result<Arc<Handle>, Failure> {
     })
 }
 
-fn writer(h: *mut discrec_writer) -> Result<Arc<DataWriter>, Failure> {
+fn writer(h: *mut discrec_writer) -> Result<Arc<writer::WriterHandle>, Failure> {
     let id = h as usize;
     if id == 0 {
         return Err(Failure::invalid_handle("the writer handle is NULL".into()));
@@ -338,7 +346,8 @@ pub unsafe extern "C" fn discrec_recorder_open(path: *const c_char, rec: *mut *m
         })?;
         let id = new_id();
         let closed = Default::default();
-        locked(&RECORDERS).insert(id, Arc::new(Handle { rec: Mutex::new(r), cancel, closed }));
+        let signal = Default::default();
+        locked(&RECORDERS).insert(id, Arc::new(Handle { rec: Mutex::new(r), cancel, closed, signal }));
         // SAFETY: checked non-NULL, writable by the caller's guarantee.
         unsafe { ffi::put(rec, id as *mut discrec_recorder, "rec") }
     })
@@ -501,6 +510,22 @@ pub unsafe extern "C" fn discrec_recorder_lock_count(rec: *mut discrec_recorder,
     })
 }
 
+/// The node this handle opened (the block device a link or an `sg` node
+/// names, or the image file), in `*path`; give it back with
+/// `discrec_free_string`.
+///
+/// # Safety
+/// `path` points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_path(rec: *mut discrec_recorder, path: *mut *mut c_char) -> i32 {
+    run(|| {
+        let r = recorder(rec)?;
+        let node = locked(&r.rec).target().node.to_string_lossy().into_owned();
+        // SAFETY: passed on from the caller.
+        unsafe { ffi::put(path, ffi::owned(&node), "path") }
+    })
+}
+
 /// The drive's identity from INQUIRY (`VendorId`, `ProductId`,
 /// `ProductRevision`), each where its pointer is not NULL; give each back
 /// with `discrec_free_string`. Answered while another client holds the
@@ -574,154 +599,6 @@ pub unsafe extern "C" fn discrec_recorder_set_tray_locked(
         let name = unsafe { ffi::text(client_name, "client_name") }?;
         let r = recorder(rec)?;
         locked(&r.rec).set_tray_locked(name, lock)?;
-        Ok(())
-    })
-}
-
-/// One progress update of a write (`IDiscFormat2DataEventArgs`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct discrec_progress {
-    /// `IMAPI_FORMAT2_DATA_WRITE_ACTION`: 0 validating media, 1
-    /// formatting, 2 initializing hardware, 3 calibrating power, 4
-    /// writing data, 5 finalization, 6 completed, 7 verifying.
-    pub action: i32,
-    /// Milliseconds since the write started.
-    pub elapsed_ms: u64,
-    /// Estimated milliseconds left in this action, or -1.
-    pub remaining_ms: i64,
-    /// First sector written.
-    pub start_lba: u64,
-    /// Sectors to write.
-    pub sector_count: u64,
-    /// Last sector written, or -1 before the first.
-    pub last_written_lba: i64,
-    /// Sectors read back and checked so far.
-    pub sectors_verified: u64,
-    /// Percent of the current action done, 0-100.
-    pub percent: f64,
-}
-
-/// Called with each progress update, on a thread of the library's (never
-/// two at once), at most every 100 ms and at each change of action.
-pub type discrec_progress_fn = Option<unsafe extern "C" fn(progress: *const discrec_progress, user: *mut c_void)>;
-
-/// Open a data writer (`IDiscFormat2Data`) on the recorder at `path`; the
-/// handle goes to `*w`. Close it with `discrec_writer_close`.
-///
-/// # Safety
-/// `path` is NULL or a NUL-terminated string; `w` points to writable memory.
-#[no_mangle]
-pub unsafe extern "C" fn discrec_writer_open(path: *const c_char, w: *mut *mut discrec_writer) -> i32 {
-    run(|| {
-        // SAFETY: passed on from the caller.
-        let path = unsafe { ffi::text(path, "path") }?;
-        if w.is_null() {
-            return Err(Failure::pointer("w (where the handle goes) is NULL".into()));
-        }
-        let dw = DataWriter::new(Recorder::open(path)?);
-        let id = new_id();
-        locked(&WRITERS).insert(id, Arc::new(dw));
-        // SAFETY: checked non-NULL, writable by the caller's guarantee.
-        unsafe { ffi::put(w, id as *mut discrec_writer, "w") }
-    })
-}
-
-/// Close a writer handle (a write in progress on another thread runs to
-/// its end; cancel it first).
-#[no_mangle]
-pub extern "C" fn discrec_writer_close(w: *mut discrec_writer) -> i32 {
-    run(|| {
-        writer(w)?;
-        locked(&WRITERS).remove(&(w as usize));
-        Ok(())
-    })
-}
-
-/// `ClientName`: the name others see as the owner while it writes.
-///
-/// # Safety
-/// `client_name` is NULL or a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn discrec_writer_set_client_name(w: *mut discrec_writer, client_name: *const c_char) -> i32 {
-    run(|| {
-        // SAFETY: passed on from the caller.
-        let name = unsafe { ffi::text(client_name, "client_name") }?;
-        writer(w)?.set_client_name(name)?;
-        Ok(())
-    })
-}
-
-/// Read the written sectors back and compare (default: on). Refused
-/// while a write runs (`DISCREC_E_IMAPI_DF2DATA_WRITE_IN_PROGRESS`), as
-/// every setting of the writer is.
-#[no_mangle]
-pub extern "C" fn discrec_writer_set_verify(w: *mut discrec_writer, verify: bool) -> i32 {
-    run(|| {
-        writer(w)?.set_verify(verify)?;
-        Ok(())
-    })
-}
-
-/// `ForceMediaToBeClosed`: close the disc so nothing can be appended.
-#[no_mangle]
-pub extern "C" fn discrec_writer_set_force_media_to_be_closed(w: *mut discrec_writer, close: bool) -> i32 {
-    run(|| {
-        writer(w)?.set_force_media_to_be_closed(close)?;
-        Ok(())
-    })
-}
-
-/// `Write`: write `source` (an ISO image, a block device, or a directory,
-/// made into ISO 9660 + Joliet + Rock Ridge as it is written) while
-/// holding the recorder, calling `progress` (may be NULL) with `user` on
-/// each update. Blocks until done, failed or cancelled
-/// (`E_IMAPI_REQUEST_CANCELLED`).
-///
-/// # Safety
-/// `source` is NULL or a NUL-terminated string; `progress`, when not NULL,
-/// may be called with `user` from another thread until this returns.
-#[no_mangle]
-pub unsafe extern "C" fn discrec_writer_write(
-    w: *mut discrec_writer,
-    source: *const c_char,
-    progress: discrec_progress_fn,
-    user: *mut c_void,
-) -> i32 {
-    run(|| {
-        // SAFETY: passed on from the caller.
-        let source = unsafe { ffi::text(source, "source") }?;
-        let dw = writer(w)?;
-        // SAFETY: the caller allows calls from another thread while this runs.
-        let cb = progress.map(|f| unsafe { ffi::Callback::new(f, user) });
-        let mut on_update = move |p: &discrec::writer::Progress| {
-            if let Some(cb) = &cb {
-                let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
-                cb.call(&discrec_progress {
-                    action: p.action as i32,
-                    elapsed_ms: ms(p.elapsed),
-                    remaining_ms: p.remaining.map(|d| ms(d) as i64).unwrap_or(-1),
-                    start_lba: p.start_lba,
-                    sector_count: p.sector_count,
-                    last_written_lba: p.last_written_lba.map(|l| l as i64).unwrap_or(-1),
-                    sectors_verified: p.sectors_verified,
-                    percent: p.percent(),
-                });
-            }
-        };
-        // Opened once the write has begun: a cancel while a directory is
-        // read ends it.
-        dw.write_path(Path::new(source), None, Some(&mut on_update))?;
-        Ok(())
-    })
-}
-
-/// `CancelWrite`: stop a write in progress (from any thread); it returns
-/// `E_IMAPI_REQUEST_CANCELLED`. Without one, `E_IMAPI_DF2DATA_WRITE_NOT_IN_PROGRESS`.
-#[no_mangle]
-pub extern "C" fn discrec_writer_cancel_write(w: *mut discrec_writer) -> i32 {
-    run(|| {
-        writer(w)?.cancel_write()?;
         Ok(())
     })
 }

@@ -19,6 +19,8 @@ struct seen {
     int updates, backwards, last_action, max_action;
     double last_percent;
     discrec_writer *cancel_me;
+    discrec_writer *probe;
+    int saw_writing;
 };
 
 /* Where an action comes in a write: IMAPI2's values, except that
@@ -34,6 +36,8 @@ static void on_progress(const discrec_progress *p, void *user) {
     s->last_action = p->action;
     if (p->action > s->max_action) s->max_action = p->action;
     s->last_percent = p->percent;
+    bool writing = false;
+    if (s->probe && discrec_writer_is_writing(s->probe, &writing) == DISCREC_S_OK && writing) s->saw_writing++;
     if (s->cancel_me) discrec_writer_cancel_write(s->cancel_me);
 }
 
@@ -50,10 +54,12 @@ int main(int argc, char **argv) {
     hr = discrec_writer_set_client_name(w, "no/slashes");
     CHECK("bad_client_name", hr != DISCREC_S_OK, "hr 0x%08X", (unsigned)hr);
     struct seen s = {0};
+    s.probe = w;
     hr = discrec_writer_write(w, argv[2], on_progress, &s);
     CHECK("write_directory", hr == DISCREC_S_OK, "hr 0x%08X", (unsigned)hr);
     CHECK("progress_called", s.updates >= 1 && s.backwards == 0, "%d updates, %d backwards", s.updates, s.backwards);
     CHECK("progress_completed", s.max_action >= 6, "last action %d", s.max_action);
+    CHECK("is_writing_during_the_write", s.saw_writing >= 1, "%d of %d updates", s.saw_writing, s.updates);
     struct stat st;
     CHECK("image_written", stat(argv[1], &st) == 0 && st.st_size > 0, "size %lld", (long long)st.st_size);
     hr = discrec_writer_write(w, argv[2], NULL, NULL);

@@ -1,0 +1,70 @@
+//! A command run while holding a recorder, for C: `discrec lock TARGET --
+//! COMMAND` as a call, with signals passed on to the command.
+
+use std::ffi::c_char;
+use std::sync::atomic::Ordering;
+
+use crate::{ffi, locked, recorder, run, Failure};
+
+/// Run the command `argv` (`argv[0]` found in `PATH`; the array ends with
+/// NULL) while this handle holds the recorder (acquire it first;
+/// otherwise `DISCREC_E_NOT_LOCKED`), as a child the library watches, and
+/// wait until it and every process it left running have ended: what
+/// `discrec lock TARGET -- COMMAND` does. The command's own discrec calls
+/// run under this hold; the kernel's claim on the drive is handed to it
+/// unless `keep_claim`. Under a cluster lock that is lost, the command and
+/// its processes are stopped and the call fails saying why. Its exit code
+/// goes to `*exit_status` (128 + N when signal N ended it, as a shell
+/// says). The handle is busy until it returns;
+/// `discrec_recorder_signal_command` from another thread passes a signal
+/// on to the command. The recorder stays held: release it as usual.
+///
+/// # Safety
+/// `argv` is NULL or a NULL-terminated array of NUL-terminated strings;
+/// `exit_status` points to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn discrec_recorder_run_holding(
+    rec: *mut crate::discrec_recorder,
+    argv: *const *const c_char,
+    keep_claim: bool,
+    exit_status: *mut i32,
+) -> i32 {
+    run(|| {
+        // SAFETY: passed on from the caller.
+        let args = unsafe { ffi::args(argv, "argv") }?;
+        if exit_status.is_null() {
+            return Err(Failure::pointer("exit_status (where the exit code goes) is NULL".into()));
+        }
+        let Some((program, rest)) = args.split_first() else {
+            return Err(Failure::invalid_arg("argv is empty: give the command to run, then NULL".into()));
+        };
+        let h = recorder(rec)?;
+        let mut command = std::process::Command::new(program);
+        command.args(rest);
+        let mut r = locked(&h.rec);
+        // A signal asked for before this run is not for its command.
+        h.signal.store(0, Ordering::SeqCst);
+        let mut forward = || rustix::process::Signal::from_named_raw(h.signal.swap(0, Ordering::SeqCst));
+        let status = r.run_holding(&mut command, keep_claim, &mut forward)?;
+        use std::os::unix::process::ExitStatusExt;
+        let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(255);
+        // SAFETY: checked non-NULL, writable by the caller's guarantee.
+        unsafe { ffi::put(exit_status, code, "exit_status") }
+    })
+}
+
+/// Send signal `signo` (`SIGTERM`, `SIGINT`, ...) to the command
+/// `discrec_recorder_run_holding` runs on this handle (from another
+/// thread, or a signal handler's thread): it is passed on within 50 ms.
+/// Without a command running, it is dropped. A number that is not a
+/// signal is `DISCREC_E_INVALIDARG`.
+#[no_mangle]
+pub extern "C" fn discrec_recorder_signal_command(rec: *mut crate::discrec_recorder, signo: i32) -> i32 {
+    run(|| {
+        if rustix::process::Signal::from_named_raw(signo).is_none() {
+            return Err(Failure::invalid_arg(format!("{signo} is not a signal number; give one such as SIGTERM (15)")));
+        }
+        recorder(rec)?.signal.store(signo, Ordering::SeqCst);
+        Ok(())
+    })
+}
