@@ -120,6 +120,24 @@ fn owner_dict<'py>(py: Python<'py>, o: &discrec::Owner) -> PyResult<Bound<'py, P
     Ok(d)
 }
 
+/// A Rust value as Python objects (dicts, lists, str, int, float, None),
+/// through its JSON form: the same fields C's `*_json` calls give.
+fn to_py(py: Python<'_>, v: &impl serde::Serialize) -> PyResult<PyObject> {
+    let text =
+        serde_json::to_string(v).map_err(|e| PyRuntimeError::new_err(format!("discrec: cannot convert: {e}")))?;
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
+}
+
+/// A wait as Python gives it: 0 none (fail at once when another client
+/// holds the drive), a number of seconds, None forever.
+fn wait_policy(py: Python<'_>, timeout: Option<f64>) -> PyResult<discrec::WaitPolicy> {
+    Ok(match timeout {
+        Some(0.0) => discrec::WaitPolicy::NoWait,
+        Some(t) => discrec::WaitPolicy::at_most(Some(seconds(py, t)?)),
+        None => discrec::WaitPolicy::at_most(None),
+    })
+}
+
 /// The cancel signals of the waits in progress on one recorder, each with
 /// the process that made it: every wait has its own, so that Ctrl-C in one
 /// thread ends that thread's call only, and a forked child (which shares
@@ -201,6 +219,8 @@ struct PyRecorder {
     /// The process whose call holds the recorder's lock (0: none): tells a
     /// forked child's own busy thread from a parent's thread it lacks.
     busy: Arc<std::sync::atomic::AtomicU32>,
+    /// A signal for the command `run_holding` runs (0: none).
+    signal: Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl PyRecorder {
@@ -284,6 +304,7 @@ impl PyRecorder {
             count: Default::default(),
             made_by: std::process::id(),
             busy: Default::default(),
+            signal: Default::default(),
         })
     }
 
@@ -412,6 +433,123 @@ impl PyRecorder {
         self.with(py, move |r| r.set_tray_locked(&client_name, lock))
     }
 
+    /// `discrec status`: a dict with target, node, kind, locked, owner,
+    /// mounts, other_locks.
+    fn status(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let s = self.with(py, |r| r.status())?;
+        to_py(py, &s)
+    }
+
+    /// `discrec info`: the drive as a dict (device, links, identity, bus,
+    /// tray, mounts, owner, profiles, features, mode pages, medium).
+    fn drive(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let d = self.with(py, |r| r.drive_details())?;
+        to_py(py, &d)
+    }
+
+    /// The medium in the recorder as a dict (`CurrentPhysicalMediaType`,
+    /// `CurrentMediaStatus`, `TotalSectorsOnMedia`, `FreeSectorsOnMedia`,
+    /// `NextWritableAddress`, sessions, write speeds, whether discrec can
+    /// write it and why not). `RecorderLockedError` while another client
+    /// holds the drive.
+    fn medium(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let m = self.with(py, |r| r.medium())?;
+        to_py(py, &m)
+    }
+
+    /// The tray as the kernel says: "no_disc", "tray_open", "not_ready",
+    /// "disc_ok" or "unknown".
+    #[getter]
+    fn tray_state(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.with(py, |r| r.tray_state()).map(|t| t.as_str())
+    }
+
+    /// TEST UNIT READY: None when a medium is in and ready, else
+    /// `NoMediumError`, `MediumBecomingReadyError` or the drive's error.
+    fn check_medium(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |r| r.check_medium())
+    }
+
+    /// Run `argv` (a command and its arguments) while this object holds
+    /// the recorder (acquire first), as `discrec lock TARGET -- COMMAND`
+    /// does, and return its exit code (-N when signal N ended it, as
+    /// `subprocess` says) once it and every process it left have ended.
+    /// Ctrl-C is passed on to it as SIGINT (and raised once it has ended);
+    /// `signal_command` from another thread passes any signal on.
+    #[pyo3(signature = (argv, keep_claim=false))]
+    fn run_holding(&self, py: Python<'_>, argv: Vec<std::ffi::OsString>, keep_claim: bool) -> PyResult<i32> {
+        let Some((program, rest)) = argv.split_first() else {
+            return Err(raise(py, discrec::Error::InvalidArgument("argv is empty: give the command to run".into())));
+        };
+        let mut command = std::process::Command::new(program);
+        command.args(rest);
+        let (inner, signal, interrupt) = (self.inner.clone(), self.signal.clone(), self.signal.clone());
+        signal.store(0, std::sync::atomic::Ordering::SeqCst);
+        let status = interruptible(
+            py,
+            move || {
+                let mut r = locked(&inner);
+                let mut forward =
+                    || rustix::process::Signal::from_named_raw(signal.swap(0, std::sync::atomic::Ordering::SeqCst));
+                r.run_holding(&mut command, keep_claim, &mut forward)
+            },
+            move || interrupt.store(rustix::process::Signal::INT.as_raw(), std::sync::atomic::Ordering::SeqCst),
+            |_| {},
+        )?
+        .map_err(|e| raise(py, e))?;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status.code().or_else(|| status.signal().map(|s| -s)).unwrap_or(255))
+    }
+
+    /// Send signal `signo` to the command `run_holding` runs (from another
+    /// thread); without one it is dropped.
+    fn signal_command(&self, py: Python<'_>, signo: i32) -> PyResult<()> {
+        if rustix::process::Signal::from_named_raw(signo).is_none() {
+            return Err(raise(
+                py,
+                discrec::Error::InvalidArgument(format!(
+                    "{signo} is not a signal number; give one such as signal.SIGTERM"
+                )),
+            ));
+        }
+        self.signal.store(signo, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Share the recorder with other machines through etcd: `endpoints`
+    /// (`http://HOST:2379`, comma-separated; None takes `DISCREC_ETCD`),
+    /// `key` its name on every host (None: the drive's identity), `ttl`
+    /// the lease in seconds. Acquires then take the cluster lock too.
+    #[pyo3(signature = (endpoints=None, key=None, ttl=10.0))]
+    fn set_cluster(&self, py: Python<'_>, endpoints: Option<String>, key: Option<String>, ttl: f64) -> PyResult<()> {
+        let mut cfg = match endpoints {
+            Some(e) => discrec_cluster::Config::new(&e),
+            None => discrec_cluster::Config::from_env().ok_or_else(|| {
+                raise(
+                    py,
+                    discrec::Error::InvalidArgument(
+                        "no endpoints given and neither DISCREC_ETCD nor ETCDCTL_ENDPOINTS is set: name the etcd (http://HOST:2379)"
+                            .into(),
+                    ),
+                )
+            })?,
+        };
+        cfg.ttl = seconds(py, ttl)?;
+        self.with(py, move |r| discrec_cluster::attach(r, cfg, key))
+    }
+
+    /// The fencing token of this object's cluster lock while it holds one.
+    #[getter]
+    fn fencing_token(&self, py: Python<'_>) -> PyResult<Option<i64>> {
+        self.with(py, |r| Ok(r.fencing_token()))
+    }
+
+    /// None while the cluster lock holds (or there is none); once lost,
+    /// the error to stop with, saying why.
+    fn check_cluster_lock(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |r| r.check_cluster_lock())
+    }
+
     /// Release everything and invalidate this object (a wait in progress
     /// on another thread is cancelled first).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
@@ -433,11 +571,126 @@ fn recorders() -> Vec<String> {
     discrec::drive::recorder_paths().iter().map(|p| p.to_string_lossy().into_owned()).collect()
 }
 
+/// Every recorder on this machine with what `discrec list` shows of it:
+/// a list of dicts (device, sg, links, vendor, product, revision, bus,
+/// tray, mounts, locked, owner, error).
+#[pyfunction]
+fn drives(py: Python<'_>) -> PyResult<PyObject> {
+    let list = py.allow_threads(discrec::drive::list);
+    to_py(py, &list)
+}
+
 /// `IDiscFormat2Data`: writes a source to the recorder at `path` while
 /// holding it.
 #[pyclass(module = "discrec._discrec", name = "DataWriter", subclass)]
 struct PyDataWriter {
     inner: Arc<discrec::DataWriter>,
+}
+
+impl PyDataWriter {
+    /// `write` or `append` (`append`), as `write` says.
+    fn run_job<'py>(
+        &self,
+        py: Python<'py>,
+        source: std::path::PathBuf,
+        progress: Option<PyObject>,
+        append: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dw = self.inner.clone();
+        // The callback's exception, and the update it was raised on.
+        let raised: Arc<Mutex<Option<(PyErr, discrec::writer::Progress)>>> = Arc::new(Mutex::new(None));
+        let seen = raised.clone();
+        let cancel = self.inner.clone();
+        // Ctrl-C (or an exception from a signal handler) cancels the write.
+        let stopper = self.inner.clone();
+        let report = interruptible(
+            py,
+            move || {
+                let mut on_update = move |p: &discrec::writer::Progress| {
+                    let Some(cb) = &progress else { return };
+                    Python::with_gil(|py| {
+                        let call = (|| -> PyResult<()> {
+                            let d = PyDict::new(py);
+                            d.set_item(
+                                "action",
+                                serde_json::to_value(p.action).ok().and_then(|v| v.as_str().map(str::to_string)),
+                            )?;
+                            d.set_item("elapsed", p.elapsed.as_secs_f64())?;
+                            d.set_item("remaining", p.remaining.map(|r| r.as_secs_f64()))?;
+                            d.set_item("start_lba", p.start_lba)?;
+                            d.set_item("sector_count", p.sector_count)?;
+                            d.set_item("last_written_lba", p.last_written_lba)?;
+                            d.set_item("sectors_verified", p.sectors_verified)?;
+                            d.set_item("percent", p.percent())?;
+                            cb.call1(py, (d,))?;
+                            Ok(())
+                        })();
+                        if let Err(e) = call {
+                            locked(&seen).get_or_insert((e, p.clone()));
+                            let _ = cancel.cancel_write();
+                        }
+                    });
+                };
+                // Opened once the write has begun: Ctrl-C while a
+                // directory is read ends it.
+                if append {
+                    dw.append_path(&source, None, Some(&mut on_update))
+                } else {
+                    dw.write_path(&source, None, Some(&mut on_update))
+                }
+            },
+            move || {
+                let _ = stopper.cancel_write();
+            },
+            |_| {},
+        )?;
+        let callback_error = locked(&raised).take();
+        let report = match (report, callback_error) {
+            (Ok(r), None) => r,
+            // The callback failed while the disc was closed or verified:
+            // every sector was written, only the verify was stopped. Say
+            // so (a retry would find the medium written).
+            // (Told by what the writer says it wrote, not by the update the
+            // callback was handed: a slow callback lags behind the writer.)
+            (Err(discrec::Error::WriteCancelled { sectors_written, .. }), Some((e, p)))
+                if sectors_written > 0 && sectors_written == p.sector_count =>
+            {
+                let d = PyDict::new(py);
+                d.set_item("start_lba", p.start_lba)?;
+                d.set_item("sectors", p.sector_count)?;
+                d.set_item("write_time", p.elapsed.as_secs_f64())?;
+                d.set_item("verify_time", 0.0)?;
+                d.set_item("verified", false)?;
+                let message = format!(
+                    "the write completed ({} sectors, not verified); the progress callback raised (on an update while {}), which stopped the verify: {e}",
+                    p.sector_count,
+                    p.action.describe()
+                );
+                let cls = py.import("discrec._errors")?.getattr("ProgressCallbackError")?;
+                let err = PyErr::from_value(cls.call1((message, d))?);
+                err.set_cause(py, Some(e));
+                return Err(err);
+            }
+            // The callback failed and the write stopped: its exception.
+            (Err(_), Some((e, _))) => return Err(e),
+            (Err(e), None) => return Err(raise(py, e)),
+            // The write completed all the same (the callback failed on the
+            // final update, or too late to stop it): say both.
+            (Ok(r), Some((e, _))) => {
+                let d = report_dict(py, &r)?;
+                let message = format!(
+                    "the write completed ({} sectors{}); the progress callback then raised: {e}",
+                    r.sectors,
+                    if r.verified { ", verified" } else { "" }
+                );
+                let cls = py.import("discrec._errors")?.getattr("ProgressCallbackError")?;
+                let err = PyErr::from_value(cls.call1((message, d))?);
+                err.set_cause(py, Some(e));
+                return Err(err);
+            }
+        };
+        report_dict(py, &report)
+    }
 }
 
 #[pymethods]
@@ -504,96 +757,87 @@ impl PyDataWriter {
         source: std::path::PathBuf,
         progress: Option<PyObject>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let dw = self.inner.clone();
-        // The callback's exception, and the update it was raised on.
-        let raised: Arc<Mutex<Option<(PyErr, discrec::writer::Progress)>>> = Arc::new(Mutex::new(None));
-        let seen = raised.clone();
-        let cancel = self.inner.clone();
-        // Ctrl-C (or an exception from a signal handler) cancels the write.
-        let stopper = self.inner.clone();
-        let report = interruptible(
-            py,
-            move || {
-                let mut on_update = move |p: &discrec::writer::Progress| {
-                    let Some(cb) = &progress else { return };
-                    Python::with_gil(|py| {
-                        let call = (|| -> PyResult<()> {
-                            let d = PyDict::new(py);
-                            d.set_item(
-                                "action",
-                                serde_json::to_value(p.action).ok().and_then(|v| v.as_str().map(str::to_string)),
-                            )?;
-                            d.set_item("elapsed", p.elapsed.as_secs_f64())?;
-                            d.set_item("remaining", p.remaining.map(|r| r.as_secs_f64()))?;
-                            d.set_item("start_lba", p.start_lba)?;
-                            d.set_item("sector_count", p.sector_count)?;
-                            d.set_item("last_written_lba", p.last_written_lba)?;
-                            d.set_item("sectors_verified", p.sectors_verified)?;
-                            d.set_item("percent", p.percent())?;
-                            cb.call1(py, (d,))?;
-                            Ok(())
-                        })();
-                        if let Err(e) = call {
-                            locked(&seen).get_or_insert((e, p.clone()));
-                            let _ = cancel.cancel_write();
-                        }
-                    });
-                };
-                // Opened once the write has begun: Ctrl-C while a
-                // directory is read ends it.
-                dw.write_path(&source, None, Some(&mut on_update))
-            },
-            move || {
-                let _ = stopper.cancel_write();
-            },
-            |_| {},
-        )?;
-        let callback_error = locked(&raised).take();
-        let report = match (report, callback_error) {
-            (Ok(r), None) => r,
-            // The callback failed while the disc was closed or verified:
-            // every sector was written, only the verify was stopped. Say
-            // so (a retry would find the medium written).
-            // (Told by what the writer says it wrote, not by the update the
-            // callback was handed: a slow callback lags behind the writer.)
-            (Err(discrec::Error::WriteCancelled { sectors_written, .. }), Some((e, p)))
-                if sectors_written > 0 && sectors_written == p.sector_count =>
-            {
-                let d = PyDict::new(py);
-                d.set_item("start_lba", p.start_lba)?;
-                d.set_item("sectors", p.sector_count)?;
-                d.set_item("write_time", p.elapsed.as_secs_f64())?;
-                d.set_item("verify_time", 0.0)?;
-                d.set_item("verified", false)?;
-                let message = format!(
-                    "the write completed ({} sectors, not verified); the progress callback raised (on an update while {}), which stopped the verify: {e}",
-                    p.sector_count,
-                    p.action.describe()
-                );
-                let cls = py.import("discrec._errors")?.getattr("ProgressCallbackError")?;
-                let err = PyErr::from_value(cls.call1((message, d))?);
-                err.set_cause(py, Some(e));
-                return Err(err);
+        self.run_job(py, source, progress, false)
+    }
+
+    /// Add a session holding the directory `source` to what the disc holds
+    /// (IMAPI2's `ImportFileSystem` and `Write`; `growisofs -M`): its
+    /// entries go over the disc's root, a new file replacing an old one of
+    /// the same name, every other file kept. A blank disc gets it as its
+    /// first session. Refused before anything is written: a closed disc
+    /// (`MediaNotAppendableError`), no ISO 9660 file system
+    /// (`NoSupportedFileSystemError`), a damaged one (`FileSystemDamagedError`), too little room.
+    /// Progress, Ctrl-C and the returned dict as `write`; the dict's
+    /// `added_to` says where the previous session starts and how many of
+    /// its files were kept.
+    #[pyo3(signature = (source, progress=None))]
+    fn append<'py>(
+        &self,
+        py: Python<'py>,
+        source: std::path::PathBuf,
+        progress: Option<PyObject>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.run_job(py, source, progress, true)
+    }
+
+    /// `ForceOverwrite`: write a disc that holds data from its start, over
+    /// what it holds (default False: `MediaNotBlankError`).
+    #[getter]
+    fn get_force_overwrite(&self) -> bool {
+        self.inner.force_overwrite()
+    }
+
+    #[setter]
+    fn set_force_overwrite(&self, py: Python<'_>, overwrite: bool) -> PyResult<()> {
+        self.inner.set_force_overwrite(overwrite).map_err(|e| raise(py, e))
+    }
+
+    /// `SetWriteSpeed`: `sectors_per_second` (IMAPI2's unit) or `x` (a
+    /// multiple of the medium's 1x, 8 for 8x DVD); neither: as fast as the
+    /// drive writes the medium. A speed the drive does not offer is
+    /// refused when the write begins, naming those it offers.
+    #[pyo3(signature = (sectors_per_second=None, x=None))]
+    fn set_write_speed(&self, py: Python<'_>, sectors_per_second: Option<u32>, x: Option<f64>) -> PyResult<()> {
+        use discrec::medium::Speed;
+        let speed = match (sectors_per_second, x) {
+            (None, None) => Speed::Max,
+            (Some(s), None) => Speed::SectorsPerSecond(s),
+            (None, Some(x)) if x.is_finite() && x > 0.0 => Speed::X(x),
+            (None, Some(x)) => {
+                return Err(raise(
+                    py,
+                    discrec::Error::InvalidArgument(format!("x={x} is not a speed; give a multiple of 1x above 0")),
+                ))
             }
-            // The callback failed and the write stopped: its exception.
-            (Err(_), Some((e, _))) => return Err(e),
-            (Err(e), None) => return Err(raise(py, e)),
-            // The write completed all the same (the callback failed on the
-            // final update, or too late to stop it): say both.
-            (Ok(r), Some((e, _))) => {
-                let d = report_dict(py, &r)?;
-                let message = format!(
-                    "the write completed ({} sectors{}); the progress callback then raised: {e}",
-                    r.sectors,
-                    if r.verified { ", verified" } else { "" }
-                );
-                let cls = py.import("discrec._errors")?.getattr("ProgressCallbackError")?;
-                let err = PyErr::from_value(cls.call1((message, d))?);
-                err.set_cause(py, Some(e));
-                return Err(err);
+            (Some(_), Some(_)) => {
+                return Err(raise(py, discrec::Error::InvalidArgument("give sectors_per_second or x, not both".into())))
             }
         };
-        report_dict(py, &report)
+        self.inner.set_write_speed(speed).map_err(|e| raise(py, e))
+    }
+
+    /// `SupportedWriteSpeedDescriptors`: the speeds the drive offers for
+    /// the medium, fastest first, as dicts (kilobytes_per_second,
+    /// sectors_per_second, x); empty for image files.
+    fn supported_write_speeds(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let dw = self.inner.clone();
+        let speeds = py.allow_threads(move || dw.supported_write_speeds()).map_err(|e| raise(py, e))?;
+        to_py(py, &speeds)
+    }
+
+    /// Wait for a drive another client holds before writing: 0 (the
+    /// default) not at all (`RecorderLockedError`), a number of seconds,
+    /// or None forever; Ctrl-C ends the wait.
+    fn set_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        let wait = wait_policy(py, timeout)?;
+        self.inner.set_wait(wait).map_err(|e| raise(py, e))
+    }
+
+    /// The medium in the recorder, as `Recorder.medium`.
+    fn medium(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let dw = self.inner.clone();
+        let m = py.allow_threads(move || dw.medium()).map_err(|e| raise(py, e))?;
+        to_py(py, &m)
     }
 
     /// `CancelWrite`, from any thread.
@@ -608,6 +852,108 @@ impl PyDataWriter {
     }
 }
 
+/// `IDiscFormat2Erase`: erases the rewritable disc in the recorder at
+/// `path`, holding the drive while it does.
+#[pyclass(module = "discrec._discrec", name = "Eraser", subclass)]
+struct PyEraser {
+    inner: Arc<discrec::Eraser>,
+}
+
+#[pymethods]
+impl PyEraser {
+    #[new]
+    #[pyo3(signature = (path, *_args, **_kwargs))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        Ok(PyEraser { inner: Arc::new(discrec::Eraser::new(open(py, &path)?)) })
+    }
+
+    /// `ClientName`: the name the drive is held under while it erases.
+    #[getter]
+    fn get_client_name(&self) -> String {
+        self.inner.client_name()
+    }
+
+    #[setter]
+    fn set_client_name(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        self.inner.set_client_name(&name).map_err(|e| raise(py, e))
+    }
+
+    /// `FullErase`: every sector (as long as writing the disc), not only
+    /// what makes it read as blank (default False).
+    #[getter]
+    fn get_full_erase(&self) -> bool {
+        self.inner.full_erase()
+    }
+
+    #[setter]
+    fn set_full_erase(&self, full: bool) {
+        self.inner.set_full_erase(full)
+    }
+
+    /// Wait for a drive another client holds before erasing: 0 (the
+    /// default) not at all, a number of seconds, or None forever.
+    fn set_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        self.inner.set_wait(wait_policy(py, timeout)?);
+        Ok(())
+    }
+
+    /// The medium in the recorder, as `Recorder.medium`.
+    fn medium(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let er = self.inner.clone();
+        let m = py.allow_threads(move || er.medium()).map_err(|e| raise(py, e))?;
+        to_py(py, &m)
+    }
+
+    /// `EraseMedia`: erase the disc (CD-RW, DVD-RW, DVD+RW, DVD-RAM,
+    /// BD-RE), holding the drive; `progress`, if given, gets a dict per
+    /// update (elapsed_seconds, fraction or None, step). Returns the
+    /// medium as it is after. A write-once disc is refused before anything
+    /// is sent (`MediaIsNotErasableError`). A drive cannot stop an erase
+    /// it began: Ctrl-C is raised once the erase has ended.
+    #[pyo3(signature = (progress=None))]
+    fn erase(&self, py: Python<'_>, progress: Option<PyObject>) -> PyResult<PyObject> {
+        let er = self.inner.clone();
+        let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+        let seen = raised.clone();
+        let m = interruptible(
+            py,
+            move || {
+                let mut on_update = move |p: &discrec::erase::EraseProgress| {
+                    let Some(cb) = &progress else { return };
+                    Python::with_gil(|py| {
+                        let call = (|| -> PyResult<()> {
+                            let d = PyDict::new(py);
+                            d.set_item("elapsed_seconds", p.elapsed_seconds)?;
+                            d.set_item("fraction", p.fraction)?;
+                            d.set_item("step", p.step)?;
+                            cb.call1(py, (d,))?;
+                            Ok(())
+                        })();
+                        if let Err(e) = call {
+                            locked(&seen).get_or_insert(e);
+                        }
+                    });
+                };
+                er.erase(Some(&mut on_update))
+            },
+            || {},
+            |_| {},
+        )?
+        .map_err(|e| raise(py, e))?;
+        // The erase is done whatever the callback did: its exception,
+        // raised after, says it failed (it could not stop the erase).
+        if let Some(e) = locked(&raised).take() {
+            return Err(e);
+        }
+        to_py(py, &m)
+    }
+}
+
 /// A write's result as `write` returns it.
 fn report_dict<'py>(py: Python<'py>, report: &discrec::writer::WriteReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -616,6 +962,7 @@ fn report_dict<'py>(py: Python<'py>, report: &discrec::writer::WriteReport) -> P
     d.set_item("write_time", report.write_time.as_secs_f64())?;
     d.set_item("verify_time", report.verify_time.as_secs_f64())?;
     d.set_item("verified", report.verified)?;
+    d.set_item("added_to", to_py(py, &report.added_to)?)?;
     Ok(d)
 }
 
@@ -623,7 +970,9 @@ fn report_dict<'py>(py: Python<'py>, report: &discrec::writer::WriteReport) -> P
 fn _discrec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRecorder>()?;
     m.add_class::<PyDataWriter>()?;
+    m.add_class::<PyEraser>()?;
     m.add_function(wrap_pyfunction!(recorders, m)?)?;
+    m.add_function(wrap_pyfunction!(drives, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The library's error table, so a test can hold the classes to it.
     let kinds: Vec<(&str, u32, u8, &str)> =

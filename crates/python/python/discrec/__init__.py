@@ -20,6 +20,7 @@ from ._errors import BY_NAME, Error, ProgressCallbackError  # noqa: F401
 
 __version__ = _discrec.__version__
 recorders = _discrec.recorders
+drives = _discrec.drives
 
 
 class Recorder(_discrec.Recorder):
@@ -57,4 +58,10 @@ class DataWriter(_discrec.DataWriter):
     to the recorder at a path, holding it while it writes."""
 
 
-__all__ = ["Recorder", "DataWriter", "recorders", "Error", "__version__"] + [c.__name__ for c in BY_NAME.values()]
+class Eraser(_discrec.Eraser):
+    """``IDiscFormat2Erase``: erases the rewritable disc (CD-RW, DVD-RW,
+    DVD+RW, DVD-RAM, BD-RE) in the recorder at a path, holding it while it
+    erases."""
+
+
+__all__ = ["Recorder", "DataWriter", "Eraser", "recorders", "drives", "Error", "__version__"] + [c.__name__ for c in BY_NAME.values()]
