@@ -113,6 +113,39 @@ echo "guest: done"
 poweroff -f
 "#;
 
+/// `crates/capi/tests/c/drive.c` built against the release C library
+/// (linked by its soname, found through an rpath that `copy_with_libs`
+/// follows, so the guest gets the library at the same path).
+fn c_drive_program(root: &Path, out: &Path) -> Result<PathBuf, String> {
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "discrec-capi",
+        "--lib",
+    ]))?;
+    let dir = out.join("capi");
+    let lib = dir.join("lib");
+    fs::create_dir_all(&lib).map_err(|e| e.to_string())?;
+    fs::create_dir_all(dir.join("include")).map_err(|e| e.to_string())?;
+    fs::write(dir.join("include/discrec.h"), crate::dist::header(root)?).map_err(|e| e.to_string())?;
+    let so = lib.join("libdiscrec.so.0");
+    fs::copy(root.join("target/release/libdiscrec_capi.so"), &so).map_err(|e| format!("libdiscrec_capi.so: {e}"))?;
+    let _ = fs::remove_file(lib.join("libdiscrec.so"));
+    std::os::unix::fs::symlink("libdiscrec.so.0", lib.join("libdiscrec.so")).map_err(|e| e.to_string())?;
+    let program = dir.join("drive");
+    run(Command::new("cc")
+        .args(["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&program)
+        .arg(root.join("crates/capi/tests/c/drive.c"))
+        .arg(format!("-I{}", dir.join("include").display()))
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-ldiscrec", "-lpthread"]))?;
+    Ok(program)
+}
+
 /// The newest kernel in /boot that has its modules installed.
 fn kernel() -> Result<(PathBuf, PathBuf), String> {
     if let (Ok(k), Ok(m)) = (std::env::var("DISCREC_GUEST_KERNEL"), std::env::var("DISCREC_GUEST_MODULES")) {
@@ -224,6 +257,10 @@ pub fn build_guest() -> Result<Boot, String> {
     for tool in GUEST_TOOLS {
         copy_with_libs(tool, &fsroot)?;
     }
+    // The C library's program for real drives, with libdiscrec.so.0.
+    let c_drive = c_drive_program(&root, &out)?;
+    copy_with_libs(&c_drive.to_string_lossy(), &fsroot)?;
+    fs::copy(&c_drive, fsroot.join("bin/discrec-c-drive")).map_err(|e| format!("{}: {e}", c_drive.display()))?;
     let order = module_order(&modules_dir, MODULES)?;
     let mut names = Vec::new();
     for m in &order {
