@@ -14,6 +14,7 @@ use std::process::{Command, ExitCode};
 
 mod capi;
 mod cluster;
+mod deb;
 mod dist;
 mod doors;
 mod guest_image;
@@ -64,6 +65,19 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("deb") => match deb::deb(&root()).and_then(|debs| {
+            for d in &debs {
+                println!("xtask deb: {}", d.display());
+            }
+            deb::lintian(&debs)
+        }) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("xtask deb: {e}");
+                ExitCode::from(2)
+            }
+        },
         Some("doors") => match doors::doors(&root()) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
@@ -82,7 +96,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask guest-test | cluster-test | dist [--prefix P] [--libdir D] | capi-test [--installed] | doors | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  cluster-test: two QEMU guests on one iSCSI drive, sharing it through etcd\n  dist: the binary, C library, header, pkg-config file, man pages and completions under target/dist\n  capi-test: the C programs in crates/capi/tests/c, built with pkg-config against target/dist (or, with --installed, the system's)\n  doors: every public call of the library and its C, Python and command-line counterparts (README.md, \"Every door\")\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
+                "usage: cargo xtask guest-test | cluster-test | dist [--prefix P] [--libdir D] | capi-test [--installed] | deb | doors | torture [--quick] [--minutes N] [--fuzz-runs N]\n  guest-test: boots a QEMU guest with real sr drives and runs the drive tests in it\n  cluster-test: two QEMU guests on one iSCSI drive, sharing it through etcd\n  dist: the binary, C library, header, pkg-config file, man pages and completions under target/dist\n  capi-test: the C programs in crates/capi/tests/c, built with pkg-config against target/dist (or, with --installed, the system's)\n  deb: the Debian packages discrec, libdiscrec0, libdiscrec-dev and python3-discrec in target/debian, their symbols checked, lintian clean\n  doors: every public call of the library and its C, Python and command-line counterparts (README.md, \"Every door\")\n  torture: SIGKILLs, a witness and fuzzing, idle and on a loaded machine"
             );
             ExitCode::from(2)
         }
