@@ -50,3 +50,8 @@ pub mod guard;
 pub use config::{Config, MAX_TTL};
 pub use etcd::Etcd;
 pub use share::{attach, cluster_key};
+
+/// The crate's README (crates.io's page), compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -87,10 +87,15 @@ pub use target::Target;
 pub use wait::WaitPolicy;
 pub use writer::{DataWriter, Source};
 
-/// The README's Rust examples, compiled as doctests (`cargo test --doc -p discrec`).
+/// The README's Rust examples, compiled as doctests (`cargo test --doc -p discrec-core`).
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The crate's own README (crates.io's page), compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadmeDoctests;
 
 /// The Rust examples of `docs/design.md`, compiled as doctests.
 #[doc = include_str!("../../../docs/design.md")]

@@ -3,7 +3,7 @@
 //! cbindgen writes `discrec.h`), the Python classes
 //! (`crates/python/python/discrec/_errors.py`) and the tables in
 //! `docs/cli.md` and `docs/design.md`. The doc tables are generated: run
-//! `DISCREC_BLESS=1 cargo test -p discrec --test integration errors` to rewrite them
+//! `DISCREC_BLESS=1 cargo test -p discrec-core --test integration errors` to rewrite them
 //! after changing the table.
 
 use std::collections::BTreeMap;
@@ -139,7 +139,7 @@ fn the_doc_tables_are_generated_from_the_table() {
         } else {
             panic!(
                 "the {what} table in {doc} is not discrec::error::KINDS; \
-                 run `DISCREC_BLESS=1 cargo test -p discrec --test integration errors` and commit {doc}"
+                 run `DISCREC_BLESS=1 cargo test -p discrec-core --test integration errors` and commit {doc}"
             );
         }
     }
