@@ -17,7 +17,12 @@ use crate::{ffi, locked, recorder, run, Failure};
 /// goes to `*exit_status` (128 + N when signal N ended it, as a shell
 /// says). The handle is busy until it returns;
 /// `discrec_recorder_signal_command` from another thread passes a signal
-/// on to the command. The recorder stays held: release it as usual.
+/// on to the command. While it runs, this process is a subreaper and
+/// takes every child it gains for one of the command's orphans: a program
+/// that starts children from other threads meanwhile should set
+/// `DISCREC_SUPERVISED` (any value) in their environment, or they may be
+/// reaped here.
+/// The recorder stays held: release it as usual.
 ///
 /// # Safety
 /// `argv` is NULL or a NULL-terminated array of NUL-terminated strings;

@@ -475,7 +475,10 @@ impl PyRecorder {
     /// does, and return its exit code (-N when signal N ended it, as
     /// `subprocess` says) once it and every process it left have ended.
     /// Ctrl-C is passed on to it as SIGINT (and raised once it has ended);
-    /// `signal_command` from another thread passes any signal on.
+    /// `signal_command` from another thread passes any signal on. While
+    /// it runs, a child another thread starts may be reaped as one of the
+    /// command's orphans: start none meanwhile (or give it
+    /// `DISCREC_SUPERVISED`, any value, in its environment).
     #[pyo3(signature = (argv, keep_claim=false))]
     fn run_holding(&self, py: Python<'_>, argv: Vec<std::ffi::OsString>, keep_claim: bool) -> PyResult<i32> {
         let Some((program, rest)) = argv.split_first() else {
