@@ -12,6 +12,34 @@ use rustix::process::{Pid, Signal};
 use crate::error::{Error, Result};
 use crate::recorder::Recorder;
 
+/// The process's subreaper setting while commands are supervised: the
+/// setting is the process's, so with several `run_holding` at once (on
+/// other threads) only the last to end puts back what was there before
+/// the first began.
+struct Subreaper;
+
+/// Supervisions running, and the setting from before the first.
+static SUPERVISING: std::sync::Mutex<(usize, bool)> = std::sync::Mutex::new((0, false));
+
+impl Subreaper {
+    fn enter() {
+        let mut s = SUPERVISING.lock().unwrap_or_else(|e| e.into_inner());
+        if s.0 == 0 {
+            s.1 = crate::sys::child_subreaper();
+        }
+        s.0 += 1;
+        crate::sys::set_child_subreaper(true);
+    }
+
+    fn leave() {
+        let mut s = SUPERVISING.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = s.0.saturating_sub(1);
+        if s.0 == 0 {
+            crate::sys::set_child_subreaper(s.1);
+        }
+    }
+}
+
 /// How often [`Recorder::run_holding`] looks at its command, the signals
 /// to forward and the cluster lock.
 const POLL: Duration = Duration::from_millis(50);
@@ -41,9 +69,9 @@ impl Recorder {
         keep_claim: bool,
         forward: &mut dyn FnMut() -> Option<Signal>,
     ) -> Result<std::process::ExitStatus> {
-        let was_subreaper = crate::sys::child_subreaper();
+        Subreaper::enter();
         let r = self.supervise(command, keep_claim, forward);
-        crate::sys::set_child_subreaper(was_subreaper);
+        Subreaper::leave();
         r
     }
 
