@@ -63,6 +63,7 @@ pub unsafe extern "C" fn discrec_recorder_set_cluster(
 #[no_mangle]
 pub unsafe extern "C" fn discrec_recorder_fencing_token(rec: *mut crate::discrec_recorder, token: *mut i64) -> i32 {
     run(|| {
+        ffi::required(token, "token")?;
         let t = locked(&recorder(rec)?.rec).fencing_token().unwrap_or(-1);
         // SAFETY: passed on from the caller.
         unsafe { ffi::put(token, t, "token") }

@@ -21,8 +21,9 @@ pub struct discrec_erase_progress {
     pub elapsed_seconds: f64,
     /// Done, from 0 to 1, when the drive says; else -1.
     pub fraction: f64,
-    /// What is being done: "blanking", "formatting" or "clearing"
-    /// (static; do not free).
+    /// What is being done: "blanking", "formatting", "clearing" (or
+    /// "erasing" for a step the library names otherwise); static, do not
+    /// free.
     pub step: *const c_char,
 }
 

@@ -70,6 +70,37 @@ pub unsafe fn put_if<T>(out: *mut T, v: T) {
     }
 }
 
+/// `Err(E_POINTER)` when the out-parameter `out` is NULL: checked before
+/// a call does its work, so that nothing is made only to be lost.
+pub fn required<T>(out: *mut T, what: &str) -> Result<(), Failure> {
+    if out.is_null() {
+        return Err(Failure::pointer(format!("{what} (where the answer goes) is NULL")));
+    }
+    Ok(())
+}
+
+/// Store a copy of `s` through `out`, for the caller to give back with
+/// `discrec_free_string`; nothing is made when `out` is NULL.
+///
+/// # Safety
+/// As [`put`].
+pub unsafe fn put_text(out: *mut *mut c_char, s: &str, what: &str) -> Result<(), Failure> {
+    required(out, what)?;
+    // SAFETY: non-NULL, and writable by the caller's guarantee.
+    unsafe { put(out, owned(s), what) }
+}
+
+/// [`put_text`] where `out` is optional: NULL skips it.
+///
+/// # Safety
+/// As [`put`].
+pub unsafe fn put_text_if(out: *mut *mut c_char, s: &str) {
+    if !out.is_null() {
+        // SAFETY: non-NULL, and writable by the caller's guarantee.
+        unsafe { out.write(owned(s)) };
+    }
+}
+
 /// A string the caller owns, to give back with `discrec_free_string`. An
 /// inner NUL (never in discrec's texts) ends it early.
 pub fn owned(s: &str) -> *mut c_char {

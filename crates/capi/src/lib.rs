@@ -492,7 +492,7 @@ pub unsafe extern "C" fn discrec_recorder_exclusive_access_owner_json(
         let owner = locked(&r.rec).exclusive_access_owner()?;
         let text = discrec::Owner::answer_json(owner.as_ref()).to_string();
         // SAFETY: checked non-NULL, writable by the caller's guarantee.
-        unsafe { ffi::put(json, ffi::owned(&text), "json") }
+        unsafe { ffi::put_text(json, &text, "json") }
     })
 }
 
@@ -519,10 +519,11 @@ pub unsafe extern "C" fn discrec_recorder_lock_count(rec: *mut discrec_recorder,
 #[no_mangle]
 pub unsafe extern "C" fn discrec_recorder_path(rec: *mut discrec_recorder, path: *mut *mut c_char) -> i32 {
     run(|| {
+        ffi::required(path, "path")?;
         let r = recorder(rec)?;
         let node = locked(&r.rec).target().node.to_string_lossy().into_owned();
         // SAFETY: passed on from the caller.
-        unsafe { ffi::put(path, ffi::owned(&node), "path") }
+        unsafe { ffi::put_text(path, &node, "path") }
     })
 }
 
@@ -545,9 +546,9 @@ pub unsafe extern "C" fn discrec_recorder_identity(
         let inq = locked(&r.rec).inquiry()?;
         // SAFETY: each NULL or writable by the caller's guarantee.
         unsafe {
-            ffi::put_if(vendor, ffi::owned(&inq.vendor));
-            ffi::put_if(product, ffi::owned(&inq.product));
-            ffi::put_if(revision, ffi::owned(&inq.revision));
+            ffi::put_text_if(vendor, &inq.vendor);
+            ffi::put_text_if(product, &inq.product);
+            ffi::put_text_if(revision, &inq.revision);
         }
         Ok(())
     })

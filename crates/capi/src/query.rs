@@ -60,6 +60,7 @@ pub unsafe extern "C" fn discrec_recorder_status_json(
     json: *mut *mut c_char,
 ) -> i32 {
     run(|| {
+        crate::ffi::required(json, "json")?;
         let status = locked(&recorder(rec)?.rec).status()?;
         // SAFETY: passed on from the caller.
         unsafe { put_json(json, "json", &status) }
@@ -77,6 +78,7 @@ pub unsafe extern "C" fn discrec_recorder_status_json(
 #[no_mangle]
 pub unsafe extern "C" fn discrec_recorder_drive_json(rec: *mut crate::discrec_recorder, json: *mut *mut c_char) -> i32 {
     run(|| {
+        crate::ffi::required(json, "json")?;
         let details = locked(&recorder(rec)?.rec).drive_details()?;
         // SAFETY: passed on from the caller.
         unsafe { put_json(json, "json", &details) }
@@ -92,6 +94,7 @@ pub unsafe extern "C" fn discrec_recorder_drive_json(rec: *mut crate::discrec_re
 #[no_mangle]
 pub unsafe extern "C" fn discrec_drives_json(json: *mut *mut c_char) -> i32 {
     run(|| {
+        crate::ffi::required(json, "json")?;
         let drives = discrec::drive::list();
         // SAFETY: passed on from the caller.
         unsafe { put_json(json, "json", &drives) }
@@ -147,6 +150,7 @@ pub unsafe extern "C" fn discrec_recorder_medium_json(
     json: *mut *mut c_char,
 ) -> i32 {
     run(|| {
+        crate::ffi::required(json, "json")?;
         let m = locked(&recorder(rec)?.rec).medium()?;
         // SAFETY: passed on from the caller.
         unsafe { put_json(json, "json", &m) }
@@ -163,6 +167,7 @@ pub unsafe extern "C" fn discrec_recorder_medium_json(
 pub unsafe extern "C" fn discrec_recorder_tray_state(rec: *mut crate::discrec_recorder, state: *mut i32) -> i32 {
     use discrec::mmc::cdrom::TrayState;
     run(|| {
+        crate::ffi::required(state, "state")?;
         let t = locked(&recorder(rec)?.rec).tray_state()?;
         let n = match t {
             TrayState::Unknown => 0,

@@ -3,8 +3,15 @@
 
 use std::ffi::c_char;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rustix::process::Signal;
 
 use crate::{ffi, locked, recorder, run, Failure};
+
+/// How long a command has to end after SIGTERM, when its handle is
+/// closed, before it gets SIGKILL.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Run the command `argv` (`argv[0]` found in `PATH`; the array ends with
 /// NULL) while this handle holds the recorder (acquire it first;
@@ -17,7 +24,10 @@ use crate::{ffi, locked, recorder, run, Failure};
 /// goes to `*exit_status` (128 + N when signal N ended it, as a shell
 /// says). The handle is busy until it returns;
 /// `discrec_recorder_signal_command` from another thread passes a signal
-/// on to the command. While it runs, this process is a subreaper and
+/// on to the command, and `discrec_recorder_close` from another thread
+/// stops it (SIGTERM, SIGKILL two seconds later) and returns once this
+/// call has (processes the command left running, which a close does not
+/// signal, keep it waiting). While it runs, this process is a subreaper and
 /// takes every child it gains for one of the command's orphans: a program
 /// that starts children from other threads meanwhile should set
 /// `DISCREC_SUPERVISED` (any value) in their environment, or they may be
@@ -37,9 +47,7 @@ pub unsafe extern "C" fn discrec_recorder_run_holding(
     run(|| {
         // SAFETY: passed on from the caller.
         let args = unsafe { ffi::args(argv, "argv") }?;
-        if exit_status.is_null() {
-            return Err(Failure::pointer("exit_status (where the exit code goes) is NULL".into()));
-        }
+        ffi::required(exit_status, "exit_status")?;
         let Some((program, rest)) = args.split_first() else {
             return Err(Failure::invalid_arg("argv is empty: give the command to run, then NULL".into()));
         };
@@ -47,9 +55,21 @@ pub unsafe extern "C" fn discrec_recorder_run_holding(
         let mut command = std::process::Command::new(program);
         command.args(rest);
         let mut r = locked(&h.rec);
+        if h.closed.load(Ordering::SeqCst) {
+            return Err(Failure::invalid_handle("the recorder handle was closed".into()));
+        }
         // A signal asked for before this run is not for its command.
         h.signal.store(0, Ordering::SeqCst);
-        let mut forward = || rustix::process::Signal::from_named_raw(h.signal.swap(0, Ordering::SeqCst));
+        // A close of the handle (from another thread) stops the command:
+        // SIGTERM, then SIGKILL if it is still there after CLOSE_GRACE.
+        let mut closed_at: Option<Instant> = None;
+        let mut forward = || {
+            if h.closed.load(Ordering::SeqCst) {
+                let at = *closed_at.get_or_insert_with(Instant::now);
+                return Some(if at.elapsed() < CLOSE_GRACE { Signal::TERM } else { Signal::KILL });
+            }
+            Signal::from_named_raw(h.signal.swap(0, Ordering::SeqCst))
+        };
         let status = r.run_holding(&mut command, keep_claim, &mut forward)?;
         use std::os::unix::process::ExitStatusExt;
         let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(255);
@@ -61,13 +81,16 @@ pub unsafe extern "C" fn discrec_recorder_run_holding(
 /// Send signal `signo` (`SIGTERM`, `SIGINT`, ...) to the command
 /// `discrec_recorder_run_holding` runs on this handle (from another
 /// thread, or a signal handler's thread): it is passed on within 50 ms.
-/// Without a command running, it is dropped. A number that is not a
-/// signal is `DISCREC_E_INVALIDARG`.
+/// Without a command running, it is dropped. A number that is not one
+/// of the named signals (1 to 31; real-time signals are not passed on)
+/// is `DISCREC_E_INVALIDARG`.
 #[no_mangle]
 pub extern "C" fn discrec_recorder_signal_command(rec: *mut crate::discrec_recorder, signo: i32) -> i32 {
     run(|| {
-        if rustix::process::Signal::from_named_raw(signo).is_none() {
-            return Err(Failure::invalid_arg(format!("{signo} is not a signal number; give one such as SIGTERM (15)")));
+        if Signal::from_named_raw(signo).is_none() {
+            return Err(Failure::invalid_arg(format!(
+                "{signo} is not a signal discrec passes on: give a named one, 1 to 31, such as SIGTERM (15)"
+            )));
         }
         recorder(rec)?.signal.store(signo, Ordering::SeqCst);
         Ok(())

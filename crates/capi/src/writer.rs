@@ -43,11 +43,12 @@ pub(crate) fn wait_policy(timeout_ms: i64) -> discrec::WaitPolicy {
 /// # Safety
 /// `out` is NULL (refused) or points to writable memory.
 pub(crate) unsafe fn put_json(out: *mut *mut c_char, what: &str, v: &impl serde::Serialize) -> Result<(), Failure> {
+    ffi::required(out, what)?;
     let text = serde_json::to_string(v).map_err(|e| {
         Failure::from(discrec::Error::Fail { what: format!("cannot write {what} as JSON"), source: e.into() })
     })?;
     // SAFETY: passed on from the caller.
-    unsafe { ffi::put(out, ffi::owned(&text), what) }
+    unsafe { ffi::put_text(out, &text, what) }
 }
 
 /// One progress update of a write (`IDiscFormat2DataEventArgs`).
@@ -186,6 +187,7 @@ pub unsafe extern "C" fn discrec_writer_supported_write_speeds_json(
     json: *mut *mut c_char,
 ) -> i32 {
     run(|| {
+        ffi::required(json, "json")?;
         let speeds = writer(w)?.supported_write_speeds()?;
         // SAFETY: passed on from the caller.
         unsafe { put_json(json, "json", &speeds) }
@@ -306,6 +308,7 @@ pub unsafe extern "C" fn discrec_writer_append(
 #[no_mangle]
 pub unsafe extern "C" fn discrec_writer_last_report_json(w: *mut discrec_writer, json: *mut *mut c_char) -> i32 {
     run(|| {
+        ffi::required(json, "json")?;
         let h = writer(w)?;
         let report = locked(&h.report).clone();
         match report {
@@ -325,6 +328,7 @@ pub unsafe extern "C" fn discrec_writer_last_report_json(w: *mut discrec_writer,
 #[no_mangle]
 pub unsafe extern "C" fn discrec_writer_is_writing(w: *mut discrec_writer, writing: *mut bool) -> i32 {
     run(|| {
+        ffi::required(writing, "writing")?;
         let now = writer(w)?.is_writing();
         // SAFETY: passed on from the caller.
         unsafe { ffi::put(writing, now, "writing") }

@@ -365,7 +365,7 @@ pub enum Error {
     },
 
     /// Release without a matching acquire (ERROR_INVALID_FUNCTION as HRESULT).
-    #[error("this handle holds no exclusive access to {}, so there is nothing to release; call release once per acquire", target.display())]
+    #[error("this handle holds no exclusive access to {}: acquire it first (a release, and a command run while holding, need an acquire of this handle; call release once per acquire)", target.display())]
     #[doc(alias = "ERROR_INVALID_FUNCTION")]
     NotLocked {
         /// The target.

@@ -80,6 +80,14 @@ static void status_and_medium(const char *image) {
     CHECK("medium_json_fields", contains(json, "\"state\":[\"blank\"") || contains(json, "\"blank\""), "%s", json);
     discrec_free_string(json);
     HR("medium_null", discrec_recorder_medium(other, NULL), DISCREC_E_POINTER);
+    /* NULL where the answer goes: refused before anything is made (valgrind
+     * sees no leak). */
+    HR("status_json_null", discrec_recorder_status_json(other, NULL), DISCREC_E_POINTER);
+    HR("medium_json_null", discrec_recorder_medium_json(other, NULL), DISCREC_E_POINTER);
+    HR("drives_json_null", discrec_drives_json(NULL), DISCREC_E_POINTER);
+    HR("path_null", discrec_recorder_path(other, NULL), DISCREC_E_POINTER);
+    HR("identity_null_outputs", discrec_recorder_identity(other, NULL, NULL, NULL),
+       DISCREC_E_INVALIDARG); /* an image file has no INQUIRY */
     char *path = NULL;
     HR("path", discrec_recorder_path(other, &path), DISCREC_S_OK);
     CHECK("path_is_the_node", path && path[0] == '/' && strstr(path, image + (image[0] == '/' ? 1 : 0)), "%s",
@@ -100,6 +108,40 @@ static void status_and_medium(const char *image) {
     discrec_free_string(json);
     discrec_recorder_close(other);
     discrec_recorder_close(rec);
+}
+
+struct running {
+    discrec_recorder *rec;
+    int32_t hr;
+    int status;
+};
+
+static void *run_sleeper(void *arg) {
+    struct running *r = arg;
+    const char *sleeper[] = {"sleep", "30", NULL};
+    r->hr = discrec_recorder_run_holding(r->rec, sleeper, false, &r->status);
+    return NULL;
+}
+
+/* A close from another thread stops the command run_holding runs. */
+static void close_during_run_holding(const char *image) {
+    struct running r = {NULL, -1, -1};
+    discrec_recorder_open(image, &r.rec);
+    discrec_recorder_acquire_exclusive_access(r.rec, false, "C Closer");
+    pthread_t t;
+    pthread_create(&t, NULL, run_sleeper, &r);
+    usleep(300 * 1000);
+    double t0 = now();
+    HR("close_during_run_holding", discrec_recorder_close(r.rec), DISCREC_S_OK);
+    pthread_join(t, NULL);
+    CHECK("close_stops_the_command", now() - t0 < 5 && r.hr == DISCREC_S_OK && r.status == 128 + SIGTERM,
+          "%.1f s, hr 0x%08X, status %d", now() - t0, (unsigned)r.hr, r.status);
+    discrec_recorder *again = NULL;
+    discrec_recorder_open(image, &again);
+    char *owner = (char *)1;
+    discrec_recorder_exclusive_access_owner(again, &owner);
+    CHECK("free_after_the_close", owner == NULL, "owner %s", owner ? owner : "(null)");
+    discrec_recorder_close(again);
 }
 
 static void run_holding(const char *image) {
@@ -134,6 +176,7 @@ static void run_holding(const char *image) {
     discrec_recorder_lock_count(rec, &count);
     CHECK("still_held_after_the_command", count == 1, "count %u", count);
     HR("signal_not_a_signal", discrec_recorder_signal_command(rec, 1000), DISCREC_E_INVALIDARG);
+    HR("signal_realtime_refused", discrec_recorder_signal_command(rec, 34), DISCREC_E_INVALIDARG);
     const char *empty[] = {NULL};
     HR("run_holding_empty_argv", discrec_recorder_run_holding(rec, empty, false, &status), DISCREC_E_INVALIDARG);
     HR("run_holding_null_argv", discrec_recorder_run_holding(rec, NULL, false, &status), DISCREC_E_POINTER);
@@ -291,6 +334,7 @@ int main(int argc, char **argv) {
     }
     status_and_medium(argv[1]);
     run_holding(argv[1]);
+    close_during_run_holding(argv[1]);
     append_speed_overwrite(argv[1], argv[2], argv[3]);
     eraser(argv[1]);
     cluster(argv[1], argc == 5 ? argv[4] : NULL);
