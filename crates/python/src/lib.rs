@@ -474,8 +474,10 @@ impl PyRecorder {
     /// the recorder (acquire first), as `discrec lock TARGET -- COMMAND`
     /// does, and return its exit code (-N when signal N ended it, as
     /// `subprocess` says) once it and every process it left have ended.
-    /// Ctrl-C is passed on to it as SIGINT (and raised once it has ended);
-    /// `signal_command` from another thread passes any signal on. While
+    /// Ctrl-C at a terminal reaches the command itself (it is in this
+    /// process group); a second Ctrl-C sends it SIGTERM, a third SIGKILL;
+    /// KeyboardInterrupt is raised once it has ended. `signal_command`
+    /// from another thread passes any signal on. While
     /// it runs, a child another thread starts may be reaped as one of the
     /// command's orphans: start none meanwhile (or give it
     /// `DISCREC_SUPERVISED`, any value, in its environment).
@@ -486,20 +488,72 @@ impl PyRecorder {
         };
         let mut command = std::process::Command::new(program);
         command.args(rest);
-        let (inner, signal, interrupt) = (self.inner.clone(), self.signal.clone(), self.signal.clone());
+        if self.stuck() {
+            // As `with` says: a forked copy in use at the fork.
+            return self.with(py, |_| Ok(0));
+        }
+        let (inner, signal, interrupt, busy) =
+            (self.inner.clone(), self.signal.clone(), self.signal.clone(), self.busy.clone());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopper = stop.clone();
+        let target = std::path::PathBuf::from(&self.path);
         signal.store(0, std::sync::atomic::Ordering::SeqCst);
-        let status = interruptible(
-            py,
-            move || {
-                let mut r = locked(&inner);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            // Another call (a wait on another thread) may have the
+            // recorder: Ctrl-C ends this one's wait for it.
+            let out = (|| {
+                let mut r = loop {
+                    if let Some(g) = try_locked(&inner) {
+                        break g;
+                    }
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err(discrec::Error::Cancelled { target });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                busy.store(std::process::id(), std::sync::atomic::Ordering::SeqCst);
                 let mut forward =
                     || rustix::process::Signal::from_named_raw(signal.swap(0, std::sync::atomic::Ordering::SeqCst));
-                r.run_holding(&mut command, keep_claim, &mut forward)
-            },
-            move || interrupt.store(rustix::process::Signal::INT.as_raw(), std::sync::atomic::Ordering::SeqCst),
-            |_| {},
-        )?
-        .map_err(|e| raise(py, e))?;
+                let out = r.run_holding(&mut command, keep_claim, &mut forward);
+                busy.store(0, std::sync::atomic::Ordering::SeqCst);
+                out
+            })();
+            let _ = tx.send(out);
+        });
+        // Ctrl-C at a terminal reaches the command by itself (it is in
+        // this process group): the first is not passed on; each one after
+        // it is, harder (SIGTERM, then SIGKILL). The first exception is
+        // raised once the command has ended.
+        let mut raised: Option<PyErr> = None;
+        let mut presses = 0;
+        let rx = Mutex::new(rx);
+        let status = loop {
+            match py.allow_threads(|| locked(&rx).recv_timeout(Duration::from_millis(50))) {
+                Ok(out) => {
+                    let _ = worker.join();
+                    break out;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = worker.join();
+                    return Err(PyRuntimeError::new_err("discrec: the worker thread ended without a result"));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if let Err(e) = py.check_signals() {
+                presses += 1;
+                stopper.store(true, std::sync::atomic::Ordering::SeqCst);
+                let harder = if presses == 2 { rustix::process::Signal::TERM } else { rustix::process::Signal::KILL };
+                if presses >= 2 {
+                    interrupt.store(harder.as_raw(), std::sync::atomic::Ordering::SeqCst);
+                }
+                raised.get_or_insert(e);
+            }
+        };
+        if let Some(e) = raised {
+            return Err(e);
+        }
+        let status = status.map_err(|e| raise(py, e))?;
         use std::os::unix::process::ExitStatusExt;
         Ok(status.code().or_else(|| status.signal().map(|s| -s)).unwrap_or(255))
     }
@@ -511,7 +565,7 @@ impl PyRecorder {
             return Err(raise(
                 py,
                 discrec::Error::InvalidArgument(format!(
-                    "{signo} is not a signal number; give one such as signal.SIGTERM"
+                    "{signo} is not a signal discrec passes on: give a named one, 1 to 31, such as signal.SIGTERM"
                 )),
             ));
         }
@@ -522,7 +576,8 @@ impl PyRecorder {
     /// Share the recorder with other machines through etcd: `endpoints`
     /// (`http://HOST:2379`, comma-separated; None takes `DISCREC_ETCD`),
     /// `key` its name on every host (None: the drive's identity), `ttl`
-    /// the lease in seconds. Acquires then take the cluster lock too.
+    /// the lease in seconds (kept within 2 s and 30 days). Acquires then
+    /// take the cluster lock too.
     #[pyo3(signature = (endpoints=None, key=None, ttl=10.0))]
     fn set_cluster(&self, py: Python<'_>, endpoints: Option<String>, key: Option<String>, ttl: f64) -> PyResult<()> {
         let mut cfg = match endpoints {
@@ -537,7 +592,15 @@ impl PyRecorder {
                 )
             })?,
         };
-        cfg.ttl = seconds(py, ttl)?;
+        if !(ttl.is_finite() && ttl > 0.0) {
+            return Err(raise(
+                py,
+                discrec::Error::InvalidArgument(format!(
+                    "ttl={ttl} is not a lease time; give seconds above 0 (kept within 2 s and 30 days)"
+                )),
+            ));
+        }
+        cfg.ttl = Duration::from_secs_f64(ttl.min(discrec_cluster::MAX_TTL.as_secs_f64()));
         self.with(py, move |r| discrec_cluster::attach(r, cfg, key))
     }
 

@@ -113,7 +113,7 @@ def test_drives_lists_every_recorder_with_details():
 
 def test_run_holding_returns_the_exit_code_and_keeps_the_hold(image):
     rec = discrec.Recorder(image)
-    with pytest.raises(discrec.NotLockedError):
+    with pytest.raises(discrec.NotLockedError, match="acquire it first"):
         rec.run_holding(["true"])
     rec.acquire_exclusive_access(False, "Py Supervisor")
     assert rec.run_holding(["sh", "-c", "exit 7"]) == 7
@@ -143,15 +143,26 @@ def test_signal_command_passes_a_signal_on(image):
     assert time.monotonic() - t < 10
     with pytest.raises(discrec.InvalidArgumentError):
         rec.signal_command(1000)
+    with pytest.raises(discrec.InvalidArgumentError, match="named one"):
+        rec.signal_command(signal.SIGRTMIN)
     rec.release_exclusive_access()
 
 
-def test_ctrl_c_during_run_holding_stops_the_command_and_raises(image):
+def run_alone(code, image):
+    """`code` in a Python of its own session (its own process group, as a
+    terminal's foreground job), with the image as argv[1]."""
+    return subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True, timeout=60,
+                          start_new_session=True)
+
+
+def test_ctrl_c_at_a_terminal_stops_the_command_and_raises(image):
+    # A terminal sends SIGINT to the whole foreground process group: the
+    # command gets it itself, and the call raises once it has ended.
     code = """
 import discrec, os, signal, sys, threading, time
 rec = discrec.Recorder(sys.argv[1])
 rec.acquire_exclusive_access(False, "Py Ctrl-C")
-threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+threading.Timer(0.3, lambda: os.killpg(os.getpgrp(), signal.SIGINT)).start()
 t = time.monotonic()
 try:
     rec.run_holding(["sleep", "30"])
@@ -159,8 +170,81 @@ try:
 except KeyboardInterrupt:
     print("interrupted", rec.lock_count, round(time.monotonic() - t) < 10)
 """
-    p = subprocess.run([sys.executable, "-c", code, str(image)], capture_output=True, text=True, timeout=60)
+    p = run_alone(code, image)
     assert p.stdout.strip() == "interrupted 1 True", p.stdout + p.stderr
+
+
+def test_a_second_ctrl_c_stops_a_command_that_ignores_the_first(image):
+    # SIGINT to this process alone (not from a terminal), twice: the first
+    # is not passed on, the second is, as SIGTERM.
+    code = """
+import discrec, os, signal, sys, threading, time
+rec = discrec.Recorder(sys.argv[1])
+rec.acquire_exclusive_access(False, "Py Ctrl-C")
+for at in (0.3, 0.8):
+    threading.Timer(at, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t = time.monotonic()
+try:
+    rec.run_holding(["sh", "-c", "trap '' INT; exec sleep 30"])
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted", rec.lock_count, round(time.monotonic() - t) < 10)
+"""
+    p = run_alone(code, image)
+    assert p.stdout.strip() == "interrupted 1 True", p.stdout + p.stderr
+
+
+def test_two_commands_held_at_once_each_wait_for_their_orphans(tmp_path):
+    # Two run_holding at once on two threads: the subreaper setting is the
+    # process's, and the first to end must not take it from the other.
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    a.write_bytes(b"")
+    b.write_bytes(b"")
+    marker = tmp_path / "orphan-done"
+    ra, rb = discrec.Recorder(a), discrec.Recorder(b)
+    ra.acquire_exclusive_access(False, "Py A")
+    rb.acquire_exclusive_access(False, "Py B")
+    ended = {}
+
+    def run(name, rec, argv):
+        rec.run_holding(argv)
+        ended[name] = time.monotonic()
+
+    t0 = time.monotonic()
+    ta = threading.Thread(target=run, args=("a", ra, ["sleep", "1"]))
+    tb = threading.Thread(target=run, args=("b", rb, ["sh", "-c", f"sleep 2; (sleep 2; touch {marker}) & exit 0"]))
+    ta.start()
+    tb.start()
+    ta.join()
+    tb.join()
+    assert marker.exists(), "B returned before its orphan ended"
+    assert ended["b"] - t0 >= 3.5 and ended["a"] - t0 < 3
+    ra.release_exclusive_access()
+    rb.release_exclusive_access()
+
+
+def test_the_stubs_name_only_what_the_module_has():
+    # The type stubs are what the "Every door" test reads: each class and
+    # member they name must exist in the compiled module.
+    import ast
+    import inspect
+
+    stub = os.path.join(os.path.dirname(inspect.getfile(discrec)), "_discrec.pyi")
+    tree = ast.parse(open(stub).read())
+    missing = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and not hasattr(discrec._discrec, node.name):
+            missing.append(node.name)
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(discrec._discrec, node.name, None)
+            if cls is None:
+                missing.append(node.name)
+                continue
+            for m in node.body:
+                name = m.name if isinstance(m, ast.FunctionDef) else getattr(getattr(m, "target", None), "id", None)
+                if name and not name.startswith("__") and not hasattr(cls, name):
+                    missing.append(f"{node.name}.{name}")
+    assert missing == []
 
 
 def test_append_keeps_the_old_files_and_reports_it(image, trees):
@@ -247,6 +331,9 @@ def test_the_cluster_lock_on_etcd(tmp_path, etcd):
     here.check_cluster_lock()
     with pytest.raises(discrec.InvalidArgumentError):
         here.set_cluster("ftp://nowhere", key="k")
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(discrec.InvalidArgumentError, match="lease"):
+            here.set_cluster(etcd, key="k", ttl=bad)
     key = f"py-doors-{os.getpid()}"
     here.set_cluster(etcd, key=key, ttl=5)
     there.set_cluster(etcd, key=key, ttl=5)
