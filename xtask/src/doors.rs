@@ -99,6 +99,15 @@ pub fn public_calls(src: &Path) -> Result<Vec<Call>, String> {
         }
     }
     let mut calls = BTreeSet::new();
+    // A crate the root re-exports whole (`pub use discrec_mmc as mmc`):
+    // one item, its own calls being that crate's.
+    for item in parse(&src.join("lib.rs"))?.items {
+        if let syn::Item::Use(u) = item {
+            if let (true, syn::UseTree::Rename(r)) = (is_pub(&u.vis), &u.tree) {
+                calls.insert(Call { module: String::new(), name: r.rename.to_string() });
+            }
+        }
+    }
     for (path, file, public) in &mods {
         for item in parse(file)?.items {
             match item {
@@ -195,11 +204,12 @@ pub fn table(readme: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Whether the table's name `pattern` (`Type::method`, `Type::*`,
-/// `module::*`) covers `call`.
+/// Whether the table's name `pattern` (`Type::method`, or `module::*`
+/// for the free functions and traits of a module, not its types'
+/// methods, which are named one by one) covers `call`.
 fn covers(pattern: &str, call: &Call) -> bool {
     match pattern.strip_suffix("::*") {
-        Some(prefix) => call.module == prefix || call.name.starts_with(&format!("{prefix}::")),
+        Some(prefix) => call.module == prefix && call.name.starts_with(&format!("{prefix}::")),
         None => pattern == call.name,
     }
 }
@@ -286,6 +296,31 @@ pub fn python_names(root: &Path) -> Result<BTreeSet<String>, String> {
     Ok(names)
 }
 
+/// `c` without its comments (`/* */` and `//`), so that a name in a
+/// comment is not taken for a call.
+fn without_c_comments(c: &str) -> String {
+    let mut out = String::with_capacity(c.len());
+    let mut rest = c;
+    loop {
+        let block = rest.find("/*");
+        let line = rest.find("//");
+        match (block, line) {
+            (Some(b), l) if l.is_none_or(|l| b < l) => {
+                out.push_str(&rest[..b]);
+                rest = rest[b..].find("*/").map_or("", |e| &rest[b + e + 2..]);
+            }
+            (_, Some(l)) => {
+                out.push_str(&rest[..l]);
+                rest = rest[l..].find('\n').map_or("", |e| &rest[l + e..]);
+            }
+            _ => {
+                out.push_str(rest);
+                return out;
+            }
+        }
+    }
+}
+
 /// Every text in `dir` whose name ends with `ext`, joined.
 fn sources(dir: &Path, ext: &str) -> Result<String, String> {
     let mut all = String::new();
@@ -306,7 +341,7 @@ pub fn check(root: &Path) -> Result<Vec<String>, String> {
     let header = crate::dist::header(root)?;
     let c_have = c_functions(&header);
     let py_have = python_names(root)?;
-    let c_tests = sources(&root.join("crates/capi/tests/c"), ".c")?;
+    let c_tests = without_c_comments(&sources(&root.join("crates/capi/tests/c"), ".c")?);
     let py_tests = sources(&root.join("crates/python/tests"), ".py")?;
     let mut wrong = Vec::new();
     for call in &calls {
@@ -328,6 +363,13 @@ pub fn check(root: &Path) -> Result<Vec<String>, String> {
             }
         }
         let rust_only = r.notes.starts_with("Rust only:") && r.notes.len() > "Rust only:".len() + 10;
+        // A type's methods are named one by one: `Type::*` would let a new
+        // public method pass unseen. A module's `module::*` is allowed.
+        for p in r.rust.iter().filter(|p| p.ends_with("::*")) {
+            if p.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
+                wrong.push(format!("the row of {what} waives {p}: name the type's methods one by one"));
+            }
+        }
         if r.c.is_empty() != r.python.is_empty() && !rust_only {
             wrong.push(format!(
                 "the row of {what} has a {} counterpart but no {} one",
@@ -353,8 +395,12 @@ pub fn check(root: &Path) -> Result<Vec<String>, String> {
             if !py_have.contains(p) {
                 wrong.push(format!("the row of {what} names the Python {p}, which the package lacks"));
             } else {
-                let last = p.rsplit('.').next().unwrap_or(p);
-                if !py_tests.contains(&format!(".{last}")) && !py_tests.contains(&format!("{last}(")) {
+                // `Class.member`: the class made and the member used (the
+                // tests also hold the stubs to the compiled module).
+                let (class, last) = p.rsplit_once('.').map_or((None, p.as_str()), |(c, m)| (Some(c), m));
+                let used = py_tests.contains(&format!(".{last}")) || py_tests.contains(&format!("{last}("));
+                let made = class.is_none_or(|c| py_tests.contains(&format!("{c}(")));
+                if !used || !made {
                     wrong.push(format!("the Python {p} is used by no test in crates/python/tests"));
                 }
             }
@@ -434,10 +480,19 @@ mod tests {
         ] {
             assert!(names.contains(want), "{want} not found among {} calls", names.len());
         }
+        assert!(names.contains("mmc"), "the re-exported crate discrec_mmc is not seen");
         // Private items are not public calls.
         assert!(!names
             .iter()
             .any(|n| n.starts_with("sys::") || n.starts_with("lock::") || n.contains("refuse_if_held_by_another")));
+    }
+
+    #[test]
+    fn a_name_in_a_c_comment_is_no_call() {
+        let c = "int a; /* discrec_x(1) */ discrec_y(2); // discrec_z(3)\nint b;";
+        let code = without_c_comments(c);
+        assert!(!code.contains("discrec_x(") && code.contains("discrec_y(") && !code.contains("discrec_z("));
+        assert!(code.contains("int b;"));
     }
 
     #[test]
@@ -447,7 +502,10 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert!(rows[0].c.is_empty() && rows[0].python.is_empty() && !rows[0].notes.starts_with("Rust only:"));
         let call = Call { module: "recorder".into(), name: "Recorder::open".into() };
-        assert!(covers("Recorder::open", &call) && covers("Recorder::*", &call) && covers("recorder::*", &call));
-        assert!(!covers("Recorder::close", &call));
+        assert!(covers("Recorder::open", &call));
+        // A module's wildcard does not waive its types' methods.
+        assert!(!covers("Recorder::close", &call) && !covers("recorder::*", &call));
+        let free = Call { module: "drive".into(), name: "drive::list".into() };
+        assert!(covers("drive::*", &free) && !covers("medium::*", &free));
     }
 }
