@@ -157,6 +157,7 @@ fn finish_library(root: &Path, deb: &Path, version: &str) -> Result<(), String> 
 pub fn deb(root: &Path) -> Result<Vec<PathBuf>, String> {
     let version = version(root)?;
     let dist = crate::dist::dist_dir(root);
+    println!("xtask deb: building the command, the C library and the Python module (release)");
     crate::dist::dist(root, &dist, "/usr", "/usr/lib/x86_64-linux-gnu")?;
     python_tree(root, &dist.join("python3"), &version)?;
     let capi = fs::read_to_string(root.join("crates/capi/Cargo.toml")).map_err(|e| e.to_string())?;
@@ -195,6 +196,7 @@ pub fn deb(root: &Path) -> Result<Vec<PathBuf>, String> {
         debs.push(deb);
     }
     finish_library(root, &debs[1], &version)?;
+    println!("xtask deb: libdiscrec.so.0 exports what debian/libdiscrec0.symbols lists (dpkg-gensymbols -c4)");
     Ok(debs)
 }
 

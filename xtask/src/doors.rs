@@ -160,8 +160,8 @@ pub struct Row {
     pub rust: Vec<String>,
     pub c: Vec<String>,
     pub python: Vec<String>,
-    /// What the command line has (not checked: free text).
-    #[allow(dead_code)]
+    /// What the command line has: `subcommand --option` spans, checked
+    /// against the command's definition, and words in parentheses.
     pub cli: String,
     pub notes: String,
 }
@@ -333,6 +333,33 @@ fn sources(dir: &Path, ext: &str) -> Result<String, String> {
     Ok(all)
 }
 
+/// What is wrong with the command line `span` of a row (`lock --force`,
+/// `tray lock`, `burn --speed`): a subcommand or an option `discrec` does
+/// not have. Spans that are not commands (`DISCREC_RUN_DIR`) pass.
+fn cli_problem(span: &str) -> Option<String> {
+    use clap::CommandFactory;
+    // Built: the subcommands' options are made only then (`defer`).
+    let mut cli = discrec_cli::args::Cli::command();
+    cli.build();
+    let mut words = span.split_whitespace();
+    let first = words.next()?;
+    if !first.chars().all(|c| c.is_ascii_lowercase() || c == '-') || first.starts_with('-') {
+        return None;
+    }
+    let Some(sub) = cli.find_subcommand(first) else {
+        return Some(format!("`{span}`: discrec has no subcommand {first}"));
+    };
+    for w in words {
+        let Some(long) = w.strip_prefix("--").filter(|l| !l.is_empty()) else { continue };
+        let long = long.split('=').next().unwrap_or(long);
+        let known = sub.get_arguments().chain(cli.get_arguments()).any(|a| a.get_long() == Some(long));
+        if !known {
+            return Some(format!("`{span}`: discrec {first} has no option --{long}"));
+        }
+    }
+    None
+}
+
 /// What is wrong with the table against the code, one line each.
 pub fn check(root: &Path) -> Result<Vec<String>, String> {
     let readme = std::fs::read_to_string(root.join("README.md")).map_err(|e| e.to_string())?;
@@ -381,6 +408,11 @@ pub fn check(root: &Path) -> Result<Vec<String>, String> {
             wrong.push(format!(
                 "the row of {what} has neither a C nor a Python counterpart, and no \"Rust only: reason\" note"
             ));
+        }
+        for span in spans(&r.cli) {
+            if let Some(p) = cli_problem(&span) {
+                wrong.push(format!("the row of {what}, command-line column: {p}"));
+            }
         }
         for c in &r.c {
             c_named.insert(c.clone());
@@ -485,6 +517,16 @@ mod tests {
         assert!(!names
             .iter()
             .any(|n| n.starts_with("sys::") || n.starts_with("lock::") || n.contains("refuse_if_held_by_another")));
+    }
+
+    #[test]
+    fn the_command_line_column_is_held_to_discrec() {
+        assert_eq!(cli_problem("lock --force"), None);
+        assert_eq!(cli_problem("burn --append"), None);
+        assert_eq!(cli_problem("tray lock"), None);
+        assert_eq!(cli_problem("DISCREC_RUN_DIR"), None);
+        assert!(cli_problem("lock --no-wait").is_some_and(|p| p.contains("--no-wait")));
+        assert!(cli_problem("frobnicate --x").is_some_and(|p| p.contains("frobnicate")));
     }
 
     #[test]

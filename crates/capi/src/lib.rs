@@ -105,7 +105,8 @@ pub const DISCREC_E_IMAPI_ERASE_CLIENT_NAME_IS_NOT_VALID: i32 = 0xC0AA_090B_u32 
 /// `E_IMAPI_BURN_VERIFICATION_FAILED`. Value 0xC0AA0007.
 pub const DISCREC_E_IMAPI_BURN_VERIFICATION_FAILED: i32 = 0xC0AA_0007_u32 as i32;
 /// `E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE`: the disc is write-once, pressed
-/// or protected. Value 0x80AA0904.
+/// or protected, or the recorder is an image file or a disk, which has no
+/// disc to erase. Value 0x80AA0904.
 pub const DISCREC_E_IMAPI_ERASE_MEDIA_IS_NOT_ERASABLE: i32 = 0x80AA_0904_u32 as i32;
 /// `E_IMAPI_ERASE_DRIVE_FAILED_ERASE_COMMAND`: the drive refused or failed
 /// to blank or format. Value 0x80AA0905.

@@ -1,4 +1,5 @@
-//! discrec: exclusive access to disc recorders on Linux.
+//! discrec: exclusive access to disc recorders on Linux. (On crates.io the
+//! package is `discrec-core`: `cargo add discrec-core`, then `use discrec`.)
 //!
 //! The contract of IMAPI2's `IDiscRecorder2::AcquireExclusiveAccess`, built
 //! from kernel objects that die with their process: a `flock` on the drive

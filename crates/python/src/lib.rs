@@ -979,7 +979,7 @@ impl PyEraser {
     /// BD-RE), holding the drive; `progress`, if given, gets a dict per
     /// update (elapsed_seconds, fraction or None, step). Returns the
     /// medium as it is after. A write-once disc is refused before anything
-    /// is sent (`MediaIsNotErasableError`). A drive cannot stop an erase
+    /// is sent (`MediaNotErasableError`). A drive cannot stop an erase
     /// it began: Ctrl-C is raised once the erase has ended.
     #[pyo3(signature = (progress=None))]
     fn erase(&self, py: Python<'_>, progress: Option<PyObject>) -> PyResult<PyObject> {

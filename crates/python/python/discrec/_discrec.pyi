@@ -108,4 +108,4 @@ class Eraser:
     def erase(self, progress: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
         """EraseMedia; progress gets elapsed_seconds, fraction, step; returns the medium after.
 
-        MediaIsNotErasableError for a write-once disc or an image file, before anything is sent."""
+        MediaNotErasableError for a write-once disc or an image file, before anything is sent."""
