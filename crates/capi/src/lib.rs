@@ -41,12 +41,13 @@ pub use eraser::{discrec_erase_progress, discrec_erase_progress_fn, discrec_eras
 pub use query::discrec_medium;
 pub use writer::{discrec_progress, discrec_progress_fn, discrec_writer};
 
-mod cluster;
-mod eraser;
+// In dependency order, bottom up (the layout test holds them to it).
 mod ffi;
-mod query;
-mod supervise;
 mod writer;
+mod query;
+mod eraser;
+mod cluster;
+mod supervise;
 
 /// `S_OK`.
 pub const DISCREC_S_OK: i32 = 0;
