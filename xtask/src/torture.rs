@@ -64,7 +64,7 @@ fn build(root: &Path) -> Result<Bins, String> {
     // library package, off for its users).
     for args in [
         &["-p", "discrec-cli", "--bin", "discrec"][..],
-        &["-p", "discrec", "--bin", "discrec-probe", "--features", "test-probe"],
+        &["-p", "discrec-core", "--bin", "discrec-probe", "--features", "test-probe"],
     ] {
         let st = Command::new("cargo")
             .current_dir(root)
