@@ -61,12 +61,23 @@ pub unsafe extern "C" fn discrec_recorder_run_holding(
         // A signal asked for before this run is not for its command.
         h.signal.store(0, Ordering::SeqCst);
         // A close of the handle (from another thread) stops the command:
-        // SIGTERM, then SIGKILL if it is still there after CLOSE_GRACE.
+        // SIGTERM once, then SIGKILL once if it is still there after
+        // CLOSE_GRACE.
         let mut closed_at: Option<Instant> = None;
+        let mut killed = false;
         let mut forward = || {
             if h.closed.load(Ordering::SeqCst) {
-                let at = *closed_at.get_or_insert_with(Instant::now);
-                return Some(if at.elapsed() < CLOSE_GRACE { Signal::TERM } else { Signal::KILL });
+                match closed_at {
+                    None => {
+                        closed_at = Some(Instant::now());
+                        return Some(Signal::TERM);
+                    }
+                    Some(at) if !killed && at.elapsed() >= CLOSE_GRACE => {
+                        killed = true;
+                        return Some(Signal::KILL);
+                    }
+                    _ => return None,
+                }
             }
             Signal::from_named_raw(h.signal.swap(0, Ordering::SeqCst))
         };

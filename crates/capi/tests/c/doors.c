@@ -118,12 +118,14 @@ struct running {
 
 static void *run_sleeper(void *arg) {
     struct running *r = arg;
-    const char *sleeper[] = {"sleep", "30", NULL};
+    /* It ignores SIGTERM: a close must end it with SIGKILL. */
+    const char *sleeper[] = {"sh", "-c", "trap '' TERM; exec sleep 30", NULL};
     r->hr = discrec_recorder_run_holding(r->rec, sleeper, false, &r->status);
     return NULL;
 }
 
-/* A close from another thread stops the command run_holding runs. */
+/* A close from another thread stops the command run_holding runs:
+ * SIGTERM, and SIGKILL two seconds later for one that ignores it. */
 static void close_during_run_holding(const char *image) {
     struct running r = {NULL, -1, -1};
     discrec_recorder_open(image, &r.rec);
@@ -134,7 +136,8 @@ static void close_during_run_holding(const char *image) {
     double t0 = now();
     HR("close_during_run_holding", discrec_recorder_close(r.rec), DISCREC_S_OK);
     pthread_join(t, NULL);
-    CHECK("close_stops_the_command", now() - t0 < 5 && r.hr == DISCREC_S_OK && r.status == 128 + SIGTERM,
+    CHECK("close_stops_the_command", now() - t0 >= 1.9 && now() - t0 < 6 && r.hr == DISCREC_S_OK &&
+                                         r.status == 128 + SIGKILL,
           "%.1f s, hr 0x%08X, status %d", now() - t0, (unsigned)r.hr, r.status);
     discrec_recorder *again = NULL;
     discrec_recorder_open(image, &again);
