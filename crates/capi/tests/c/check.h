@@ -5,6 +5,7 @@
 
 #include <discrec.h>
 #include <stdio.h>
+#include <string.h>
 
 static int failures;
 
@@ -19,5 +20,18 @@ static int failures;
             failures++;                                                       \
         }                                                                     \
     } while (0)
+
+/* A call's HRESULT is `want`. */
+#define HR(name, call, want)                                                   \
+    do {                                                                       \
+        int32_t hr_ = (call);                                                  \
+        CHECK(name, hr_ == (want), "hr 0x%08X, want 0x%08X", (unsigned)hr_,    \
+              (unsigned)(want));                                               \
+    } while (0)
+
+/* A JSON answer holds `part` (a NULL answer holds nothing). */
+static inline int contains(const char *json, const char *part) {
+    return json != NULL && strstr(json, part) != NULL;
+}
 
 #endif

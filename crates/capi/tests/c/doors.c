@@ -19,17 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HR(name, call, want)                                                   \
-    do {                                                                       \
-        int32_t hr_ = (call);                                                  \
-        CHECK(name, hr_ == (want), "hr 0x%08X, want 0x%08X", (unsigned)hr_,    \
-              (unsigned)(want));                                               \
-    } while (0)
-
-static int contains(const char *json, const char *part) {
-    return json != NULL && strstr(json, part) != NULL;
-}
-
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

@@ -20,17 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HR(name, call, want)                                                   \
-    do {                                                                       \
-        int32_t hr_ = (call);                                                  \
-        CHECK(name, hr_ == (want), "hr 0x%08X, want 0x%08X", (unsigned)hr_,    \
-              (unsigned)(want));                                               \
-    } while (0)
-
-static int contains(const char *json, const char *part) {
-    return json != NULL && strstr(json, part) != NULL;
-}
-
 /* TEST UNIT READY until the disc is ready (at most 10 s). */
 static int32_t ready(discrec_recorder *rec) {
     int32_t hr = 0;
