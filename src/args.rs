@@ -144,6 +144,12 @@ pub enum Cmd {
         /// Drive
         target: PathBuf,
     },
+    /// Print the udev properties discrec's rule imports for a drive (DISCREC_HOLD=1 while a discrec client holds it or is about to); run by udev
+    #[command(name = "udev-properties")]
+    UdevProperties {
+        /// Drive (the rule passes $devnode)
+        target: PathBuf,
+    },
 }
 
 // Sharing a drive with other machines through etcd. (A plain comment: a

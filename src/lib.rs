@@ -58,6 +58,7 @@ pub fn run() -> ExitCode {
         Cmd::Erase { full, client, json, wait, cluster, target } => {
             burn::erase(&burn::EraseArgs { full, client, json, wait, cluster, target })
         }
+        Cmd::UdevProperties { target } => udev_properties(&target),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -329,6 +330,17 @@ fn tray(action: &str, client: &str, json: bool, target: &Path) -> Result<u8, Err
     Recorder::open(target)?.set_tray_locked(client, action == "lock")?;
     if json {
         say(output::action_json(target, action))?;
+    }
+    Ok(0)
+}
+
+/// `discrec udev-properties TARGET`: `KEY=VALUE` lines, as udev's
+/// `IMPORT{program}` reads them.
+fn udev_properties(target: &Path) -> Result<u8, Error> {
+    let props = discrec::udev::properties(target)
+        .map_err(|e| Error::Fail { what: format!("cannot tell whether {} is held", target.display()), source: e })?;
+    for (k, v) in props {
+        say(format!("{k}={v}"))?;
     }
     Ok(0)
 }

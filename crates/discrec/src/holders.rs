@@ -88,6 +88,15 @@ pub(crate) fn parse_lock_line(line: &str) -> Option<LockEntry> {
 /// The kernel's table of every lock on the machine.
 pub const PROC_LOCKS: &str = "/proc/locks";
 
+/// Byte-range locks on a drive's node from this offset on are hints, not
+/// holds: a discrec client that is about to take the drive marks it so for
+/// udev ([`crate::udev`]). They are never reported as holders, and a probe
+/// for programs that lock the node (libburn locks it whole) looks below.
+pub const HINT_START: u64 = 1 << 62;
+
+/// How many bytes the hint range spans.
+pub const HINT_LEN: u64 = 1 << 40;
+
 /// Read all of `/proc/locks`, to its real end.
 pub fn read_proc_locks() -> std::io::Result<Vec<LockEntry>> {
     let mut out = Vec::new();
@@ -123,6 +132,9 @@ pub fn scan_proc_locks(mut f: impl FnMut(LockEntry) -> std::ops::ControlFlow<()>
             let line = &buf[used..used + nl];
             used += nl + 1;
             if let Some(entry) = std::str::from_utf8(line).ok().and_then(parse_lock_line) {
+                if entry.start >= HINT_START {
+                    continue;
+                }
                 if f(entry).is_break() {
                     return Ok(());
                 }
@@ -131,7 +143,9 @@ pub fn scan_proc_locks(mut f: impl FnMut(LockEntry) -> std::ops::ControlFlow<()>
         if n == 0 {
             // The end; a last line without a newline.
             if let Some(entry) = std::str::from_utf8(&buf[used..len]).ok().and_then(parse_lock_line) {
-                let _ = f(entry);
+                if entry.start < HINT_START {
+                    let _ = f(entry);
+                }
             }
             return Ok(());
         }

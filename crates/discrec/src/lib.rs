@@ -40,6 +40,7 @@
 //! | [`records`] | owner records: written by the holder, believed only when proven |
 //! | `notify` (private) | the media-change uevent after release (C11) |
 //! | `query` (private) | the owner query: who holds a drive, busy machine or not |
+//! | [`udev`] | the desktop kept off a held drive: the hint and tripwire udev and udisks2 see |
 //! | [`cancel`] | a cancel signal for a wait or a write, raised from any thread without blocking |
 //! | `lock` (private) | the cross-process lock and fair waiting |
 //! | [`recorder`] | the handle and its lock count: `IDiscRecorder2` |
@@ -70,6 +71,7 @@ pub mod medium;
 pub mod records;
 pub(crate) mod notify;
 pub(crate) mod query;
+pub mod udev;
 pub mod cancel;
 pub(crate) mod lock;
 pub mod recorder;

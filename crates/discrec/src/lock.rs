@@ -39,6 +39,7 @@ use crate::procfs::proc_info;
 use crate::query::{self, open_node};
 use crate::records::{self, RecordDirs, WrittenRecord};
 use crate::target::Target;
+use crate::udev::{self, Tripwire};
 
 /// How long a plain (non-waiting) acquire retries when it meets a transient
 /// opener (udev's `cdrom_id` opens with `O_EXCL` for a few ms after each
@@ -70,6 +71,9 @@ pub(crate) struct Held {
     lock_fd: OwnedFd,
     claim_fd: Option<OwnedFd>,
     record: Option<WrittenRecord>,
+    /// The node open for writing while held: its close, however the
+    /// holder ends, has udev look at the drive again ([`crate::udev`]).
+    tripwire: Option<Tripwire>,
     /// Mounts that `force` could not remove (spec C3).
     pub still_mounted: Vec<Mount>,
     /// Why no owner record was written, if none was.
@@ -102,6 +106,7 @@ impl Held {
     pub fn keep_across_exec(&self) -> std::io::Result<()> {
         let mut fds: Vec<BorrowedFd<'_>> = vec![self.lock_fd.as_fd()];
         fds.extend(self.claim_fd.as_ref().map(|f| f.as_fd()));
+        fds.extend(self.tripwire.as_ref().map(|t| t.as_fd()));
         fds.extend(self.record.iter().flat_map(|r| r.lock_fds()).map(|f| f.as_fd()));
         for fd in fds {
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
@@ -114,7 +119,7 @@ impl Held {
     /// can have its name).
     pub fn release(self) {
         let inherited = self.is_inherited();
-        let Held { key, lock_fd, claim_fd, record, .. } = self;
+        let Held { key, lock_fd, claim_fd, record, tripwire, .. } = self;
         query::forget_held(key);
         if inherited {
             // A forked child's copies: closing them leaves the lock with
@@ -131,6 +136,8 @@ impl Held {
         if let Some(r) = record {
             r.remove();
         }
+        // Last: udev, woken by its close, finds the drive free.
+        drop(tripwire);
     }
 }
 
@@ -203,11 +210,17 @@ pub(crate) fn acquire(
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
     let mut pause = Pause::default();
     let mut teller = Teller::default();
-    if let Err(e) = take_flock(target, dirs, &lock_fd, patience, limit, &mut pause, &mut teller) {
+    let mut hint = None;
+    if let Err(e) = take_flock(target, dirs, &lock_fd, patience, limit, &mut pause, &mut teller, &mut hint) {
         if let Some(r) = record {
             r.remove();
         }
         return Err(e);
+    }
+    // The flock keeps udev out from now on; a hint would only refuse a
+    // wrapped tool's lock of the whole node.
+    if let Some(h) = hint.as_mut() {
+        h.unhint();
     }
     let since = SystemTime::now();
     if let Some(r) = &record {
@@ -218,6 +231,7 @@ pub(crate) fn acquire(
         lock_fd,
         claim_fd: None,
         record,
+        tripwire: hint,
         still_mounted: Vec::new(),
         record_error,
         taken_by: rustix::process::getpid(),
@@ -230,6 +244,9 @@ pub(crate) fn acquire(
             Ok(()) => {
                 if held.record.is_some() {
                     query::register_held(target.key, own_owner(client, since));
+                }
+                if held.tripwire.is_none() {
+                    held.tripwire = udev::tripwire(target);
                 }
                 return Ok(held);
             }
@@ -253,7 +270,10 @@ pub(crate) fn acquire(
 }
 
 /// Phase 1 of [`acquire`]: the `flock`, waiting in line as `patience` says.
-/// At the deadline one last try is made in any case.
+/// At the deadline one last try is made in any case. Before each try of a
+/// free drive that udev has not been told of, the hold is announced
+/// (`hint`, [`crate::udev`]).
+#[allow(clippy::too_many_arguments)]
 fn take_flock(
     target: &Target,
     dirs: &RecordDirs,
@@ -262,6 +282,7 @@ fn take_flock(
     limit: Option<Instant>,
     pause: &mut Pause,
     teller: &mut Teller,
+    hint: &mut Option<Tripwire>,
 ) -> Result<()> {
     let waiting = patience.wait;
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
@@ -283,6 +304,9 @@ fn take_flock(
                 || expired()
                 || (patience.on_wait.is_some()
                     && last_lookup.is_none_or(|t| pause.changed && t.elapsed() >= OWNER_LOOKUP_EVERY));
+            if hint.is_none() {
+                *hint = udev::announce(target, patience.cancel);
+            }
             match try_flock(lock_fd, target, dirs, look) {
                 Ok(()) => break,
                 Err(Miss::Fatal(e)) => return Err(e),

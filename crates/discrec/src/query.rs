@@ -122,17 +122,10 @@ pub(crate) fn held_exclusively(target: &Target) -> Probe {
 }
 
 /// Whether another process holds an exclusive POSIX or OFD lock on the
-/// file of `fd`: a POSIX read lock over the whole file is refused then.
-/// The probe lock is dropped at once.
+/// file of `fd`, below the hint range (hints are not holds:
+/// [`crate::holders::HINT_START`]).
 pub(crate) fn fcntl_locked(fd: &OwnedFd) -> bool {
-    match rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingLockShared) {
-        Ok(()) => {
-            let _ = rustix::fs::fcntl_lock(fd, FlockOperation::NonBlockingUnlock);
-            false
-        }
-        Err(Errno::AGAIN | Errno::ACCESS) => true,
-        Err(_) => false,
-    }
+    crate::sys::range_write_locked(fd, 0, crate::holders::HINT_START).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -28,23 +28,36 @@ pub(crate) fn in_mount_namespace<T: Send + 'static>(
     .unwrap_or_else(|_| Err(std::io::Error::other("mount namespace helper thread panicked")))
 }
 
+/// A `struct flock` of type `kind` over the `len` bytes from `start`.
+fn byte_range(kind: libc::c_int, start: u64, len: u64) -> std::io::Result<libc::flock> {
+    let out_of_range = || std::io::Error::other("lock range out of range");
+    // SAFETY: all-zero is a valid `struct flock` (`l_pid` 0, as the OFD
+    // commands require); every other field used is set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = libc::off_t::try_from(start).map_err(|_| out_of_range())?;
+    fl.l_len = libc::off_t::try_from(len).map_err(|_| out_of_range())?;
+    Ok(fl)
+}
+
+/// `fcntl(fd, cmd, fl)` for the record-lock commands.
+fn lock_call(fd: &impl std::os::fd::AsFd, cmd: libc::c_int, fl: &mut libc::flock) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the lock commands read (and `F_GETLK`, `F_OFD_GETLK`
+    // rewrite) the `struct flock` we own, for the duration of the call.
+    if unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), cmd, fl as *mut libc::flock) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Take a POSIX write lock (`F_SETLK`) on the one byte at `offset` of the
 /// file of `fd` (opened for writing). It shows in `/proc/locks` with our
 /// pid and the offset, and goes away when this process ends or closes any
 /// descriptor of the file. rustix only locks whole files.
 pub(crate) fn posix_lock_byte(fd: &impl std::os::fd::AsFd, offset: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: all-zero is a valid `struct flock`; every field used is set below.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = libc::off_t::try_from(offset).map_err(|_| std::io::Error::other("lock offset out of range"))?;
-    fl.l_len = 1;
-    // SAFETY: F_SETLK reads the `struct flock` we own for the duration of the call.
-    if unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_SETLK, &fl) } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    lock_call(fd, libc::F_SETLK, &mut byte_range(libc::F_WRLCK, offset, 1)?)
 }
 
 /// Which process holds a write lock on exactly the one byte at `offset`
@@ -55,20 +68,32 @@ pub(crate) fn posix_lock_byte(fd: &impl std::os::fd::AsFd, offset: u64) -> std::
 /// the number of locks on the machine. rustix has no `F_GETLK`.
 #[doc(alias = "F_GETLK")]
 pub(crate) fn posix_byte_holder(fd: &impl std::os::fd::AsFd, offset: u64) -> std::io::Result<Option<i32>> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: all-zero is a valid `struct flock`; every field used is set below.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = libc::off_t::try_from(offset).map_err(|_| std::io::Error::other("lock offset out of range"))?;
-    fl.l_len = 1;
-    // SAFETY: F_GETLK reads and rewrites the `struct flock` we own, for the
-    // duration of the call only.
-    if unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_GETLK, &mut fl) } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let mut fl = byte_range(libc::F_WRLCK, offset, 1)?;
+    lock_call(fd, libc::F_GETLK, &mut fl)?;
     let exact = fl.l_type == libc::F_WRLCK as libc::c_short && fl.l_start == offset as libc::off_t && fl.l_len == 1;
     Ok((exact && fl.l_pid > 0).then_some(fl.l_pid))
+}
+
+/// Whether anyone but this process holds a write lock (POSIX or open file
+/// description) on any of the `len` bytes from `start` of the file of
+/// `fd`: `F_GETLK` of a read lock there. Our own POSIX locks are not seen;
+/// our open-file-description locks are.
+#[doc(alias = "F_GETLK")]
+pub(crate) fn range_write_locked(fd: &impl std::os::fd::AsFd, start: u64, len: u64) -> std::io::Result<bool> {
+    let mut fl = byte_range(libc::F_RDLCK, start, len)?;
+    lock_call(fd, libc::F_GETLK, &mut fl)?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Take (`lock`) or drop an open-file-description write lock
+/// (`F_OFD_SETLK`) on the one byte at `offset` of the file of `fd`
+/// (opened for writing): it belongs to the open file, not the process, so
+/// it lasts until it is dropped or the open file's last descriptor is
+/// closed, whatever else the process opens and closes.
+#[doc(alias = "F_OFD_SETLK")]
+pub(crate) fn ofd_lock_byte(fd: &impl std::os::fd::AsFd, offset: u64, lock: bool) -> std::io::Result<()> {
+    let kind = if lock { libc::F_WRLCK } else { libc::F_UNLCK };
+    lock_call(fd, libc::F_OFD_SETLK, &mut byte_range(kind, offset, 1)?)
 }
 
 /// [`posix_byte_holder`] through our own descriptor number `fd` (found in

@@ -321,3 +321,50 @@ fn force_is_granted_with_a_locked_copy_in_another_users_namespace() {
     let _ = sandbox.kill();
     let _ = sandbox.wait();
 }
+
+/// Whether a descriptor of the watched node that was open for writing is
+/// closed within `within` (what udevd watches a disk for).
+fn closed_after_writing(watch: &rustix::fd::OwnedFd, within: Duration) -> bool {
+    let mut fds = [rustix::event::PollFd::new(watch, rustix::event::PollFlags::IN)];
+    let timeout = rustix::event::Timespec::try_from(within).unwrap();
+    if rustix::event::poll(&mut fds, Some(&timeout)).unwrap_or(0) == 0 {
+        return false;
+    }
+    let mut buf = [0u8; 4096];
+    rustix::io::read(watch, &mut buf).is_ok_and(|n| n > 0)
+}
+
+#[test]
+fn the_desktop_hears_every_end_of_a_hold() {
+    use rustix::fs::inotify;
+    if !loop_ok() {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(8);
+    let hold = || discrec::udev::properties(&lo.dev).unwrap();
+    assert_eq!(hold(), vec![("DISCREC_HOLD", "0")], "a free drive");
+    let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).unwrap();
+    inotify::add_watch(&watch, &lo.dev, inotify::WatchFlags::CLOSE_WRITE).unwrap();
+
+    // Killed: the kernel closes the holder's tripwire.
+    let mut a = s.probe();
+    a.cmd(&format!("open h {}", lo.dev.display()));
+    assert_eq!(a.cmd("acquire h 0 Tripwire")["ok"], true);
+    assert_eq!(hold(), vec![("DISCREC_HOLD", "1")], "held by another process");
+    assert!(!closed_after_writing(&watch, Duration::from_millis(300)), "taking the drive closes nothing");
+    a.kill9();
+    assert!(closed_after_writing(&watch, Duration::from_secs(2)), "udevd hears a SIGKILLed holder go");
+    assert_eq!(hold(), vec![("DISCREC_HOLD", "0")], "free after the SIGKILL");
+
+    // Released, after a nested acquire: once, at the last release.
+    let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
+    r.acquire_exclusive_access(false, "Tripwire").unwrap();
+    r.acquire_exclusive_access(false, "Tripwire").unwrap();
+    assert_eq!(hold(), vec![("DISCREC_HOLD", "1")], "held by this process");
+    r.release_exclusive_access().unwrap();
+    assert!(!closed_after_writing(&watch, Duration::from_millis(300)), "still held at count 1");
+    r.release_exclusive_access().unwrap();
+    assert!(closed_after_writing(&watch, Duration::from_secs(2)), "udevd hears the release");
+    assert_eq!(hold(), vec![("DISCREC_HOLD", "0")]);
+}
