@@ -34,6 +34,7 @@ macro_rules! ensure {
 mod agent;
 mod append;
 mod burn;
+mod desktop;
 mod doors;
 mod media;
 mod vdrive;
@@ -741,6 +742,7 @@ fn main() {
         ("discrec_appends_sessions_on_every_medium", append::t_discrec_appends_sessions_on_every_medium),
         ("discrec_and_the_peers_append_each_others_discs", append::t_discrec_and_the_peers_append_each_others_discs),
         ("c_library_writes_appends_and_erases_a_drive", doors::t_c_library_writes_appends_and_erases_a_drive),
+        ("udisks_keeps_off_a_held_drive", desktop::t_udisks_keeps_off_a_held_drive),
         ("vdrive_dd_to_the_virtual_dvd_ram_against_virtio_blk", vdrive::t_dd_to_the_virtual_dvd_ram_against_virtio_blk),
         // Last: it removes the SCSI drive.
         ("hot_unplug_of_a_held_drive", t_hot_unplug_of_a_held_drive),

@@ -53,6 +53,83 @@ const GUEST_TOOLS: &[&str] = &[
     "/usr/sbin/dmsetup",
 ];
 
+/// The desktop the udisks test runs (`guest/src/desktop.rs`): udevd and
+/// dbus-daemon from the base system, udisks2 with the libblockdev plugins
+/// it loads, polkitd, the tools that talk to them, with their libraries.
+const DESKTOP_TOOLS: &[&str] = &[
+    "/bin/udevadm",
+    "/lib/udev/cdrom_id",
+    "/usr/bin/dbus-daemon",
+    "/usr/libexec/udisks2/udisksd",
+    "/usr/bin/udisksctl",
+    "/usr/lib/polkit-1/polkitd",
+    "/usr/lib/x86_64-linux-gnu/libbd_fs.so.2",
+    "/usr/lib/x86_64-linux-gnu/libbd_loop.so.2",
+    "/usr/lib/x86_64-linux-gnu/libbd_part.so.2",
+    "/usr/lib/x86_64-linux-gnu/libbd_swap.so.2",
+];
+
+/// Their data: udev's rules for disks and optical drives, udisks2's rules
+/// and polkit actions, libblockdev's plugin list, udisks2's settings.
+const DESKTOP_FILES: &[&str] = &[
+    "/lib/udev/rules.d/50-udev-default.rules",
+    "/lib/udev/rules.d/60-block.rules",
+    "/lib/udev/rules.d/60-cdrom_id.rules",
+    "/lib/udev/rules.d/60-persistent-storage.rules",
+    "/lib/udev/rules.d/80-udisks2.rules",
+    "/etc/libblockdev/conf.d/00-default.cfg",
+    "/etc/udisks2/udisks2.conf",
+    "/usr/share/polkit-1/actions/org.freedesktop.UDisks2.policy",
+];
+
+/// The guest's system bus: anyone may own and call anything (the test is
+/// about udisks2, not about bus policy).
+const DBUS_CONF: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=/run/dbus/system_bus_socket</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#;
+
+/// The desktop stack under `root`, with discrec's udev rule as the
+/// package installs it (`/usr/bin/discrec` links to the guest's).
+fn add_desktop(root: &Path, repo: &Path) -> Result<(), String> {
+    for tool in DESKTOP_TOOLS {
+        copy_with_libs(tool, root)
+            .map_err(|e| format!("{e} (the udisks test needs udisks2 and polkitd: scripts/install-deps)"))?;
+    }
+    let mut files: Vec<(PathBuf, PathBuf)> =
+        DESKTOP_FILES.iter().map(|f| (PathBuf::from(f), root.join(f.trim_start_matches('/')))).collect();
+    files.push((repo.join("contrib/udev/90-discrec.rules"), root.join("lib/udev/rules.d/90-discrec.rules")));
+    for (from, to) in files {
+        fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
+        fs::copy(&from, &to).map_err(|e| format!("{}: {e} (scripts/install-deps installs it)", from.display()))?;
+    }
+    fs::create_dir_all(root.join("lib/systemd")).map_err(|e| e.to_string())?;
+    fs::create_dir_all(root.join("usr/lib")).map_err(|e| e.to_string())?;
+    fs::create_dir_all(root.join("etc/dbus-1")).map_err(|e| e.to_string())?;
+    let links = [
+        ("/bin/udevadm", "lib/systemd/systemd-udevd"),
+        ("/lib/udev", "usr/lib/udev"),
+        ("/bin/discrec", "usr/bin/discrec"),
+    ];
+    for (to, at) in links {
+        let _ = fs::remove_file(root.join(at));
+        std::os::unix::fs::symlink(to, root.join(at)).map_err(|e| format!("{at}: {e}"))?;
+    }
+    fs::write(root.join("etc/dbus-1/guest-system.conf"), DBUS_CONF).map_err(|e| e.to_string())?;
+    fs::write(root.join("etc/machine-id"), "3ea1d2c38c4b4b6c9f0e2a7d5b1c0f42\n").map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Copy `bin` and every library `ldd` names into the same paths under `root`.
 fn copy_with_libs(bin: &str, root: &Path) -> Result<(), String> {
     let out = Command::new("ldd").arg(bin).output().map_err(|e| format!("ldd {bin}: {e}"))?;
@@ -257,6 +334,7 @@ pub fn build_guest() -> Result<Boot, String> {
     for tool in GUEST_TOOLS {
         copy_with_libs(tool, &fsroot)?;
     }
+    add_desktop(&fsroot, &root)?;
     // The C library's program for real drives, with libdiscrec.so.0.
     let c_drive = c_drive_program(&root, &out)?;
     copy_with_libs(&c_drive.to_string_lossy(), &fsroot)?;
@@ -269,7 +347,14 @@ pub fn build_guest() -> Result<Boot, String> {
         names.push(file);
     }
     fs::write(fsroot.join("lib/modules/order"), names.join("\n")).map_err(|e| e.to_string())?;
-    fs::write(fsroot.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").map_err(|e| e.to_string())?;
+    // A second user, `burner`, holds drives in the udisks test; polkitd
+    // runs as its own.
+    fs::write(
+        fsroot.join("etc/passwd"),
+        "root:x:0:0:root:/:/bin/sh\nburner:x:1000:1000:burner:/tmp:/bin/sh\npolkitd:x:998:998:polkitd:/:/bin/false\n",
+    )
+    .map_err(|e| e.to_string())?;
+    fs::write(fsroot.join("etc/group"), "root:x:0:\nburner:x:1000:\npolkitd:x:998:\n").map_err(|e| e.to_string())?;
     fs::write(fsroot.join("init"), INIT).map_err(|e| e.to_string())?;
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(fsroot.join("init"), fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
