@@ -337,9 +337,7 @@ fn tray(action: &str, client: &str, json: bool, target: &Path) -> Result<u8, Err
 /// `discrec udev-properties TARGET`: `KEY=VALUE` lines, as udev's
 /// `IMPORT{program}` reads them.
 fn udev_properties(target: &Path) -> Result<u8, Error> {
-    let props = discrec::udev::properties(target)
-        .map_err(|e| Error::Fail { what: format!("cannot tell whether {} is held", target.display()), source: e })?;
-    for (k, v) in props {
+    for (k, v) in discrec::udev::properties(target)? {
         say(format!("{k}={v}"))?;
     }
     Ok(0)

@@ -59,21 +59,17 @@ pub const HOLD_PROPERTY: &str = "DISCREC_HOLD";
 /// them (`discrec udev-properties DEVNODE`): `DISCREC_HOLD=1` when a
 /// client holds it or has announced that it is about to (a hint), or a
 /// program holds an exclusive lock on it; else `DISCREC_HOLD=0`. Errors
-/// only when the node cannot be opened or stat'ed.
-pub fn properties(node: &Path) -> std::io::Result<Vec<(&'static str, &'static str)>> {
-    let target = Target::resolve(node).map_err(std::io::Error::other)?;
-    let fd = rustix::fs::open(
-        &target.node,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    )?;
-    let held = hinted(&fd)? || query::held_exclusively(&target) == Probe::Held;
+/// only when `node` names nothing that can be opened.
+pub fn properties(node: &Path) -> crate::Result<Vec<(&'static str, &'static str)>> {
+    let target = Target::resolve(node)?;
+    let fd = query::open_node(&target)?;
+    let held = hinted(&fd) || query::held_exclusively(&target) == Probe::Held;
     Ok(vec![(HOLD_PROPERTY, if held { "1" } else { "0" })])
 }
 
 /// Whether anyone holds a hint on the node of `fd`.
-fn hinted(fd: &OwnedFd) -> std::io::Result<bool> {
-    crate::sys::range_write_locked(fd, HINT_START, HINT_LEN)
+fn hinted(fd: &OwnedFd) -> bool {
+    crate::sys::range_write_locked(fd, HINT_START, HINT_LEN).unwrap_or(false)
 }
 
 /// What the drive's udev entry says: `None` when discrec's rule did not
