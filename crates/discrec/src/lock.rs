@@ -306,6 +306,10 @@ fn take_flock(
                     && last_lookup.is_none_or(|t| pause.changed && t.elapsed() >= OWNER_LOOKUP_EVERY));
             if hint.is_none() {
                 *hint = udev::announce(target, patience.cancel);
+                if hint.is_some() && patience.cancel.is_some() {
+                    // A cancel that ended the announcement ends the acquire.
+                    check_cancel(target, patience.cancel, Duration::ZERO)?;
+                }
             }
             match try_flock(lock_fd, target, dirs, look) {
                 Ok(()) => break,
