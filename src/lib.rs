@@ -123,7 +123,14 @@ fn lock(a: LockArgs) -> Result<u8, Error> {
 /// `--verbose`) whom it waits for.
 fn take(a: &LockArgs, rec: &mut Recorder, wait: WaitPolicy, signals: &StopSignals) -> Result<(), Error> {
     if wait == WaitPolicy::NoWait {
-        return rec.acquire_exclusive_access(a.force, &a.client);
+        rec.acquire_exclusive_access(a.force, &a.client)?;
+        // A signal while the hold was announced to udev (up to seconds):
+        // as for a wait, it ends the acquire with nothing taken.
+        if signals.which().is_some() {
+            rec.release_exclusive_access()?;
+            return Err(Error::Cancelled { target: a.target.clone() });
+        }
+        return Ok(());
     }
     let tell_waits = std::io::IsTerminal::is_terminal(&std::io::stderr()) || a.verbose;
     let mut tell = |e: &Error| {

@@ -37,6 +37,8 @@ pub struct LockEntry {
     pub ino: u64,
     /// First byte locked.
     pub start: u64,
+    /// Last byte locked (`None`: to the end of the file, `EOF`).
+    pub end: Option<u64>,
     /// True when this line is a waiter blocked on the lock, not a holder.
     pub waiting: bool,
 }
@@ -74,6 +76,10 @@ pub(crate) fn parse_lock_line(line: &str) -> Option<LockEntry> {
     let minor = u32::from_str_radix(dmi.next()?, 16).ok()?;
     let ino: u64 = dmi.next()?.parse().ok()?;
     let start: u64 = it.next()?.parse().ok()?;
+    let end = match it.next()? {
+        "EOF" => None,
+        e => Some(e.parse().ok()?),
+    };
     Some(LockEntry {
         kind,
         exclusive,
@@ -81,6 +87,7 @@ pub(crate) fn parse_lock_line(line: &str) -> Option<LockEntry> {
         dev: rustix::fs::makedev(major, minor),
         ino,
         start,
+        end,
         waiting,
     })
 }
@@ -88,14 +95,22 @@ pub(crate) fn parse_lock_line(line: &str) -> Option<LockEntry> {
 /// The kernel's table of every lock on the machine.
 pub const PROC_LOCKS: &str = "/proc/locks";
 
-/// Byte-range locks on a drive's node from this offset on are hints, not
-/// holds: a discrec client that is about to take the drive marks it so for
-/// udev ([`crate::udev`]). They are never reported as holders, and a probe
-/// for programs that lock the node (libburn locks it whole) looks below.
+/// A one-byte open-file-description write lock on a drive's node in the
+/// range from this offset ([`HINT_LEN`] bytes) is a hint, not a hold: a
+/// discrec client that is about to take the drive marks it so for udev
+/// ([`crate::udev`]). Hints are never reported as holders, and the probe
+/// for programs that lock the node (libburn locks it whole) passes over
+/// them; every other lock, there or anywhere, counts.
 pub const HINT_START: u64 = 1 << 62;
 
 /// How many bytes the hint range spans.
 pub const HINT_LEN: u64 = 1 << 40;
+
+/// Whether an exclusive open-file-description lock (`ofd_write`) from
+/// `start` to `end` is a hint: one byte in the hint range.
+pub(crate) fn is_hint(ofd_write: bool, start: u64, end: Option<u64>) -> bool {
+    ofd_write && end == Some(start) && (HINT_START..HINT_START + HINT_LEN).contains(&start)
+}
 
 /// Read all of `/proc/locks`, to its real end.
 pub fn read_proc_locks() -> std::io::Result<Vec<LockEntry>> {
@@ -132,7 +147,7 @@ pub fn scan_proc_locks(mut f: impl FnMut(LockEntry) -> std::ops::ControlFlow<()>
             let line = &buf[used..used + nl];
             used += nl + 1;
             if let Some(entry) = std::str::from_utf8(line).ok().and_then(parse_lock_line) {
-                if entry.start >= HINT_START {
+                if entry.is_hint() {
                     continue;
                 }
                 if f(entry).is_break() {
@@ -143,7 +158,7 @@ pub fn scan_proc_locks(mut f: impl FnMut(LockEntry) -> std::ops::ControlFlow<()>
         if n == 0 {
             // The end; a last line without a newline.
             if let Some(entry) = std::str::from_utf8(&buf[used..len]).ok().and_then(parse_lock_line) {
-                if entry.start < HINT_START {
+                if !entry.is_hint() {
                     let _ = f(entry);
                 }
             }
@@ -200,6 +215,11 @@ pub(crate) fn fdinfo_locks(path: &str) -> std::io::Result<Vec<LockEntry>> {
 }
 
 impl LockEntry {
+    /// Whether this is a hint (see [`HINT_START`]), not a hold.
+    pub fn is_hint(&self) -> bool {
+        is_hint(self.kind == LockKind::Ofd && self.exclusive, self.start, self.end)
+    }
+
     /// Whether this is a held (not waited for) exclusive `flock` on the
     /// file `(dev, ino)`.
     pub fn is_exclusive_flock_on(&self, dev: u64, ino: u64) -> bool {

@@ -39,7 +39,7 @@ use crate::procfs::proc_info;
 use crate::query::{self, open_node};
 use crate::records::{self, RecordDirs, WrittenRecord};
 use crate::target::Target;
-use crate::udev::{self, Tripwire};
+use crate::udev::{self, Announced, Tripwire};
 
 /// How long a plain (non-waiting) acquire retries when it meets a transient
 /// opener (udev's `cdrom_id` opens with `O_EXCL` for a few ms after each
@@ -211,7 +211,7 @@ pub(crate) fn acquire(
     let mut pause = Pause::default();
     let mut teller = Teller::default();
     let mut hint = None;
-    if let Err(e) = take_flock(target, dirs, &lock_fd, patience, limit, &mut pause, &mut teller, &mut hint) {
+    if let Err(e) = take_flock(target, dirs, &lock_fd, patience, limit, &mut pause, &mut teller, &mut hint, force) {
         if let Some(r) = record {
             r.remove();
         }
@@ -283,8 +283,10 @@ fn take_flock(
     pause: &mut Pause,
     teller: &mut Teller,
     hint: &mut Option<Tripwire>,
+    force: bool,
 ) -> Result<()> {
     let waiting = patience.wait;
+    let mut announce = true;
     let expired = || limit.is_some_and(|l| Instant::now() >= l);
     let mut ticket = if waiting { Ticket::join(dirs, target.key).ok() } else { None };
     let mut last_lookup: Option<Instant> = None;
@@ -304,17 +306,27 @@ fn take_flock(
                 || expired()
                 || (patience.on_wait.is_some()
                     && last_lookup.is_none_or(|t| pause.changed && t.elapsed() >= OWNER_LOOKUP_EVERY));
-            if hint.is_none() {
-                *hint = udev::announce(target, patience.cancel);
-                if hint.is_some() && patience.cancel.is_some() {
-                    // A cancel that ended the announcement ends the acquire.
-                    check_cancel(target, patience.cancel, Duration::ZERO)?;
+            if hint.is_none() && announce {
+                match udev::announce(target, force, limit.filter(|_| waiting), patience.cancel) {
+                    Announced::Done(wire) => {
+                        *hint = Some(wire);
+                        // A cancel that ended the announcement ends the acquire.
+                        check_cancel(target, patience.cancel, Duration::ZERO)?;
+                    }
+                    Announced::NotNow => {}
+                    Announced::Cannot => announce = false,
                 }
             }
             match try_flock(lock_fd, target, dirs, look) {
                 Ok(()) => break,
                 Err(Miss::Fatal(e)) => return Err(e),
                 Err(Miss::Busy { err, transient }) => {
+                    if !transient {
+                        // Another client won: its hold, not ours, is the
+                        // one to announce, and our hint would refuse its
+                        // wrapped tool's lock of the whole node.
+                        *hint = None;
+                    }
                     if (!waiting && !transient) || expired() {
                         return Err(err);
                     }

@@ -122,10 +122,31 @@ pub(crate) fn held_exclusively(target: &Target) -> Probe {
 }
 
 /// Whether another process holds an exclusive POSIX or OFD lock on the
-/// file of `fd`, below the hint range (hints are not holds:
-/// [`crate::holders::HINT_START`]).
+/// file of `fd`. Hints are passed over ([`crate::holders::HINT_START`]):
+/// `F_GETLK` names one conflicting lock, so the bytes on each side of a
+/// hint are asked again, a bounded number of times (a node with more hints
+/// than that counts as locked).
 pub(crate) fn fcntl_locked(fd: &OwnedFd) -> bool {
-    crate::sys::range_write_locked(fd, 0, crate::holders::HINT_START).unwrap_or(false)
+    let mut ranges = vec![(0u64, None::<u64>)];
+    for _ in 0..64 {
+        let Some((start, end)) = ranges.pop() else { return false };
+        let len = end.map_or(0, |e| e - start + 1);
+        match crate::sys::write_lock_in(fd, start, len) {
+            Ok(None) | Err(_) => continue,
+            Ok(Some((at, n, pid))) => {
+                if !crate::holders::is_hint(pid == -1, at, (n == 1).then_some(at)) {
+                    return true;
+                }
+                if at > start {
+                    ranges.push((start, Some(at - 1)));
+                }
+                if end.is_none_or(|e| at < e) {
+                    ranges.push((at + 1, end));
+                }
+            }
+        }
+    }
+    !ranges.is_empty()
 }
 
 #[cfg(test)]

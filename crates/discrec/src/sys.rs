@@ -74,15 +74,23 @@ pub(crate) fn posix_byte_holder(fd: &impl std::os::fd::AsFd, offset: u64) -> std
     Ok((exact && fl.l_pid > 0).then_some(fl.l_pid))
 }
 
-/// Whether anyone but this process holds a write lock (POSIX or open file
-/// description) on any of the `len` bytes from `start` of the file of
-/// `fd`: `F_GETLK` of a read lock there. Our own POSIX locks are not seen;
-/// our open-file-description locks are.
+/// A write lock that another owner holds on some of the `len` bytes from
+/// `start` of the file of `fd` (`len` 0: to the end), as `F_GETLK` of a
+/// read lock there reports it: `(start, len, pid)`, `len` 0 to the end,
+/// `pid` -1 for an open-file-description lock. Our own POSIX locks are not
+/// seen; our open-file-description locks are. `None`: no such lock.
 #[doc(alias = "F_GETLK")]
-pub(crate) fn range_write_locked(fd: &impl std::os::fd::AsFd, start: u64, len: u64) -> std::io::Result<bool> {
+pub(crate) fn write_lock_in(
+    fd: &impl std::os::fd::AsFd,
+    start: u64,
+    len: u64,
+) -> std::io::Result<Option<(u64, u64, i32)>> {
     let mut fl = byte_range(libc::F_RDLCK, start, len)?;
     lock_call(fd, libc::F_GETLK, &mut fl)?;
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    if fl.l_type == libc::F_UNLCK as libc::c_short {
+        return Ok(None);
+    }
+    Ok(Some((fl.l_start.max(0) as u64, fl.l_len.max(0) as u64, fl.l_pid)))
 }
 
 /// Take (`lock`) or drop an open-file-description write lock

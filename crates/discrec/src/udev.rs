@@ -9,7 +9,8 @@
 //!
 //! * **The hint.** Before it tries the lock of a free optical drive whose
 //!   udev rules include discrec's (`contrib/udev/90-discrec.rules`; the
-//!   drive's udev entry then carries `DISCREC_HOLD`), a client takes an
+//!   drive's udev entry then carries `DISCREC_HOLD`) and that no program
+//!   has open exclusively, a client takes an
 //!   open-file-description write lock on one byte of the node at or beyond
 //!   [`HINT_START`] and has udev run its rules: it writes `change` to the
 //!   drive's `uevent` (root), or closes a descriptor it opened for writing
@@ -24,17 +25,19 @@
 //!   drive can take a hint (the lock needs a descriptor open for writing,
 //!   and such a process could hold the drive anyway), and the kernel drops
 //!   it with the open file, so nobody can forge one or leave one behind.
+//!   A client that loses the lock to another drops its hint.
 //! * **The tripwire.** The holder keeps the node open for writing while it
 //!   holds: the hint's descriptor, its lock dropped once the `flock` is
 //!   taken (so that a wrapped tool that locks the whole node, as libburn
-//!   does, is not refused), or a descriptor of its own. Its release, or
+//!   does, is not refused), or, on a drive the rule watches, a descriptor
+//!   of its own. Its release, or
 //!   its end however it ends (`SIGKILL` too), closes it; udevd sees that
 //!   close, runs the rules once the lock is gone, and the helper finds the
 //!   drive free: udisks2 shows the drive and its file system again.
 //!
-//! Hints are not holds: [`crate::holders`] leaves out every lock at or
-//! beyond [`HINT_START`], and the probe for programs that lock the node
-//! looks below it.
+//! Hints are not holds: [`crate::holders`] leaves them out (one-byte
+//! open-file-description write locks from [`HINT_START`]), and the probe
+//! for programs that lock the node passes over them.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -67,9 +70,10 @@ pub fn properties(node: &Path) -> crate::Result<Vec<(&'static str, &'static str)
     Ok(vec![(HOLD_PROPERTY, if held { "1" } else { "0" })])
 }
 
-/// Whether anyone holds a hint on the node of `fd`.
+/// Whether anyone holds a write lock in the hint range of the node of
+/// `fd`: a hint, or a lock of a program's own (a hold either way).
 fn hinted(fd: &OwnedFd) -> bool {
-    crate::sys::range_write_locked(fd, HINT_START, HINT_LEN).unwrap_or(false)
+    crate::sys::write_lock_in(fd, HINT_START, HINT_LEN).is_ok_and(|l| l.is_some())
 }
 
 /// What the drive's udev entry says: `None` when discrec's rule did not
@@ -108,28 +112,53 @@ fn open_for_writing(target: &Target) -> Option<OwnedFd> {
         .ok()
 }
 
-/// The tripwire of a drive just taken: only for block devices, and
-/// best effort (a node we cannot open for writing has none).
+/// The tripwire of a drive just taken: only for drives that discrec's
+/// rule watches (closing any other disk opened for writing would only
+/// have udev read it again), and best effort (a node we cannot open for
+/// writing has none).
 pub(crate) fn tripwire(target: &Target) -> Option<Tripwire> {
-    matches!(target.key, DriveKey::Block { .. })
-        .then(|| open_for_writing(target))
-        .flatten()
-        .map(|fd| Tripwire { fd, hint: None })
+    let DriveKey::Block { major, minor } = target.key else { return None };
+    rule_says(major, minor)?;
+    open_for_writing(target).map(|fd| Tripwire { fd, hint: None })
+}
+
+/// What [`announce`] did.
+pub(crate) enum Announced {
+    /// The hint is taken (and udev told); here is its tripwire.
+    Done(Tripwire),
+    /// Nothing to announce now: no rule, udev already says held, the drive
+    /// is held or in use (udevd could not run, or it would disturb the
+    /// user), or the hint is not applied before the deadline.
+    NotNow,
+    /// The hint cannot be taken (the node is not ours to write, or another
+    /// user's read lock covers the hint range): no use trying again.
+    Cannot,
 }
 
 /// Announce that this client is about to take the drive (the hint, see
 /// the module docs) when discrec's rule watches it, its last word was
-/// "free", and nobody holds it now (udevd could not run before that
-/// holder lets go). Returns the hint's tripwire, or `None` when there was
-/// nothing to announce. Waits at most [`ANNOUNCE_WAIT`], less when
-/// `cancel` becomes readable.
-pub(crate) fn announce(target: &Target, cancel: Option<BorrowedFd<'_>>) -> Option<Tripwire> {
-    let DriveKey::Block { major, minor } = target.key else { return None };
-    if rule_says(major, minor) != Some(false) || query::held_exclusively(target) == Probe::Held {
-        return None;
+/// "free", and nobody holds or has opened it exclusively (udevd could not
+/// run before that holder lets go, and its probing would only disturb
+/// the holder; with `force`, a drive that is only mounted is announced).
+/// Waits until `deadline`, at most [`ANNOUNCE_WAIT`], less when `cancel`
+/// becomes readable.
+pub(crate) fn announce(
+    target: &Target,
+    force: bool,
+    deadline: Option<Instant>,
+    cancel: Option<BorrowedFd<'_>>,
+) -> Announced {
+    let DriveKey::Block { major, minor } = target.key else { return Announced::Cannot };
+    match rule_says(major, minor) {
+        None => return Announced::Cannot,
+        Some(true) => return Announced::NotNow,
+        Some(false) => {}
     }
-    let fd = open_for_writing(target)?;
-    let offset = hint_offset(&fd)?;
+    if query::held_exclusively(target) == Probe::Held || (!force && in_use(target)) {
+        return Announced::NotNow;
+    }
+    let Some(fd) = open_for_writing(target) else { return Announced::Cannot };
+    let Some(offset) = hint_offset(&fd) else { return Announced::Cannot };
     let wire = Tripwire { fd, hint: Some(offset) };
     let monitor = Monitor::new();
     // Root has udev run its rules at once; anyone else by a close after
@@ -138,11 +167,21 @@ pub(crate) fn announce(target: &Target, cancel: Option<BorrowedFd<'_>>) -> Optio
         drop(open_for_writing(target));
     }
     // Not applied in time (udevd busy, a slow disc): the hint stays, and
-    // the next event, if any comes before the lock, applies it.
+    // the event, if udevd starts it before the lock is taken, applies it.
+    let end = Instant::now() + ANNOUNCE_WAIT;
+    let end = deadline.map_or(end, |d| d.min(end));
     if let Some(m) = monitor {
-        m.wait_for_hold(major, minor, Instant::now() + ANNOUNCE_WAIT, cancel);
+        m.wait_for_hold(major, minor, end, cancel);
     }
-    Some(wire)
+    Announced::Done(wire)
+}
+
+/// Whether a program has the drive open exclusively or it is mounted (an
+/// `O_EXCL` open is refused): a read-only open, closed at once, which
+/// udevd does not hear.
+fn in_use(target: &Target) -> bool {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::EXCL;
+    matches!(rustix::fs::open(&target.node, flags, Mode::empty()), Err(rustix::io::Errno::BUSY))
 }
 
 /// Lock one free byte of the hint range: a random one, another on the

@@ -137,6 +137,8 @@ fn foreign_holders_are_refused_with_their_name() {
         ("O_EXCL open", format!("import os,sys,time; fd=os.open('{dev}', os.O_RDONLY|os.O_EXCL); print(1,flush=True); time.sleep(30)"), "open in python3"),
         ("fcntl lock", format!("import os,sys,time,fcntl; fd=os.open('{dev}', os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX); print(1,flush=True); time.sleep(30)"), "fcntl lock held by python3"),
         ("flock", format!("import os,sys,time,fcntl; fd=os.open('{dev}', os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print(1,flush=True); time.sleep(30)"), "flock held by python3"),
+        // In the range of discrec's hints, but not one (POSIX, not OFD).
+        ("fcntl lock far out", format!("import os,sys,time,fcntl; fd=os.open('{dev}', os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX, 1, (1<<62)+5); print(1,flush=True); time.sleep(30)"), "fcntl lock held by python3"),
     ];
     for (what, script, expect) in cases {
         let mut h = foreign(&script);
@@ -334,6 +336,27 @@ fn closed_after_writing(watch: &rustix::fd::OwnedFd, within: Duration) -> bool {
     rustix::io::read(watch, &mut buf).is_ok_and(|n| n > 0)
 }
 
+/// udevd's record of discrec's rule having run on `dev` (a fake: this
+/// host has no udevd; the guest tier runs the real one), removed on drop.
+struct RuleRan(std::path::PathBuf);
+
+impl RuleRan {
+    fn on(dev: &std::path::Path, held: bool) -> RuleRan {
+        let rdev = std::fs::metadata(dev).map(|m| std::os::unix::fs::MetadataExt::rdev(&m)).unwrap();
+        let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+        std::fs::create_dir_all("/run/udev/data").unwrap();
+        let path = std::path::PathBuf::from(format!("/run/udev/data/b{major}:{minor}"));
+        std::fs::write(&path, format!("E:DISCREC_HOLD={}\n", held as u8)).unwrap();
+        RuleRan(path)
+    }
+}
+
+impl Drop for RuleRan {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[test]
 fn the_desktop_hears_every_end_of_a_hold() {
     use rustix::fs::inotify;
@@ -347,6 +370,15 @@ fn the_desktop_hears_every_end_of_a_hold() {
     let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).unwrap();
     inotify::add_watch(&watch, &lo.dev, inotify::WatchFlags::CLOSE_WRITE).unwrap();
 
+    // A disk discrec's rule does not watch gets no tripwire: closing it
+    // would only have udev read it again.
+    let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
+    r.acquire_exclusive_access(false, "Tripwire").unwrap();
+    r.release_exclusive_access().unwrap();
+    assert!(!closed_after_writing(&watch, Duration::from_millis(300)), "no tripwire without the rule");
+
+    // The rule ran (and said held: nothing to announce).
+    let _rule = RuleRan::on(&lo.dev, true);
     // Killed: the kernel closes the holder's tripwire.
     let mut a = s.probe();
     a.cmd(&format!("open h {}", lo.dev.display()));
@@ -358,7 +390,6 @@ fn the_desktop_hears_every_end_of_a_hold() {
     assert_eq!(hold(), vec![("DISCREC_HOLD", "0")], "free after the SIGKILL");
 
     // Released, after a nested acquire: once, at the last release.
-    let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
     r.acquire_exclusive_access(false, "Tripwire").unwrap();
     r.acquire_exclusive_access(false, "Tripwire").unwrap();
     assert_eq!(hold(), vec![("DISCREC_HOLD", "1")], "held by this process");
@@ -367,4 +398,29 @@ fn the_desktop_hears_every_end_of_a_hold() {
     r.release_exclusive_access().unwrap();
     assert!(closed_after_writing(&watch, Duration::from_secs(2)), "udevd hears the release");
     assert_eq!(hold(), vec![("DISCREC_HOLD", "0")]);
+}
+
+#[test]
+fn a_hint_is_no_hold() {
+    if !loop_ok() || !tool_ok("python3", "-V") {
+        return;
+    }
+    let s = Scratch::new();
+    let lo = Loop::new(8);
+    let dev = lo.dev.display().to_string();
+    // Another process's hint: one byte, an open file's write lock, in range.
+    let mut h = foreign(&format!(
+        "import os,time,fcntl,struct; fd=os.open('{dev}', os.O_WRONLY); \
+         fcntl.fcntl(fd, 37, struct.pack('hhqqi', fcntl.F_WRLCK, 0, (1<<62)+12345, 1, 0)); \
+         print(1,flush=True); time.sleep(30)"
+    ));
+    assert_eq!(discrec::udev::properties(&lo.dev).unwrap(), vec![("DISCREC_HOLD", "1")], "udev hears of it");
+    let mut r = Recorder::open_in(&lo.dev, &s.run).unwrap();
+    assert!(r.exclusive_access_owner().unwrap().is_none(), "nobody is named for a hint");
+    assert!(r.status().unwrap().other_locks.is_empty(), "no lock is listed for a hint");
+    r.acquire_exclusive_access(false, "Past a hint").unwrap();
+    r.release_exclusive_access().unwrap();
+    let _ = h.kill();
+    let _ = h.wait();
+    assert_eq!(discrec::udev::properties(&lo.dev).unwrap(), vec![("DISCREC_HOLD", "0")]);
 }
