@@ -19,9 +19,9 @@
 //!   udevd reports that event done. The rule's helper (`discrec
 //!   udev-properties`, [`properties`]) sees the hint and says
 //!   `DISCREC_HOLD=1`, and the rule sets `UDISKS_IGNORE=1` and
-//!   `UDISKS_AUTO=0` and clears `ID_FS_USAGE`: udisks2 hides the drive and
-//!   finds nothing to mount on it, so `udisksctl mount` is refused before
-//!   any command reaches the drive. Only a process that may write to the
+//!   `UDISKS_AUTO=0` and clears `ID_FS_USAGE` and `ID_FS_TYPE`: udisks2
+//!   hides the drive and finds nothing to mount on it, so `udisksctl
+//!   mount` is refused before any command reaches the drive. Only a process that may write to the
 //!   drive can take a hint (the lock needs a descriptor open for writing,
 //!   and such a process could hold the drive anyway), and the kernel drops
 //!   it with the open file, so nobody can forge one or leave one behind.
