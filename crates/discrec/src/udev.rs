@@ -21,10 +21,11 @@
 //!   `DISCREC_HOLD=1`, and the rule sets `UDISKS_IGNORE=1` and
 //!   `UDISKS_AUTO=0` and clears `ID_FS_USAGE` and `ID_FS_TYPE`: udisks2
 //!   hides the drive and finds nothing to mount on it, so `udisksctl
-//!   mount` is refused before any command reaches the drive. Only a process that may write to the
-//!   drive can take a hint (the lock needs a descriptor open for writing,
-//!   and such a process could hold the drive anyway), and the kernel drops
-//!   it with the open file, so nobody can forge one or leave one behind.
+//!   mount` is refused before any command reaches the drive. Only a
+//!   process that may write to the drive can take a hint (the lock needs a
+//!   descriptor open for writing, and such a process could hold the drive
+//!   anyway), and the kernel drops it with the open file, so nobody can
+//!   forge one or leave one behind.
 //!   A client that loses the lock to another drops its hint.
 //! * **The tripwire.** The holder keeps the node open for writing while it
 //!   holds: the hint's descriptor, its lock dropped once the `flock` is
