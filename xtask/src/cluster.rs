@@ -291,9 +291,13 @@ fn s_cut_off_holder_told_first(bed: &mut Bed) -> R {
 fn s_three_members_leader_killed(bed: &mut Bed) -> R {
     let mut cluster = EtcdCluster::start(3).ok_or("etcd is missing")?;
     let urls = from_guest(&cluster.urls());
-    let hold = format!("DISCREC_ETCD={urls} exec /bin/discrec lock --cluster-ttl 10 --client 'A Burner' /dev/sr0");
+    // A's guard may still hold the drive here for the main etcd, which it
+    // lost in the scenario before and reaches again only after its client
+    // reconnects: wait for it.
+    let hold =
+        format!("DISCREC_ETCD={urls} exec /bin/discrec lock --wait=30 --cluster-ttl 10 --client 'A Burner' /dev/sr0");
     bed.a.spawn("hold3", &hold)?;
-    bed.a.expect("hold3", "locked /dev/sr0", Duration::from_secs(20))?;
+    bed.a.expect("hold3", "locked /dev/sr0", Duration::from_secs(40))?;
     let leader = cluster.leader().ok_or("no leader")?;
     cluster.kill(leader);
     let t = Instant::now();
